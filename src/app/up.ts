@@ -1,0 +1,61 @@
+import { loopActor } from '../core/actor.js';
+import { describeError, OrchestraError } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/log.js';
+import type { Workspace } from '../core/workspace.js';
+import type { Loop, LoopEnv } from '../loops/loop.js';
+import { LOOP_NAMES, createLoop, type LoopName } from './loop-registry.js';
+
+export interface UpOptions { only?: string[]; once?: boolean; log?: Logger; idlePollMs?: number }
+
+/**
+ * Runs loops until stopped (or, with `once`, until every loop is idle twice in a row). This
+ * process also commits the workspace while it holds the committer lock.
+ */
+export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop: () => Promise<void>; done: Promise<void> }> {
+  const log = opts.log ?? createLogger();
+  const wanted = (opts.only && opts.only.length > 0 ? opts.only : await defaultLoops(ws)) as LoopName[];
+  for (const name of wanted) {
+    if (!LOOP_NAMES.includes(name)) throw new OrchestraError('INVALID_INPUT', `unknown loop "${name}" (loops: ${LOOP_NAMES.join(', ')})`);
+  }
+  const loops: Loop[] = [];
+  for (const name of wanted) {
+    const env: LoopEnv = { ws, actor: loopActor(name), log: log.child(name) };
+    loops.push(await createLoop(name, env));
+  }
+  ws.journal.start(undefined, (err) => log.warn('commit failed', describeError(err)));
+  for (const loop of loops) await loop.start();
+  log.info('loops running', { loops: wanted.join(','), workspace: ws.paths.root });
+
+  let stopped = false;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const stop = async () => {
+    if (stopped) return done;
+    stopped = true;
+    for (const loop of loops) await loop.stop().catch((err) => log.warn(`stopping ${loop.name} failed`, describeError(err)));
+    await ws.journal.stop().catch((err) => log.warn('final commit failed', describeError(err)));
+    log.info('stopped');
+    resolveDone();
+    return done;
+  };
+  if (opts.once) {
+    void (async () => {
+      let quiet = 0;
+      while (!stopped && quiet < 2) {
+        await new Promise((r) => setTimeout(r, opts.idlePollMs ?? 100));
+        let allIdle = true;
+        for (const loop of loops) if (!(await loop.idle())) allIdle = false;
+        quiet = allIdle ? quiet + 1 : 0;
+      }
+      await stop();
+    })();
+  }
+  return { stop, done };
+}
+
+async function defaultLoops(ws: Workspace): Promise<string[]> {
+  const names: string[] = ['intake', 'triggers', 'retry', 'planner', 'executor', 'publisher'];
+  if (ws.config.telegram.enabled || process.env.TELEGRAM_BOT_TOKEN) names.push('telegram');
+  if (ws.config.web.enabled) names.push('web');
+  return names;
+}

@@ -1,0 +1,119 @@
+import { promises as fs } from 'node:fs';
+import { z } from 'zod';
+import { OrchestraError } from './errors.js';
+import { writeAtomic } from './fsutil.js';
+
+const ModelRoleSchema = z.object({
+  provider: z.enum(['anthropic', 'gemini', 'scripted']),
+  model: z.string(),
+  streaming: z.boolean().default(false),
+  /** For the scripted provider: a JSON/YAML file of replies (relative to the workspace). */
+  scriptFile: z.string().optional(),
+  maxOutputTokens: z.number().int().positive().default(8192),
+});
+export type ModelRoleConfig = z.infer<typeof ModelRoleSchema>;
+
+/** Fail-closed budgets of one execution run; a task's `limits` field overrides any of them. */
+export const LimitsSchema = z.object({
+  maxTurns: z.number().int().positive().default(40),
+  maxTestRuns: z.number().int().positive().default(15),
+  maxInputTokens: z.number().int().positive().default(2_000_000),
+  maxOutputTokens: z.number().int().positive().default(200_000),
+  maxCostUsd: z.number().positive().default(5),
+  maxWallClockSeconds: z.number().positive().default(1800),
+  plannerMaxTurns: z.number().int().positive().default(25),
+});
+export type Limits = z.infer<typeof LimitsSchema>;
+
+export const PriceSchema = z.object({ inputPerMTok: z.number().min(0), outputPerMTok: z.number().min(0) });
+
+export const ConfigSchema = z.object({
+  version: z.literal(1).default(1),
+  /** Workstream a new task goes to when it names none. */
+  defaultWorkstream: z.string().default('dev'),
+  loops: z
+    .object({
+      /** How often each loop re-scans the workspace; watcher events are only hints. */
+      scanIntervalMs: z.number().int().min(50).default(2000),
+      leaseTtlMs: z.number().int().min(200).default(60_000),
+      /** An inbox file is taken once it has not changed for this long (still-growing files wait). */
+      settleMs: z.number().int().min(0).default(150),
+      concurrency: z.number().int().min(1).max(64).default(2),
+    })
+    .prefault({}),
+  git: z
+    .object({
+      commitIntervalMs: z.number().int().min(50).default(500),
+      author: z.object({ name: z.string(), email: z.string() }).default({ name: 'Orchestra', email: 'orchestra@localhost' }),
+    })
+    .prefault({}),
+  inbox: z.object({ maxBytes: z.number().int().positive().default(1024 * 1024) }).prefault({}),
+  /** Durability of record writes: fsync each record file before it becomes visible. */
+  fsync: z.boolean().default(true),
+  repos: z.record(z.string(), z.string()).default({}),
+  /** Push target override; by default the target repo's origin. */
+  remote: z.string().optional(),
+  protectedBranches: z.array(z.string()).default([]),
+  testCommand: z.string().optional(),
+  planner: ModelRoleSchema.prefault({ provider: 'anthropic', model: 'claude-sonnet-4-5' }),
+  executor: ModelRoleSchema.prefault({ provider: 'gemini', model: 'gemini-3-flash' }),
+  limits: LimitsSchema.prefault({}),
+  prices: z.record(z.string(), PriceSchema).default({}),
+  sandbox: z
+    .object({
+      testTimeoutSeconds: z.number().positive().default(600),
+      network: z.enum(['off', 'on']).default('off'),
+      cpuSeconds: z.number().int().positive().optional(),
+      memoryMb: z.number().int().positive().optional(),
+      processes: z.number().int().positive().optional(),
+      fileSizeMb: z.number().int().positive().optional(),
+      maxOutputBytes: z.number().int().positive().default(64 * 1024),
+    })
+    .prefault({}),
+  telegram: z
+    .object({
+      enabled: z.boolean().default(false),
+      allowedUsers: z.array(z.union([z.string(), z.number()]).transform(String)).default([]),
+      apiRoot: z.string().optional(),
+    })
+    .prefault({}),
+  web: z
+    .object({
+      enabled: z.boolean().default(false),
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8377),
+      token: z.string().optional(),
+    })
+    .prefault({}),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+export function parseConfig(raw: unknown, source = 'orchestra.json'): Config {
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new OrchestraError('INVALID_INPUT', `${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+export async function loadConfig(path: string): Promise<Config> {
+  let text: string;
+  try {
+    text = await fs.readFile(path, 'utf8');
+  } catch {
+    throw new OrchestraError('NOT_FOUND', `no workspace config at ${path}: run "orchestra init" first`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new OrchestraError('INVALID_JSON', `${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, path);
+}
+
+export async function writeDefaultConfig(path: string): Promise<void> {
+  const defaults = ConfigSchema.parse({});
+  await writeAtomic(path, JSON.stringify(defaults, null, 2) + '\n');
+}

@@ -1,0 +1,214 @@
+import { promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describeActor } from './actor.js';
+import type { Config } from './config.js';
+import { OrchestraError } from './errors.js';
+import { TEMP_PREFIX, writeAtomic } from './fsutil.js';
+import type { WorkspacePaths } from './paths.js';
+import { parseRecord, RECORD_FILE } from './record.js';
+
+const RECORD_DIRS = ['tasks', 'workstreams', 'artifacts', 'audit'];
+const STALE_LOCK_MS = 10_000;
+const MAX_BODY_LINES = 60;
+
+/** Runs git in the workspace repo with a fixed identity so it works on machines without git config. */
+export async function git(paths: WorkspacePaths, config: Config, args: string[], input?: string) {
+  const result = await execa('git', ['-c', `user.name=${config.git.author.name}`, '-c', `user.email=${config.git.author.email}`, '-c', 'commit.gpgsign=false', ...args], {
+    cwd: paths.root,
+    input,
+    reject: false,
+    stripFinalNewline: true,
+  });
+  if (result.exitCode !== 0) {
+    throw new OrchestraError('GIT_ERROR', `git ${args[0]} failed in the workspace: ${String(result.stderr || result.stdout).trim().slice(0, 500)}`);
+  }
+  return String(result.stdout);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The one writer of the workspace repo. Every process that writes records may commit, but only
+ * while it holds the committer lock, so git never sees two writers (no index.lock fights).
+ * Only untracked record files are ever staged: a commit can add records, never change or
+ * delete one.
+ */
+export class GitJournal {
+  private timer?: NodeJS.Timeout;
+  private holding = false;
+  private running?: Promise<number>;
+
+  constructor(private readonly paths: WorkspacePaths, private readonly config: Config) {}
+
+  /** Tries to hold the committer lock; true if this process holds it now. */
+  async acquire(): Promise<boolean> {
+    const lock = this.paths.committerLock;
+    const mine = JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() });
+    if (this.holding) {
+      const current = await fs.readFile(lock, 'utf8').catch(() => '');
+      if (current.includes(`"pid":${process.pid},`)) {
+        await writeAtomic(lock, mine);
+        return true;
+      }
+      this.holding = false;
+    }
+    try {
+      await fs.writeFile(lock, mine, { flag: 'wx' });
+      this.holding = true;
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        await fs.mkdir(this.paths.runtime, { recursive: true });
+        return this.acquire();
+      }
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (await this.lockIsStale()) {
+      // rename is atomic: of several processes seeing the same stale lock, one moves it away.
+      const aside = `${lock}.stale-${process.pid}`;
+      try {
+        await fs.rename(lock, aside);
+        await fs.unlink(aside);
+      } catch {
+        return false;
+      }
+      return this.acquire();
+    }
+    return false;
+  }
+
+  private async lockIsStale(): Promise<boolean> {
+    try {
+      const [text, stat] = await Promise.all([fs.readFile(this.paths.committerLock, 'utf8'), fs.stat(this.paths.committerLock)]);
+      const holder = JSON.parse(text) as { pid: number; host: string };
+      if (holder.host === hostname() && !pidAlive(holder.pid)) return true;
+      return Date.now() - stat.mtimeMs > STALE_LOCK_MS;
+    } catch {
+      return true;
+    }
+  }
+
+  async release(): Promise<void> {
+    if (!this.holding) return;
+    this.holding = false;
+    const current = await fs.readFile(this.paths.committerLock, 'utf8').catch(() => '');
+    if (current.includes(`"pid":${process.pid},`)) await fs.unlink(this.paths.committerLock).catch(() => undefined);
+  }
+
+  /** Commits every new record file in one commit. Returns how many files were committed. */
+  async commitPending(): Promise<number> {
+    if (this.running) return this.running;
+    this.running = this.doCommit().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async doCommit(): Promise<number> {
+    const listed = await git(this.paths, this.config, ['ls-files', '--others', '--exclude-standard', '-z', '--', ...RECORD_DIRS]);
+    const files = listed.split('\0').filter((f) => f && !f.split('/').some((part) => part.startsWith(TEMP_PREFIX)));
+    if (files.length === 0) return 0;
+    await this.clearStaleIndexLock();
+    await git(this.paths, this.config, ['add', '--pathspec-from-file=-', '--pathspec-file-nul'], files.join('\0'));
+    const { title, body } = await this.describe(files);
+    await git(this.paths, this.config, ['commit', '-q', '--no-verify', '-m', title, '-m', body]);
+    return files.length;
+  }
+
+  private async clearStaleIndexLock(): Promise<void> {
+    const indexLock = join(this.paths.root, '.git', 'index.lock');
+    const stat = await fs.stat(indexLock).catch(() => undefined);
+    // We hold the committer lock, so an index.lock older than a few seconds is a crash leftover.
+    if (stat && Date.now() - stat.mtimeMs > 5000) await fs.unlink(indexLock).catch(() => undefined);
+  }
+
+  private async describe(files: string[]): Promise<{ title: string; body: string }> {
+    const lines: string[] = [];
+    const subjects = new Set<string>();
+    let first = '';
+    for (const file of files.sort()) {
+      const parts = file.split('/');
+      const name = parts[parts.length - 1]!;
+      const match = RECORD_FILE.exec(name);
+      const subject = parts[0] === 'tasks' || parts[0] === 'workstreams' ? `${parts[0] === 'tasks' ? 'task' : 'workstream'} ${parts[1]}` : parts[0]!;
+      subjects.add(subject);
+      let line: string;
+      if (match && parts[parts.length - 2] === 'events') {
+        const text = await fs.readFile(join(this.paths.root, file), 'utf8').catch(() => '');
+        const parsed = parseRecord(text, Number(match[1]));
+        line = parsed.ok
+          ? `${subject} #${parsed.record.seq}: ${parsed.record.events.map((e) => summarizeEvent(e.type, e.data)).join('; ')} (by ${describeActor(parsed.record.actor)})`
+          : `${subject}: unreadable record ${name}`;
+      } else {
+        line = `${subject}: record file ${parts.slice(2).join('/') || name}`;
+      }
+      if (!first) first = line;
+      if (lines.length < MAX_BODY_LINES) lines.push(`- ${line}`);
+    }
+    if (files.length > MAX_BODY_LINES) lines.push(`- ... and ${files.length - MAX_BODY_LINES} more`);
+    const title = files.length === 1 || subjects.size === 1 ? first.replace(/ \(by [^)]*\)$/, '').slice(0, 120) : `${files.length} records across ${subjects.size} streams`;
+    return { title, body: lines.join('\n') };
+  }
+
+  /** Commits every `intervalMs` while this process holds (or can take) the committer lock. */
+  start(intervalMs = this.config.git.commitIntervalMs, onError: (err: unknown) => void = () => undefined): void {
+    const tick = async () => {
+      try {
+        if (await this.acquire()) await this.commitPending();
+      } catch (err) {
+        onError(err);
+      }
+      if (this.timer) this.timer = setTimeout(tick, intervalMs);
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    const t = this.timer;
+    this.timer = undefined;
+    if (t) clearTimeout(t);
+    await this.running;
+    if (await this.acquire().catch(() => false)) await this.commitPending().catch(() => 0);
+    await this.release();
+  }
+
+  /** For one-shot writers (the CLI): commit now unless a live committer will do it shortly. */
+  async flush(): Promise<void> {
+    if (!(await this.acquire())) return;
+    try {
+      await this.commitPending();
+    } finally {
+      await this.release();
+    }
+  }
+}
+
+export function summarizeEvent(type: string, data: Record<string, unknown>): string {
+  const d = data as Record<string, any>;
+  switch (type) {
+    case 'task.created': return `created "${String(d.title).slice(0, 60)}" in ${d.workstream} (${d.state})`;
+    case 'task.moved': return `moved ${d.from} -> ${d.to}${d.reason ? ` (${String(d.reason).slice(0, 60)})` : ''}`;
+    case 'lease.acquired': return `claimed by ${d.owner} for ${d.purpose}, attempt ${d.attempt}`;
+    case 'lease.released': return `released attempt ${d.attempt}`;
+    case 'lease.expired': return `lease attempt ${d.attempt} expired`;
+    case 'plan.proposed': return `plan v${d.version} proposed`;
+    case 'plan.approved': return `plan v${d.version} approved`;
+    case 'plan.feedback': return `feedback on plan v${d.onVersion}`;
+    case 'tests.ran': return `test run ${d.run} ${d.passed ? 'passed' : 'failed'}`;
+    case 'git.committed': return `committed ${String(d.sha).slice(0, 10)}`;
+    case 'git.pushed': return `pushed ${d.branch}`;
+    case 'task.failed': return `failed: ${String(d.reason).slice(0, 80)}`;
+    case 'workstream.created': return `workstream ${d.name} created`;
+    case 'trigger.added': return `trigger ${d.id} added on ${d.on}`;
+    case 'artifact.put': return `artifact ${d.path} stored`;
+    case 'inbox.rejected': return `inbox file ${d.file} rejected (${d.code})`;
+    default: return type;
+  }
+}

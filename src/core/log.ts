@@ -1,0 +1,18 @@
+/** One line per event on stderr: `time level [loop] message key=value ...`. Quiet in tests unless asked. */
+export type Logger = {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+  child(name: string): Logger;
+};
+
+const quiet = () => process.env.ORCHESTRA_LOG === 'silent';
+
+export function createLogger(name = 'orchestra', sink: (line: string) => void = (l) => process.stderr.write(l + '\n')): Logger {
+  const emit = (level: string) => (message: string, fields: Record<string, unknown> = {}) => {
+    if (quiet()) return;
+    const extra = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+    sink(`${new Date().toISOString().slice(11, 23)} ${level.padEnd(5)} [${name}] ${message}${extra ? ' ' + extra : ''}`);
+  };
+  return { info: emit('info'), warn: emit('warn'), error: emit('error'), child: (child) => createLogger(`${name}/${child}`, sink) };
+}

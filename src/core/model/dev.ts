@@ -1,0 +1,110 @@
+import type { StreamRecord, StoredEvent } from '../record.js';
+
+/** What the dev-task pipeline adds to a task's view, folded from its own event types. */
+export interface PlanRef {
+  version: number;
+  file: string;
+  summary: string;
+  steps: string[];
+  criteria: string[];
+  risks: string[];
+  at: string;
+}
+
+export interface TestRunRef {
+  run: number;
+  passed: boolean;
+  exitCode: number | null;
+  timedOut: boolean;
+  durationMs: number;
+  file: string;
+  at: string;
+}
+
+export interface DevView {
+  plans: PlanRef[];
+  feedback: Array<{ onVersion: number; text: string; at: string }>;
+  approvedVersion?: number;
+  usage: { calls: number; inputTokens: number; outputTokens: number; costUsd: number };
+  execution?: { worktree: string; branch: string; base: string; baseCommit: string; planVersion: number; startedAt: string };
+  /** Executor model turns and test runs of the current execution (reset on each start). */
+  turns: number;
+  testRuns: TestRunRef[];
+  summary?: string;
+  commit?: { sha: string; message: string };
+  push?: { remote: string; branch: string; sha: string; link: string };
+  diffStat?: string;
+  diffFile?: string;
+  failure?: { reason: string; step: string; patchFile?: string; at: string };
+  abortRequested: boolean;
+}
+
+export function emptyDevView(): DevView {
+  return { plans: [], feedback: [], usage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 }, turns: 0, testRuns: [], abortRequested: false };
+}
+
+const strings = (v: unknown) => (Array.isArray(v) ? v.map(String) : []);
+
+export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRecord): void {
+  const d = event.data as Record<string, any>;
+  switch (event.type) {
+    case 'plan.proposed':
+      dev.plans.push({
+        version: Number(d.version), file: String(d.file), summary: String(d.summary ?? ''),
+        steps: strings(d.steps), criteria: strings(d.criteria), risks: strings(d.risks), at: record.at,
+      });
+      break;
+    case 'plan.feedback':
+      dev.feedback.push({ onVersion: Number(d.onVersion), text: String(d.text), at: record.at });
+      break;
+    case 'plan.approved':
+      dev.approvedVersion = Number(d.version);
+      break;
+    case 'model.called':
+      dev.usage.calls += 1;
+      dev.usage.inputTokens += Number(d.inputTokens ?? 0);
+      dev.usage.outputTokens += Number(d.outputTokens ?? 0);
+      dev.usage.costUsd += Number(d.costUsd ?? 0);
+      if (d.role === 'executor') dev.turns += 1;
+      break;
+    case 'exec.started':
+      dev.execution = {
+        worktree: String(d.worktree), branch: String(d.branch), base: String(d.base),
+        baseCommit: String(d.baseCommit), planVersion: Number(d.planVersion), startedAt: record.at,
+      };
+      dev.turns = 0;
+      dev.testRuns = [];
+      dev.failure = undefined;
+      dev.abortRequested = false;
+      break;
+    case 'tests.ran':
+      dev.testRuns.push({
+        run: Number(d.run), passed: Boolean(d.passed), exitCode: d.exitCode ?? null, timedOut: Boolean(d.timedOut),
+        durationMs: Number(d.durationMs ?? 0), file: String(d.file), at: record.at,
+      });
+      break;
+    case 'exec.finished':
+      dev.summary = String(d.summary ?? '');
+      if (d.diffStat) dev.diffStat = String(d.diffStat);
+      if (d.diffFile) dev.diffFile = String(d.diffFile);
+      break;
+    case 'git.committed':
+      dev.commit = { sha: String(d.sha), message: String(d.message ?? '') };
+      break;
+    case 'git.pushed':
+      dev.push = { remote: String(d.remote), branch: String(d.branch), sha: String(d.sha), link: String(d.link) };
+      break;
+    case 'task.failed':
+      dev.failure = { reason: String(d.reason), step: String(d.step ?? ''), patchFile: d.patchFile ? String(d.patchFile) : undefined, at: record.at };
+      break;
+    case 'abort.requested':
+      dev.abortRequested = true;
+      break;
+    case 'retry.requested':
+      dev.failure = undefined;
+      dev.abortRequested = false;
+      break;
+    default:
+      break;
+  }
+}

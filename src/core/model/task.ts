@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { describeActor, type Actor } from '../actor.js';
+import type { StreamRecord, StoredEvent } from '../record.js';
+import { applyDevEvent, emptyDevView, type DevView } from './dev.js';
+
+export const TaskCreatedSchema = z.object({
+  id: z.string(),
+  workstream: z.string(),
+  title: z.string(),
+  description: z.string().default(''),
+  tags: z.array(z.string()).default([]),
+  fields: z.record(z.string(), z.unknown()).default({}),
+  state: z.string(),
+  /** The original inbox file, kept as a record of the task (relative to the workspace). */
+  original: z.string().optional(),
+});
+
+export interface LeaseView {
+  attempt: number;
+  owner: string;
+  purpose: string;
+  acquiredAt: string;
+  ttlMs: number;
+  released: boolean;
+}
+
+export interface TaskView {
+  id: string;
+  workstream: string;
+  title: string;
+  description: string;
+  tags: string[];
+  fields: Record<string, unknown>;
+  state: string;
+  /** Seq of the record that moved the task into its current state: triggers key on it. */
+  stateSeq: number;
+  stateSince: string;
+  archived: boolean;
+  createdAt: string;
+  createdBy: string;
+  updatedAt: string;
+  lastSeq: number;
+  original?: string;
+  comments: Array<{ at: string; by: string; text: string }>;
+  lease?: LeaseView;
+  /** Number of leases ever granted: the fencing token of the next one is attempts + 1. */
+  attempts: number;
+  retries: number;
+  retryExhausted: boolean;
+  firedTriggers: string[];
+  /** Idempotency keys (record causes) already applied to this task. */
+  causes: string[];
+  dev: DevView;
+}
+
+export const triggerKey = (triggerId: string, stateSeq: number) => `${triggerId}@${stateSeq}`;
+
+function applyCoreEvent(view: TaskView, event: StoredEvent, record: StreamRecord): boolean {
+  const d = event.data as Record<string, any>;
+  switch (event.type) {
+    case 'task.moved':
+      view.state = String(d.to);
+      view.stateSeq = record.seq;
+      view.stateSince = record.at;
+      return true;
+    case 'task.updated':
+      if (typeof d.title === 'string') view.title = d.title;
+      if (typeof d.description === 'string') view.description = d.description;
+      if (Array.isArray(d.tags)) view.tags = d.tags.map(String);
+      if (d.fields && typeof d.fields === 'object') view.fields = { ...view.fields, ...d.fields };
+      return true;
+    case 'task.commented':
+      view.comments.push({ at: record.at, by: describeActor(record.actor), text: String(d.text) });
+      return true;
+    case 'task.archived':
+      view.archived = true;
+      return true;
+    case 'task.retried':
+      view.retries += 1;
+      return true;
+    case 'retry.exhausted':
+      view.retryExhausted = true;
+      return true;
+    case 'lease.acquired':
+      view.attempts = Number(d.attempt);
+      view.lease = { attempt: Number(d.attempt), owner: String(d.owner), purpose: String(d.purpose), acquiredAt: record.at, ttlMs: Number(d.ttlMs), released: false };
+      return true;
+    case 'lease.released':
+    case 'lease.expired':
+      if (view.lease && view.lease.attempt === Number(d.attempt)) view.lease.released = true;
+      return true;
+    case 'trigger.firing':
+      view.firedTriggers.push(triggerKey(String(d.triggerId), Number(d.stateSeq)));
+      return true;
+    case 'trigger.fired':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** Folds a task stream into its current view. Pure: the same records always give the same view. */
+export function foldTask(records: StreamRecord[]): TaskView | undefined {
+  let view: TaskView | undefined;
+  for (const record of records) {
+    for (const event of record.events) {
+      if (event.type === 'task.created') {
+        const data = TaskCreatedSchema.parse(event.data);
+        view = {
+          ...data,
+          stateSeq: record.seq,
+          stateSince: record.at,
+          archived: false,
+          createdAt: record.at,
+          createdBy: describeActor(record.actor),
+          updatedAt: record.at,
+          lastSeq: record.seq,
+          comments: [],
+          attempts: 0,
+          retries: 0,
+          retryExhausted: false,
+          firedTriggers: [],
+          causes: [],
+          dev: emptyDevView(),
+        };
+        continue;
+      }
+      if (!view) continue;
+      if (!applyCoreEvent(view, event, record)) applyDevEvent(view.dev, event, record);
+    }
+    if (view) {
+      view.lastSeq = record.seq;
+      view.updatedAt = record.at;
+      if (record.cause) view.causes.push(record.cause);
+    }
+  }
+  return view;
+}
+
+export type { Actor };

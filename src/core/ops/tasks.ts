@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import type { Actor } from '../actor.js';
+import { OrchestraError } from '../errors.js';
+import { isUlid, newId } from '../ids.js';
+import type { TaskView } from '../model/task.js';
+import { assertTransition } from '../model/workstream.js';
+import type { StoredEvent } from '../record.js';
+import type { Workspace } from '../workspace.js';
+
+/** What it takes to create a task, from any door (CLI, inbox file, adapter). */
+export const NewTaskSchema = z.object({
+  id: z.string().refine(isUlid, 'id must be a ULID (26 characters of Crockford base32)').optional(),
+  title: z.string().trim().min(1, 'title is required').max(300),
+  description: z.string().max(200_000).default(''),
+  workstream: z.string().optional(),
+  tags: z.array(z.string().min(1).max(64)).max(50).default([]),
+  fields: z.record(z.string(), z.unknown()).default({}),
+});
+export type NewTask = z.input<typeof NewTaskSchema>;
+
+export interface CreateOptions {
+  actor: Actor;
+  cause?: string;
+  /** The original submission, kept among the task's records. */
+  original?: { name: string; content: string | Buffer };
+}
+
+export async function createTask(ws: Workspace, input: NewTask, opts: CreateOptions): Promise<TaskView> {
+  const parsed = NewTaskSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new OrchestraError('INVALID_INPUT', `${issue.path.join('.') || 'task'}: ${issue.message}`);
+  }
+  const task = parsed.data;
+  const workstream = await ws.workstream(task.workstream ?? ws.config.defaultWorkstream);
+  for (const field of workstream.requiredFields) {
+    if (task.fields[field] === undefined || task.fields[field] === '') {
+      throw new OrchestraError('INVALID_INPUT', `workstream ${workstream.name} needs the field "${field}"`);
+    }
+  }
+  const id = task.id ?? newId();
+  const original = opts.original ? await ws.writeTaskFile(id, `original-${opts.original.name}`, opts.original.content) : undefined;
+  const { view, record } = await ws.appendToTask(id, (existing) => {
+    if (existing) {
+      if (opts.cause && existing.causes.includes(opts.cause)) return null;
+      throw new OrchestraError('CONFLICT', `a task with id ${id} already exists`);
+    }
+    return {
+      actor: opts.actor,
+      ...(opts.cause ? { cause: opts.cause } : {}),
+      events: [{
+        type: 'task.created',
+        data: { id, workstream: workstream.name, title: task.title, description: task.description, tags: task.tags, fields: task.fields, state: workstream.initial, ...(original ? { original } : {}) },
+      }],
+    };
+  });
+  if (!view) throw new OrchestraError('INTERNAL', `task ${id} was not created`);
+  void record;
+  return view;
+}
+
+interface ChangeOptions { actor: Actor; cause?: string }
+
+/**
+ * Appends events to an existing task after `check` approves its current view. Idempotent per
+ * cause: a request already applied (same cause) is not applied twice.
+ */
+export async function changeTask(ws: Workspace, id: string, opts: ChangeOptions, decide: (view: TaskView) => StoredEvent[] | null): Promise<TaskView> {
+  const { view } = await ws.appendToTask(id, (current) => {
+    if (!current) throw new OrchestraError('NOT_FOUND', `no task with id ${id}`);
+    if (opts.cause && current.causes.includes(opts.cause)) return null;
+    const events = decide(current);
+    if (!events) return null;
+    return { actor: opts.actor, events, ...(opts.cause ? { cause: opts.cause } : {}) };
+  });
+  return view!;
+}
+
+export async function moveTask(ws: Workspace, id: string, to: string, opts: ChangeOptions & { reason?: string }): Promise<TaskView> {
+  const current = await ws.task(id);
+  const workstream = await ws.workstream(current.workstream);
+  return changeTask(ws, id, opts, (view) => {
+    if (view.archived) throw new OrchestraError('INVALID_TRANSITION', `task ${id} is archived`);
+    assertTransition(workstream, view.state, to);
+    return [{ type: 'task.moved', data: { from: view.state, to, ...(opts.reason ? { reason: opts.reason } : {}) } }];
+  });
+}
+
+export async function commentTask(ws: Workspace, id: string, text: string, opts: ChangeOptions): Promise<TaskView> {
+  const trimmed = text.trim();
+  if (!trimmed) throw new OrchestraError('INVALID_INPUT', 'a comment needs some text');
+  return changeTask(ws, id, opts, () => [{ type: 'task.commented', data: { text: trimmed.slice(0, 20_000) } }]);
+}
+
+export async function archiveTask(ws: Workspace, id: string, opts: ChangeOptions): Promise<TaskView> {
+  return changeTask(ws, id, opts, (view) => (view.archived ? null : [{ type: 'task.archived', data: {} }]));
+}
+
+export const TaskUpdateSchema = z.object({
+  title: z.string().trim().min(1).max(300).optional(),
+  description: z.string().max(200_000).optional(),
+  tags: z.array(z.string().min(1).max(64)).max(50).optional(),
+});
+
+export async function updateTask(ws: Workspace, id: string, update: z.input<typeof TaskUpdateSchema>, opts: ChangeOptions): Promise<TaskView> {
+  const parsed = TaskUpdateSchema.safeParse(update);
+  if (!parsed.success) throw new OrchestraError('INVALID_INPUT', parsed.error.issues[0]!.message);
+  return changeTask(ws, id, opts, () => [{ type: 'task.updated', data: parsed.data }]);
+}
+
+export interface TaskFilter { state?: string; workstream?: string; tags?: string[]; includeArchived?: boolean }
+
+export function matchesFilter(view: TaskView, filter: TaskFilter): boolean {
+  if (!filter.includeArchived && view.archived) return false;
+  if (filter.state && view.state !== filter.state) return false;
+  if (filter.workstream && view.workstream !== filter.workstream) return false;
+  if (filter.tags && !filter.tags.every((t) => view.tags.includes(t))) return false;
+  return true;
+}

@@ -1,0 +1,33 @@
+import { join } from 'node:path';
+
+/**
+ * The workspace layout. Everything under tasks/, workstreams/, artifacts/ and audit/ is an
+ * immutable record tracked by git; .orchestra/ holds ephemeral state (leases heartbeats,
+ * signals, intake claims, worktrees) and inbox/ is the drop folder: both stay out of git.
+ */
+export class WorkspacePaths {
+  constructor(readonly root: string) {}
+  get config() { return join(this.root, 'orchestra.json'); }
+  get inbox() { return join(this.root, 'inbox'); }
+  get rejected() { return join(this.root, 'inbox', 'rejected'); }
+  get runtime() { return join(this.root, '.orchestra'); }
+  get intake() { return join(this.runtime, 'intake'); }
+  get signals() { return join(this.runtime, 'signals'); }
+  get heartbeats() { return join(this.runtime, 'leases'); }
+  get committerLock() { return join(this.runtime, 'committer.lock'); }
+  get worktrees() { return join(this.runtime, 'worktrees'); }
+  get repoCache() { return join(this.runtime, 'repos'); }
+  get tasks() { return join(this.root, 'tasks'); }
+  get workstreams() { return join(this.root, 'workstreams'); }
+  get artifactBlobs() { return join(this.root, 'artifacts', 'blobs'); }
+
+  taskDir(taskId: string) { return join(this.tasks, taskId); }
+  taskRecords(taskId: string) { return join(this.tasks, taskId, 'records'); }
+  /** A stream id is a relative path like `tasks/<id>` or `audit`; its records live in `<id>/events`. */
+  streamDir(stream: string) { return join(this.root, stream, 'events'); }
+}
+
+export const streamOfTask = (taskId: string) => `tasks/${taskId}`;
+export const streamOfWorkstream = (name: string) => `workstreams/${name}`;
+export const ARTIFACTS_STREAM = 'artifacts';
+export const AUDIT_STREAM = 'audit';

@@ -1,0 +1,41 @@
+import { foldTask } from './model/task.js';
+import { foldWorkstream } from './model/workstream.js';
+import { Workspace } from './workspace.js';
+import { allStreams } from './verify.js';
+
+export interface ReplaySummary {
+  streams: number;
+  records: number;
+  events: number;
+  damaged: number;
+  tasks: number;
+  byState: Record<string, number>;
+  workstreams: number;
+  usage: { modelCalls: number; costUsd: number };
+  ms: number;
+}
+
+/** Rebuilds all state from the records alone (a fresh store, no caches) and summarises it. */
+export async function replayWorkspace(root: string): Promise<ReplaySummary> {
+  const started = performance.now();
+  const ws = await Workspace.open(root);
+  const summary: ReplaySummary = { streams: 0, records: 0, events: 0, damaged: 0, tasks: 0, byState: {}, workstreams: 0, usage: { modelCalls: 0, costUsd: 0 }, ms: 0 };
+  for (const stream of await allStreams(ws)) {
+    const state = await ws.readStream(stream);
+    summary.streams++;
+    summary.records += state.records.length;
+    summary.damaged += state.damaged.length;
+    for (const r of state.records) summary.events += r.events.length;
+    if (stream.startsWith('tasks/')) {
+      const task = foldTask(state.records);
+      if (task) {
+        summary.tasks++;
+        summary.byState[task.state] = (summary.byState[task.state] ?? 0) + 1;
+        summary.usage.modelCalls += task.dev.usage.calls;
+        summary.usage.costUsd += task.dev.usage.costUsd;
+      }
+    } else if (stream.startsWith('workstreams/') && foldWorkstream(state.records)) summary.workstreams++;
+  }
+  summary.ms = Math.round(performance.now() - started);
+  return summary;
+}

@@ -1,0 +1,57 @@
+import { execa } from 'execa';
+import { readdirSafe } from './fsutil.js';
+import { ARTIFACTS_STREAM, AUDIT_STREAM } from './paths.js';
+import { RECORD_FILE } from './record.js';
+import type { Workspace } from './workspace.js';
+
+export interface Finding { severity: 'damage' | 'warning'; kind: string; path: string; message: string }
+export interface VerifyReport { ok: boolean; streams: number; records: number; findings: Finding[] }
+
+const RECORD_DIRS = ['tasks', 'workstreams', 'artifacts', 'audit'];
+
+export async function allStreams(ws: Workspace): Promise<string[]> {
+  return [
+    ...(await ws.store.listStreams('tasks')),
+    ...(await ws.store.listStreams('workstreams')),
+    ARTIFACTS_STREAM,
+    AUDIT_STREAM,
+  ];
+}
+
+/** Checks records, sequences, leftovers and git; `ok` is false when anything is damaged. */
+export async function verifyWorkspace(ws: Workspace): Promise<VerifyReport> {
+  const findings: Finding[] = [];
+  let records = 0;
+  const streams = await allStreams(ws);
+  for (const stream of streams) {
+    const state = await ws.readStream(stream);
+    records += state.records.length;
+    for (const d of state.damaged) findings.push({ severity: 'damage', kind: 'torn-record', path: d.file, message: `record ${d.seq} of ${stream} is unreadable: ${d.reason}` });
+    const present = new Set((await readdirSafe(ws.paths.streamDir(stream))).map((n) => RECORD_FILE.exec(n)?.[1]).filter(Boolean).map(Number));
+    for (let seq = 1; seq <= state.lastSeq; seq++) {
+      if (!present.has(seq)) findings.push({ severity: 'damage', kind: 'sequence-gap', path: `${stream}/events`, message: `record ${seq} of ${stream} is missing (gap before ${state.lastSeq})` });
+    }
+    for (const temp of state.temps) findings.push({ severity: 'warning', kind: 'stray-temp', path: `${stream}/events/${temp}`, message: 'leftover temp file from an interrupted write (ignored by readers; safe to delete)' });
+  }
+  for (const claim of await readdirSafe(ws.paths.intake)) {
+    findings.push({ severity: 'warning', kind: 'pending-intake', path: `.orchestra/intake/${claim}`, message: 'inbox file claimed but not yet recorded; the next intake scan finishes it' });
+  }
+  const status = await execa('git', ['status', '--porcelain', '-z', '--untracked-files=all', '--', ...RECORD_DIRS], { cwd: ws.paths.root, reject: false });
+  if (status.exitCode !== 0) {
+    findings.push({ severity: 'damage', kind: 'git', path: '.git', message: `git status failed: ${String(status.stderr).trim()}` });
+  } else {
+    let uncommitted = 0;
+    for (const entry of String(status.stdout).split('\0').filter(Boolean)) {
+      const code = entry.slice(0, 2);
+      const path = entry.slice(3);
+      if (code === '??' || code === 'A ') {
+        if (!path.split('/').some((p) => p.startsWith('.tmp-'))) uncommitted++;
+      } else findings.push({ severity: 'damage', kind: 'record-changed', path, message: `committed record was ${code.includes('D') ? 'deleted' : 'modified'} (records are append-only)` });
+    }
+    if (uncommitted > 0) findings.push({ severity: 'warning', kind: 'uncommitted', path: '.', message: `${uncommitted} record file(s) not committed yet (a running "orchestra up" commits them within seconds)` });
+  }
+  const history = await execa('git', ['log', '--diff-filter=MDR', '--name-only', '--format=%h', '--', ...RECORD_DIRS], { cwd: ws.paths.root, reject: false });
+  const rewritten = String(history.stdout).split('\n').filter((l) => l.includes('/'));
+  if (rewritten.length > 0) findings.push({ severity: 'damage', kind: 'history', path: rewritten[0]!, message: `${rewritten.length} record file(s) were modified or deleted by a commit` });
+  return { ok: !findings.some((f) => f.severity === 'damage'), streams: streams.length, records, findings };
+}

@@ -1,0 +1,177 @@
+import { promises as fs } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadConfig, writeDefaultConfig, type Config } from './config.js';
+import { OrchestraError } from './errors.js';
+import { createExclusive, exists, readdirSafe } from './fsutil.js';
+import { git, GitJournal } from './journal.js';
+import { foldTask, type TaskView } from './model/task.js';
+import { foldWorkstream, type WorkstreamView } from './model/workstream.js';
+import { streamOfTask, streamOfWorkstream, WorkspacePaths } from './paths.js';
+import type { StreamRecord } from './record.js';
+import { StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
+
+const GITIGNORE = ['# ephemeral state and the drop folder never enter history', '.orchestra/', 'inbox/', '.tmp-*', ''].join('\n');
+const MAX_CONFLICT_RETRIES = 200;
+
+export function resolveWorkspaceDir(flag?: string): string {
+  return resolve(flag ?? process.env.ORCHESTRA_WORKSPACE ?? 'workspace');
+}
+
+/** Decides what to append given the current state; null means "nothing to do". */
+export type Decide<S> = (state: S) => RecordDraft | null;
+
+/**
+ * The store API: every writer (CLI, loops, adapters through the inbox) reads and appends here.
+ * State is never stored, only folded from records.
+ */
+export class Workspace {
+  readonly paths: WorkspacePaths;
+  readonly store: StreamStore;
+  readonly journal: GitJournal;
+
+  private constructor(root: string, readonly config: Config) {
+    this.paths = new WorkspacePaths(root);
+    this.store = new StreamStore(this.paths, { fsync: config.fsync });
+    this.journal = new GitJournal(this.paths, config);
+    this.store.onAppend((record) => this.signal(record));
+  }
+
+  static async open(root: string): Promise<Workspace> {
+    const config = await loadConfig(new WorkspacePaths(root).config);
+    return new Workspace(root, config);
+  }
+
+  /** Creates the layout, git repo and default config; harmless when run again. */
+  static async init(root: string): Promise<{ workspace: Workspace; created: boolean }> {
+    const paths = new WorkspacePaths(root);
+    await fs.mkdir(root, { recursive: true });
+    const created = !(await exists(paths.config));
+    for (const dir of [paths.inbox, paths.rejected, paths.tasks, paths.workstreams, paths.signals, paths.heartbeats, paths.intake]) {
+      await fs.mkdir(dir, { recursive: true });
+    }
+    if (created) await writeDefaultConfig(paths.config);
+    const workspace = await Workspace.open(root);
+    if (!(await exists(join(root, '.git')))) await git(paths, workspace.config, ['init', '-q', '-b', 'main']);
+    if (!(await exists(join(root, '.gitignore')))) {
+      await fs.writeFile(join(root, '.gitignore'), GITIGNORE);
+      await git(paths, workspace.config, ['add', '.gitignore', 'orchestra.json']);
+      await git(paths, workspace.config, ['commit', '-q', '--no-verify', '-m', 'workspace initialised', '-m', 'layout, .gitignore and default config']);
+    }
+    return { workspace, created };
+  }
+
+  private signal(record: StreamRecord): void {
+    if (!record.stream.startsWith('tasks/')) return;
+    const taskId = record.stream.slice('tasks/'.length);
+    fs.writeFile(join(this.paths.signals, taskId), String(record.seq)).catch(() => undefined);
+  }
+
+  // ---- reading ----
+
+  async readStream(stream: string): Promise<StreamState> {
+    return this.store.read(stream);
+  }
+
+  async findTask(id: string): Promise<TaskView | undefined> {
+    if (!/^[0-9A-Za-z]{1,64}$/.test(id)) return undefined;
+    const state = await this.store.read(streamOfTask(id));
+    return foldTask(state.records);
+  }
+
+  async task(id: string): Promise<TaskView> {
+    const view = await this.findTask(id);
+    if (!view) throw new OrchestraError('NOT_FOUND', `no task with id ${id}`);
+    return view;
+  }
+
+  async taskIds(): Promise<string[]> {
+    return (await readdirSafe(this.paths.tasks)).filter((n) => !n.startsWith('.')).sort();
+  }
+
+  async tasks(): Promise<TaskView[]> {
+    const views: TaskView[] = [];
+    for (const id of await this.taskIds()) {
+      const view = await this.findTask(id);
+      if (view) views.push(view);
+    }
+    return views;
+  }
+
+  async findWorkstream(name: string): Promise<WorkstreamView | undefined> {
+    if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) return undefined;
+    return foldWorkstream((await this.store.read(streamOfWorkstream(name))).records);
+  }
+
+  async workstream(name: string): Promise<WorkstreamView> {
+    const view = await this.findWorkstream(name);
+    if (!view) throw new OrchestraError('NOT_FOUND', `no workstream named "${name}" (see: orchestra workstream list)`);
+    return view;
+  }
+
+  async workstreams(): Promise<WorkstreamView[]> {
+    const views: WorkstreamView[] = [];
+    for (const name of (await readdirSafe(this.paths.workstreams)).sort()) {
+      const view = await this.findWorkstream(name);
+      if (view) views.push(view);
+    }
+    return views;
+  }
+
+  // ---- writing ----
+
+  /**
+   * Optimistic append: fold, decide, append at the next position; if another writer took it,
+   * fold again and decide again. `decide` may throw (an invalid transition, a lost lease).
+   */
+  async appendTo<S>(stream: string, fold: (s: StreamState) => S, decide: Decide<S>): Promise<{ state: S; record?: StreamRecord }> {
+    for (let i = 0; i < MAX_CONFLICT_RETRIES; i++) {
+      const raw = await this.store.read(stream);
+      const state = fold(raw);
+      const draft = decide(state);
+      if (!draft) return { state };
+      try {
+        const record = await this.store.append(stream, raw.lastSeq, draft);
+        return { state: fold(await this.store.read(stream)), record };
+      } catch (err) {
+        if (err instanceof OrchestraError && err.code === 'CONFLICT') {
+          await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 * i)));
+          continue;
+        }
+        throw err;
+      }
+    }
+    throw new OrchestraError('CONFLICT', `stream ${stream} is too busy: gave up after ${MAX_CONFLICT_RETRIES} attempts`);
+  }
+
+  async appendToTask(id: string, decide: Decide<TaskView | undefined>): Promise<{ view?: TaskView; record?: StreamRecord }> {
+    const { state, record } = await this.appendTo(streamOfTask(id), (s) => foldTask(s.records), decide);
+    return { view: state, record };
+  }
+
+  /**
+   * Writes an immutable file among a task's records (a plan, test output, a patch) and returns
+   * its path relative to the workspace. Re-writing the same name with the same content is a
+   * no-op (a step re-run after a crash); different content under a taken name is a CONFLICT.
+   */
+  async writeTaskFile(taskId: string, name: string, content: string | Buffer): Promise<string> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$/.test(name)) throw new OrchestraError('INVALID_INPUT', `bad record file name: ${name}`);
+    const path = join(this.paths.taskRecords(taskId), name);
+    if (!(await createExclusive(path, content, { fsync: this.config.fsync }))) {
+      const existing = await fs.readFile(path);
+      if (!existing.equals(Buffer.isBuffer(content) ? content : Buffer.from(content))) {
+        throw new OrchestraError('CONFLICT', `record file ${name} of task ${taskId} already exists with other content`);
+      }
+    }
+    return join('tasks', taskId, 'records', name);
+  }
+
+  async readWorkspaceFile(relative: string): Promise<string> {
+    const full = resolve(this.paths.root, relative);
+    if (!full.startsWith(this.paths.root + '/')) throw new OrchestraError('INVALID_INPUT', `path leaves the workspace: ${relative}`);
+    try {
+      return await fs.readFile(full, 'utf8');
+    } catch {
+      throw new OrchestraError('NOT_FOUND', `no record file ${relative}`);
+    }
+  }
+}

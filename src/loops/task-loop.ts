@@ -1,0 +1,151 @@
+import type { FSWatcher } from 'chokidar';
+import { describeError, OrchestraError } from '../core/errors.js';
+import { claimTask, taskLeaseStatus, type Lease } from '../core/leases.js';
+import type { TaskView } from '../core/model/task.js';
+import type { Loop, LoopEnv } from './loop.js';
+import { watchDir } from './watch.js';
+
+export interface TaskWork {
+  lease: Lease;
+  task: TaskView;
+  /** Aborted when the loop stops or the lease is lost: stop at the next safe point. */
+  signal: AbortSignal;
+}
+
+export interface TaskLoopSpec {
+  name: string;
+  /** Lease purpose recorded in the claim. */
+  purpose: string;
+  wants(task: TaskView): boolean;
+  /** Does the work; should release the lease with its final events. Throwing releases it too. */
+  work(job: TaskWork): Promise<void>;
+  concurrency?: number;
+  leaseTtlMs?: number;
+}
+
+/**
+ * Runs a TaskLoopSpec: learns of tasks from signal files (hints) and periodic scans (truth),
+ * claims each wanted task with a lease, renews it while working, and releases it at the end.
+ */
+export class TaskLoop implements Loop {
+  readonly name: string;
+  private readonly queue = new Set<string>();
+  private readonly running = new Map<string, AbortController>();
+  private watcher?: FSWatcher;
+  private timer?: NodeJS.Timeout;
+  private stopping = false;
+  private pumping = false;
+  private wake?: () => void;
+
+  constructor(private readonly env: LoopEnv, private readonly spec: TaskLoopSpec) {
+    this.name = spec.name;
+  }
+
+  private get ttl() { return this.spec.leaseTtlMs ?? this.env.ws.config.loops.leaseTtlMs; }
+  private get concurrency() { return this.spec.concurrency ?? this.env.ws.config.loops.concurrency; }
+
+  async start(): Promise<void> {
+    this.watcher = watchDir(this.env.ws.paths.signals, (taskId) => this.enqueue(taskId));
+    await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
+    await this.scan();
+    const tick = async () => {
+      if (this.stopping) return;
+      await this.scan().catch((err) => this.env.log.warn('scan failed', describeError(err)));
+      this.timer = setTimeout(tick, this.env.ws.config.loops.scanIntervalMs);
+    };
+    this.timer = setTimeout(tick, this.env.ws.config.loops.scanIntervalMs);
+  }
+
+  /** Queues every task this loop would take now; returns how many. */
+  async scan(): Promise<number> {
+    let found = 0;
+    for (const task of await this.env.ws.tasks()) {
+      if (!task.archived && this.spec.wants(task) && !this.running.has(task.id)) {
+        if (task.lease && !task.lease.released && (await taskLeaseStatus(this.env.ws, task)).state === 'held') continue;
+        found++;
+        this.enqueue(task.id);
+      }
+    }
+    return found;
+  }
+
+  private enqueue(taskId: string): void {
+    if (this.stopping || !/^[0-9A-Z]{26}$/.test(taskId)) return;
+    this.queue.add(taskId);
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.stopping && this.queue.size > 0) {
+        if (this.running.size >= this.concurrency) {
+          await new Promise<void>((resolve) => (this.wake = resolve));
+          continue;
+        }
+        const taskId = this.queue.values().next().value as string;
+        this.queue.delete(taskId);
+        if (this.running.has(taskId)) continue;
+        const controller = new AbortController();
+        this.running.set(taskId, controller);
+        void this.runOne(taskId, controller).finally(() => {
+          this.running.delete(taskId);
+          this.wake?.();
+          this.wake = undefined;
+        });
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async runOne(taskId: string, controller: AbortController): Promise<void> {
+    const { ws, actor, log } = this.env;
+    let lease: Lease | null = null;
+    try {
+      const view = await ws.findTask(taskId);
+      if (!view || view.archived || !this.spec.wants(view)) return;
+      lease = await claimTask(ws, taskId, { purpose: this.spec.purpose, owner: `${this.name}@${actor.host}#${actor.pid}`, ttlMs: this.ttl, actor, when: (v) => this.spec.wants(v) });
+      if (!lease) return;
+      const held = lease;
+      const heartbeat = setInterval(() => {
+        held.renew().catch((err) => {
+          log.warn('lease lost, stopping work', { task: taskId, ...describeError(err) });
+          controller.abort(new OrchestraError('LEASE_LOST', 'lease lost'));
+        });
+      }, Math.max(50, Math.floor(this.ttl / 3)));
+      try {
+        await this.spec.work({ lease: held, task: await ws.task(taskId), signal: controller.signal });
+      } finally {
+        clearInterval(heartbeat);
+      }
+    } catch (err) {
+      const { code, message } = describeError(err);
+      if (code !== 'LEASE_LOST') log.error('work failed', { task: taskId, code, message });
+    } finally {
+      if (lease) await this.releaseIfHeld(lease);
+    }
+  }
+
+  private async releaseIfHeld(lease: Lease): Promise<void> {
+    const view = await this.env.ws.findTask(lease.taskId);
+    if (view?.lease && !view.lease.released && view.lease.attempt === lease.attempt) {
+      await lease.release([], 'released by loop').catch(() => undefined);
+    }
+  }
+
+  async idle(): Promise<boolean> {
+    if (this.queue.size > 0 || this.running.size > 0) return false;
+    return (await this.scan()) === 0;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.queue.clear();
+    await this.watcher?.close();
+    for (const controller of this.running.values()) controller.abort(new OrchestraError('INTERNAL', 'loop stopping'));
+    while (this.running.size > 0) await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,20 @@
+import type { StateMap } from '../core/model/workstream.js';
+
+/** The flagship workstream: Claude plans, a person approves, Gemini executes, git publishes. */
+export const DEV_WORKSTREAM = 'dev';
+
+export const DEV_STATES: StateMap = {
+  planning: ['planned', 'failed', 'aborted'],
+  planned: ['planning', 'approved', 'aborted'],
+  approved: ['executing', 'aborted'],
+  executing: ['publishing', 'failed', 'aborted'],
+  publishing: ['completed', 'failed', 'aborted'],
+  completed: [],
+  failed: ['approved', 'planning', 'aborted'],
+  aborted: ['approved', 'planning'],
+};
+
+export const TERMINAL_DEV_STATES = new Set(['completed', 'failed', 'aborted']);
+
+/** Which state each pipeline loop works on. */
+export const DEV_LOOP_STATES = { planner: 'planning', executor: 'approved', publisher: 'publishing' } as const;

@@ -1,0 +1,153 @@
+import Anthropic, { APIConnectionError, APIError } from '@anthropic-ai/sdk';
+import { OrchestraError } from '../core/errors.js';
+import { DEFAULT_MAX_OUTPUT_TOKENS, abortedError, httpError, isAbort, isTimeout, oneLine, otherError } from './common.js';
+import type {
+  ChatMessage,
+  ModelProvider,
+  ModelReply,
+  ModelRequest,
+  ProviderSettings,
+  ToolCall,
+  ToolSpec,
+} from './types.js';
+
+const PROVIDER = 'Anthropic';
+const DEFAULT_BASE_URL = 'https://api.anthropic.com';
+
+type MessageParam = Anthropic.MessageParam;
+type ContentBlockParam = Anthropic.ContentBlockParam;
+
+/** Claude through the official SDK's Messages API (tool_use / tool_result blocks). */
+export class AnthropicProvider implements ModelProvider {
+  readonly kind = 'anthropic' as const;
+  private readonly client: Anthropic;
+
+  constructor(
+    private readonly settings: ProviderSettings,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    const apiKey = env.ANTHROPIC_API_KEY?.trim();
+    if (!apiKey) {
+      throw new OrchestraError(
+        'MISSING_API_KEY',
+        'ANTHROPIC_API_KEY is not set: export your Anthropic API key (https://console.anthropic.com) before using a Claude model.',
+        { variable: 'ANTHROPIC_API_KEY' },
+      );
+    }
+    // Passing the key and base URL explicitly makes `env` authoritative: the SDK would
+    // otherwise read ANTHROPIC_BASE_URL / credential profiles from process.env itself.
+    this.client = new Anthropic({
+      apiKey,
+      baseURL: env.ANTHROPIC_BASE_URL?.trim() || DEFAULT_BASE_URL,
+      maxRetries: settings.maxRetries ?? 2,
+      ...(settings.timeoutMs ? { timeout: settings.timeoutMs } : {}),
+    });
+  }
+
+  async complete(req: ModelRequest): Promise<ModelReply> {
+    const body: Anthropic.MessageCreateParamsNonStreaming = {
+      model: req.model || this.settings.model,
+      max_tokens: req.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS,
+      messages: toAnthropicMessages(req.messages),
+      ...(req.system ? { system: req.system } : {}),
+      ...(req.tools.length ? { tools: req.tools.map(toAnthropicTool) } : {}),
+    };
+    const options = req.signal ? { signal: req.signal } : {};
+    let message: Anthropic.Message;
+    try {
+      message = this.settings.streaming
+        ? await this.client.messages.stream(body, options).finalMessage()
+        : await this.client.messages.create(body, options);
+    } catch (err) {
+      throw mapAnthropicError(err, req.signal);
+    }
+    return fromAnthropicMessage(message);
+  }
+}
+
+function toAnthropicTool(tool: ToolSpec): Anthropic.Tool {
+  const schema = { type: 'object', ...tool.parameters } as Anthropic.Tool.InputSchema;
+  return { name: tool.name, description: tool.description, input_schema: schema };
+}
+
+/** Neutral history → Messages API turns; consecutive user-side turns are merged. */
+export function toAnthropicMessages(messages: ChatMessage[]): MessageParam[] {
+  const out: MessageParam[] = [];
+  const push = (role: 'user' | 'assistant', blocks: ContentBlockParam[]) => {
+    if (blocks.length === 0) return;
+    const last = out[out.length - 1];
+    if (last && last.role === role && Array.isArray(last.content)) last.content.push(...blocks);
+    else out.push({ role, content: blocks });
+  };
+  for (const m of messages) {
+    if (m.role === 'user') {
+      push('user', [{ type: 'text', text: m.text }]);
+    } else if (m.role === 'assistant') {
+      const blocks: ContentBlockParam[] = [];
+      if (m.text) blocks.push({ type: 'text', text: m.text });
+      for (const c of m.toolCalls) blocks.push({ type: 'tool_use', id: c.id, name: c.name, input: c.args });
+      push('assistant', blocks);
+    } else {
+      push(
+        'user',
+        m.results.map((r) => ({
+          type: 'tool_result' as const,
+          tool_use_id: r.callId,
+          content: r.output,
+          ...(r.isError ? { is_error: true } : {}),
+        })),
+      );
+    }
+  }
+  return out;
+}
+
+function fromAnthropicMessage(message: Anthropic.Message): ModelReply {
+  const texts: string[] = [];
+  const toolCalls: ToolCall[] = [];
+  for (const block of message.content) {
+    if (block.type === 'text') texts.push(block.text);
+    else if (block.type === 'tool_use') {
+      const input = block.input;
+      const args = input && typeof input === 'object' && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
+      toolCalls.push({ id: block.id, name: block.name, args });
+    }
+  }
+  const u = message.usage;
+  return {
+    text: texts.join(''),
+    toolCalls,
+    usage: {
+      inputTokens: (u?.input_tokens ?? 0) + (u?.cache_creation_input_tokens ?? 0) + (u?.cache_read_input_tokens ?? 0),
+      outputTokens: u?.output_tokens ?? 0,
+    },
+    model: message.model,
+    stopReason: message.stop_reason ?? 'unknown',
+  };
+}
+
+function mapAnthropicError(err: unknown, signal?: AbortSignal): OrchestraError {
+  if (err instanceof OrchestraError) return err;
+  if (isAbort(err, signal)) return abortedError(PROVIDER);
+  if (err instanceof APIError && typeof err.status === 'number') {
+    const body = err.error as { error?: { type?: string; message?: string } } | undefined;
+    const type = body?.error?.type;
+    const detail = body?.error?.message ?? err.message.replace(/^\d{3}\s*/, '');
+    return httpError(PROVIDER, err.status, type ? `${type}: ${detail}` : detail, {
+      requestId: err.requestID ?? undefined,
+    });
+  }
+  if (err instanceof APIError && !(err instanceof APIConnectionError) && err.error) {
+    // An `event: error` inside an SSE stream: no HTTP status, the body says what happened.
+    const body = err.error as { error?: { type?: string; message?: string } };
+    const type = body.error?.type ?? 'error';
+    return new OrchestraError('PROVIDER_ERROR', `Anthropic stream failed: ${type}: ${oneLine(body.error?.message ?? '')}`, {
+      provider: PROVIDER,
+      type,
+      retryable: ['overloaded_error', 'api_error', 'rate_limit_error'].includes(type),
+    });
+  }
+  if (isTimeout(err)) return otherError(PROVIDER, err, 'request timed out');
+  if (err instanceof APIConnectionError) return otherError(PROVIDER, err, 'connection failed');
+  return otherError(PROVIDER, err);
+}

@@ -1,0 +1,84 @@
+import type { z } from 'zod';
+import { OrchestraError } from '../core/errors.js';
+
+/** Helpers shared by the provider modules (kept out of types.ts to avoid import cycles). */
+
+/** Default when a request does not say how long the answer may be. */
+export const DEFAULT_MAX_OUTPUT_TOKENS = 8192;
+
+const MAX_MESSAGE = 400;
+
+/** Statuses worth retrying later (rate limit, overload, server trouble, timeouts). */
+export function isRetryableStatus(status: number | undefined): boolean {
+  return status === undefined || status === 408 || status === 409 || status === 429 || status >= 500;
+}
+
+/** First line, trimmed and bounded: provider messages sometimes carry whole bodies. */
+export function oneLine(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > MAX_MESSAGE ? `${flat.slice(0, MAX_MESSAGE)}…` : flat;
+}
+
+/** The caller's signal fired (as opposed to an SDK-internal timeout abort). */
+export function isAbort(err: unknown, signal?: AbortSignal): boolean {
+  if (signal?.aborted) return true;
+  return err instanceof Error && err.name === 'APIUserAbortError';
+}
+
+/** An abort the caller did not ask for: the SDK's per-attempt timeout. */
+export function isTimeout(err: unknown): boolean {
+  const name = err instanceof Error ? err.name : '';
+  return name === 'AbortError' || name === 'TimeoutError' || name === 'APIConnectionTimeoutError';
+}
+
+export function abortedError(provider: string): OrchestraError {
+  return new OrchestraError('PROVIDER_ERROR', `${provider} request was aborted.`, { provider, aborted: true, retryable: false });
+}
+
+export function httpError(
+  provider: string,
+  status: number,
+  detail: string,
+  extra: Record<string, unknown> = {},
+): OrchestraError {
+  const hint =
+    status === 401 || status === 403
+      ? ' (check the API key)'
+      : status === 429
+        ? ' (rate limited)'
+        : status === 529
+          ? ' (overloaded)'
+          : '';
+  const text = detail ? `: ${oneLine(detail)}` : '';
+  return new OrchestraError('PROVIDER_ERROR', `${provider} API returned HTTP ${status}${hint}${text}`, {
+    provider,
+    status,
+    retryable: isRetryableStatus(status),
+    ...extra,
+  });
+}
+
+export function otherError(provider: string, err: unknown, what = 'request failed'): OrchestraError {
+  // Network failures hide the useful part (ECONNREFUSED, ENOTFOUND…) in the cause chain.
+  const parts: string[] = [];
+  let cur: unknown = err;
+  for (let depth = 0; cur !== undefined && cur !== null && depth < 4; depth++) {
+    const msg = cur instanceof Error ? cur.message : String(cur);
+    const code = (cur as { code?: unknown }).code;
+    const piece = typeof code === 'string' && !msg.includes(code) ? `${msg} [${code}]` : msg;
+    if (piece && !parts.includes(piece)) parts.push(piece);
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
+  return new OrchestraError('PROVIDER_ERROR', `${provider} ${what}: ${oneLine(parts.join(' <- '))}`, {
+    provider,
+    retryable: true,
+  });
+}
+
+/** One line per problem, e.g. `replies.0.toolCalls.1.name: expected string`. */
+export function formatZodIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}

@@ -1,0 +1,85 @@
+/**
+ * Commits everything in the task worktree, idempotently, with a `Task-Id:` trailer.
+ */
+import { OrchestraError } from '../core/errors.js';
+import { hasChanges } from './changes.js';
+import { git, gitLine, gitOk, revParse } from './git.js';
+
+export interface GitIdentity {
+  name: string;
+  email: string;
+}
+
+export const TASK_TRAILER = 'Task-Id';
+
+/** Message with the `Task-Id: <taskId>` trailer appended (unless already present). */
+export function withTaskTrailer(message: string, taskId: string): string {
+  const body = message.replace(/\s+$/, '');
+  if (taskIdFromMessage(body) === taskId) return `${body}\n`;
+  return `${body}\n\n${TASK_TRAILER}: ${taskId}\n`;
+}
+
+/** The `Task-Id` trailer value in a commit message's last paragraph, if any. */
+export function taskIdFromMessage(message: string): string | undefined {
+  const paragraphs = message.trim().split(/\n\s*\n/);
+  const last = paragraphs[paragraphs.length - 1] ?? '';
+  const m = new RegExp(`^${TASK_TRAILER}:[ \\t]*(\\S+)[ \\t]*$`, 'mi').exec(last);
+  return m?.[1];
+}
+
+function identityConfig(author: GitIdentity): string[] {
+  const clean = (s: string, what: string): string => {
+    const v = s.trim();
+    if (!v || /[<>\n\r\0]/.test(v)) throw new OrchestraError('INVALID_INPUT', `Invalid commit ${what}: '${s}'`);
+    return v;
+  };
+  return [`user.name=${clean(author.name, 'author name')}`, `user.email=${clean(author.email, 'author email')}`, 'commit.gpgsign=false'];
+}
+
+async function existingTaskCommit(worktreePath: string, taskId: string, baseCommit?: string): Promise<string | null> {
+  const head = await revParse(worktreePath, 'HEAD');
+  if (!head) return null;
+  const message = await git(worktreePath, ['log', '-1', '--format=%B', head]);
+  if (taskIdFromMessage(message) !== taskId) return null;
+  if (baseCommit) {
+    const base = await revParse(worktreePath, baseCommit);
+    if (!base || base === head || !(await gitOk(worktreePath, ['merge-base', '--is-ancestor', base, head]))) return null;
+  }
+  return head;
+}
+
+/**
+ * Stages everything (`git add -A`) and commits as `author` with a `Task-Id: <taskId>` trailer.
+ * Re-running after success returns the existing commit with created:false. A clean tree with
+ * no task commit on HEAD is an error (INVALID_INPUT "nothing to commit"). Hooks are skipped
+ * unless `runHooks`.
+ */
+export async function commitAll(opts: {
+  worktreePath: string;
+  message: string;
+  author: GitIdentity;
+  taskId: string;
+  /** When given, an existing task commit only counts if it sits on top of this commit. */
+  baseCommit?: string;
+  runHooks?: boolean;
+}): Promise<{ sha: string; created: boolean }> {
+  const { worktreePath, taskId } = opts;
+  if (!opts.message.trim()) throw new OrchestraError('INVALID_INPUT', 'Commit message is empty');
+  const config = identityConfig(opts.author);
+
+  if (await hasChanges(worktreePath)) {
+    await git(worktreePath, ['add', '-A']);
+    const staged = !(await gitOk(worktreePath, ['diff', '--cached', '--quiet', '--no-ext-diff']));
+    if (staged) {
+      await git(
+        worktreePath,
+        ['commit', '--cleanup=whitespace', ...(opts.runHooks ? [] : ['--no-verify']), '-m', withTaskTrailer(opts.message, taskId)],
+        { config },
+      );
+      return { sha: await gitLine(worktreePath, ['rev-parse', 'HEAD']), created: true };
+    }
+  }
+  const existing = await existingTaskCommit(worktreePath, taskId, opts.baseCommit);
+  if (existing) return { sha: existing, created: false };
+  throw new OrchestraError('INVALID_INPUT', `nothing to commit in ${worktreePath}: the task made no changes`, { worktreePath, taskId });
+}

@@ -1,0 +1,114 @@
+/**
+ * Pushes a task branch. The safety rules live here, in code: only `task/<id>` branches, never a
+ * protected name, never --force, only the refspec `refs/heads/<b>:refs/heads/<b>`, never a merge.
+ */
+import { OrchestraError } from '../core/errors.js';
+import { git, gitMaybe, revParse } from './git.js';
+import { branchLink } from './links.js';
+import { normalizeRemote, remoteBranchSha } from './remote.js';
+import { redactUrl } from './repo-source.js';
+
+/** Branches that are never pushed to, whatever the configuration says. */
+export const ALWAYS_PROTECTED_BRANCHES: readonly string[] = ['main', 'master', 'dev', 'development'];
+
+const TASK_BRANCH_RE = /^task\/[A-Za-z0-9._-]+$/;
+
+function globToRegExp(pattern: string): RegExp {
+  const src = pattern
+    .split('**')
+    .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+    .join('.*');
+  return new RegExp(`^${src}$`, 'i');
+}
+
+function refuse(branch: string, reason: string): never {
+  throw new OrchestraError('PUSH_REFUSED', `Refusing to push '${branch}': ${reason}`, { branch, reason });
+}
+
+/**
+ * Throws PUSH_REFUSED unless `branch` may be pushed: it must look like `task/<id>` and must not
+ * be main/master/dev/development or match a configured protected name (`*` and `**` globs allowed).
+ */
+export function assertPushAllowed(branch: string, protectedBranches: readonly string[] = []): void {
+  if (typeof branch !== 'string' || !branch.trim()) refuse(String(branch), 'no branch name given');
+  const name = branch.replace(/^refs\/heads\//, '');
+  for (const p of [...ALWAYS_PROTECTED_BRANCHES, ...protectedBranches]) {
+    const pat = p.trim().replace(/^refs\/heads\//, '');
+    if (pat && globToRegExp(pat).test(name)) {
+      refuse(branch, ALWAYS_PROTECTED_BRANCHES.includes(pat) ? `'${pat}' is always protected` : `it matches the protected branch '${pat}'`);
+    }
+  }
+  if (!TASK_BRANCH_RE.test(name)) refuse(branch, "only task branches ('task/<id>', letters, digits, '.', '_', '-') may be pushed");
+  const id = name.slice('task/'.length);
+  if (id.startsWith('.') || id.startsWith('-') || id.includes('..') || /(\.lock|\.)$/.test(id)) {
+    refuse(branch, 'not a valid git branch name');
+  }
+}
+
+export interface PushResult {
+  /** Where it was pushed (credentials removed). */
+  remoteUrl: string;
+  branch: string;
+  sha: string;
+  /** False when the remote branch already pointed at `sha`. */
+  pushed: boolean;
+  alreadyThere: boolean;
+  /** Web (or path) link to the branch. */
+  link: string;
+}
+
+/**
+ * Pushes the worktree's task branch to `remote` (a remote name, URL or path). Idempotent: when the
+ * remote branch already points at the local branch head nothing is pushed. A remote that has moved
+ * on (non-fast-forward) is reported as GIT_ERROR; it is never overwritten.
+ */
+export async function pushTaskBranch(opts: {
+  worktreePath: string;
+  remote: string;
+  branch: string;
+  protectedBranches: readonly string[];
+  runHooks?: boolean;
+}): Promise<PushResult> {
+  const { worktreePath, protectedBranches } = opts;
+  assertPushAllowed(opts.branch, protectedBranches);
+  const branch = opts.branch.replace(/^refs\/heads\//, '');
+  const ref = `refs/heads/${branch}`;
+
+  const head = await gitMaybe(worktreePath, ['symbolic-ref', '--quiet', 'HEAD']);
+  if (head !== ref) {
+    throw new OrchestraError('INVALID_INPUT', `Worktree ${worktreePath} is on ${head ?? 'a detached HEAD'}, not ${branch}`, { worktreePath, branch });
+  }
+  const sha = await revParse(worktreePath, ref);
+  if (!sha) throw new OrchestraError('NOT_FOUND', `Branch ${branch} has no commits in ${worktreePath}`);
+
+  const remoteUrl = await normalizeRemote(worktreePath, opts.remote);
+  const shown = redactUrl(remoteUrl);
+  const link = branchLink(shown, branch);
+  const remoteSha = await remoteBranchSha(remoteUrl, branch, worktreePath);
+  if (remoteSha === sha) return { remoteUrl: shown, branch, sha, pushed: false, alreadyThere: true, link };
+
+  const args = ['push', '--porcelain', '--no-follow-tags', '--no-signed', '--recurse-submodules=no'];
+  if (!opts.runHooks) args.push('--no-verify');
+  args.push(remoteUrl, `${ref}:${ref}`);
+  try {
+    await git(worktreePath, args, { network: true });
+  } catch (err) {
+    const text =
+      err instanceof OrchestraError ? `${String(err.details?.stdout ?? '')}\n${String(err.details?.stderr ?? err.message)}` : String(err);
+    const rejected = /\[rejected\]|non-fast-forward|fetch first|\[remote rejected\]/.test(text);
+    const detail = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('hint:') && l !== 'Done')
+      .slice(0, 4)
+      .join(' ');
+    throw new OrchestraError(
+      'GIT_ERROR',
+      rejected
+        ? `Remote ${shown} rejected ${branch} (not forcing; the remote branch has commits this one does not): ${detail}`
+        : `Push of ${branch} to ${shown} failed: ${detail}`,
+      { branch, remoteUrl: shown, rejected },
+    );
+  }
+  return { remoteUrl: shown, branch, sha, pushed: true, alreadyThere: false, link };
+}

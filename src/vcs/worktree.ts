@@ -1,0 +1,205 @@
+/**
+ * Base-branch detection and the per-task git worktree on branch `task/<taskId>`.
+ * Every function checks the world first so a step can be re-run after a crash.
+ */
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { OrchestraError } from '../core/errors.js';
+import { assertNotOption, git, gitLine, gitMaybe, refExists, revParse } from './git.js';
+import { MIRROR_MARKER } from './repo-source.js';
+
+export const TASK_BRANCH_PREFIX = 'task/';
+const TASK_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Validates a task id for use in a branch and directory name; returns `task/<taskId>`. */
+export function taskBranchName(taskId: string): string {
+  if (typeof taskId !== 'string' || !TASK_ID_RE.test(taskId) || taskId.includes('..') || /(\.lock|\.)$/.test(taskId)) {
+    throw new OrchestraError('INVALID_INPUT', `Task id '${taskId}' cannot be used as a branch name (use letters, digits, '.', '_', '-')`);
+  }
+  return `${TASK_BRANCH_PREFIX}${taskId}`;
+}
+
+export interface BaseInfo {
+  /** Branch name, e.g. `development`. */
+  branch: string;
+  /** Full ref the branch resolves to in this repo (local or remote-tracking). */
+  ref: string;
+  commit: string;
+  source: 'requested' | 'development' | 'default';
+  /** A base was requested but no such branch exists (we fell back). */
+  requestedMissing: boolean;
+}
+
+async function isMirror(repoPath: string): Promise<boolean> {
+  // --default makes git always print something (simple-git adds a delay to silent commands).
+  return (await gitMaybe(repoPath, ['config', '--bool', '--default', 'false', '--get', MIRROR_MARKER])) === 'true';
+}
+
+async function listBranchRefs(repoPath: string): Promise<Set<string>> {
+  const out = await gitLine(repoPath, ['for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/remotes']);
+  return new Set(out.split('\n').filter(Boolean));
+}
+
+/**
+ * Full ref for a branch name: local `refs/heads/<b>` or remote-tracking `refs/remotes/<remote>/<b>`
+ * (origin first). In a mirror made by ensureMirror the remote-tracking ref wins (it is the fresh one).
+ */
+export async function resolveBranchRef(repoPath: string, branch: string): Promise<string | null> {
+  const name = branch.trim().replace(/^refs\/heads\//, '');
+  if (!name) return null;
+  assertNotOption(name, 'Branch name');
+  const refs = await listBranchRefs(repoPath);
+  const local = `refs/heads/${name}`;
+  const origin = `refs/remotes/origin/${name}`;
+  const order = (await isMirror(repoPath)) ? [origin, local] : [local, origin];
+  for (const ref of order) if (refs.has(ref)) return ref;
+  for (const r of refs) if (r.startsWith('refs/remotes/') && r.split('/').length === name.split('/').length + 3 && r.endsWith(`/${name}`)) return r;
+  if (refs.has(`refs/remotes/${name}`)) return `refs/remotes/${name}`; // e.g. 'origin/main'
+  if (name.startsWith('refs/') && (await refExists(repoPath, name))) return name;
+  return null;
+}
+
+async function defaultBranch(repoPath: string): Promise<string | null> {
+  const originHead = await gitMaybe(repoPath, ['symbolic-ref', '--quiet', 'refs/remotes/origin/HEAD']);
+  if (originHead?.startsWith('refs/remotes/origin/')) {
+    const b = originHead.slice('refs/remotes/origin/'.length);
+    if (await resolveBranchRef(repoPath, b)) return b;
+  }
+  const head = await gitMaybe(repoPath, ['symbolic-ref', '--quiet', 'HEAD']);
+  if (head?.startsWith('refs/heads/')) {
+    const b = head.slice('refs/heads/'.length);
+    if (!b.startsWith(TASK_BRANCH_PREFIX) && (await resolveBranchRef(repoPath, b))) return b;
+  }
+  for (const b of ['main', 'master']) if (await resolveBranchRef(repoPath, b)) return b;
+  return null;
+}
+
+/**
+ * `requested` when that branch exists (locally or remote-tracking), else `development` when it
+ * exists, else the default branch (origin's HEAD, else the current HEAD branch, else main/master).
+ */
+export async function detectBase(repoPath: string, requested?: string): Promise<BaseInfo> {
+  const want = requested?.trim() || undefined;
+  const candidates: Array<[string | null | undefined, BaseInfo['source']]> = [
+    [want, 'requested'],
+    ['development', 'development'],
+  ];
+  for (const [branch, source] of candidates) {
+    if (!branch) continue;
+    const ref = await resolveBranchRef(repoPath, branch);
+    if (ref) return finish(branch, ref, source);
+  }
+  const def = await defaultBranch(repoPath);
+  if (def) return finish(def, (await resolveBranchRef(repoPath, def))!, 'default');
+  throw new OrchestraError('NOT_FOUND', `No base branch found in ${repoPath}${want ? ` (requested '${want}')` : ''}: the repository has no commits on development, main or master`, { repoPath });
+
+  async function finish(branch: string, ref: string, source: BaseInfo['source']): Promise<BaseInfo> {
+    const commit = await revParse(repoPath, ref);
+    if (!commit) throw new OrchestraError('GIT_ERROR', `Branch ${ref} does not point at a commit`);
+    return { branch: branch.replace(/^refs\/heads\//, ''), ref, commit, source, requestedMissing: !!want && source !== 'requested' };
+  }
+}
+
+export interface PreparedWorktree {
+  path: string;
+  branch: string;
+  /** Base branch name. */
+  base: string;
+  /** Commit the task branch forked from (merge-base with the base branch). */
+  baseCommit: string;
+  /** False when an existing worktree was reused. */
+  created: boolean;
+}
+
+async function commonDir(cwd: string): Promise<string | null> {
+  const out = await gitMaybe(cwd, ['rev-parse', '--git-common-dir']);
+  return out ? realpathSync(resolve(cwd, out)) : null;
+}
+
+/** Branch checked out in `path` when it is a worktree of `repoPath`'s repository; undefined if not one. */
+async function inspectWorktree(repoPath: string, path: string): Promise<{ branch: string | null } | undefined> {
+  const top = await gitMaybe(path, ['rev-parse', '--show-toplevel']);
+  if (!top || realpathSync(top) !== realpathSync(path)) return undefined;
+  if ((await commonDir(path)) !== (await commonDir(repoPath))) return undefined;
+  const head = await gitMaybe(path, ['symbolic-ref', '--quiet', 'HEAD']);
+  return { branch: head?.startsWith('refs/heads/') ? head.slice('refs/heads/'.length) : null };
+}
+
+function isEmptyDir(p: string): boolean {
+  return statSync(p).isDirectory() && readdirSync(p).length === 0;
+}
+
+/**
+ * Creates `worktreesDir/<taskId>` as a worktree on a new branch `task/<taskId>` from `base`
+ * (detected when omitted). Reuses it when it already exists on that branch; re-attaches the
+ * branch when only the branch survived a crash.
+ */
+export async function prepareWorktree(opts: {
+  repoPath: string;
+  worktreesDir: string;
+  taskId: string;
+  base?: string;
+}): Promise<PreparedWorktree> {
+  const branch = taskBranchName(opts.taskId);
+  const repoPath = resolve(opts.repoPath);
+  const path = resolve(opts.worktreesDir, opts.taskId);
+  const baseBranch = opts.base?.trim() || (await detectBase(repoPath)).branch;
+  const baseRef = await resolveBranchRef(repoPath, baseBranch);
+  if (!baseRef) throw new OrchestraError('NOT_FOUND', `Base branch '${baseBranch}' does not exist in ${repoPath}`, { repoPath, base: baseBranch });
+
+  const result = async (created: boolean): Promise<PreparedWorktree> => {
+    const baseCommit = await gitLine(repoPath, ['merge-base', baseRef, `refs/heads/${branch}`]);
+    return { path: realpathSync(path), branch, base: baseBranch, baseCommit, created };
+  };
+
+  if (existsSync(path) && !isEmptyDir(path)) {
+    const wt = await inspectWorktree(repoPath, path);
+    if (!wt) {
+      throw new OrchestraError('CONFLICT', `${path} exists but is not a worktree of ${repoPath}; move it away and retry`, { path });
+    }
+    if (wt.branch !== branch) {
+      throw new OrchestraError('CONFLICT', `Worktree ${path} is on ${wt.branch ?? 'a detached HEAD'}, expected ${branch}`, { path, branch: wt.branch });
+    }
+    return result(false);
+  }
+
+  await mkdir(opts.worktreesDir, { recursive: true });
+  await git(repoPath, ['worktree', 'prune']); // forget registrations whose directory vanished
+  if (await refExists(repoPath, `refs/heads/${branch}`)) {
+    await git(repoPath, ['worktree', 'add', path, branch]);
+  } else {
+    await git(repoPath, ['worktree', 'add', '--no-track', '-b', branch, path, baseRef]);
+  }
+  return result(true);
+}
+
+/**
+ * Removes the task's worktree (idempotent). Refuses a dirty worktree unless `force`.
+ * With `deleteBranch`, also deletes the local `task/<taskId>` branch.
+ */
+export async function removeWorktree(opts: {
+  repoPath: string;
+  worktreesDir: string;
+  taskId: string;
+  force?: boolean;
+  deleteBranch?: boolean;
+}): Promise<{ removed: boolean; branchDeleted: boolean }> {
+  const branch = taskBranchName(opts.taskId);
+  const repoPath = resolve(opts.repoPath);
+  const path = resolve(opts.worktreesDir, opts.taskId);
+  let removed = false;
+  if (existsSync(path)) {
+    const wt = await inspectWorktree(repoPath, path);
+    if (!wt) throw new OrchestraError('CONFLICT', `${path} is not a worktree of ${repoPath}; not removing it`, { path });
+    await git(repoPath, ['worktree', 'remove', ...(opts.force ? ['--force'] : []), path]);
+    removed = true;
+  }
+  await git(repoPath, ['worktree', 'prune']);
+  let branchDeleted = false;
+  if (opts.deleteBranch && (await refExists(repoPath, `refs/heads/${branch}`))) {
+    await git(repoPath, ['branch', '-D', branch]);
+    branchDeleted = true;
+  }
+  return { removed, branchDeleted };
+}

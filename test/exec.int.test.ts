@@ -1,0 +1,221 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { probeIsolation, runSandboxed, scrubEnv, type IsolationCapabilities } from '../src/exec/sandbox.js';
+import { OutputCollector } from '../src/exec/output.js';
+import { detectTestCommand } from '../src/exec/detect-test.js';
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'orchestra-exec-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Pids of live processes whose command line contains `token` (works across namespaces). */
+function procsWith(token: string): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(token)) found.push(Number(name));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
+/** `sleep` processes with a unique duration, ignoring SIGTERM, one escaped with setsid. */
+function runaway(): { token: string; command: string } {
+  const token = `1000.${process.pid}${Math.floor(Math.random() * 1e6)}`;
+  return { token, command: `trap '' TERM; sleep ${token} & setsid sleep ${token} & echo started; sleep ${token}` };
+}
+
+async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await sleep(25);
+  }
+  return cond();
+}
+
+const bare: IsolationCapabilities = { prlimit: null, unshareNet: null, ip: null, bwrap: null, notes: [] };
+
+test('timeout kills the whole tree, including ignored-SIGTERM and setsid grandchildren', async (t) => {
+  const cwd = tempDir(t);
+  const { token, command } = runaway();
+  const run = runSandboxed({ command, cwd, timeoutMs: 1000, killGraceMs: 300 });
+  assert.ok(await waitFor(() => procsWith(token).length >= 4, 900), 'all three sleeps were running');
+  const r = await run;
+  assert.equal(r.timedOut, true);
+  assert.equal(r.passed, false);
+  assert.match(r.output, /started/);
+  assert.ok(r.durationMs >= 1000 && r.durationMs < 4000, `took ${r.durationMs} ms`);
+  assert.deepEqual(procsWith(token), [], 'no process of the tree survives');
+});
+
+test('abort kills the tree; an already-aborted signal runs nothing', async (t) => {
+  const cwd = tempDir(t);
+  const { token, command } = runaway();
+  const ac = new AbortController();
+  const run = runSandboxed({ command, cwd, timeoutMs: 20_000, killGraceMs: 200, signal: ac.signal });
+  assert.ok(await waitFor(() => procsWith(token).length >= 4, 2000));
+  ac.abort();
+  const r = await run;
+  assert.equal(r.aborted, true);
+  assert.equal(r.timedOut, false);
+  assert.ok(r.durationMs < 3000);
+  assert.deepEqual(procsWith(token), []);
+  const pre = await runSandboxed({ command: `touch ran`, cwd, timeoutMs: 5000, signal: AbortSignal.abort() });
+  assert.equal(pre.aborted, true);
+  assert.throws(() => statSync(path.join(cwd, 'ran')));
+});
+
+test('background leftovers are killed when the command exits normally', async (t) => {
+  const cwd = tempDir(t);
+  const { token } = runaway();
+  const r = await runSandboxed({ command: `sleep ${token} & echo done`, cwd, timeoutMs: 5000 });
+  assert.equal(r.passed, true);
+  assert.equal(r.output, 'done');
+  assert.ok(r.durationMs < 2500);
+  assert.ok(await waitFor(() => procsWith(token).length === 0, 500));
+});
+
+test('secrets are dropped from the environment and masked in the output', async (t) => {
+  const cwd = tempDir(t);
+  const env = {
+    ...process.env,
+    FOO_API_KEY: 'foo-key-value-111',
+    ANTHROPIC_API_KEY: 'sk-ant-value-222',
+    GITHUB_TOKEN: 'ghp_value_333333',
+    DB_PASSWORD: 'hunter2-password',
+    SHORT_TOKEN: 'abc',
+    KEEP_ME: 'visible-value',
+  };
+  writeFileSync(path.join(cwd, 'leak.txt'), 'token is ghp_value_333333 and pw hunter2-password\n');
+  const r = await runSandboxed({
+    command: 'env; cat leak.txt; echo extra=passed-in-secret; echo abc-short',
+    cwd,
+    timeoutMs: 5000,
+    env,
+    redact: ['passed-in-secret', 'tiny'],
+  });
+  assert.equal(r.passed, true);
+  for (const name of ['FOO_API_KEY', 'ANTHROPIC_API_KEY', 'GITHUB_TOKEN', 'DB_PASSWORD', 'SHORT_TOKEN']) {
+    assert.doesNotMatch(r.output, new RegExp(`^${name}=`, 'm'));
+  }
+  for (const value of ['foo-key-value-111', 'sk-ant-value-222', 'ghp_value_333333', 'hunter2-password', 'passed-in-secret']) {
+    assert.ok(!r.output.includes(value), `${value} leaked`);
+  }
+  assert.match(r.output, /token is \[redacted\] and pw \[redacted\]/);
+  assert.match(r.output, /extra=\[redacted\]/);
+  assert.match(r.output, /abc-short/); // values under 6 chars are not masked
+  assert.match(r.output, /^PATH=/m);
+  assert.match(r.output, /^KEEP_ME=visible-value$/m);
+  const scrubbed = scrubEnv({ PATH: '/bin', HOME: '/h', LANG: 'C', GEMINI_MODEL: 'x', TELEGRAM_BOT_TOKEN: 't', My_Secret: 's' });
+  assert.deepEqual(scrubbed, { PATH: '/bin', HOME: '/h', LANG: 'C' });
+});
+
+test('network off: a local TCP server is unreachable from inside', async (t) => {
+  const caps = await probeIsolation();
+  if (!caps.unshareNet && !caps.bwrap) return t.skip(`no network namespace here: ${caps.notes.join('; ')}`);
+  const server = net.createServer((s) => s.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const cwd = tempDir(t);
+  const command =
+    `node -e "require('net').connect(${port},'127.0.0.1').on('connect',()=>{console.log('CONNECTED');process.exit(0)})` +
+    `.on('error',e=>{console.log('ERR',e.code);process.exit(3)})"`;
+  const off = await runSandboxed({ command, cwd, timeoutMs: 5000 });
+  assert.equal(off.isolation.network, 'namespace');
+  assert.equal(off.exitCode, 3, off.output);
+  assert.match(off.output, /ERR (ECONNREFUSED|ENETUNREACH)/);
+  const on = await runSandboxed({ command, cwd, timeoutMs: 5000, network: 'on' });
+  assert.equal(on.isolation.network, 'none');
+  assert.match(on.output, /CONNECTED/, 'the same probe connects with the network on');
+});
+
+test('prlimit: default limits let node (with wasm) start; a file-size limit stops a big write', async (t) => {
+  const caps = await probeIsolation();
+  if (!caps.prlimit) return t.skip(`prlimit unavailable: ${caps.notes.join('; ')}`);
+  const cwd = tempDir(t);
+  const node = await runSandboxed({
+    command: `node -e "new WebAssembly.Memory({initial: 1}); console.log(1)"; ulimit -f`,
+    cwd,
+    timeoutMs: 10_000,
+  });
+  assert.equal(node.isolation.limits, 'prlimit');
+  assert.equal(node.passed, true, node.output);
+  assert.match(node.output, /^1\n\d+$/, 'node ran and a file-size limit was in force');
+  const big = await runSandboxed({ command: 'head -c 3000000 /dev/zero > big.bin', cwd, timeoutMs: 5000, limits: { fileSizeMb: 1 } });
+  assert.equal(big.passed, false);
+  assert.ok(statSync(path.join(cwd, 'big.bin')).size <= 1024 * 1024);
+});
+
+test('without any isolation facility the command still runs and says so', async (t) => {
+  const r = await runSandboxed({ command: 'echo out; echo err >&2; exit 7', cwd: tempDir(t), timeoutMs: 5000, capabilities: bare });
+  assert.deepEqual(r.isolation, { network: 'none', limits: 'none', filesystem: 'cwd-only' });
+  assert.equal(r.exitCode, 7);
+  assert.equal(r.passed, false);
+  assert.equal(r.output, 'out\nerr');
+});
+
+test('output is capped to head + tail with a marker, in bounded memory', async (t) => {
+  const cwd = tempDir(t);
+  const r = await runSandboxed({ command: 'seq 1 1500000; echo FAILED-AT-END >&2', cwd, timeoutMs: 10_000, maxOutputBytes: 8192 });
+  assert.equal(r.passed, true);
+  assert.equal(r.truncated, true);
+  assert.ok(r.output.startsWith('1\n2\n3\n'));
+  assert.ok(r.output.endsWith('1499999\n1500000\nFAILED-AT-END'));
+  const omitted = Number(/\[\.\.\. (\d+) bytes omitted \.\.\.\]/.exec(r.output)?.[1]);
+  assert.ok(omitted > 10_000_000, `omitted ${omitted}`);
+  assert.ok(r.output.length < 8192 + 100);
+
+  // 300 MB through the pipe: memory must not grow with it.
+  const base = process.memoryUsage().rss;
+  let peak = base;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+  const huge = await runSandboxed({ command: 'yes 0123456789abcdef | head -c 300000000', cwd, timeoutMs: 20_000 });
+  clearInterval(sampler);
+  assert.equal(huge.truncated, true);
+  assert.ok(huge.output.length <= 64 * 1024 + 100);
+  assert.ok(peak - base < 150 * 1024 * 1024, `rss grew by ${Math.round((peak - base) / 1048576)} MB`);
+
+  const c = new OutputCollector(1024);
+  for (let i = 0; i < 10_000; i++) c.push(Buffer.alloc(4096, 97));
+  assert.equal(c.retainedBytes, 1024);
+  assert.equal(c.totalBytes, 4096 * 10_000);
+});
+
+test('detectTestCommand recognises each ecosystem', async (t) => {
+  const cases: Array<[Record<string, string>, string | undefined]> = [
+    [{ 'package.json': '{"scripts":{"test":"node --test"}}' }, 'npm test'],
+    [{ 'package.json': '{"scripts":{"test":"echo \\"Error: no test specified\\" && exit 1"}}' }, undefined],
+    [{ 'pytest.ini': '[pytest]\n' }, 'python3 -m pytest -q'],
+    [{ 'pyproject.toml': '[project]\nname="x"\n\n[tool.pytest.ini_options]\naddopts="-q"\n' }, 'python3 -m pytest -q'],
+    [{ 'pyproject.toml': '[project]\nname="x"\n' }, undefined],
+    [{ 'setup.cfg': '[metadata]\nname=x\n[tool:pytest]\n' }, 'python3 -m pytest -q'],
+    [{ 'conftest.py': '' }, 'python3 -m pytest -q'],
+    [{ 'tests/test_app.py': 'def test_x(): pass\n' }, 'python3 -m pytest -q'],
+    [{ 'go.mod': 'module x\n' }, 'go test ./...'],
+    [{ 'Cargo.toml': '[package]\nname="x"\n' }, 'cargo test'],
+    [{ 'Makefile': 'build:\n\tcc x.c\n\ntest: build\n\t./x\n' }, 'make test'],
+    [{ 'Makefile': '.PHONY: test\ntest := 1\nall:\n\ttrue\n' }, undefined],
+    [{ 'package.json': '{"scripts":{}}', 'Makefile': 'check test:\n\ttrue\n' }, 'make test'],
+    [{ 'README.md': 'hi' }, undefined],
+  ];
+  for (const [files, expected] of cases) {
+    const dir = tempDir(t);
+    for (const [name, content] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      writeFileSync(path.join(dir, name), content);
+    }
+    assert.equal(await detectTestCommand(dir), expected, JSON.stringify(files));
+  }
+});

@@ -1,3 +1,4 @@
+import { OrchestraError } from '../core/errors.js';
 import type { Loop, LoopEnv } from '../loops/loop.js';
 
 export const LOOP_NAMES = ['intake', 'triggers', 'retry', 'planner', 'executor', 'publisher', 'telegram', 'web'] as const;
@@ -7,8 +8,16 @@ export type LoopName = (typeof LOOP_NAMES)[number];
 export async function createLoop(name: LoopName, env: LoopEnv): Promise<Loop> {
   switch (name) {
     case 'intake': return new (await import('../loops/intake.js')).IntakeLoop(env);
-    case 'triggers': return (await import('../loops/triggers.js')).createTriggerLoop(env);
+    case 'triggers': {
+      const { runAgent } = await import('../pipeline/agents.js');
+      return (await import('../loops/triggers.js')).createTriggerLoop(env, (agent, task, lease, signal) => runAgent(env.ws, agent, task.id, env.actor, { lease, signal }));
+    }
     case 'retry': return (await import('../loops/retry.js')).createRetryLoop(env);
-    default: throw new Error(`loop ${name} is not available yet`);
+    case 'web': return (await import('../adapters/web/index.js')).createWebLoop(env);
+    case 'planner': return (await import('../loops/planner.js')).createPlannerLoop(env);
+    case 'executor': return (await import('../loops/executor.js')).createExecutorLoop(env);
+    case 'publisher': return (await import('../loops/publisher.js')).createPublisherLoop(env);
+    case 'telegram': return (await import('../adapters/telegram/index.js')).createTelegramLoop(env);
+    default: throw new OrchestraError('UNSUPPORTED', `loop ${name} is not available in this build`);
   }
 }

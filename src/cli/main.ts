@@ -275,5 +275,57 @@ program.command('replay').description('rebuild all state from the records and pr
   }
 });
 
+// ---- the dev pipeline ----
+const runCmd = (build: (id: string, ...rest: any[]) => import('../core/inbox-format.js').Command, done: (view: import('../core/model/task.js').TaskView) => string) =>
+  act(async (ws, o, id: string, ...rest: unknown[]) => {
+    const { runCommand } = await import('../app/commands.js');
+    const view = await runCommand(ws, build(id, ...rest), cliActor());
+    o.ok(view, done(view));
+  });
+program.command('plan <id>').description('print the latest plan (or --version N)').option('--version <n>', 'plan version', int('version'))
+  .action(act(async (ws, o, id: string, opts: { version?: number }) => {
+    const view = await ws.task(id);
+    const plan = opts.version ? view.dev.plans.find((p) => p.version === opts.version) : view.dev.plans.at(-1);
+    if (!plan) throw new OrchestraError('NOT_FOUND', opts.version ? `task ${id} has no plan v${opts.version}` : `task ${id} has no plan yet (state: ${view.state})`);
+    const text = await ws.readWorkspaceFile(plan.file);
+    const status = view.dev.approvedVersion === plan.version ? 'approved' : plan.version === view.dev.plans.at(-1)!.version && view.state === 'planned' ? `awaiting approval: orchestra approve ${id} --version ${plan.version}` : 'superseded';
+    o.ok({ ...plan, markdown: text, status }, `${text}\n(${status})`);
+  }));
+program.command('approve <id>').description('approve a plan version (default: the latest); nothing runs without it').option('--version <n>', 'the version you reviewed', int('version'))
+  .action(runCmd((id, opts: { version?: number }) => ({ command: 'approve', task: id, ...(opts.version ? { version: opts.version } : {}) }), (v) => `approved plan v${v.dev.approvedVersion} of ${v.id}; the executor takes it from here`));
+program.command('feedback <id> <text>').description('ask the planner for a revised plan')
+  .action(runCmd((id, text: string) => ({ command: 'feedback', task: id, text }), (v) => `feedback recorded; plan v${v.dev.plans.length + 1} will follow for ${v.id}`));
+program.command('abort <id>').description('stop the task at the next safe point (the worktree is kept)').option('--reason <text>')
+  .action(runCmd((id, opts: { reason?: string }) => ({ command: 'abort', task: id, ...(opts.reason ? { reason: opts.reason } : {}) }), (v) => `${v.id} aborted`));
+program.command('retry <id>').description('send a failed task back to execution (same plan) or, with --replan, to planning').option('--replan')
+  .action(runCmd((id, opts: { replan?: boolean }) => ({ command: 'retry', task: id, replan: Boolean(opts.replan) }), (v) => `${v.id} is ${v.state} again`));
+
+const agent = program.command('agent').description('agents defined as ai/agents/<name>.md');
+agent.command('list').action(act(async (ws, o) => {
+  const { listAgents } = await import('../pipeline/agents.js');
+  const agents = await listAgents(ws);
+  o.ok(agents, agents.length ? agents.map((a) => `${a.name.padEnd(16)} ${a.provider}/${a.model}  tools: ${a.tools.join(', ') || 'none'}  - ${a.description}`) : 'no agents');
+}));
+agent.command('run <name>').requiredOption('--task <id>').action(act(async (ws, o, name: string, opts: { task: string }) => {
+  const { runAgent } = await import('../pipeline/agents.js');
+  const result = await runAgent(ws, name, opts.task, cliActor());
+  o.ok(result, result.output);
+  if (!result.ok) process.exitCode = 1;
+}));
+
+program.command('demo').description('offline demo: sample repo, plan, approval, execution, pushed branch (no keys needed)')
+  .option('--dir <dir>', 'where to create the demo (default: a new temp directory)')
+  .action(async (opts: { dir?: string }) => {
+    const o = out();
+    try {
+      const { runDemo } = await import('../app/demo.js');
+      const result = await runDemo({ dir: opts.dir, print: o.json ? () => undefined : (line) => process.stdout.write(line + '\n') });
+      if (o.json) o.ok(result);
+      process.exit(result.ok ? 0 : 1);
+    } catch (err) {
+      o.fail(err);
+    }
+  });
+
 program.addOption(new Option('--debug').hideHelp());
 program.parseAsync(process.argv).catch((err) => createOutput(false).fail(err));

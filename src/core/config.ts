@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { OrchestraError } from './errors.js';
 import { writeAtomic } from './fsutil.js';
 
-const ModelRoleSchema = z.object({
+export const ModelRoleConfigSchema = z.object({
   provider: z.enum(['anthropic', 'gemini', 'scripted']),
   model: z.string(),
   streaming: z.boolean().default(false),
@@ -11,7 +11,7 @@ const ModelRoleSchema = z.object({
   scriptFile: z.string().optional(),
   maxOutputTokens: z.number().int().positive().default(8192),
 });
-export type ModelRoleConfig = z.infer<typeof ModelRoleSchema>;
+export type ModelRoleConfig = z.infer<typeof ModelRoleConfigSchema>;
 
 /** Fail-closed budgets of one execution run; a task's `limits` field overrides any of them. */
 export const LimitsSchema = z.object({
@@ -55,8 +55,8 @@ export const ConfigSchema = z.object({
   remote: z.string().optional(),
   protectedBranches: z.array(z.string()).default([]),
   testCommand: z.string().optional(),
-  planner: ModelRoleSchema.prefault({ provider: 'anthropic', model: 'claude-sonnet-4-5' }),
-  executor: ModelRoleSchema.prefault({ provider: 'gemini', model: 'gemini-3-flash' }),
+  planner: ModelRoleConfigSchema.prefault({ provider: 'anthropic', model: 'claude-sonnet-4-5' }),
+  executor: ModelRoleConfigSchema.prefault({ provider: 'gemini', model: 'gemini-3-flash' }),
   limits: LimitsSchema.prefault({}),
   prices: z.record(z.string(), PriceSchema).default({}),
   sandbox: z

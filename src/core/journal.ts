@@ -131,6 +131,7 @@ export class GitJournal {
 
   private async describe(files: string[]): Promise<{ title: string; body: string }> {
     const lines: string[] = [];
+    const eventLines: string[] = [];
     const subjects = new Set<string>();
     let first = '';
     for (const file of files.sort()) {
@@ -146,6 +147,7 @@ export class GitJournal {
         line = parsed.ok
           ? `${subject} #${parsed.record.seq}: ${parsed.record.events.map((e) => summarizeEvent(e.type, e.data)).join('; ')} (by ${describeActor(parsed.record.actor)})`
           : `${subject}: unreadable record ${name}`;
+        eventLines.push(line);
       } else {
         line = `${subject}: record file ${parts.slice(2).join('/') || name}`;
       }
@@ -153,7 +155,11 @@ export class GitJournal {
       if (lines.length < MAX_BODY_LINES) lines.push(`- ${line}`);
     }
     if (files.length > MAX_BODY_LINES) lines.push(`- ... and ${files.length - MAX_BODY_LINES} more`);
-    const title = files.length === 1 || subjects.size === 1 ? first.replace(/ \(by [^)]*\)$/, '').slice(0, 120) : `${files.length} records across ${subjects.size} streams`;
+    const strip = (line: string) => line.replace(/ \(by [^)]*\)$/, '');
+    const records = eventLines.length;
+    const title = subjects.size === 1
+      ? `${strip(eventLines.at(-1) ?? first)}${records > 1 ? ` (+${records - 1} earlier)` : ''}`.slice(0, 150)
+      : `${files.length} records across ${subjects.size} streams`;
     return { title, body: lines.join('\n') };
   }
 
@@ -192,23 +198,42 @@ export class GitJournal {
 
 export function summarizeEvent(type: string, data: Record<string, unknown>): string {
   const d = data as Record<string, any>;
+  const cut = (v: unknown, n = 60) => String(v ?? '').replace(/\s+/g, ' ').slice(0, n);
   switch (type) {
-    case 'task.created': return `created "${String(d.title).slice(0, 60)}" in ${d.workstream} (${d.state})`;
-    case 'task.moved': return `moved ${d.from} -> ${d.to}${d.reason ? ` (${String(d.reason).slice(0, 60)})` : ''}`;
+    case 'task.created': return `created "${cut(d.title)}" in ${d.workstream} (${d.state})`;
+    case 'task.moved': return `moved ${d.from} -> ${d.to}${d.reason ? ` (${cut(d.reason)})` : ''}`;
+    case 'task.updated': return `updated ${Object.keys(d).join(', ')}`;
+    case 'task.commented': return `comment: "${cut(d.text)}"`;
+    case 'task.archived': return 'archived';
+    case 'task.retried': return `automatic retry ${d.retry}`;
+    case 'retry.exhausted': return `retries exhausted after ${d.retries}`;
+    case 'task.failed': return `failed in ${d.step}: ${cut(d.reason, 100)}`;
     case 'lease.acquired': return `claimed by ${d.owner} for ${d.purpose}, attempt ${d.attempt}`;
-    case 'lease.released': return `released attempt ${d.attempt}`;
+    case 'lease.released': return `released attempt ${d.attempt}${d.outcome ? ` (${d.outcome})` : ''}`;
     case 'lease.expired': return `lease attempt ${d.attempt} expired`;
+    case 'trigger.firing': return `trigger ${d.triggerId} firing`;
+    case 'trigger.fired': return `trigger ${d.triggerId} ${d.ok ? 'succeeded' : 'failed'}`;
     case 'plan.proposed': return `plan v${d.version} proposed`;
     case 'plan.approved': return `plan v${d.version} approved`;
-    case 'plan.feedback': return `feedback on plan v${d.onVersion}`;
-    case 'tests.ran': return `test run ${d.run} ${d.passed ? 'passed' : 'failed'}`;
-    case 'git.committed': return `committed ${String(d.sha).slice(0, 10)}`;
-    case 'git.pushed': return `pushed ${d.branch}`;
-    case 'task.failed': return `failed: ${String(d.reason).slice(0, 80)}`;
+    case 'plan.feedback': return `feedback on plan v${d.onVersion}: "${cut(d.text)}"`;
+    case 'model.called': return `${d.role} model ${d.model}: ${d.inputTokens} in / ${d.outputTokens} out tokens${Array.isArray(d.toolCalls) && d.toolCalls.length ? `, calls ${d.toolCalls.map((c: any) => c.name).join(', ')}` : ''}`;
+    case 'exec.started': return `execution started on ${d.branch} from ${d.base}`;
+    case 'exec.resumed': return `execution resumed (attempt ${d.attempt})`;
+    case 'exec.finished': return `execution finished: ${cut(d.summary)}`;
+    case 'exec.stopped': return `execution stopped (${d.reason})`;
+    case 'tests.ran': return `test run ${d.run} ${d.passed ? 'passed' : d.timedOut ? 'killed at the timeout' : 'failed'}`;
+    case 'git.committed': return `committed ${String(d.sha).slice(0, 10)}${d.created === false ? ' (already there)' : ''}`;
+    case 'git.pushed': return `pushed ${d.branch}${d.pushed === false ? ' (already there)' : ''}`;
+    case 'abort.requested': return `abort requested${d.reason ? `: ${cut(d.reason)}` : ''}`;
+    case 'retry.requested': return `retry requested${d.replan ? ' with a new plan' : ''}`;
+    case 'agent.ran': return `agent ${d.agent} ${d.ok ? 'done' : 'failed'}: ${cut(d.output)}`;
     case 'workstream.created': return `workstream ${d.name} created`;
+    case 'workstream.updated': return 'workstream updated';
     case 'trigger.added': return `trigger ${d.id} added on ${d.on}`;
+    case 'trigger.removed': return `trigger ${d.id} removed`;
     case 'artifact.put': return `artifact ${d.path} stored`;
     case 'inbox.rejected': return `inbox file ${d.file} rejected (${d.code})`;
+    case 'access.refused': return `access refused: ${cut(d.what)}`;
     default: return type;
   }
 }

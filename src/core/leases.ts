@@ -88,8 +88,9 @@ export class Lease {
   }
 
   /** Releases the lease, optionally recording final events in the same record. */
-  async release(finalEvents: StoredEvent[] = [], outcome = 'done'): Promise<void> {
-    await this.append([...finalEvents, { type: 'lease.released', data: { attempt: this.attempt, outcome } }]);
+  async release(finalEvents: StoredEvent[] | ((view: TaskView) => StoredEvent[] | null) = [], outcome = 'done'): Promise<void> {
+    const released: StoredEvent = { type: 'lease.released', data: { attempt: this.attempt, outcome } };
+    await this.append((view) => [...((typeof finalEvents === 'function' ? finalEvents(view) : finalEvents) ?? []), released]);
     await fs.unlink(join(this.ws.paths.heartbeats, `${this.taskId}.json`)).catch(() => undefined);
   }
 }

@@ -1,12 +1,13 @@
 import { execa } from 'execa';
 import { describeError } from '../core/errors.js';
+import type { Lease } from '../core/leases.js';
 import { triggerKey, type TaskView } from '../core/model/task.js';
 import type { Trigger, WorkstreamView } from '../core/model/workstream.js';
 import { changeTask } from '../core/ops/tasks.js';
 import type { Loop, LoopEnv } from './loop.js';
 import { TaskLoop } from './task-loop.js';
 
-export type AgentRunner = (agent: string, task: TaskView, signal: AbortSignal) => Promise<{ ok: boolean; output: string }>;
+export type AgentRunner = (agent: string, task: TaskView, lease: Lease, signal: AbortSignal) => Promise<{ ok: boolean; output: string }>;
 
 /** Quotes a value for a POSIX shell, so substituted ids can never become shell syntax. */
 const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
@@ -42,7 +43,7 @@ export function createTriggerLoop(env: LoopEnv, runAgent?: AgentRunner): Loop {
             });
             outcome = { ok: result.exitCode === 0, output: String(result.all ?? '').slice(-4000), exitCode: result.exitCode ?? -1 };
           } else if (runAgent) {
-            outcome = await runAgent(trigger.action.agent, task, signal);
+            outcome = await runAgent(trigger.action.agent, task, lease, signal);
           } else {
             outcome = { ok: false, output: 'no agent runner is configured in this process' };
           }

@@ -27,8 +27,11 @@ export interface DevView {
   approvedVersion?: number;
   usage: { calls: number; inputTokens: number; outputTokens: number; costUsd: number };
   execution?: { worktree: string; branch: string; base: string; baseCommit: string; planVersion: number; startedAt: string };
-  /** Executor model turns and test runs of the current execution (reset on each start). */
+  /** How many executions were started (each retry starts one): names its record files. */
+  executions: number;
+  /** Executor model turns, usage and test runs of the current execution (reset on each start). */
   turns: number;
+  runUsage: { inputTokens: number; outputTokens: number; costUsd: number };
   testRuns: TestRunRef[];
   summary?: string;
   commit?: { sha: string; message: string };
@@ -40,7 +43,7 @@ export interface DevView {
 }
 
 export function emptyDevView(): DevView {
-  return { plans: [], feedback: [], usage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 }, turns: 0, testRuns: [], abortRequested: false };
+  return { plans: [], feedback: [], usage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 }, executions: 0, turns: 0, runUsage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, testRuns: [], abortRequested: false };
 }
 
 const strings = (v: unknown) => (Array.isArray(v) ? v.map(String) : []);
@@ -65,14 +68,21 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
       dev.usage.inputTokens += Number(d.inputTokens ?? 0);
       dev.usage.outputTokens += Number(d.outputTokens ?? 0);
       dev.usage.costUsd += Number(d.costUsd ?? 0);
-      if (d.role === 'executor') dev.turns += 1;
+      if (d.role === 'executor') {
+        dev.turns += 1;
+        dev.runUsage.inputTokens += Number(d.inputTokens ?? 0);
+        dev.runUsage.outputTokens += Number(d.outputTokens ?? 0);
+        dev.runUsage.costUsd += Number(d.costUsd ?? 0);
+      }
       break;
     case 'exec.started':
       dev.execution = {
         worktree: String(d.worktree), branch: String(d.branch), base: String(d.base),
         baseCommit: String(d.baseCommit), planVersion: Number(d.planVersion), startedAt: record.at,
       };
+      dev.executions += 1;
       dev.turns = 0;
+      dev.runUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
       dev.testRuns = [];
       dev.failure = undefined;
       dev.abortRequested = false;

@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { round, summarize } from '../stats.js';
+import { forEachParallel, inboxName, inboxTaskJson, now, type BenchContext, type Section } from '../harness.js';
+import { INTAKE_FILES } from './intake.js';
+import { APPENDS } from './append.js';
+import { runChild } from './replay.js';
+
+const run = promisify(execFile);
+const git = (cwd: string, ...args: string[]) =>
+  run('git', ['-c', 'user.name=Bench', '-c', 'user.email=bench@localhost', '-c', 'commit.gpgsign=false', ...args], { cwd, maxBuffer: 64 << 20 });
+
+async function writeDurably(path: string, content: string): Promise<void> {
+  const handle = await fs.open(path, 'wx');
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The same payloads as raw files (8 writes in flight, like intake) plus one `git add -A && git commit`. */
+async function rawWriteAndCommit(ctx: BenchContext, label: string, payloads: string[], fsync: boolean) {
+  const dir = await ctx.dir(`floor-write-${label}`);
+  await git(dir, 'init', '-q', '-b', 'main');
+  const started = now();
+  await forEachParallel(payloads, 8, (content, i) => (fsync ? writeDurably(join(dir, inboxName(i)), content) : fs.writeFile(join(dir, inboxName(i)), content)));
+  const writeMs = now() - started;
+  const gitStarted = now();
+  await git(dir, 'add', '-A');
+  await git(dir, 'commit', '-q', '--no-verify', '-m', `${payloads.length} files`);
+  const gitMs = now() - gitStarted;
+  return { writeMs, gitMs, totalMs: writeMs + gitMs };
+}
+
+async function rawAppends(ctx: BenchContext, label: string, content: string, fsync: boolean): Promise<number[]> {
+  const dir = await ctx.dir(`floor-append-${label}`);
+  const samples: number[] = [];
+  for (let i = 0; i < APPENDS; i++) {
+    const path = join(dir, `${String(i).padStart(10, '0')}.json`);
+    const started = now();
+    if (fsync) await writeDurably(path, content);
+    else await fs.writeFile(path, content);
+    samples.push(now() - started);
+  }
+  return samples;
+}
+
+export const floorSection: Section = {
+  name: 'floor',
+  title: 'The floor: the same work as raw file writes + git, and "orchestra / floor" ratios',
+  async run(ctx) {
+    const ratio = (key: string, label: string, orchestraKey: string, floorMs: number, note: string) => {
+      const o = ctx.figure(orchestraKey);
+      if (!o) return ctx.log(`floor: no ${orchestraKey} figure (its section did not run); ratio skipped`);
+      ctx.record({ key, label, value: o.value / floorMs, unit: 'x', note: `${round(o.value)} ms / ${round(floorMs)} ms; ${note}` });
+    };
+
+    // 1. intake + commit vs raw writes + git add/commit
+    const payloads = (ctx.shared.get('intake.payloads') as string[] | undefined) ?? Array.from({ length: INTAKE_FILES }, (_, i) => inboxTaskJson(i));
+    ctx.log(`floor: ${payloads.length} raw writes + git add -A && git commit`);
+    const plain = await rawWriteAndCommit(ctx, 'plain', payloads, false);
+    const durable = await rawWriteAndCommit(ctx, 'fsync', payloads, true);
+    ctx.record({ key: 'floor.write.totalMs', label: `raw: ${payloads.length} fs.writeFile + git add -A + git commit`, value: plain.totalMs, unit: 'ms', note: `writes ${Math.round(plain.writeMs)} ms, git ${Math.round(plain.gitMs)} ms` });
+    ctx.record({ key: 'floor.writeFsync.totalMs', label: `raw: ${payloads.length} write+fsync + git add -A + git commit`, value: durable.totalMs, unit: 'ms', note: `writes ${Math.round(durable.writeMs)} ms, git ${Math.round(durable.gitMs)} ms` });
+    ratio('ratio.intake.fsyncOn', 'intake + commit, fsync on / raw write+fsync + git', 'intake.fsyncOn.totalMs', durable.totalMs, 'orchestra commits 2 files per task (record + original)');
+    ratio('ratio.intake.fsyncOff', 'intake + commit, fsync off / raw write + git', 'intake.fsyncOff.totalMs', plain.totalMs, 'same');
+    ratio('ratio.commit', 'journal commit / raw git add -A + commit', 'intake.fsyncOff.commitMs', plain.gitMs, 'orchestra: 2x the files, plus reading every record for the message');
+
+    // 2. append vs one raw file write
+    const sample = (ctx.shared.get('append.sampleRecord') as string | undefined) ?? inboxTaskJson(0);
+    ctx.log(`floor: ${APPENDS} raw single-file writes`);
+    const rawPlain = summarize(await rawAppends(ctx, 'plain', sample, false));
+    const rawDurable = summarize(await rawAppends(ctx, 'fsync', sample, true));
+    ctx.record({ key: 'floor.append.p50', label: 'raw fs.writeFile of one record-sized file p50 / p99', value: rawPlain.p50, unit: 'ms', note: `p99 ${round(rawPlain.p99)}` });
+    ctx.record({ key: 'floor.appendFsync.p50', label: 'raw open+write+fsync+close of one file p50 / p99', value: rawDurable.p50, unit: 'ms', note: `p99 ${round(rawDurable.p99)}` });
+    ratio('ratio.append.fsyncOn.p50', 'append p50, fsync on / raw write+fsync p50', 'append.fsyncOn.p50', rawDurable.p50, 'read-fold-decide-write-reread');
+    ratio('ratio.append.fsyncOff.p50', 'append p50, fsync off / raw writeFile p50', 'append.fsyncOff.p50', rawPlain.p50, 'same');
+    ratio('ratio.append.fsyncOn.p99', 'append p99, fsync on / raw write+fsync p99', 'append.fsyncOn.p99', rawDurable.p99, '');
+
+    // 3. replay vs reading + JSON.parse of the same files
+    const root = ctx.shared.get('replay.root') as string | undefined;
+    if (!root) return ctx.log('floor: replay section did not run; replay floor skipped');
+    ctx.log('floor: reading + JSON.parse of the replay workspace in child processes');
+    const async_ = await runChild('floor-async', root);
+    const sync = await runChild('floor-sync', root);
+    ctx.record({ key: 'floor.replayAsync.ms', label: `raw: readFile + JSON.parse of ${async_.files} files, one await at a time`, value: async_.ms, unit: 'ms', note: `peak RSS ${Math.round(async_.maxRssKb / 1024)} MB` });
+    ctx.record({ key: 'floor.replaySync.ms', label: `raw: readFileSync + JSON.parse of ${sync.files} files`, value: sync.ms, unit: 'ms', note: `peak RSS ${Math.round(sync.maxRssKb / 1024)} MB` });
+    ratio('ratio.replay.async', 'replay / raw async read+parse', 'replay.ms', async_.ms, 'same I/O pattern: the rest is validation, checksums, folding');
+    ratio('ratio.replay.sync', 'replay / raw sync read+parse', 'replay.ms', sync.ms, '');
+  },
+};

@@ -1,0 +1,59 @@
+/**
+ * Runs in a fresh node process so RSS and caches start from zero:
+ *   node dist/bench/core/replay-child.js replay|floor-async|floor-sync <workspace>
+ * Prints one JSON line: { ms, maxRssKb, ... }. Module loading is not counted in `ms`.
+ */
+import { promises as fs, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { replayWorkspace } from '../../src/core/replay.js';
+
+const [mode, root] = process.argv.slice(2);
+if (!mode || !root) throw new Error('usage: replay-child.js <mode> <workspace>');
+
+const STREAM_KINDS = ['tasks', 'workstreams'];
+
+/** Reads and JSON.parses every record file, one await at a time (the same I/O pattern as replay), no validation or folding. */
+async function floorAsync(): Promise<Record<string, number>> {
+  let files = 0;
+  let events = 0;
+  for (const kind of STREAM_KINDS) {
+    for (const stream of await fs.readdir(join(root!, kind))) {
+      const dir = join(root!, kind, stream, 'events');
+      for (const name of (await fs.readdir(dir)).sort()) {
+        const record = JSON.parse(await fs.readFile(join(dir, name), 'utf8')) as { events: unknown[] };
+        files++;
+        events += record.events.length;
+      }
+    }
+  }
+  return { files, events };
+}
+
+/** The same with synchronous calls: no thread-pool round trips. */
+function floorSync(): Record<string, number> {
+  let files = 0;
+  let events = 0;
+  for (const kind of STREAM_KINDS) {
+    for (const stream of readdirSync(join(root!, kind))) {
+      const dir = join(root!, kind, stream, 'events');
+      for (const name of readdirSync(dir).sort()) {
+        const record = JSON.parse(readFileSync(join(dir, name), 'utf8')) as { events: unknown[] };
+        files++;
+        events += record.events.length;
+      }
+    }
+  }
+  return { files, events };
+}
+
+const started = performance.now();
+let result: Record<string, unknown>;
+if (mode === 'replay') {
+  const summary = await replayWorkspace(root);
+  result = { records: summary.records, events: summary.events, tasks: summary.tasks, damaged: summary.damaged, byState: summary.byState };
+} else if (mode === 'floor-async') result = await floorAsync();
+else if (mode === 'floor-sync') result = floorSync();
+else if (mode === 'baseline') result = {};
+else throw new Error(`unknown mode ${mode}`);
+const ms = performance.now() - started;
+process.stdout.write(JSON.stringify({ mode, ms, maxRssKb: process.resourceUsage().maxRSS, ...result }) + '\n');

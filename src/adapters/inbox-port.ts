@@ -1,0 +1,36 @@
+import { join } from 'node:path';
+import type { Actor } from '../core/actor.js';
+import { OrchestraError } from '../core/errors.js';
+import { writeAtomic } from '../core/fsutil.js';
+import { newId } from '../core/ids.js';
+import { CommandSchema, type Command } from '../core/inbox-format.js';
+import { NewTaskSchema, type NewTask } from '../core/ops/tasks.js';
+import type { Workspace } from '../core/workspace.js';
+
+/**
+ * The only way an adapter changes anything: it drops a file into the inbox, exactly as a person
+ * could. The intake loop validates and records it; the adapter never calls a loop.
+ * Returns the inbox file name; for a new task also the id it will get.
+ */
+export async function submitTask(ws: Workspace, task: NewTask, actor: Actor): Promise<{ file: string; taskId: string }> {
+  const parsed = NewTaskSchema.safeParse(task);
+  if (!parsed.success) throw new OrchestraError('INVALID_INPUT', parsed.error.issues[0]!.message);
+  const taskId = parsed.data.id ?? newId();
+  const { description, fields, ...rest } = parsed.data;
+  const file = `${actor.name}-${taskId}.json`;
+  await writeAtomic(join(ws.paths.inbox, file), JSON.stringify({ ...rest, id: taskId, body: description, fields, actor }, null, 2));
+  return { file, taskId };
+}
+
+export async function submitCommand(ws: Workspace, command: Command, actor: Actor): Promise<{ file: string }> {
+  const parsed = CommandSchema.safeParse(command);
+  if (!parsed.success) throw new OrchestraError('INVALID_INPUT', parsed.error.issues[0]!.message);
+  const file = `${actor.name}-${parsed.data.command}-${newId()}.json`;
+  await writeAtomic(join(ws.paths.inbox, file), JSON.stringify({ ...parsed.data, actor }, null, 2));
+  return { file };
+}
+
+/** Refusals by adapters (unknown users, bad tokens) go to the audit stream. */
+export async function recordRefusal(ws: Workspace, actor: Actor, what: string, detail: Record<string, unknown> = {}): Promise<void> {
+  await ws.appendTo('audit', (s) => s, () => ({ actor, events: [{ type: 'access.refused', data: { what, ...detail } }] }));
+}

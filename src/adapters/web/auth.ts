@@ -1,0 +1,128 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import type { IncomingMessage } from 'node:http';
+import { OrchestraError } from '../../core/errors.js';
+import type { Workspace } from '../../core/workspace.js';
+
+export const SESSION_COOKIE = 'orchestra_web';
+const SESSION_MAX_AGE_S = 30 * 24 * 3600;
+
+export type TokenSource = 'option' | 'env' | 'config' | 'file' | 'generated';
+
+export function tokenFile(ws: Workspace): string {
+  return join(ws.paths.runtime, 'web-token');
+}
+
+/**
+ * The access token: given explicitly, from ORCHESTRA_WEB_TOKEN, from config `web.token`, or the
+ * one stored in `.orchestra/web-token` (created at first start: 32 random bytes, hex, mode 0600).
+ */
+export async function resolveToken(ws: Workspace, explicit?: string): Promise<{ token: string; source: TokenSource }> {
+  const given: Array<[string | undefined, TokenSource]> = [[explicit, 'option'], [process.env.ORCHESTRA_WEB_TOKEN, 'env'], [ws.config.web.token, 'config']];
+  for (const [value, source] of given) {
+    if (value === undefined || value === '') continue;
+    if (!/^[\x21-\x7e]{8,512}$/.test(value)) throw new OrchestraError('INVALID_INPUT', `the web token (${source}) must be 8 to 512 printable characters without spaces`);
+    return { token: value, source };
+  }
+  const path = tokenFile(ws);
+  await fs.mkdir(ws.paths.runtime, { recursive: true });
+  const fresh = randomBytes(32).toString('hex');
+  try {
+    await fs.writeFile(path, fresh + '\n', { mode: 0o600, flag: 'wx' });
+    return { token: fresh, source: 'generated' };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const stored = (await fs.readFile(path, 'utf8')).trim();
+  if (!/^[\x21-\x7e]{8,512}$/.test(stored)) throw new OrchestraError('INVALID_INPUT', `${path} does not hold a usable token: delete it to get a new one`);
+  await fs.chmod(path, 0o600).catch(() => undefined);
+  return { token: stored, source: 'file' };
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/** Constant-time comparison (over digests, so lengths do not leak either). */
+export function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+/**
+ * Sessions are stateless: the cookie is `<id>.<hmac(token, id)>` and the CSRF token is another
+ * HMAC of the id. They survive a restart and all die when the access token changes.
+ */
+export class Sessions {
+  constructor(private readonly token: string) {}
+
+  private mac(purpose: string, id: string): string {
+    return createHmac('sha256', this.token).update(`${purpose}:${id}`).digest('base64url');
+  }
+
+  create(): { id: string; cookie: string } {
+    const id = randomBytes(18).toString('base64url');
+    return { id, cookie: `${id}.${this.mac('session', id)}` };
+  }
+
+  /** The session id of a valid cookie value, else undefined. */
+  verify(cookie: string | undefined): string | undefined {
+    if (!cookie) return undefined;
+    const m = /^([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{20,128})$/.exec(cookie);
+    if (!m) return undefined;
+    return sameSecret(m[2]!, this.mac('session', m[1]!)) ? m[1] : undefined;
+  }
+
+  csrf(sessionId: string): string {
+    return this.mac('csrf', sessionId);
+  }
+
+  checkCsrf(sessionId: string, given: string | undefined): boolean {
+    return typeof given === 'string' && given.length > 0 && sameSecret(given, this.csrf(sessionId));
+  }
+
+  setCookieHeader(cookie: string): string {
+    return `${SESSION_COOKIE}=${cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${SESSION_MAX_AGE_S}`;
+  }
+}
+
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? '').split(';')) {
+    const at = part.indexOf('=');
+    if (at < 1) continue;
+    const name = part.slice(0, at).trim();
+    if (!(name in out)) out[name] = part.slice(at + 1).trim();
+  }
+  return out;
+}
+
+export function bearerOf(req: IncomingMessage): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  return m?.[1];
+}
+
+/**
+ * Decides whether a refused request gets an audit record: at most one per remote address per
+ * window, and at most `globalMax` per window in all, so a scanner cannot flood the audit stream.
+ */
+export class RefusalLimiter {
+  private readonly last = new Map<string, number>();
+  private windowStart = 0;
+  private inWindow = 0;
+
+  constructor(private readonly windowMs = 60_000, private readonly globalMax = 20, private readonly now: () => number = Date.now) {}
+
+  allow(remote: string): boolean {
+    const t = this.now();
+    if (t - this.windowStart >= this.windowMs) {
+      this.windowStart = t;
+      this.inWindow = 0;
+      if (this.last.size > 1000) for (const [k, at] of this.last) if (t - at >= this.windowMs) this.last.delete(k);
+    }
+    const prev = this.last.get(remote);
+    if (prev !== undefined && t - prev < this.windowMs) return false;
+    if (this.inWindow >= this.globalMax) return false;
+    this.last.set(remote, t);
+    this.inWindow++;
+    return true;
+  }
+}

@@ -1,0 +1,196 @@
+import { describeError } from '../core/errors.js';
+import type { Lease } from '../core/leases.js';
+import type { TaskView } from '../core/model/task.js';
+import type { Workspace } from '../core/workspace.js';
+import { detectTestCommand } from '../exec/detect-test.js';
+import { runSandboxed } from '../exec/sandbox.js';
+import { effectiveLimits, exceededLimit, type Spent } from '../pipeline/budget.js';
+import { DEV_WORKSTREAM } from '../pipeline/dev-workstream.js';
+import { recordedTurn, roleModel } from '../pipeline/model-runtime.js';
+import { loadPromptSet, PROMPT_SETS } from '../pipeline/prompts.js';
+import { resolveTarget } from '../pipeline/target.js';
+import { worktreeTools } from '../pipeline/tools/worktree-tools.js';
+import type { ChatMessage, ToolCall, ToolResult, ToolSpec } from '../providers/types.js';
+import { diffAgainstBase } from '../vcs/changes.js';
+import { prepareWorktree } from '../vcs/worktree.js';
+import type { Loop, LoopEnv } from './loop.js';
+import { failTask } from './pipeline-steps.js';
+import { TaskLoop } from './task-loop.js';
+
+const RUN_TESTS: ToolSpec = { name: 'run_tests', description: "Run the project's test command in a sandbox and return the result and output.", parameters: { type: 'object', properties: {} } };
+const FINISH: ToolSpec = { name: 'finish', description: 'Declare the task done, with a short summary of the changes. Refused unless the tests passed after the last edit.', parameters: { type: 'object', properties: { summary: { type: 'string' } }, required: ['summary'] } };
+const ABORT_POLL_MS = 300;
+
+interface Execution { worktree: string; branch: string; base: string; baseCommit: string; number: number }
+
+/** Starts (from `approved`) or resumes (an `executing` task whose holder died) an execution. */
+async function beginExecution(ws: Workspace, lease: Lease, task: TaskView): Promise<Execution | undefined> {
+  if (task.state === 'executing' && task.dev.execution) {
+    const e = task.dev.execution;
+    await prepareWorktree({ repoPath: (await resolveTarget(ws, task, e.base)).objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: e.base });
+    await lease.append([{ type: 'exec.resumed', data: { attempt: lease.attempt } }]);
+    return { worktree: e.worktree, branch: e.branch, base: e.base, baseCommit: e.baseCommit, number: task.dev.executions };
+  }
+  const plan = task.dev.plans.find((p) => p.version === task.dev.approvedVersion);
+  if (!plan) return undefined;
+  const target = await resolveTarget(ws, task);
+  const wt = await prepareWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: target.base.branch });
+  const { record } = await lease.append((view) => (view.state !== 'approved' ? null : [
+    { type: 'exec.started', data: { worktree: wt.path, branch: wt.branch, base: wt.base, baseCommit: wt.baseCommit, planVersion: plan.version } },
+    { type: 'task.moved', data: { from: 'approved', to: 'executing', reason: `executing plan v${plan.version} on ${wt.branch}` } },
+  ]));
+  if (!record) return undefined;
+  return { worktree: wt.path, branch: wt.branch, base: wt.base, baseCommit: wt.baseCommit, number: task.dev.executions + 1 };
+}
+
+async function openingMessage(ws: Workspace, task: TaskView, resumed: boolean): Promise<string> {
+  const plan = task.dev.plans.find((p) => p.version === task.dev.approvedVersion)!;
+  return [
+    `Task: ${task.title}`, '', task.description || '(no description)', '',
+    `The approved plan (v${plan.version}):`, '', await ws.readWorkspaceFile(plan.file), '',
+    resumed
+      ? 'This run resumes after an interruption: the worktree already holds the earlier edits. Run the tests first to see where things stand.'
+      : 'Carry out the plan. Edit, run the tests, fix failures, and call finish when the tests pass.',
+  ].join('\n');
+}
+
+/** Execution: Gemini edits a worktree on task/<id>, runs the tests, fixes, and finishes green. */
+export function createExecutorLoop(env: LoopEnv): Loop {
+  const { ws, log } = env;
+  return new TaskLoop(env, {
+    name: 'executor',
+    purpose: 'execute',
+    wants: (task) => task.workstream === DEV_WORKSTREAM && ((task.state === 'approved' && task.dev.approvedVersion !== undefined) || task.state === 'executing'),
+    async work({ lease, task, signal: loopSignal }) {
+      const resumed = task.state === 'executing';
+      let exec: Execution | undefined;
+      // Stops at the next safe point when the loop stops, the lease is lost, or the task is aborted.
+      const stop = new AbortController();
+      const onLoopAbort = () => stop.abort(loopSignal.reason);
+      loopSignal.addEventListener('abort', onLoopAbort);
+      const poll = setInterval(() => {
+        void ws.findTask(task.id).then((v) => { if (v && v.state !== 'executing' && v.state !== 'approved') stop.abort(new Error('aborted')); });
+      }, ABORT_POLL_MS);
+
+      const saveWork = async (label: string): Promise<string | undefined> => {
+        if (!exec) return undefined;
+        const diff = await diffAgainstBase(exec.worktree, exec.baseCommit).catch(() => undefined);
+        if (!diff || !diff.patch.trim()) return undefined;
+        return ws.writeTaskFile(task.id, `exec${exec.number}-${label}.diff`, diff.patch);
+      };
+      const userAborted = async () => (await ws.findTask(task.id))?.state === 'aborted';
+
+      try {
+        const limits = effectiveLimits(ws.config.limits, task);
+        exec = await beginExecution(ws, lease, task);
+        if (!exec) return;
+        const current = await ws.task(task.id);
+        const testCommand = (typeof task.fields.test === 'string' && task.fields.test) || ws.config.testCommand || (await detectTestCommand(exec.worktree));
+        if (!testCommand) {
+          await failTask(lease, 'execute', 'no test command: set the task field "test" or the config "testCommand" (none was detected in the repository)');
+          return;
+        }
+        const tools = worktreeTools(exec.worktree);
+        const model = roleModel(ws, ws.config.executor);
+        const spent: Spent = { turns: current.dev.turns, testRuns: current.dev.testRuns.length, ...current.dev.runUsage, startedAt: Date.parse(current.dev.execution!.startedAt) };
+        let greenAtEdit = -1;
+        const messages: ChatMessage[] = [{ role: 'user', text: await openingMessage(ws, current, resumed) }];
+
+        for (;;) {
+          if (stop.signal.aborted) break;
+          const over = exceededLimit(limits, spent);
+          if (over) {
+            const patchFile = await saveWork('patch');
+            await failTask(lease, 'execute', `Stopped: ${over}.${patchFile ? ` The work so far is saved as ${patchFile}.` : ''}`, patchFile ? { patchFile } : {});
+            log.warn('execution stopped by a limit', { task: task.id, reason: over });
+            return;
+          }
+          const prompts = await loadPromptSet(ws, PROMPT_SETS.executor);
+          const { reply, costUsd } = await recordedTurn(ws, lease, 'executor', model, prompts.hash, { system: prompts.system, messages, tools: [...tools.specs, RUN_TESTS, FINISH], signal: stop.signal });
+          spent.turns++;
+          spent.inputTokens += reply.usage.inputTokens;
+          spent.outputTokens += reply.usage.outputTokens;
+          spent.costUsd += costUsd;
+          messages.push({ role: 'assistant', text: reply.text, toolCalls: reply.toolCalls });
+          if (reply.toolCalls.length === 0) {
+            messages.push({ role: 'user', text: 'Continue with the tools. Call finish once the tests pass.' });
+            continue;
+          }
+          const results: ToolResult[] = [];
+          let finished: string | undefined;
+          for (const call of reply.toolCalls) {
+            if (stop.signal.aborted) break;
+            const result = await runCall(call);
+            results.push({ callId: call.id, name: call.name, ...result.outcome });
+            if (result.finished !== undefined) finished = result.finished;
+          }
+          messages.push({ role: 'tool', results });
+          if (finished !== undefined) {
+            const diff = await diffAgainstBase(exec.worktree, exec.baseCommit);
+            if (diff.files.length === 0) {
+              await failTask(lease, 'execute', 'the executor finished without changing any file');
+              return;
+            }
+            const diffFile = await ws.writeTaskFile(task.id, `exec${exec.number}-final.diff`, diff.patch);
+            await lease.release((view) => (view.state !== 'executing' ? [] : [
+              { type: 'exec.finished', data: { summary: finished, diffStat: diff.stat, diffFile, files: diff.files } },
+              { type: 'task.moved', data: { from: 'executing', to: 'publishing', reason: 'tests pass; ready to commit and push' } },
+            ]), 'executed');
+            log.info('execution finished', { task: task.id, files: diff.files.length });
+            return;
+          }
+          if (spent.testRuns > limits.maxTestRuns) continue; // the limit check at the top ends the run
+        }
+
+        async function runCall(call: ToolCall): Promise<{ outcome: { output: string; isError: boolean }; finished?: string }> {
+          if (call.name === 'run_tests') {
+            if (spent.testRuns >= limits.maxTestRuns) {
+              spent.testRuns++;
+              return { outcome: { output: `refused: the test-run limit (${limits.maxTestRuns}) is reached`, isError: true } };
+            }
+            spent.testRuns++;
+            const result = await runSandboxed({
+              command: testCommand as string, cwd: exec!.worktree, timeoutMs: ws.config.sandbox.testTimeoutSeconds * 1000, network: ws.config.sandbox.network,
+              maxOutputBytes: ws.config.sandbox.maxOutputBytes, signal: stop.signal,
+              limits: { cpuSeconds: ws.config.sandbox.cpuSeconds, memoryMb: ws.config.sandbox.memoryMb, processes: ws.config.sandbox.processes, fileSizeMb: ws.config.sandbox.fileSizeMb },
+            });
+            const header = `$ ${testCommand}\n# exit ${result.exitCode ?? result.signal}${result.timedOut ? ' (killed at the timeout)' : ''}, ${result.durationMs} ms, network ${result.isolation.network}, limits ${result.isolation.limits}\n`;
+            const file = await ws.writeTaskFile(task.id, `exec${exec!.number}-test-${spent.testRuns}.txt`, header + result.output);
+            await lease.append([{ type: 'tests.ran', data: { run: spent.testRuns, passed: result.passed, exitCode: result.exitCode, timedOut: result.timedOut, aborted: result.aborted, durationMs: result.durationMs, file } }]);
+            if (result.passed) greenAtEdit = tools.edits();
+            const verdict = result.passed ? 'PASSED' : result.timedOut ? `FAILED: killed after ${ws.config.sandbox.testTimeoutSeconds} s` : `FAILED (exit ${result.exitCode ?? result.signal})`;
+            return { outcome: { output: `${verdict}\n${result.output}`, isError: !result.passed } };
+          }
+          if (call.name === 'finish') {
+            if (greenAtEdit !== tools.edits()) return { outcome: { output: 'refused: the tests have not passed since your last edit; call run_tests first', isError: true } };
+            return { outcome: { output: 'finished', isError: false }, finished: typeof call.args.summary === 'string' ? call.args.summary : '' };
+          }
+          if (!tools.specs.some((s) => s.name === call.name)) {
+            return { outcome: { output: `refused: there is no tool "${call.name}". You cannot run git or shell commands; committing and pushing task/${task.id} is done by the git agent after you finish.`, isError: true } };
+          }
+          return { outcome: await tools.run(call) };
+        }
+
+        // Stopped at a safe point: by the person (abort) or by this process shutting down.
+        if (await userAborted()) {
+          const patchFile = await saveWork('aborted');
+          await lease.release([{ type: 'exec.stopped', data: { reason: 'aborted', ...(patchFile ? { patchFile } : {}) } }], 'aborted');
+        }
+      } catch (err) {
+        if (stop.signal.aborted && (await userAborted())) {
+          const patchFile = await saveWork('aborted').catch(() => undefined);
+          await lease.release([{ type: 'exec.stopped', data: { reason: 'aborted', ...(patchFile ? { patchFile } : {}) } }], 'aborted').catch(() => undefined);
+          return;
+        }
+        if (loopSignal.aborted) return; // shutting down: the lease is released and the run resumes later
+        const { code, message } = describeError(err);
+        if (code === 'LEASE_LOST') return;
+        const patchFile = await saveWork('patch').catch(() => undefined);
+        await failTask(lease, 'execute', `${message}${patchFile ? ` (work so far saved as ${patchFile})` : ''}`, patchFile ? { patchFile } : {}).catch(() => undefined);
+      } finally {
+        clearInterval(poll);
+        loopSignal.removeEventListener('abort', onLoopAbort);
+      }
+    },
+  });
+}

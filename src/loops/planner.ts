@@ -1,0 +1,109 @@
+import { describeError, OrchestraError } from '../core/errors.js';
+import type { TaskView } from '../core/model/task.js';
+import type { Workspace } from '../core/workspace.js';
+import { effectiveLimits, PlanSchema, renderPlan } from '../pipeline/budget.js';
+import { latestPlanVersion } from '../pipeline/commands.js';
+import { DEV_WORKSTREAM } from '../pipeline/dev-workstream.js';
+import { recordedTurn, roleModel } from '../pipeline/model-runtime.js';
+import { loadPromptSet, PROMPT_SETS } from '../pipeline/prompts.js';
+import { resolveTarget } from '../pipeline/target.js';
+import { repoReader } from '../pipeline/tools/repo-reader.js';
+import type { ChatMessage, ToolResult, ToolSpec } from '../providers/types.js';
+import type { Loop, LoopEnv } from './loop.js';
+import { failTask, stillInState } from './pipeline-steps.js';
+import { TaskLoop } from './task-loop.js';
+
+const SUBMIT_PLAN: ToolSpec = {
+  name: 'submit_plan',
+  description: 'Submit the finished plan. Call exactly once, after exploring the repository.',
+  parameters: {
+    type: 'object',
+    properties: {
+      summary: { type: 'string' },
+      steps: { type: 'array', items: { type: 'string' } },
+      criteria: { type: 'array', items: { type: 'string' } },
+      risks: { type: 'array', items: { type: 'string' } },
+    },
+    required: ['summary', 'steps', 'criteria', 'risks'],
+  },
+};
+
+async function briefing(ws: Workspace, task: TaskView, baseBranch: string): Promise<string> {
+  const parts = [
+    `Task: ${task.title}`,
+    '',
+    task.description || '(no description)',
+    '',
+    `Repository: ${String(task.fields.repo)} (base branch ${baseBranch})`,
+  ];
+  const previous = task.dev.plans.at(-1);
+  const feedback = task.dev.feedback.filter((f) => f.onVersion === previous?.version);
+  if (previous && feedback.length) {
+    parts.push('', `You proposed plan v${previous.version}:`, '', await ws.readWorkspaceFile(previous.file), '', 'The developer answered:', ...feedback.map((f) => `> ${f.text}`), '', `Make plan v${previous.version + 1}: revise the plan to address this feedback, then call submit_plan.`);
+  } else {
+    parts.push('', 'Explore the repository, then call submit_plan.');
+  }
+  return parts.join('\n');
+}
+
+/** Planning: Claude reads the repo at the base commit and proposes plan vN via submit_plan. */
+export function createPlannerLoop(env: LoopEnv): Loop {
+  const { ws } = env;
+  return new TaskLoop(env, {
+    name: 'planner',
+    purpose: 'plan',
+    wants: (task) => task.workstream === DEV_WORKSTREAM && task.state === 'planning',
+    async work({ lease, task, signal }) {
+      const limits = effectiveLimits(ws.config.limits, task);
+      try {
+        const target = await resolveTarget(ws, task);
+        const tools = repoReader(target.objects, target.base.commit);
+        const model = roleModel(ws, ws.config.planner);
+        const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target.base.branch) }];
+        for (let turn = 1; turn <= limits.plannerMaxTurns; turn++) {
+          if (signal.aborted || !(await stillInState(ws, task.id, 'planning'))) return;
+          const prompts = await loadPromptSet(ws, PROMPT_SETS.planner);
+          const { reply } = await recordedTurn(ws, lease, 'planner', model, prompts.hash, { system: prompts.system, messages, tools: [...tools.specs, SUBMIT_PLAN], signal });
+          messages.push({ role: 'assistant', text: reply.text, toolCalls: reply.toolCalls });
+          if (reply.toolCalls.length === 0) {
+            messages.push({ role: 'user', text: 'Please finish by calling submit_plan with summary, steps, criteria and risks.' });
+            continue;
+          }
+          const results: ToolResult[] = [];
+          for (const call of reply.toolCalls) {
+            if (call.name !== 'submit_plan') {
+              const outcome = await tools.run(call);
+              results.push({ callId: call.id, name: call.name, output: outcome.output, isError: outcome.isError });
+              continue;
+            }
+            const plan = PlanSchema.safeParse(call.args);
+            if (!plan.success) {
+              const issue = plan.error.issues[0]!;
+              results.push({ callId: call.id, name: call.name, output: `plan refused: ${issue.path.join('.')}: ${issue.message}; call submit_plan again`, isError: true });
+              continue;
+            }
+            const version = latestPlanVersion(await ws.task(task.id)) + 1;
+            const file = await ws.writeTaskFile(task.id, `plan-v${version}.md`, renderPlan(task.title, version, plan.data));
+            await lease.release([
+              { type: 'plan.proposed', data: { version, file, base: target.base.branch, baseCommit: target.base.commit, ...plan.data } },
+              { type: 'task.moved', data: { from: 'planning', to: 'planned', reason: `plan v${version} ready for review` } },
+            ], 'planned');
+            env.log.info('plan proposed', { task: task.id, version });
+            return;
+          }
+          messages.push({ role: 'tool', results });
+        }
+        await failTask(lease, 'plan', `the planner did not submit a plan within ${limits.plannerMaxTurns} turns`);
+      } catch (err) {
+        if (signal.aborted) return;
+        const { code, message } = describeError(err);
+        if (code === 'LEASE_LOST') return;
+        if (err instanceof OrchestraError && err.code === 'PROVIDER_ERROR' && err.details?.retryable && task.attempts < 3) {
+          env.log.warn('planner call failed, will retry', { task: task.id, message });
+          return; // lease released by the runner; the next scan tries again
+        }
+        await failTask(lease, 'plan', message).catch(() => undefined);
+      }
+    },
+  });
+}

@@ -1,0 +1,48 @@
+import { describeError } from '../core/errors.js';
+import { commitAll } from '../vcs/commit.js';
+import { pushTaskBranch } from '../vcs/push.js';
+import { resolvePushRemote } from '../vcs/remote.js';
+import { removeWorktree } from '../vcs/worktree.js';
+import { renderCommitMessage } from '../pipeline/commit-message.js';
+import { DEV_WORKSTREAM } from '../pipeline/dev-workstream.js';
+import { readPrompt } from '../pipeline/prompts.js';
+import { resolveTarget } from '../pipeline/target.js';
+import type { Loop, LoopEnv } from './loop.js';
+import { failTask } from './pipeline-steps.js';
+import { TaskLoop } from './task-loop.js';
+
+/**
+ * The git agent: commits the worktree on task/<id> and pushes that branch only. Both steps check
+ * the world first (an existing task commit, a remote branch already at the commit), so a crash
+ * and a re-run never make a second commit or a second push.
+ */
+export function createPublisherLoop(env: LoopEnv): Loop {
+  const { ws, log } = env;
+  return new TaskLoop(env, {
+    name: 'publisher',
+    purpose: 'publish',
+    wants: (task) => task.workstream === DEV_WORKSTREAM && task.state === 'publishing',
+    async work({ lease, task }) {
+      const exec = task.dev.execution;
+      try {
+        if (!exec) throw new Error('the task has no execution to publish');
+        const message = renderCommitMessage(await readPrompt(ws, 'git/rules.md'), task, lease.attempt);
+        const commit = await commitAll({ worktreePath: exec.worktree, message, author: ws.config.git.author, taskId: task.id, baseCommit: exec.baseCommit });
+        const target = await resolveTarget(ws, task, exec.base);
+        const remote = await resolvePushRemote({ configured: ws.config.remote, repo: target.resolved });
+        const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches });
+        await lease.release((view) => (view.state !== 'publishing' ? [] : [
+          { type: 'git.committed', data: { sha: commit.sha, created: commit.created, message } },
+          { type: 'git.pushed', data: { remote: pushed.remoteUrl, branch: pushed.branch, sha: pushed.sha, link: pushed.link, pushed: pushed.pushed } },
+          { type: 'task.moved', data: { from: 'publishing', to: 'completed', reason: `pushed ${pushed.branch}` } },
+        ]), 'published');
+        log.info('branch pushed', { task: task.id, branch: pushed.branch, link: pushed.link });
+        await removeWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id }).catch(() => undefined);
+      } catch (err) {
+        const { code, message } = describeError(err);
+        if (code === 'LEASE_LOST') return;
+        await failTask(lease, 'publish', message);
+      }
+    },
+  });
+}

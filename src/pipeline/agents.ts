@@ -1,0 +1,123 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import matter from 'gray-matter';
+import { z } from 'zod';
+import type { Actor } from '../core/actor.js';
+import { ModelRoleConfigSchema } from '../core/config.js';
+import { describeError, OrchestraError } from '../core/errors.js';
+import { claimTask, type Lease } from '../core/leases.js';
+import { getArtifact, putArtifact } from '../core/ops/artifacts.js';
+import { commentTask, moveTask } from '../core/ops/tasks.js';
+import { readdirSafe } from '../core/fsutil.js';
+import type { Workspace } from '../core/workspace.js';
+import type { ChatMessage, ToolCall, ToolResult, ToolSpec } from '../providers/types.js';
+import { recordedTurn, roleModel } from './model-runtime.js';
+import { PACKAGE_AI_DIR, loadPromptSet } from './prompts.js';
+
+/** Orchestra operations an agent may be granted, by name, in its front matter. */
+const AGENT_TOOLS: Record<string, ToolSpec> = {
+  task_show: { name: 'task_show', description: 'Show the task: title, description, state, fields, comments and latest plan.', parameters: { type: 'object', properties: {} } },
+  task_comment: { name: 'task_comment', description: 'Add a comment to the task.', parameters: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } },
+  task_move: { name: 'task_move', description: 'Move the task to another state allowed by its workstream.', parameters: { type: 'object', properties: { to: { type: 'string' }, reason: { type: 'string' } }, required: ['to'] } },
+  artifact_put: { name: 'artifact_put', description: 'Store a text artifact at a path.', parameters: { type: 'object', properties: { path: { type: 'string' }, content: { type: 'string' } }, required: ['path', 'content'] } },
+  artifact_get: { name: 'artifact_get', description: 'Read a stored artifact.', parameters: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] } },
+};
+
+export const AgentDefSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/),
+  description: z.string().default(''),
+  provider: ModelRoleConfigSchema.shape.provider,
+  model: z.string().min(1),
+  scriptFile: z.string().optional(),
+  tools: z.array(z.enum(Object.keys(AGENT_TOOLS) as [string, ...string[]])).default([]),
+  maxTurns: z.number().int().positive().max(50).default(10),
+});
+export type AgentDef = z.infer<typeof AgentDefSchema> & { prompt: string; file: string };
+
+async function agentFiles(ws: Workspace): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  for (const dir of [join(PACKAGE_AI_DIR, 'agents'), join(ws.paths.root, 'ai', 'agents')]) {
+    for (const name of await readdirSafe(dir)) if (name.endsWith('.md')) files.set(name.slice(0, -3), join(dir, name));
+  }
+  return files;
+}
+
+function parseAgent(file: string, text: string): AgentDef {
+  const parsed = matter(text, {});
+  const def = AgentDefSchema.safeParse(parsed.data);
+  if (!def.success) throw new OrchestraError('INVALID_INPUT', `${file}: ${def.error.issues[0]!.path.join('.')}: ${def.error.issues[0]!.message}`);
+  return { ...def.data, prompt: parsed.content.trim(), file };
+}
+
+export async function listAgents(ws: Workspace): Promise<AgentDef[]> {
+  const agents: AgentDef[] = [];
+  for (const [, file] of await agentFiles(ws)) agents.push(parseAgent(file, await fs.readFile(file, 'utf8')));
+  return agents.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export async function loadAgent(ws: Workspace, name: string): Promise<AgentDef> {
+  const file = (await agentFiles(ws)).get(name);
+  if (!file) throw new OrchestraError('NOT_FOUND', `no agent "${name}" (looked in ai/agents/)`);
+  return parseAgent(file, await fs.readFile(file, 'utf8'));
+}
+
+/**
+ * Runs an agent against a task: its prompt, only the tools it declares, its model calls recorded
+ * on the task. Uses the caller's lease (a trigger) or claims one for the run.
+ */
+export async function runAgent(ws: Workspace, name: string, taskId: string, actor: Actor, opts: { lease?: Lease; signal?: AbortSignal } = {}): Promise<{ ok: boolean; output: string; turns: number }> {
+  const agent = await loadAgent(ws, name);
+  const lease = opts.lease ?? (await claimTask(ws, taskId, { purpose: `agent:${name}`, owner: `agent:${name}@${actor.host ?? 'cli'}#${process.pid}`, ttlMs: ws.config.loops.leaseTtlMs, actor }));
+  if (!lease) throw new OrchestraError('TASK_LOCKED', `task ${taskId} is being worked on; try again when its lease is free`);
+  const agentActor: Actor = { kind: 'agent', name, ...(actor.host ? { host: actor.host } : {}), pid: process.pid };
+  const model = roleModel(ws, { provider: agent.provider, model: agent.model, streaming: false, maxOutputTokens: 4096, ...(agent.scriptFile ? { scriptFile: agent.scriptFile } : {}) });
+  const tools = agent.tools.map((t) => AGENT_TOOLS[t]!);
+  const base = await loadPromptSet(ws, ['system/base.md']);
+  const messages: ChatMessage[] = [{ role: 'user', text: `Task id: ${taskId}. Do your work on this task now.` }];
+  let output = '';
+  let ok = false;
+  let turns = 0;
+  try {
+    for (; turns < agent.maxTurns && !opts.signal?.aborted; turns++) {
+      const { reply } = await recordedTurn(ws, lease, 'agent', model, base.hash, { system: `${base.system}\n\n---\n\n${agent.prompt}`, messages, tools, ...(opts.signal ? { signal: opts.signal } : {}) });
+      messages.push({ role: 'assistant', text: reply.text, toolCalls: reply.toolCalls });
+      if (reply.toolCalls.length === 0) {
+        output = reply.text.trim();
+        ok = true;
+        turns++;
+        break;
+      }
+      const results: ToolResult[] = [];
+      for (const call of reply.toolCalls) results.push(await runTool(ws, agent, taskId, agentActor, call));
+      messages.push({ role: 'tool', results });
+    }
+    if (!ok) output = `agent ${name} did not finish within ${agent.maxTurns} turns`;
+  } catch (err) {
+    output = describeError(err).message;
+  }
+  await lease.append([{ type: 'agent.ran', data: { agent: name, ok, turns, output: output.slice(0, 4000) } }]).catch(() => undefined);
+  if (!opts.lease) await lease.release([], ok ? 'agent done' : 'agent failed').catch(() => undefined);
+  return { ok, output, turns };
+}
+
+async function runTool(ws: Workspace, agent: AgentDef, taskId: string, actor: Actor, call: ToolCall): Promise<ToolResult> {
+  const reply = (output: string, isError = false): ToolResult => ({ callId: call.id, name: call.name, output, isError });
+  if (!agent.tools.includes(call.name)) return reply(`refused: agent ${agent.name} may not use "${call.name}"`, true);
+  const arg = (k: string) => (typeof call.args[k] === 'string' ? (call.args[k] as string) : '');
+  try {
+    switch (call.name) {
+      case 'task_show': {
+        const t = await ws.task(taskId);
+        const plan = t.dev.plans.at(-1);
+        return reply(JSON.stringify({ id: t.id, title: t.title, description: t.description, state: t.state, workstream: t.workstream, tags: t.tags, fields: t.fields, comments: t.comments, plan: plan ? await ws.readWorkspaceFile(plan.file) : null }, null, 2));
+      }
+      case 'task_comment': await commentTask(ws, taskId, arg('text'), { actor }); return reply('comment added');
+      case 'task_move': return reply(`moved to ${(await moveTask(ws, taskId, arg('to'), { actor, reason: arg('reason') || `by agent ${agent.name}` })).state}`);
+      case 'artifact_put': return reply(`stored ${(await putArtifact(ws, arg('path'), Buffer.from(arg('content')), actor, taskId)).path}`);
+      case 'artifact_get': return reply((await getArtifact(ws, arg('path'))).content.toString('utf8'));
+      default: return reply(`unknown tool ${call.name}`, true);
+    }
+  } catch (err) {
+    return reply(describeError(err).message, true);
+  }
+}

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { LimitsSchema, type Limits } from '../core/config.js';
+import { OrchestraError } from '../core/errors.js';
+import type { TaskView } from '../core/model/task.js';
+
+/** Global limits from config, overridden per task by its `limits` field. */
+export function effectiveLimits(global: Limits, task: TaskView): Limits {
+  const override = LimitsSchema.partial().safeParse(task.fields.limits ?? {});
+  if (!override.success) throw new OrchestraError('INVALID_INPUT', `task field "limits": ${override.error.issues[0]!.message}`);
+  return { ...global, ...Object.fromEntries(Object.entries(override.data).filter(([, v]) => v !== undefined)) };
+}
+
+export interface Spent { turns: number; testRuns: number; inputTokens: number; outputTokens: number; costUsd: number; startedAt: number }
+
+/**
+ * Checked outside the model loop, before every model call and test run: the first limit that is
+ * reached ends the run. Returns the reason in one plain sentence, or undefined.
+ */
+export function exceededLimit(limits: Limits, spent: Spent, now = Date.now()): string | undefined {
+  if (spent.turns >= limits.maxTurns) return `the turn limit (${limits.maxTurns} model turns) was reached before the task was finished`;
+  if (spent.testRuns > limits.maxTestRuns) return `the test-run limit (${limits.maxTestRuns} runs) was reached`;
+  if (spent.inputTokens >= limits.maxInputTokens) return `the input-token limit (${limits.maxInputTokens}) was reached`;
+  if (spent.outputTokens >= limits.maxOutputTokens) return `the output-token limit (${limits.maxOutputTokens}) was reached`;
+  if (spent.costUsd >= limits.maxCostUsd) return `the cost limit ($${limits.maxCostUsd}) was reached ($${spent.costUsd.toFixed(4)} spent)`;
+  if ((now - spent.startedAt) / 1000 >= limits.maxWallClockSeconds) return `the time limit (${limits.maxWallClockSeconds} s) was reached`;
+  return undefined;
+}
+
+export const PlanSchema = z.object({
+  summary: z.string().trim().min(1).max(4000),
+  steps: z.array(z.string().trim().min(1).max(2000)).min(1).max(50),
+  criteria: z.array(z.string().trim().min(1).max(1000)).max(30).default([]),
+  risks: z.array(z.string().trim().min(1).max(1000)).max(30).default([]),
+});
+export type Plan = z.infer<typeof PlanSchema>;
+
+export function renderPlan(title: string, version: number, plan: Plan): string {
+  const list = (items: string[], numbered = false) => (items.length ? items.map((s, i) => `${numbered ? `${i + 1}.` : '-'} ${s}`).join('\n') : '- (none)');
+  return [`# Plan v${version}: ${title}`, '', '## Summary', '', plan.summary, '', '## Steps', '', list(plan.steps, true), '', '## Acceptance criteria', '', list(plan.criteria), '', '## Risks', '', list(plan.risks), ''].join('\n');
+}

@@ -1,0 +1,36 @@
+import { isAbsolute, join } from 'node:path';
+import type { ModelRoleConfig } from '../core/config.js';
+import type { Lease } from '../core/leases.js';
+import type { Workspace } from '../core/workspace.js';
+import { costUsd, DEFAULT_PRICE_TABLE } from '../providers/pricing.js';
+import { createProvider, type ModelProvider, type ModelReply, type ModelRequest } from '../providers/types.js';
+
+export type ModelRole = 'planner' | 'executor' | 'agent';
+
+export interface RoleModel { provider: ModelProvider; settings: ModelRoleConfig }
+
+/** Builds the provider for a role from the workspace config (scripts resolve against the workspace). */
+export function roleModel(ws: Workspace, settings: ModelRoleConfig): RoleModel {
+  const scriptFile = settings.scriptFile && !isAbsolute(settings.scriptFile) ? join(ws.paths.root, settings.scriptFile) : settings.scriptFile;
+  const provider = createProvider({ kind: settings.provider, model: settings.model, streaming: settings.streaming, ...(scriptFile ? { scriptFile } : {}) });
+  return { provider, settings };
+}
+
+/**
+ * One model call whose reply is recorded (fenced by the lease) before the caller acts on it, with
+ * the model, a hash of the prompt set, token usage and cost. Replay reads these records and never
+ * calls a model.
+ */
+export async function recordedTurn(ws: Workspace, lease: Lease, role: ModelRole, model: RoleModel, promptHash: string, request: Omit<ModelRequest, 'model' | 'maxOutputTokens'>): Promise<{ reply: ModelReply; costUsd: number }> {
+  const reply = await model.provider.complete({ ...request, model: model.settings.model, maxOutputTokens: model.settings.maxOutputTokens });
+  const cost = costUsd(reply.usage, reply.model || model.settings.model, { ...DEFAULT_PRICE_TABLE, ...ws.config.prices });
+  await lease.append([{
+    type: 'model.called',
+    data: {
+      role, provider: model.provider.kind, model: reply.model || model.settings.model, promptHash,
+      inputTokens: reply.usage.inputTokens, outputTokens: reply.usage.outputTokens, costUsd: cost.usd, priced: cost.priced,
+      stopReason: reply.stopReason, text: reply.text, toolCalls: reply.toolCalls,
+    },
+  }]);
+  return { reply, costUsd: cost.usd };
+}

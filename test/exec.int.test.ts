@@ -46,7 +46,7 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
 
 const bare: IsolationCapabilities = { prlimit: null, unshareNet: null, ip: null, bwrap: null, notes: [] };
 
-test('timeout kills the whole tree, including ignored-SIGTERM and setsid grandchildren', async (t) => {
+test('timeout kills the whole tree, including ignored-SIGTERM and setsid grandchildren', { timeout: 20_000 }, async (t) => {
   const cwd = tempDir(t);
   const { token, command } = runaway();
   const run = runSandboxed({ command, cwd, timeoutMs: 1000, killGraceMs: 300 });
@@ -59,7 +59,7 @@ test('timeout kills the whole tree, including ignored-SIGTERM and setsid grandch
   assert.deepEqual(procsWith(token), [], 'no process of the tree survives');
 });
 
-test('abort kills the tree; an already-aborted signal runs nothing', async (t) => {
+test('abort kills the tree; an already-aborted signal runs nothing', { timeout: 20_000 }, async (t) => {
   const cwd = tempDir(t);
   const { token, command } = runaway();
   const ac = new AbortController();
@@ -76,7 +76,7 @@ test('abort kills the tree; an already-aborted signal runs nothing', async (t) =
   assert.throws(() => statSync(path.join(cwd, 'ran')));
 });
 
-test('background leftovers are killed when the command exits normally', async (t) => {
+test('background leftovers are killed when the command exits normally', { timeout: 20_000 }, async (t) => {
   const cwd = tempDir(t);
   const { token } = runaway();
   const r = await runSandboxed({ command: `sleep ${token} & echo done`, cwd, timeoutMs: 5000 });
@@ -86,7 +86,7 @@ test('background leftovers are killed when the command exits normally', async (t
   assert.ok(await waitFor(() => procsWith(token).length === 0, 500));
 });
 
-test('secrets are dropped from the environment and masked in the output', async (t) => {
+test('secrets are dropped from the environment and masked in the output', { timeout: 20_000 }, async (t) => {
   const cwd = tempDir(t);
   const env = {
     ...process.env,
@@ -121,7 +121,7 @@ test('secrets are dropped from the environment and masked in the output', async 
   assert.deepEqual(scrubbed, { PATH: '/bin', HOME: '/h', LANG: 'C' });
 });
 
-test('network off: a local TCP server is unreachable from inside', async (t) => {
+test('network off: a local TCP server is unreachable from inside', { timeout: 20_000 }, async (t) => {
   const caps = await probeIsolation();
   if (!caps.unshareNet && !caps.bwrap) return t.skip(`no network namespace here: ${caps.notes.join('; ')}`);
   const server = net.createServer((s) => s.end());
@@ -141,7 +141,7 @@ test('network off: a local TCP server is unreachable from inside', async (t) => 
   assert.match(on.output, /CONNECTED/, 'the same probe connects with the network on');
 });
 
-test('prlimit: default limits let node (with wasm) start; a file-size limit stops a big write', async (t) => {
+test('prlimit: default limits let node (with wasm) start; a file-size limit stops a big write', { timeout: 20_000 }, async (t) => {
   const caps = await probeIsolation();
   if (!caps.prlimit) return t.skip(`prlimit unavailable: ${caps.notes.join('; ')}`);
   const cwd = tempDir(t);
@@ -158,7 +158,7 @@ test('prlimit: default limits let node (with wasm) start; a file-size limit stop
   assert.ok(statSync(path.join(cwd, 'big.bin')).size <= 1024 * 1024);
 });
 
-test('without any isolation facility the command still runs and says so', async (t) => {
+test('without any isolation facility the command still runs and says so', { timeout: 20_000 }, async (t) => {
   const r = await runSandboxed({ command: 'echo out; echo err >&2; exit 7', cwd: tempDir(t), timeoutMs: 5000, capabilities: bare });
   assert.deepEqual(r.isolation, { network: 'none', limits: 'none', filesystem: 'cwd-only' });
   assert.equal(r.exitCode, 7);
@@ -166,7 +166,7 @@ test('without any isolation facility the command still runs and says so', async 
   assert.equal(r.output, 'out\nerr');
 });
 
-test('output is capped to head + tail with a marker, in bounded memory', async (t) => {
+test('output is capped to head + tail with a marker, in bounded memory', { timeout: 20_000 }, async (t) => {
   const cwd = tempDir(t);
   const r = await runSandboxed({ command: 'seq 1 1500000; echo FAILED-AT-END >&2', cwd, timeoutMs: 10_000, maxOutputBytes: 8192 });
   assert.equal(r.passed, true);
@@ -193,7 +193,7 @@ test('output is capped to head + tail with a marker, in bounded memory', async (
   assert.equal(c.totalBytes, 4096 * 10_000);
 });
 
-test('detectTestCommand recognises each ecosystem', async (t) => {
+test('detectTestCommand recognises each ecosystem', { timeout: 20_000 }, async (t) => {
   const cases: Array<[Record<string, string>, string | undefined]> = [
     [{ 'package.json': '{"scripts":{"test":"node --test"}}' }, 'npm test'],
     [{ 'package.json': '{"scripts":{"test":"echo \\"Error: no test specified\\" && exit 1"}}' }, undefined],

@@ -327,5 +327,22 @@ program.command('demo').description('offline demo: sample repo, plan, approval, 
     }
   });
 
+/** Runs one adapter loop in the foreground (with the workspace committer) until SIGINT/SIGTERM. */
+async function runAdapter(only: string) {
+  const o = out();
+  try {
+    const ws = await open();
+    const { runUp } = await import('../app/up.js');
+    const { stop, done } = await runUp(ws, { only: [only] });
+    process.once('SIGINT', () => void stop());
+    process.once('SIGTERM', () => void stop());
+    await done;
+    process.exit(0);
+  } catch (err) {
+    o.fail(err);
+  }
+}
+program.command('telegram').description('run the Telegram bot (TELEGRAM_BOT_TOKEN, TELEGRAM_ALLOWED_USERS)').action(() => runAdapter('telegram'));
+
 program.addOption(new Option('--debug').hideHelp());
 program.parseAsync(process.argv).catch((err) => createOutput(false).fail(err));

@@ -272,7 +272,7 @@ export function installHandlers(bot: Bot, deps: BotDeps): { busy: () => boolean 
     if (!view || chat === undefined) return void (await ctx.answerCallbackQuery({ text: 'That task is gone.' }));
     if (action === 'approve') {
       const problem = await approve(ctx, view, Number(arg));
-      await ctx.answerCallbackQuery({ text: problem ? clip(problem.replace(/<[^>]+>/g, ''), 190) : `Plan v${arg} approved` });
+      await ctx.answerCallbackQuery({ text: problem ? clip(htmlToText(problem), 190) : `Plan v${arg} approved` });
       if (!problem) await ctx.editMessageReplyMarkup().catch(() => undefined);
     } else if (action === 'revise') {
       if (view.state !== 'planned') return void (await ctx.answerCallbackQuery({ text: `The task is ${view.state}: nothing to revise.` }));
@@ -283,7 +283,7 @@ export function installHandlers(bot: Bot, deps: BotDeps): { busy: () => boolean 
       await adopt(ctx, view.id);
     } else if (action === 'abort') {
       const problem = await abort(ctx, view);
-      await ctx.answerCallbackQuery({ text: problem ? clip(problem.replace(/<[^>]+>/g, ''), 190) : 'Abort requested' });
+      await ctx.answerCallbackQuery({ text: problem ? clip(htmlToText(problem), 190) : 'Abort requested' });
       if (!problem) await ctx.editMessageReplyMarkup().catch(() => undefined);
     } else {
       await ctx.answerCallbackQuery();

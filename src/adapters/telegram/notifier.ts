@@ -157,14 +157,16 @@ export class Notifier {
   async sendPlan(chat: number, view: TaskView, plan: PlanRef): Promise<void> {
     const markdown = await this.ws.readWorkspaceFile(plan.file).catch(() => undefined);
     const html = renderPlan(view, plan, { markdown });
-    const keyboard = planKeyboard(view.id, plan.version);
+    // Buttons only while this version waits for approval (/plan also shows older states).
+    const waiting = view.state === 'planned' && view.dev.plans.at(-1)?.version === plan.version;
+    const keyboard = waiting ? planKeyboard(view.id, plan.version) : undefined;
     const ids: number[] = [];
     if (splitHtml(html).length > MAX_PLAN_PARTS) {
       const name = `plan-v${plan.version}-${view.id}.md`;
       ids.push(await this.messenger.document(chat, name, markdown ?? htmlToText(html), `Plan v${plan.version}: ${view.title}`));
-      ids.push(...(await this.messenger.send(chat, renderPlanShort(view, plan), { keyboard })));
+      ids.push(...(await this.messenger.send(chat, renderPlanShort(view, plan), keyboard ? { keyboard } : {})));
     } else {
-      ids.push(...(await this.messenger.send(chat, html, { keyboard })));
+      ids.push(...(await this.messenger.send(chat, html, keyboard ? { keyboard } : {})));
     }
     for (const id of ids) this.state.rememberMessage(chat, id, view.id);
   }

@@ -222,6 +222,9 @@ pre { background: var(--code); padding: 0.6rem; border-radius: 0.5rem; overflow-
 pre code { background: none; padding: 0; }
 .md { overflow-wrap: anywhere; }
 .md :first-child { margin-top: 0; }
+.md h1 { font-size: 1.2rem; margin: 0.6rem 0 0.3rem; }
+.md h2 { font-size: 1.05rem; }
+.md h3 { font-size: 0.95rem; }
 .md table { border-collapse: collapse; display: block; overflow-x: auto; }
 .md th, .md td { border: 1px solid var(--line); padding: 0.25rem 0.5rem; }
 blockquote { margin: 0.5rem 0; padding: 0.25rem 0.75rem; border-left: 3px solid var(--line); }
@@ -229,8 +232,8 @@ blockquote { margin: 0.5rem 0; padding: 0.25rem 0.75rem; border-left: 3px solid 
 .d-del { color: var(--bad); }
 .d-hunk { color: var(--accent); }
 .d-file { font-weight: 700; }
-.timeline { margin: 0; padding-left: 1.2rem; font-size: 0.9rem; }
-.timeline li { margin-bottom: 0.3rem; }
+.timeline { margin: 0; padding: 0; list-style: none; font-size: 0.9rem; }
+.timeline li { padding: 0.3rem 0; border-top: 1px solid var(--line); }
 .timeline .actor { display: block; color: var(--muted); font-size: 0.78rem; overflow-wrap: anywhere; }
 `;
 

@@ -5,7 +5,8 @@ import type { IncomingMessage } from 'node:http';
 import { OrchestraError } from '../../core/errors.js';
 import type { Workspace } from '../../core/workspace.js';
 
-export const SESSION_COOKIE = 'orchestra_web';
+/** Cookies are shared by all ports of a host: the port in the name keeps two instances apart. */
+export const sessionCookieName = (port: number) => `orchestra_web_${port}`;
 const SESSION_MAX_AGE_S = 30 * 24 * 3600;
 
 export type TokenSource = 'option' | 'env' | 'config' | 'file' | 'generated';
@@ -79,8 +80,8 @@ export class Sessions {
     return typeof given === 'string' && given.length > 0 && sameSecret(given, this.csrf(sessionId));
   }
 
-  setCookieHeader(cookie: string): string {
-    return `${SESSION_COOKIE}=${cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${SESSION_MAX_AGE_S}`;
+  setCookieHeader(name: string, cookie: string): string {
+    return `${name}=${cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${SESSION_MAX_AGE_S}`;
   }
 }
 

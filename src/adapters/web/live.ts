@@ -12,7 +12,8 @@ import { summarize, type TaskSummary } from './render.js';
 const KEEPALIVE_MS = 20_000;
 export const MAX_CLIENTS = 64;
 
-interface Client { res: ServerResponse; task?: string }
+/** Frames for a client wait in `queue` until its snapshot is written, so they never arrive before it. */
+interface Client { res: ServerResponse; task?: string; queue?: string[] }
 
 /**
  * Pushes changed task summaries to server-sent-event clients. Every append touches
@@ -51,7 +52,7 @@ export class LiveHub {
     };
     this.timer = setTimeout(tick, this.scanMs);
     this.keepalive = setInterval(() => {
-      for (const c of this.clients) c.res.write(': keepalive\n\n');
+      for (const c of this.clients) if (!c.queue) c.res.write(': keepalive\n\n');
     }, KEEPALIVE_MS);
   }
 
@@ -74,7 +75,7 @@ export class LiveHub {
       connection: 'keep-alive',
     });
     res.write('retry: 2000\n\n');
-    const client: Client = { res, ...(task ? { task } : {}) };
+    const client: Client = { res, queue: [], ...(task ? { task } : {}) };
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));
     let snapshot: TaskSummary[];
@@ -85,7 +86,11 @@ export class LiveHub {
       snapshot = (await this.ws.tasks()).filter((v) => !v.archived).map(summarize);
     }
     for (const s of snapshot) if ((this.sent.get(s.id) ?? 0) < s.lastSeq) this.sent.set(s.id, s.lastSeq);
-    if (this.clients.has(client)) res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
+    const queued = client.queue ?? [];
+    client.queue = undefined;
+    if (!this.clients.has(client)) return;
+    res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
+    for (const frame of queued) res.write(frame);
   }
 
   private hint(name: string): void {
@@ -134,6 +139,10 @@ export class LiveHub {
 
   private broadcast(summary: TaskSummary): void {
     const frame = `event: task\ndata: ${JSON.stringify(summary)}\n\n`;
-    for (const c of this.clients) if (!c.task || c.task === summary.id) c.res.write(frame);
+    for (const c of this.clients) {
+      if (c.task && c.task !== summary.id) continue;
+      if (c.queue) c.queue.push(frame);
+      else c.res.write(frame);
+    }
   }
 }

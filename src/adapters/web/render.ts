@@ -217,9 +217,9 @@ function planCard(d: TaskPageData): string {
     const body = file.missing ? fallback : fileBlock(v.id, file, `<div class="md">${renderMarkdown(file.text)}</div>`);
     const status = v.dev.approvedVersion === p.version ? '<span class="badge s-completed">approved</span>'
       : i === 0 && v.state === 'planned' ? '<span class="badge s-planned">awaiting approval</span>' : '';
-    return `<details class="plan" data-key="plan-v${p.version}"${i === 0 ? ' open' : ''}><summary>Plan v${p.version} ${status} <span class="muted">${time(p.at)}</span></summary>${body}${feedback}</details>`;
+    return `<details class="plan" data-key="plan-v${p.version}"${i === 0 ? ' open' : ''}><summary>Version ${p.version} ${status} <span class="muted">${time(p.at)}</span></summary>${body}${feedback}</details>`;
   });
-  return `<section class="card" id="plan"><h2>Plan v${v.dev.plans.at(-1)!.version}</h2>${versions.join('\n')}</section>`;
+  return `<section class="card" id="plan"><h2>Plan</h2>${versions.join('\n')}</section>`;
 }
 
 function executionCard(d: TaskPageData): string {

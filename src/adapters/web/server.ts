@@ -11,7 +11,7 @@ import type { Workspace } from '../../core/workspace.js';
 import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
 import { recordRefusal, submitCommand, submitTask } from '../inbox-port.js';
 import { APP_CSS, APP_JS, ASSET_VERSION } from './assets.js';
-import { bearerOf, parseCookies, RefusalLimiter, resolveToken, sameSecret, SESSION_COOKIE, Sessions, type TokenSource } from './auth.js';
+import { bearerOf, parseCookies, RefusalLimiter, resolveToken, sameSecret, sessionCookieName, Sessions, type TokenSource } from './auth.js';
 import { esc } from './html.js';
 import { LiveHub, MAX_CLIENTS } from './live.js';
 import { listPage, loadTaskPage, messagePage, readTaskFile, summarize, taskLive, taskPage } from './render.js';
@@ -114,7 +114,7 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
   const authenticate = (req: IncomingMessage): Auth | undefined => {
     const bearer = bearerOf(req);
     if (bearer !== undefined) return sameSecret(bearer, token) ? { kind: 'bearer' } : undefined;
-    const session = sessions.verify(parseCookies(req.headers.cookie)[SESSION_COOKIE]);
+    const session = sessions.verify(parseCookies(req.headers.cookie)[sessionCookieName(port)]);
     return session ? { kind: 'session', session } : undefined;
   };
 
@@ -164,7 +164,7 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
     if (given !== null) {
       if (!reading || !sameSecret(given, token)) return refuse(req, res, 401, 'wrong token in the address');
       const { cookie } = sessions.create();
-      res.setHeader('set-cookie', sessions.setCookieHeader(cookie));
+      res.setHeader('set-cookie', sessions.setCookieHeader(sessionCookieName(port), cookie));
       url.searchParams.delete('token');
       const target = `${path}${url.search}`;
       if (req.headers['sec-fetch-site'] === 'cross-site') {
@@ -177,7 +177,7 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
     }
 
     const auth = authenticate(req);
-    if (!auth) return refuse(req, res, 401, req.headers.authorization ? 'wrong bearer token' : req.headers.cookie?.includes(`${SESSION_COOKIE}=`) ? 'invalid session cookie' : 'no token');
+    if (!auth) return refuse(req, res, 401, req.headers.authorization ? 'wrong bearer token' : req.headers.cookie?.includes(`${sessionCookieName(port)}=`) ? 'invalid session cookie' : 'no token');
     const csrf = auth.kind === 'session' ? sessions.csrf(auth.session) : '';
 
     if (reading) return get(req, res, url, csrf);
@@ -198,6 +198,7 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
       return send(res, 200, 'text/html; charset=utf-8', listPage(tasks, csrf));
     }
     if (path === '/events') {
+      if (req.method !== 'GET') throw new HttpError(405, 'The event stream answers GET only.');
       const task = url.searchParams.get('task') ?? undefined;
       if (task !== undefined && !isUlid(task)) throw new HttpError(400, 'not a task id');
       if (hub.clientCount >= MAX_CLIENTS) throw new HttpError(503, 'too many live connections');
@@ -224,7 +225,6 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
       res.setHeader('content-security-policy', "default-src 'none'; sandbox; frame-ancestors 'none'");
       return send(res, 200, 'text/plain; charset=utf-8', file.text);
     }
-    void req;
     throw new HttpError(404, 'There is no such page.');
   }
 

@@ -1,0 +1,109 @@
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { runCommand } from '../../src/app/commands.js';
+import { makeSampleRepo } from '../../src/app/demo.js';
+import { runUp } from '../../src/app/up.js';
+import { Workspace } from '../../src/core/workspace.js';
+import { newId } from '../../src/core/ids.js';
+import { round, summarize } from '../stats.js';
+import { makeWorkspace, now, silentLogger, sleep, type BenchContext, type Section } from '../harness.js';
+
+const run = promisify(execFile);
+const TASKS = 20;
+
+/** Zero-latency scripted models: plan at once; write a file, run the (trivial) tests, finish. */
+const PLANNER = { replies: [{ toolCalls: [{ name: 'submit_plan', args: { summary: 'add a note', steps: ['write notes/bench.txt'], criteria: ['tests pass'], risks: [] } }] }] };
+const EXECUTOR = {
+  replies: [
+    { toolCalls: [{ name: 'write_file', args: { path: 'notes/bench.txt', content: 'benchmark\n' } }] },
+    { toolCalls: [{ name: 'run_tests', args: {} }] },
+    { toolCalls: [{ name: 'finish', args: { summary: 'added notes/bench.txt' } }] },
+  ],
+};
+
+async function configure(ws: Workspace, repo: string): Promise<void> {
+  const path = ws.paths.config;
+  const config = JSON.parse(await fs.readFile(path, 'utf8'));
+  await fs.writeFile(join(ws.paths.root, 'planner.json'), JSON.stringify(PLANNER));
+  await fs.writeFile(join(ws.paths.root, 'executor.json'), JSON.stringify(EXECUTOR));
+  Object.assign(config, {
+    repos: { sample: repo },
+    testCommand: 'true',
+    planner: { provider: 'scripted', model: 'bench-planner', scriptFile: 'planner.json' },
+    executor: { provider: 'scripted', model: 'bench-executor', scriptFile: 'executor.json' },
+  });
+  await fs.writeFile(path, JSON.stringify(config, null, 2));
+}
+
+/** The floor: the same git work per task done by a plain script (worktree, commit, push). */
+async function floor(ctx: BenchContext, count: number): Promise<number[]> {
+  const { repo } = await makeSampleRepo(await ctx.dir('pipeline-floor'));
+  const git = (cwd: string, ...args: string[]) => run('git', ['-c', 'user.name=Bench', '-c', 'user.email=bench@localhost', ...args], { cwd });
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = now();
+    const wt = join(repo, '..', `wt-${i}`);
+    await git(repo, 'worktree', 'add', '-q', '-b', `task/floor-${i}`, wt, 'development');
+    await fs.mkdir(join(wt, 'notes'), { recursive: true });
+    await fs.writeFile(join(wt, 'notes', 'bench.txt'), 'benchmark\n');
+    await run('true');
+    await git(wt, 'add', '-A');
+    await git(wt, 'commit', '-q', '-m', 'add a note');
+    await git(wt, 'push', '-q', 'origin', `task/floor-${i}`);
+    await git(repo, 'worktree', 'remove', wt);
+    times.push(now() - started);
+  }
+  return times;
+}
+
+export const pipelineSection: Section = {
+  name: 'pipeline',
+  title: `dev pipeline overhead: ${TASKS} tasks inbox -> pushed branch with zero-latency scripted models and a trivial test command`,
+  async run(ctx) {
+    const dir = await ctx.dir('pipeline');
+    const { repo } = await makeSampleRepo(dir);
+    const ws = await makeWorkspace(join(dir, 'workspace'), { fsync: true, loops: { scanIntervalMs: 500, settleMs: 0, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 2) } });
+    await configure(ws, repo);
+    const fresh = await Workspace.open(ws.paths.root);
+    const up = await runUp(fresh, { only: ['intake', 'planner', 'executor', 'publisher'], log: silentLogger });
+    const landed = new Map<string, number>();
+    const started = now();
+    for (let i = 0; i < TASKS; i++) {
+      const id = newId();
+      const file = join(fresh.paths.inbox, `bench-${i}.json`);
+      await fs.writeFile(`${file}.tmp`, JSON.stringify({ id, title: `bench task ${i}`, repo: 'sample' }));
+      await fs.rename(`${file}.tmp`, file);
+      landed.set(id, now());
+    }
+    // The person's approval, done as soon as each plan appears.
+    const done = new Map<string, number>();
+    while (done.size < TASKS) {
+      for (const task of await fresh.tasks()) {
+        if (task.state === 'planned') await runCommand(fresh, { command: 'approve', task: task.id }, { kind: 'cli', name: 'bench' }).catch(() => undefined);
+        if ((task.state === 'completed' || task.state === 'failed') && !done.has(task.id)) {
+          if (task.state === 'failed') throw new Error(`bench task failed: ${task.dev.failure?.reason}`);
+          done.set(task.id, now());
+        }
+      }
+      if (now() - started > 240_000) throw new Error('pipeline bench timed out');
+      await sleep(20);
+    }
+    const totalMs = now() - started;
+    await up.stop();
+    const perTask = [...done].map(([id, at]) => at - landed.get(id)!);
+    const s = summarize(perTask);
+    const floorTimes = await floor(ctx, TASKS);
+    const f = summarize(floorTimes);
+    const floorPerMin = 60_000 / (floorTimes.reduce((a, b) => a + b, 0) / TASKS);
+    const perMin = (TASKS / totalMs) * 60_000;
+    ctx.record({ key: 'pipeline.latency.p50', label: 'inbox -> pushed branch, per task (p50)', value: round(s.p50), unit: 'ms', note: `${TASKS} tasks submitted at once, 2 per loop in parallel` });
+    ctx.record({ key: 'pipeline.latency.p99', label: 'inbox -> pushed branch, per task (p99)', value: round(s.p99), unit: 'ms' });
+    ctx.record({ key: 'pipeline.tasksPerMin', label: 'tasks per minute through the whole pipeline', value: round(perMin), unit: 'tasks/min' });
+    ctx.record({ key: 'pipeline.floor.perTask', label: 'floor: plain script worktree+commit+push per task (mean)', value: round(f.mean), unit: 'ms' });
+    ctx.record({ key: 'pipeline.floor.tasksPerMin', label: 'floor: plain script tasks per minute (sequential)', value: round(floorPerMin), unit: 'tasks/min' });
+    ctx.record({ key: 'pipeline.ratio.throughput', label: 'throughput ratio orchestra / floor', value: Math.round((perMin / floorPerMin) * 100) / 100, unit: 'x' });
+    ctx.record({ key: 'pipeline.overhead.perTask', label: 'orchestration overhead per task (wall time per task minus floor)', value: round(totalMs / TASKS - f.mean), unit: 'ms', note: 'includes 3 sandboxed test-command starts, records, fsync and workspace commits' });
+  },
+};

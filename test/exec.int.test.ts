@@ -30,8 +30,9 @@ function procsWith(token: string): number[] {
 }
 
 /** `sleep` processes with a unique duration, ignoring SIGTERM, one escaped with setsid. */
-function runaway(): { token: string; command: string } {
+function runaway(t: { after: (fn: () => void) => void }): { token: string; command: string } {
   const token = `1000.${process.pid}${Math.floor(Math.random() * 1e6)}`;
+  t.after(() => procsWith(token).forEach((pid) => process.kill(pid, 'SIGKILL'))); // if a test fails
   return { token, command: `trap '' TERM; sleep ${token} & setsid sleep ${token} & echo started; sleep ${token}` };
 }
 
@@ -48,7 +49,7 @@ const bare: IsolationCapabilities = { prlimit: null, unshareNet: null, ip: null,
 
 test('timeout kills the whole tree, including ignored-SIGTERM and setsid grandchildren', { timeout: 20_000 }, async (t) => {
   const cwd = tempDir(t);
-  const { token, command } = runaway();
+  const { token, command } = runaway(t);
   const run = runSandboxed({ command, cwd, timeoutMs: 1000, killGraceMs: 300 });
   assert.ok(await waitFor(() => procsWith(token).length >= 4, 900), 'all three sleeps were running');
   const r = await run;
@@ -61,7 +62,7 @@ test('timeout kills the whole tree, including ignored-SIGTERM and setsid grandch
 
 test('abort kills the tree; an already-aborted signal runs nothing', { timeout: 20_000 }, async (t) => {
   const cwd = tempDir(t);
-  const { token, command } = runaway();
+  const { token, command } = runaway(t);
   const ac = new AbortController();
   const run = runSandboxed({ command, cwd, timeoutMs: 20_000, killGraceMs: 200, signal: ac.signal });
   assert.ok(await waitFor(() => procsWith(token).length >= 4, 2000));
@@ -78,7 +79,7 @@ test('abort kills the tree; an already-aborted signal runs nothing', { timeout: 
 
 test('background leftovers are killed when the command exits normally', { timeout: 20_000 }, async (t) => {
   const cwd = tempDir(t);
-  const { token } = runaway();
+  const { token } = runaway(t);
   const r = await runSandboxed({ command: `sleep ${token} & echo done`, cwd, timeoutMs: 5000 });
   assert.equal(r.passed, true);
   assert.equal(r.output, 'done');
@@ -139,6 +140,10 @@ test('network off: a local TCP server is unreachable from inside', { timeout: 20
   const on = await runSandboxed({ command, cwd, timeoutMs: 5000, network: 'on' });
   assert.equal(on.isolation.network, 'none');
   assert.match(on.output, /CONNECTED/, 'the same probe connects with the network on');
+  const selfServe = `node -e "const s=require('net').createServer(c=>c.end()).listen(0,'127.0.0.1',()=>` +
+    `require('net').connect(s.address().port,'127.0.0.1',()=>{console.log('LOOPBACK-OK');process.exit(0)}))"`;
+  const inside = await runSandboxed({ command: selfServe, cwd, timeoutMs: 5000 });
+  assert.match(inside.output, /LOOPBACK-OK/, `loopback works inside: ${inside.output}`);
 });
 
 test('prlimit: default limits let node (with wasm) start; a file-size limit stops a big write', { timeout: 20_000 }, async (t) => {

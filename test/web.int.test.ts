@@ -40,6 +40,7 @@ test('?token= sets an HttpOnly SameSite=Strict cookie and drops the token from t
   const r = await http(`${f.web.url}tasks/x?token=${TOKEN}&a=1`);
   assert.equal(r.status, 303);
   assert.equal(r.headers.location, '/tasks/x?a=1');
+  assert.equal((await http(`${f.web.url}/evil.example/?token=${TOKEN}`)).headers.location, '/', 'no open redirect');
   const cookie = r.headers['set-cookie']![0]!;
   assert.match(cookie, /HttpOnly/);
   assert.match(cookie, /SameSite=Strict/);

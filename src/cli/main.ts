@@ -63,8 +63,10 @@ program
       const { runUp } = await import('../app/up.js');
       const { stop, done } = await runUp(ws, { only: opts.only?.split(',').map((s) => s.trim()).filter(Boolean), once: opts.once });
       const onSignal = () => void stop();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      // `on`, not `once`: execa's signal-exit re-raises a signal that has no other listener left,
+      // which killed the process (exit 143) before the loops stopped and released their leases.
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       await done;
       o.ok({ stopped: true });
       process.exit(0);
@@ -342,6 +344,24 @@ async function runAdapter(only: string) {
     o.fail(err);
   }
 }
+program.command('web').description('serve the web dashboard (127.0.0.1 by default; prints the URL with its access token)')
+  .option('--port <n>', 'port (default from config web.port)', int('port'))
+  .option('--host <host>', 'interface to listen on (default 127.0.0.1)')
+  .action(async (opts: { port?: number; host?: string }) => {
+    const o = out();
+    try {
+      const ws = await open();
+      const { startWeb } = await import('../adapters/web/index.js');
+      const web = await startWeb(ws, { ...(opts.port !== undefined ? { port: opts.port } : {}), ...(opts.host ? { host: opts.host } : {}) });
+      ws.journal.start();
+      o.ok({ url: web.url, openUrl: web.openUrl }, `Orchestra dashboard: ${web.openUrl}\n(the task loops run separately: orchestra up)`);
+      const stop = async () => { await web.stop(); await ws.journal.stop(); process.exit(0); };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+    } catch (err) {
+      o.fail(err);
+    }
+  });
 program.command('telegram').description('run the Telegram bot (TELEGRAM_BOT_TOKEN, TELEGRAM_ALLOWED_USERS)').action(() => runAdapter('telegram'));
 
 program.addOption(new Option('--debug').hideHelp());

@@ -116,7 +116,9 @@ export class GitJournal {
     const files = listed.split('\0').filter((f) => f && !f.split('/').some((part) => part.startsWith(TEMP_PREFIX)));
     if (files.length === 0) return 0;
     await this.clearStaleIndexLock();
-    await git(this.paths, this.config, ['add', '--pathspec-from-file=-', '--pathspec-file-nul'], files.join('\0'));
+    // update-index takes exact paths: `git add <pathspecs>` matches every pathspec against every
+    // path, which is quadratic and took tens of seconds for a few thousand new records.
+    await git(this.paths, this.config, ['update-index', '--add', '-z', '--stdin'], files.join('\0'));
     const { title, body } = await this.describe(files);
     await git(this.paths, this.config, ['commit', '-q', '--no-verify', '-m', title, '-m', body]);
     return files.length;
@@ -140,6 +142,7 @@ export class GitJournal {
       const match = RECORD_FILE.exec(name);
       const subject = parts[0] === 'tasks' || parts[0] === 'workstreams' ? `${parts[0] === 'tasks' ? 'task' : 'workstream'} ${parts[1]}` : parts[0]!;
       subjects.add(subject);
+      if (first && lines.length >= MAX_BODY_LINES) continue; // the rest only count; no need to read them
       let line: string;
       if (match && parts[parts.length - 2] === 'events') {
         const text = await fs.readFile(join(this.paths.root, file), 'utf8').catch(() => '');

@@ -43,7 +43,9 @@ export class IntakeLoop implements Loop {
     await fs.mkdir(paths.rejected, { recursive: true });
     this.watcher = watchDir(paths.inbox, () => this.requestScan());
     await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
-    await this.scan();
+    // Not awaited: a large backlog must not delay start-up (and `up` installs its SIGTERM
+    // handler only once every loop has started).
+    this.requestScan();
     const tick = () => {
       if (this.stopping) return;
       this.requestScan();

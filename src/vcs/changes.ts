@@ -4,7 +4,7 @@
  * index, so the worktree's real index is never touched.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, rm } from 'node:fs/promises';
+import { copyFile, rm, stat, utimes } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -27,7 +27,14 @@ async function withTempIndex<T>(worktreePath: string, fn: (opts: GitOptions) => 
   const realIndex = resolve(worktreePath, await gitLine(worktreePath, ['rev-parse', '--git-path', 'index']));
   const tmpIndex = join(tmpdir(), `orchestra-index-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
-    if (existsSync(realIndex)) await copyFile(realIndex, tmpIndex); // keeps stat cache: fast `add -A`
+    if (existsSync(realIndex)) {
+      // The copy keeps the stat cache (fast `add -A`) and must keep the index's own mtime too:
+      // git treats entries as possibly changed ("racy") only when they are not older than the
+      // index file, so a fresh mtime would hide a same-size edit made in the checkout's second.
+      await copyFile(realIndex, tmpIndex);
+      const { atime, mtime } = await stat(realIndex);
+      await utimes(tmpIndex, atime, mtime);
+    }
     const opts: GitOptions = { env: { GIT_INDEX_FILE: tmpIndex } };
     await git(worktreePath, ['add', '-A'], opts);
     return await fn(opts);

@@ -166,7 +166,8 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
       const { cookie } = sessions.create();
       res.setHeader('set-cookie', sessions.setCookieHeader(sessionCookieName(port), cookie));
       url.searchParams.delete('token');
-      const target = `${path}${url.search}`;
+      // Never `//host/...`: that would redirect to another site.
+      const target = /^\/(?![/\\])/.test(path) ? `${path}${url.search}` : '/';
       if (req.headers['sec-fetch-site'] === 'cross-site') {
         // A SameSite=Strict cookie is not sent on a redirect that a cross-site navigation started:
         // continue with a same-site navigation instead.

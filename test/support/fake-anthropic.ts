@@ -9,6 +9,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody, waitUnlessClosed } from './http-util.js';
 
 export interface FakeToolCall {
   name: string;
@@ -186,28 +187,4 @@ function apiKeyOf(h: IncomingHttpHeaders): string | undefined {
   if (typeof direct === 'string' && direct) return direct;
   const bearer = /^Bearer\s+(.+)$/i.exec(h.authorization ?? '');
   return bearer?.[1];
-}
-
-/** Resolves true after `ms`, or false as soon as the client goes away (so close() is prompt). */
-function waitUnlessClosed(res: ServerResponse, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const onClose = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      res.off('close', onClose);
-      resolve(true);
-    }, ms);
-    res.once('close', onClose);
-  });
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

@@ -3,7 +3,6 @@ import { describeError } from '../core/errors.js';
 import type { Lease } from '../core/leases.js';
 import { triggerKey, type TaskView } from '../core/model/task.js';
 import type { Trigger, WorkstreamView } from '../core/model/workstream.js';
-import { changeTask } from '../core/ops/tasks.js';
 import type { Loop, LoopEnv } from './loop.js';
 import { TaskLoop } from './task-loop.js';
 

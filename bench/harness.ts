@@ -115,3 +115,30 @@ export async function forEachParallel<T>(items: T[], parallel: number, fn: (item
   };
   await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, worker));
 }
+
+/** Main-thread CPU (user + system) since `start`, in ms. */
+export function cpuSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
+/**
+ * Waits while a detached `git gc --auto` holds `.git/gc.pid` in the repo at `root` (checked
+ * briefly first, since git starts it right after the commit). Returns how long it waited.
+ */
+export async function waitForGitGc(root: string, timeoutMs = 90_000): Promise<number> {
+  const pidFile = join(root, '.git', 'gc.pid');
+  const started = now();
+  const exists = () => fs.stat(pidFile).then(() => true, () => false);
+  let seen = false;
+  while (now() - started < 300) {
+    if ((seen = await exists())) break;
+    await sleep(20);
+  }
+  if (!seen) return 0;
+  while (await exists()) {
+    if (now() - started > timeoutMs) break;
+    await sleep(50);
+  }
+  return now() - started;
+}

@@ -24,6 +24,7 @@ test('5,000 files dropped into the inbox at once, half while no loop runs: all r
   const root = ws.paths.root;
   drop(ws.paths.inbox, 0, HALF); // no loop is running yet
 
+  const started = Date.now();
   const up = spawnCli(root, ['up', '--only', 'intake']);
   t.after(() => killIfRunning(up));
   // The second half lands while intake is busy with the first.
@@ -31,14 +32,17 @@ test('5,000 files dropped into the inbox at once, half while no loop runs: all r
   drop(ws.paths.inbox, HALF, TOTAL);
 
   const pending = () => readdirSync(ws.paths.inbox).filter((n) => n !== 'rejected').length + readdirSync(ws.paths.intake).length;
-  await waitFor('inbox drained', () => pending() === 0, 90_000, 100);
+  await waitFor('inbox drained', () => pending() === 0, 150_000, 100);
+  t.diagnostic(`5,000 files recorded after ${Date.now() - started} ms`);
   const tracked = () => gitOut(root, 'ls-files', '--', 'tasks').split('\n').filter((f) => f.endsWith('/events/0000000001.json')).length;
-  await waitFor('every record committed', () => tracked() === TOTAL, 30_000, 200);
+  await waitFor('every record committed', () => tracked() === TOTAL, 60_000, 200);
 
+  t.diagnostic(`committed after ${Date.now() - started} ms`);
   up.child.kill('SIGTERM');
   const exit = await up.exited;
   assert.equal(exit.code, 0, `up exits cleanly on SIGTERM: ${exit.stderr}`);
 
+  t.diagnostic(`stopped after ${Date.now() - started} ms`);
   assert.deepEqual(readdirSync(ws.paths.inbox), ['rejected'], 'the inbox is empty');
   assert.deepEqual(readdirSync(ws.paths.rejected), [], 'nothing was rejected');
 
@@ -57,6 +61,7 @@ test('5,000 files dropped into the inbox at once, half while no loop runs: all r
   assert.deepEqual([...seen.keys()].sort(), expected, 'every dropped title became a task');
   assert.deepEqual([...seen.values()].filter((n) => n !== 1), [], 'each title exactly once');
 
+  t.diagnostic(`folded after ${Date.now() - started} ms`);
   assert.equal(gitOut(root, 'status', '--porcelain', '--', 'tasks'), '', 'nothing left uncommitted');
   assert.match(gitOut(root, 'log', '-1', '--format=%s'), /records across|task /);
   const verify = await runJson(root, ['verify']);

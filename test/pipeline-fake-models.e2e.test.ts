@@ -35,7 +35,7 @@ test('task file -> plan v1 -> feedback -> plan v2 -> approve -> red/green -> pus
       { text: 'Reading the code.', toolCalls: [{ name: 'read_file', args: { path: 'src/math.js' } }] },
       { toolCalls: [{ name: 'replace_in_file', args: { path: 'src/math.js', old_text: 'return a - b;', new_text: 'return a * b;' } }] },
       { toolCalls: [{ name: 'run_tests', args: {} }] },
-      { text: 'Still red: 2 * 3 is 6. Fixing.', toolCalls: [{ name: 'replace_in_file', args: { path: 'src/math.js', old_text: 'return a * b;', new_text: 'return a + b;' } }] },
+      { text: 'Still red: 2 * 3 is 6. Fixing.', toolCalls: [{ name: 'replace_in_file', args: { path: 'src/math.js', old_text: 'return a * b;', new_text: 'return a + b; // sum' } }] },
       { toolCalls: [{ name: 'run_tests', args: {} }] },
       { toolCalls: [{ name: 'finish', args: { summary: 'add() adds its arguments\nThe test passes' } }] },
     ], 'model')(body) }),

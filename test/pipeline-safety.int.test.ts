@@ -10,10 +10,9 @@ import { startFakeGemini } from './support/fake-gemini.js';
 import { runJson } from './support/cli-run.js';
 import { sh } from './support/git-fixtures.js';
 import {
-  byTurn, dropTask, eventsOfType, filesContaining, git, makePipeline, PLANNER_REPLIES, startLoops, taskCommits, TEST_CMD, waitState,
+  byTurn, dropTask, FIX_CALL as FIX, eventsOfType, filesContaining, git, makePipeline, PLANNER_REPLIES, startLoops, taskCommits, TEST_CMD, waitState,
 } from './support/pipeline-harness.js';
 
-const FIX = { name: 'replace_in_file', args: { path: 'src/math.js', old_text: 'return a - b;', new_text: 'return a + b;' } };
 const refusedPush = (err: unknown) => err instanceof OrchestraError && err.code === 'PUSH_REFUSED';
 
 test('pushing main is refused in code, whoever asks', async (t) => {

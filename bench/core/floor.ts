@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { round, summarize } from '../stats.js';
-import { forEachParallel, inboxName, inboxTaskJson, now, type BenchContext, type Section } from '../harness.js';
+import { forEachParallel, inboxName, inboxTaskJson, now, waitForGitGc, type BenchContext, type Section } from '../harness.js';
 import { INTAKE_FILES } from './intake.js';
 import { APPENDS } from './append.js';
 import { runChild } from './replay.js';
@@ -23,17 +23,17 @@ async function writeDurably(path: string, content: string): Promise<void> {
 }
 
 /** The same payloads as raw files (8 writes in flight, like intake) plus one `git add -A && git commit`. */
-async function rawWriteAndCommit(ctx: BenchContext, label: string, payloads: string[], fsync: boolean) {
+async function rawWriteAndCommit(ctx: BenchContext, label: string, payloads: string[]) {
   const dir = await ctx.dir(`floor-write-${label}`);
   await git(dir, 'init', '-q', '-b', 'main');
   const started = now();
-  await forEachParallel(payloads, 8, (content, i) => (fsync ? writeDurably(join(dir, inboxName(i)), content) : fs.writeFile(join(dir, inboxName(i)), content)));
+  await forEachParallel(payloads, 8, (content, i) => fs.writeFile(join(dir, inboxName(i)), content));
   const writeMs = now() - started;
   const gitStarted = now();
   await git(dir, 'add', '-A');
   await git(dir, 'commit', '-q', '--no-verify', '-m', `${payloads.length} files`);
   const gitMs = now() - gitStarted;
-  return { writeMs, gitMs, totalMs: writeMs + gitMs };
+  return { dir, writeMs, gitMs, totalMs: writeMs + gitMs };
 }
 
 async function rawAppends(ctx: BenchContext, label: string, content: string, fsync: boolean): Promise<number[]> {
@@ -62,13 +62,13 @@ export const floorSection: Section = {
     // 1. intake + commit vs raw writes + git add/commit
     const payloads = (ctx.shared.get('intake.payloads') as string[] | undefined) ?? Array.from({ length: INTAKE_FILES }, (_, i) => inboxTaskJson(i));
     ctx.log(`floor: ${payloads.length} raw writes + git add -A && git commit`);
-    const plain = await rawWriteAndCommit(ctx, 'plain', payloads, false);
-    const durable = await rawWriteAndCommit(ctx, 'fsync', payloads, true);
-    ctx.record({ key: 'floor.write.totalMs', label: `raw: ${payloads.length} fs.writeFile + git add -A + git commit`, value: plain.totalMs, unit: 'ms', note: `writes ${Math.round(plain.writeMs)} ms, git ${Math.round(plain.gitMs)} ms` });
-    ctx.record({ key: 'floor.writeFsync.totalMs', label: `raw: ${payloads.length} write+fsync + git add -A + git commit`, value: durable.totalMs, unit: 'ms', note: `writes ${Math.round(durable.writeMs)} ms, git ${Math.round(durable.gitMs)} ms` });
-    ratio('ratio.intake.fsyncOn', 'intake + commit, fsync on / raw write+fsync + git', 'intake.fsyncOn.totalMs', durable.totalMs, 'orchestra commits 2 files per task (record + original)');
-    ratio('ratio.intake.fsyncOff', 'intake + commit, fsync off / raw write + git', 'intake.fsyncOff.totalMs', plain.totalMs, 'same');
-    ratio('ratio.commit', 'journal commit / raw git add -A + commit', 'intake.fsyncOff.commitMs', plain.gitMs, 'orchestra: 2x the files, plus reading every record for the message');
+    const raw = await rawWriteAndCommit(ctx, 'plain', payloads);
+    ctx.record({ key: 'floor.write.totalMs', label: `raw: ${payloads.length} fs.writeFile (8 in flight) + git add -A + git commit`, value: raw.totalMs, unit: 'ms', note: `writes ${Math.round(raw.writeMs)} ms, git ${Math.round(raw.gitMs)} ms` });
+    ratio('ratio.intake.total', 'intake + commit (fsync on) / raw writes + git', 'intake.totalMs', raw.totalMs, 'orchestra commits 2 files per task (record + original)');
+    const intakeMs = ctx.shared.get('intake.intakeMs') as number | undefined;
+    if (intakeMs !== undefined) ctx.record({ key: 'ratio.intake.pass', label: 'intake pass (fsync on) / raw writes', value: intakeMs / raw.writeMs, unit: 'x', note: `${Math.round(intakeMs)} ms / ${Math.round(raw.writeMs)} ms` });
+    ratio('ratio.commit', 'journal commit / raw git add -A + commit', 'intake.commitMs', raw.gitMs, 'orchestra: 2x the files, and reads every record for the message');
+    await waitForGitGc(raw.dir);
 
     // 2. append vs one raw file write
     const sample = (ctx.shared.get('append.sampleRecord') as string | undefined) ?? inboxTaskJson(0);

@@ -336,8 +336,8 @@ async function runAdapter(only: string) {
     const ws = await open();
     const { runUp } = await import('../app/up.js');
     const { stop, done } = await runUp(ws, { only: [only] });
-    process.once('SIGINT', () => void stop());
-    process.once('SIGTERM', () => void stop());
+    process.on('SIGINT', () => void stop());
+    process.on('SIGTERM', () => void stop());
     await done;
     process.exit(0);
   } catch (err) {
@@ -356,8 +356,8 @@ program.command('web').description('serve the web dashboard (127.0.0.1 by defaul
       ws.journal.start();
       o.ok({ url: web.url, openUrl: web.openUrl }, `Orchestra dashboard: ${web.openUrl}\n(the task loops run separately: orchestra up)`);
       const stop = async () => { await web.stop(); await ws.journal.stop(); process.exit(0); };
-      process.once('SIGINT', () => void stop());
-      process.once('SIGTERM', () => void stop());
+      process.on('SIGINT', () => void stop());
+      process.on('SIGTERM', () => void stop());
     } catch (err) {
       o.fail(err);
     }

@@ -1,6 +1,5 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type { FSWatcher } from 'chokidar';
 import { runCommand } from '../app/commands.js';
 import type { Actor } from '../core/actor.js';
 import { describeError, OrchestraError } from '../core/errors.js';
@@ -10,7 +9,7 @@ import { parseInboxFile } from '../core/inbox-format.js';
 import { createTask } from '../core/ops/tasks.js';
 import { AUDIT_STREAM } from '../core/paths.js';
 import type { Loop, LoopEnv } from './loop.js';
-import { watchDir } from './watch.js';
+import { watchDir, type DirWatcher } from './watch.js';
 
 const CLAIM = /^([0-9A-HJKMNP-TV-Z]{26})--(.+)$/;
 const PARALLEL = 8;
@@ -28,7 +27,7 @@ export type IntakeOutcome = { file: string; result: 'task' | 'command' | 'reject
  */
 export class IntakeLoop implements Loop {
   readonly name = 'intake';
-  private watcher?: FSWatcher;
+  private watcher?: DirWatcher;
   private timer?: NodeJS.Timeout;
   private scanning?: Promise<number>;
   private rescan = false;
@@ -42,7 +41,6 @@ export class IntakeLoop implements Loop {
     await fs.mkdir(paths.intake, { recursive: true });
     await fs.mkdir(paths.rejected, { recursive: true });
     this.watcher = watchDir(paths.inbox, () => this.requestScan());
-    await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
     // Not awaited: a large backlog must not delay start-up (and `up` installs its SIGTERM
     // handler only once every loop has started).
     this.requestScan();
@@ -179,7 +177,7 @@ export class IntakeLoop implements Loop {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.watcher?.close();
+    this.watcher?.close();
     await this.scanning?.catch(() => undefined);
   }
 }

@@ -1,9 +1,8 @@
-import type { FSWatcher } from 'chokidar';
 import { describeError, OrchestraError } from '../core/errors.js';
 import { claimTask, taskLeaseStatus, type Lease } from '../core/leases.js';
 import type { TaskView } from '../core/model/task.js';
 import type { Loop, LoopEnv } from './loop.js';
-import { watchDir } from './watch.js';
+import { watchDir, type DirWatcher } from './watch.js';
 
 export interface TaskWork {
   lease: Lease;
@@ -31,7 +30,7 @@ export class TaskLoop implements Loop {
   readonly name: string;
   private readonly queue = new Set<string>();
   private readonly running = new Map<string, AbortController>();
-  private watcher?: FSWatcher;
+  private watcher?: DirWatcher;
   private timer?: NodeJS.Timeout;
   private stopping = false;
   private pumping = false;
@@ -46,7 +45,6 @@ export class TaskLoop implements Loop {
 
   async start(): Promise<void> {
     this.watcher = watchDir(this.env.ws.paths.signals, (taskId) => this.enqueue(taskId));
-    await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
     await this.scan();
     const tick = async () => {
       if (this.stopping) return;
@@ -144,7 +142,7 @@ export class TaskLoop implements Loop {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     this.queue.clear();
-    await this.watcher?.close();
+    this.watcher?.close();
     for (const controller of this.running.values()) controller.abort(new OrchestraError('INTERNAL', 'loop stopping'));
     while (this.running.size > 0) await new Promise((r) => setTimeout(r, 20));
   }

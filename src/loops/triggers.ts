@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { describeError } from '../core/errors.js';
+import { ProcessTree } from '../exec/process-tree.js';
 import type { Lease } from '../core/leases.js';
 import { triggerKey, type TaskView } from '../core/model/task.js';
 import type { Trigger, WorkstreamView } from '../core/model/workstream.js';
@@ -36,10 +37,21 @@ export function createTriggerLoop(env: LoopEnv, runAgent?: AgentRunner): Loop {
         let outcome: { ok: boolean; output: string; exitCode?: number };
         try {
           if (trigger.action.kind === 'run_command') {
-            const result = await execa(substitute(trigger.action.command, task), {
-              shell: true, cwd: env.ws.paths.root, reject: false, all: true, cancelSignal: signal, timeout: 10 * 60_000,
+            // Detached, and stopped by killing its whole process group: killing only the shell
+            // (dash does not exec the last command) left the command running and holding the
+            // output pipes, so a stop or timeout waited for it to finish on its own.
+            const stop = AbortSignal.any([signal, AbortSignal.timeout(10 * 60_000)]);
+            const subprocess = execa(substitute(trigger.action.command, task), {
+              shell: true, detached: true, cwd: env.ws.paths.root, reject: false, all: true, cancelSignal: stop,
               env: { ORCHESTRA_WORKSPACE: env.ws.paths.root, ORCHESTRA_TASK_ID: task.id, ORCHESTRA_WORKSTREAM: task.workstream },
             });
+            const tree = subprocess.pid ? new ProcessTree(subprocess.pid) : undefined;
+            const killTree = () => {
+              tree?.kill('SIGTERM');
+              setTimeout(() => { if (tree && tree.scan().length > 0) tree.kill('SIGKILL'); }, 2000).unref();
+            };
+            stop.addEventListener('abort', killTree, { once: true });
+            const result = await subprocess.finally(() => stop.removeEventListener('abort', killTree));
             outcome = { ok: result.exitCode === 0, output: String(result.all ?? '').slice(-4000), exitCode: result.exitCode ?? -1 };
           } else if (runAgent) {
             outcome = await runAgent(trigger.action.agent, task, lease, signal);

@@ -1,30 +1,27 @@
-import { EventEmitter } from 'node:events';
 import { watch } from 'node:fs';
-import type { FSWatcher } from 'chokidar';
+
+export interface DirWatcher { close(): void }
 
 /**
- * Watches one directory (not recursively) and calls `onHint(name)` for files added, changed or
+ * Watches one directory (not recursively) and calls `onHint(name)` for entries added, changed or
  * removed. Events are hints only: every loop also scans on a timer, because watchers miss events
  * (bursts, queue overflow, the gap between a scan and the watch starting).
  *
- * This is one inotify watch on the directory (node's fs.watch), not chokidar: chokidar re-reads
- * and lstats the whole directory on every change, which makes draining a directory of n files
- * O(n^2) and starves the thread pool (5,000 inbox files took ~40 s to claim instead of ~1 s).
- * The returned object keeps the part of chokidar's FSWatcher its callers use: `ready`, `close()`.
+ * One inotify watch through node's fs.watch, not chokidar: chokidar re-reads and stats the
+ * directory on every change, which makes draining a directory of n files O(n^2). Measured on the
+ * 2-core machine, 5,000 files created then renamed away: 47-75 s with chokidar (even with every
+ * child ignored) against 1.7 s with fs.watch and 1.3 s with no watcher at all.
+ * The watch is in place when this returns, so no "ready" event is needed.
  */
-export function watchDir(dir: string, onHint: (name: string) => void): FSWatcher {
-  const emitter = new EventEmitter();
-  let inner: ReturnType<typeof watch> | undefined;
+export function watchDir(dir: string, onHint: (name: string) => void): DirWatcher {
   try {
-    inner = watch(dir, { persistent: true }, (_event, name) => {
+    const inner = watch(dir, { persistent: true }, (_event, name) => {
       if (name && !String(name).startsWith('.tmp-')) onHint(String(name));
     });
     inner.on('error', () => undefined);
+    return { close: () => inner.close() };
   } catch {
     // The directory is missing or cannot be watched: the periodic scans still find everything.
+    return { close: () => undefined };
   }
-  const handle = Object.assign(emitter, { close: async () => inner?.close() });
-  handle.on('error', () => undefined);
-  setImmediate(() => handle.emit('ready'));
-  return handle as unknown as FSWatcher;
 }

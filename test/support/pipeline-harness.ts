@@ -29,11 +29,18 @@ export const PLANNER_REPLIES = [
   { toolCalls: [{ name: 'submit_plan', args: { summary: 'add() subtracts; make it add.', steps: ['Change `a - b` to `a + b` in src/math.js', 'Run the tests'], criteria: ['node --test passes'], risks: [] } }] },
 ];
 
+/**
+ * The edit that fixes add(). It changes the file's size on purpose: a same-size edit made in the
+ * same clock tick as the worktree checkout can be missed by diffAgainstBase (see the report on
+ * src/vcs/changes.ts), and a scripted model edits within milliseconds.
+ */
+export const FIX_CALL = { name: 'replace_in_file', args: { path: 'src/math.js', old_text: 'return a - b;', new_text: 'return a + b; // fixed' } };
+
 /** An executor that runs the tests, fixes add() and finishes. */
 export const FIXER_REPLIES = [
   { toolCalls: [{ name: 'read_file', args: { path: 'src/math.js' } }] },
   { toolCalls: [{ name: 'run_tests', args: {} }] },
-  { toolCalls: [{ name: 'replace_in_file', args: { path: 'src/math.js', old_text: 'return a - b;', new_text: 'return a + b;' } }] },
+  { toolCalls: [FIX_CALL] },
   { toolCalls: [{ name: 'run_tests', args: {} }] },
   { toolCalls: [{ name: 'finish', args: { summary: 'add() adds' } }] },
 ];

@@ -6,7 +6,6 @@
  */
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import type { FSWatcher } from 'chokidar';
 import { describeError } from '../../core/errors.js';
 import { readdirSafe, readFileSafe } from '../../core/fsutil.js';
 import { isUlid } from '../../core/ids.js';
@@ -14,7 +13,7 @@ import type { Logger } from '../../core/log.js';
 import type { PlanRef } from '../../core/model/dev.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
-import { watchDir } from '../../loops/watch.js';
+import { watchDir, type DirWatcher } from '../../loops/watch.js';
 import { DEV_WORKSTREAM, TERMINAL_DEV_STATES } from '../../pipeline/dev-workstream.js';
 import {
   esc, htmlToText, MAX_PLAN_PARTS, renderAborted, renderCompleted, renderFailed, renderPlan, renderPlanShort, renderProgress, splitHtml,
@@ -43,7 +42,7 @@ export function chatFromCreator(view: TaskView): number | undefined {
 interface Submission { file: string; chat: number; label: string; at: number }
 
 export class Notifier {
-  private watcher?: FSWatcher;
+  private watcher?: DirWatcher;
   private timer?: NodeJS.Timeout;
   private readonly dirty = new Set<string>();
   private draining?: Promise<void>;
@@ -64,7 +63,6 @@ export class Notifier {
   async start(): Promise<void> {
     await fs.mkdir(this.ws.paths.signals, { recursive: true });
     this.watcher = watchDir(this.ws.paths.signals, (name) => this.hint(name));
-    await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
     // First sight of a workspace (no state file): record what exists without telling anyone.
     const baseline = !this.state.existed;
     for (const id of await this.ws.taskIds()) await this.process(id, baseline).catch((err) => this.log.warn('notify failed', { task: id, ...describeError(err) }));
@@ -83,7 +81,7 @@ export class Notifier {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.watcher?.close();
+    this.watcher?.close();
     await this.draining?.catch(() => undefined);
     await this.state.save().catch(() => undefined);
   }

@@ -1,12 +1,11 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
-import type { FSWatcher } from 'chokidar';
 import { describeError } from '../../core/errors.js';
 import { readdirSafe } from '../../core/fsutil.js';
 import type { Logger } from '../../core/log.js';
 import type { Workspace } from '../../core/workspace.js';
-import { watchDir } from '../../loops/watch.js';
+import { watchDir, type DirWatcher } from '../../loops/watch.js';
 import { summarize, type TaskSummary } from './render.js';
 
 const KEEPALIVE_MS = 20_000;
@@ -27,7 +26,7 @@ export class LiveHub {
   /** Last sequence number pushed per task. */
   private readonly sent = new Map<string, number>();
   private readonly pending = new Set<string>();
-  private watcher?: FSWatcher;
+  private watcher?: DirWatcher;
   private timer?: NodeJS.Timeout;
   private keepalive?: NodeJS.Timeout;
   private flushing?: Promise<void>;
@@ -42,7 +41,6 @@ export class LiveHub {
   async start(): Promise<void> {
     await fs.mkdir(this.ws.paths.signals, { recursive: true });
     this.watcher = watchDir(this.ws.paths.signals, (name) => this.hint(name));
-    await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
     await this.scan(false);
     const tick = () => {
       if (this.stopped) return;
@@ -60,7 +58,7 @@ export class LiveHub {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.keepalive) clearInterval(this.keepalive);
-    await this.watcher?.close();
+    this.watcher?.close();
     for (const c of this.clients) c.res.end();
     this.clients.clear();
     await this.flushing?.catch(() => undefined);

@@ -39,6 +39,12 @@ export async function createTask(ws: Workspace, input: NewTask, opts: CreateOpti
     }
   }
   const id = task.id ?? newId();
+  // Before the original is written: a duplicate must not leave a file among another task's records.
+  const before = await ws.findTask(id);
+  if (before) {
+    if (opts.cause && before.causes.includes(opts.cause)) return before;
+    throw new OrchestraError('CONFLICT', `a task with id ${id} already exists`);
+  }
   const original = opts.original ? await ws.writeTaskFile(id, `original-${opts.original.name}`, opts.original.content) : undefined;
   const { view, record } = await ws.appendToTask(id, (existing) => {
     if (existing) {

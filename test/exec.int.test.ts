@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { probeIsolation, runSandboxed, scrubEnv, type IsolationCapabilities } from '../src/exec/sandbox.js';
 import { OutputCollector } from '../src/exec/output.js';
 import { detectTestCommand } from '../src/exec/detect-test.js';
+import { procsWith } from './support/core-workspace.js';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'orchestra-exec-'));
@@ -15,19 +16,6 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
   return dir;
 }
 
-/** Pids of live processes whose command line contains `token` (works across namespaces). */
-function procsWith(token: string): number[] {
-  const found: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(token)) found.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return found;
-}
 
 /** `sleep` processes with a unique duration, ignoring SIGTERM, one escaped with setsid. */
 function runaway(t: { after: (fn: () => void) => void }): { token: string; command: string } {

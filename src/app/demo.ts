@@ -98,7 +98,7 @@ export async function runDemo(opts: { dir?: string; print: (line: string) => voi
   await fs.writeFile(join(wsDir, 'demo', 'executor.json'), JSON.stringify(EXECUTOR_SCRIPT, null, 2));
   Object.assign(config, {
     repos: { sample: repo },
-    planner: { provider: 'scripted', model: 'claude-sonnet-4-5', scriptFile: 'demo/planner.json' },
+    planner: { provider: 'scripted', model: 'claude-sonnet-5-5', scriptFile: 'demo/planner.json' },
     executor: { provider: 'scripted', model: 'gemini-3-flash', scriptFile: 'demo/executor.json' },
     loops: { ...config.loops, scanIntervalMs: 500, settleMs: 50 },
   });

@@ -55,7 +55,7 @@ export const ConfigSchema = z.object({
   remote: z.string().optional(),
   protectedBranches: z.array(z.string()).default([]),
   testCommand: z.string().optional(),
-  planner: ModelRoleConfigSchema.prefault({ provider: 'anthropic', model: 'claude-sonnet-4-5' }),
+  planner: ModelRoleConfigSchema.prefault({ provider: 'anthropic', model: 'claude-sonnet-5-5' }),
   executor: ModelRoleConfigSchema.prefault({ provider: 'gemini', model: 'gemini-3-flash' }),
   limits: LimitsSchema.prefault({}),
   prices: z.record(z.string(), PriceSchema).default({}),

@@ -4,12 +4,11 @@
  * index, so the worktree's real index is never touched.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, rm, stat, utimes } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
-import { git, gitLine, revParse, type GitOptions } from './git.js';
+import { git, revParse, type GitOptions } from './git.js';
 
 export interface WorktreeDiff {
   /** `git diff --binary` text (applies with `git apply`); empty when nothing changed. */
@@ -23,18 +22,15 @@ export interface WorktreeDiff {
 /** Options that keep user diff configuration (external tools, textconv, colour) out of our output. */
 const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv'];
 
+/**
+ * Stages the whole worktree into a fresh temporary index, so the worktree's real index is never
+ * touched. The index is built from nothing (not copied from the real one) so every file is
+ * hashed: a copied stat cache can call a same-size edit made within the checkout's second
+ * unchanged (seen as an executor "finishing without changes" about one run in five).
+ */
 async function withTempIndex<T>(worktreePath: string, fn: (opts: GitOptions) => Promise<T>): Promise<T> {
-  const realIndex = resolve(worktreePath, await gitLine(worktreePath, ['rev-parse', '--git-path', 'index']));
   const tmpIndex = join(tmpdir(), `orchestra-index-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
-    if (existsSync(realIndex)) {
-      // The copy keeps the stat cache (fast `add -A`) and must keep the index's own mtime too:
-      // git treats entries as possibly changed ("racy") only when they are not older than the
-      // index file, so a fresh mtime would hide a same-size edit made in the checkout's second.
-      await copyFile(realIndex, tmpIndex);
-      const { atime, mtime } = await stat(realIndex);
-      await utimes(tmpIndex, atime, mtime);
-    }
     const opts: GitOptions = { env: { GIT_INDEX_FILE: tmpIndex } };
     await git(worktreePath, ['add', '-A'], opts);
     return await fn(opts);

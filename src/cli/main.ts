@@ -23,7 +23,7 @@ function act<A extends unknown[]>(fn: (ws: Workspace, o: Output, ...args: A) => 
     try {
       const ws = await open();
       await fn(ws, o, ...args);
-      await ws.journal.flush();
+      if (ws.wrote) await ws.journal.flush();
     } catch (err) {
       o.fail(err);
     }

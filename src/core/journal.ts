@@ -1,7 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { describeActor } from './actor.js';
 import type { Config } from './config.js';
 import { OrchestraError } from './errors.js';
@@ -15,6 +14,8 @@ const MAX_BODY_LINES = 60;
 
 /** Runs git in the workspace repo with a fixed identity so it works on machines without git config. */
 export async function git(paths: WorkspacePaths, config: Config, args: string[], input?: string) {
+  // Loaded on first use: read-only commands never run git, and execa costs ~60 ms to import.
+  const { execa } = await import('execa');
   const result = await execa('git', ['-c', `user.name=${config.git.author.name}`, '-c', `user.email=${config.git.author.email}`, '-c', 'commit.gpgsign=false', ...args], {
     cwd: paths.root,
     input,

@@ -28,12 +28,17 @@ export class Workspace {
   readonly paths: WorkspacePaths;
   readonly store: StreamStore;
   readonly journal: GitJournal;
+  /** True once this process appended a record: only then does a one-shot writer need to commit. */
+  wrote = false;
 
   private constructor(root: string, readonly config: Config) {
     this.paths = new WorkspacePaths(root);
     this.store = new StreamStore(this.paths, { fsync: config.fsync });
     this.journal = new GitJournal(this.paths, config);
-    this.store.onAppend((record) => this.signal(record));
+    this.store.onAppend((record) => {
+      this.wrote = true;
+      this.signal(record);
+    });
   }
 
   static async open(root: string): Promise<Workspace> {

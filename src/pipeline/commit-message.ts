@@ -16,13 +16,15 @@ export function commitType(task: TaskView): string {
 export function renderCommitMessage(rules: string, task: TaskView, attempt: number): string {
   const template = /```template\n([\s\S]*?)```/.exec(rules)?.[1];
   if (!template) throw new OrchestraError('INVALID_INPUT', 'ai/git/rules.md has no ```template block for the commit message');
-  let title = task.title.trim().replace(/\.$/, '');
+  const type = commitType(task);
+  // "Fix the login" becomes "fix: the login", not "fix: fix the login".
+  let title = task.title.trim().replace(/\.$/, '').replace(new RegExp(`^${type}(es|ed|s)?\\s+`, 'i'), '');
   title = title.charAt(0).toLowerCase() + title.slice(1);
   if (title.length > 68) title = `${title.slice(0, 67)}…`;
   const summary = task.dev.summary?.trim() || 'changes as planned';
   const bullets = summary.split('\n').map((l) => l.trim().replace(/^[-*]\s*/, '')).filter(Boolean).map((l) => `- ${l}`);
   const values: Record<string, string> = {
-    type: commitType(task), title, bullets: bullets.join('\n'), task_id: task.id,
+    type, title, bullets: bullets.join('\n'), task_id: task.id,
     plan_version: String(task.dev.approvedVersion ?? task.dev.execution?.planVersion ?? ''), attempt: String(attempt),
   };
   return template.replace(/\{(\w+)\}/g, (whole, key: string) => values[key] ?? whole).trim() + '\n';

@@ -46,7 +46,7 @@ export async function createTask(ws: Workspace, input: NewTask, opts: CreateOpti
     throw new OrchestraError('CONFLICT', `a task with id ${id} already exists`);
   }
   const original = opts.original ? await ws.writeTaskFile(id, `original-${opts.original.name}`, opts.original.content) : undefined;
-  const { view, record } = await ws.appendToTask(id, (existing) => {
+  const { view } = await ws.appendToTask(id, (existing) => {
     if (existing) {
       if (opts.cause && existing.causes.includes(opts.cause)) return null;
       throw new OrchestraError('CONFLICT', `a task with id ${id} already exists`);
@@ -61,7 +61,6 @@ export async function createTask(ws: Workspace, input: NewTask, opts: CreateOpti
     };
   });
   if (!view) throw new OrchestraError('INTERNAL', `task ${id} was not created`);
-  void record;
   return view;
 }
 

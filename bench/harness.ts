@@ -116,7 +116,7 @@ export async function forEachParallel<T>(items: T[], parallel: number, fn: (item
   await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, worker));
 }
 
-/** Main-thread CPU (user + system) since `start`, in ms. */
+/** Process CPU (user + system, all threads incl. the libuv pool) since `start`, in ms. */
 export function cpuSince(start: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(start);
   return (d.user + d.system) / 1000;

@@ -9,6 +9,7 @@
  * and add it to SECTIONS.
  */
 import { promises as fs } from 'node:fs';
+import { loadavg as osLoadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigSchema } from '../src/core/config.js';
@@ -19,6 +20,7 @@ import { appendSection } from './core/append.js';
 import { reactionSection } from './core/reaction.js';
 import { replaySection } from './core/replay.js';
 import { floorSection } from './core/floor.js';
+import { pipelineSection } from './pipeline/pipeline.js';
 
 /** Run in this order; `floor` comes after the sections whose figures it divides. */
 const SECTIONS: Section[] = [
@@ -27,6 +29,7 @@ const SECTIONS: Section[] = [
   reactionSection,
   replaySection,
   floorSection,
+  pipelineSection,
 ];
 
 const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.url));
@@ -47,47 +50,55 @@ async function main(): Promise<void> {
   const shared = new Map<string, unknown>();
   log(`temp root ${tempRoot}; sections: ${sections.map((s) => s.name).join(', ')}`);
 
-  try {
-    for (const section of sections) {
-      const ctx: BenchContext = {
-        dir: async (name) => {
-          const dir = join(tempRoot, `${String(++dirs).padStart(2, '0')}-${name}`);
-          await fs.mkdir(dir, { recursive: true });
-          return dir;
-        },
-        log,
-        record: (f) => figures.push({ ...f, section: section.name }),
-        figure: (key) => figures.find((f) => f.key === key),
-        shared,
-      };
-      const started = performance.now();
-      log(`== ${section.name}: ${section.title}`);
-      try {
-        await section.run(ctx);
-      } catch (err) {
-        const message = err instanceof Error ? err.stack ?? err.message : String(err);
-        errors.push({ section: section.name, message });
-        log(`!! ${section.name} failed: ${message}`);
-      }
-      log(`== ${section.name} took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const load: Record<string, string> = { start: loadavg() };
+  for (const section of sections) {
+    const ctx: BenchContext = {
+      dir: async (name) => {
+        const dir = join(tempRoot, `${String(++dirs).padStart(2, '0')}-${name}`);
+        await fs.mkdir(dir, { recursive: true });
+        return dir;
+      },
+      log,
+      record: (f) => figures.push({ ...f, section: section.name }),
+      figure: (key) => figures.find((f) => f.key === key),
+      shared,
+    };
+    const started = performance.now();
+    load[section.name] = loadavg();
+    log(`== ${section.name}: ${section.title} (load average ${load[section.name]})`);
+    try {
+      await section.run(ctx);
+    } catch (err) {
+      const message = err instanceof Error ? err.stack ?? err.message : String(err);
+      errors.push({ section: section.name, message });
+      log(`!! ${section.name} failed: ${message}`);
     }
-  } finally {
-    if (process.env.BENCH_KEEP) log(`kept ${tempRoot}`);
-    else await fs.rm(tempRoot, { recursive: true, force: true });
+    log(`== ${section.name} took ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
+  load.end = loadavg();
 
-  const totalSeconds = (performance.now() - benchStarted) / 1000;
   const defaults = ConfigSchema.parse({});
   const meta = {
     date: new Date().toISOString(),
     ...machine(),
-    benchSeconds: Math.round(totalSeconds),
+    benchSeconds: Math.round((performance.now() - benchStarted) / 1000),
+    loadAverage1m: load,
     defaults: { fsync: defaults.fsync, settleMs: defaults.loops.settleMs, scanIntervalMs: defaults.loops.scanIntervalMs, concurrency: defaults.loops.concurrency, commitIntervalMs: defaults.git.commitIntervalMs },
   };
-  await fs.writeFile(RESULTS, JSON.stringify({ meta, sections: sections.map((s) => ({ name: s.name, title: s.title })), figures, errors }, null, 2) + '\n');
+  const rounded = figures.map((f) => ({ ...f, value: Math.round(f.value * 1000) / 1000 }));
+  await fs.writeFile(RESULTS, JSON.stringify({ meta, sections: sections.map((s) => ({ name: s.name, title: s.title })), figures: rounded, errors }, null, 2) + '\n');
   process.stdout.write(markdown(sections, figures, meta, errors));
-  log(`done in ${totalSeconds.toFixed(1)} s; figures in ${RESULTS}`);
+
+  if (process.env.BENCH_KEEP) log(`kept ${tempRoot}`);
+  else {
+    log('removing the temp workspaces');
+    await fs.rm(tempRoot, { recursive: true, force: true });
+  }
+  log(`done in ${((performance.now() - benchStarted) / 1000).toFixed(1)} s; figures in ${RESULTS}`);
   if (errors.length) process.exitCode = 1;
 }
+
+/** 1-minute load average: the machine may be shared, and every figure here is sensitive to it. */
+const loadavg = () => osLoadavg()[0]!.toFixed(2);
 
 await main();

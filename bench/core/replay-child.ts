@@ -1,6 +1,6 @@
 /**
  * Runs in a fresh node process so RSS and caches start from zero:
- *   node dist/bench/core/replay-child.js replay|floor-async|floor-sync <workspace>
+ *   node dist/bench/core/replay-child.js replay|floor-async|floor-parallel|floor-sync|baseline <workspace>
  * Prints one JSON line: { ms, maxRssKb, ... }. Module loading is not counted in `ms`.
  */
 import { promises as fs, readdirSync, readFileSync } from 'node:fs';
@@ -46,6 +46,26 @@ function floorSync(): Record<string, number> {
   return { files, events };
 }
 
+/** Read + parse with 16 streams in flight, each stream's files read together: what the same files cost when reads do not wait on each other. */
+async function floorParallel(): Promise<Record<string, number>> {
+  const dirs: string[] = [];
+  for (const kind of STREAM_KINDS) for (const stream of await fs.readdir(join(root!, kind))) dirs.push(join(root!, kind, stream, 'events'));
+  let files = 0;
+  let events = 0;
+  let next = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next < dirs.length) {
+      const dir = dirs[next++]!;
+      const names = (await fs.readdir(dir)).sort();
+      for (const text of await Promise.all(names.map((name) => fs.readFile(join(dir, name), 'utf8')))) {
+        files++;
+        events += (JSON.parse(text) as { events: unknown[] }).events.length;
+      }
+    }
+  }));
+  return { files, events };
+}
+
 const started = performance.now();
 let result: Record<string, unknown>;
 if (mode === 'replay') {
@@ -53,6 +73,7 @@ if (mode === 'replay') {
   result = { records: summary.records, events: summary.events, tasks: summary.tasks, damaged: summary.damaged, byState: summary.byState };
 } else if (mode === 'floor-async') result = await floorAsync();
 else if (mode === 'floor-sync') result = floorSync();
+else if (mode === 'floor-parallel') result = await floorParallel();
 else if (mode === 'baseline') result = {};
 else throw new Error(`unknown mode ${mode}`);
 const ms = performance.now() - started;

@@ -20,7 +20,7 @@ export interface ChildResult { mode: string; ms: number; maxRssKb: number; wallM
 export function runChild(mode: string, root: string): Promise<ChildResult> {
   const started = now();
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CHILD, mode, root], { maxBuffer: 1 << 20, env: { ...process.env, ORCHESTRA_LOG: 'silent' } }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CHILD, mode, root], { maxBuffer: 1 << 20, timeout: 120_000, env: { ...process.env, ORCHESTRA_LOG: 'silent' } }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`${mode} child failed: ${err.message}\n${stderr}`));
       resolve({ ...(JSON.parse(stdout.trim().split('\n').at(-1)!) as ChildResult), wallMs: now() - started });
     });

@@ -142,7 +142,7 @@ export class IntakeLoop implements Loop {
         this.outcomes.push({ file: name!, result: 'command', taskId: item.command.task });
         log.info('command recorded', { command: item.command.command, task: item.command.task, file: name });
       }
-      await fs.rm(path, { recursive: true, force: true });
+      await fs.unlink(path).catch(() => undefined);
     } catch (err) {
       if (!(err instanceof OrchestraError) || err.code === 'INTERNAL' || err.code === 'GIT_ERROR') {
         log.error('inbox file left for the next scan', { file: name, ...describeError(err) });

@@ -104,6 +104,6 @@ export const pipelineSection: Section = {
     ctx.record({ key: 'pipeline.floor.perTask', label: 'floor: plain script worktree+commit+push per task (mean)', value: round(f.mean), unit: 'ms' });
     ctx.record({ key: 'pipeline.floor.tasksPerMin', label: 'floor: plain script tasks per minute (sequential)', value: round(floorPerMin), unit: 'tasks/min' });
     ctx.record({ key: 'pipeline.ratio.throughput', label: 'throughput ratio orchestra / floor', value: Math.round((perMin / floorPerMin) * 100) / 100, unit: 'x' });
-    ctx.record({ key: 'pipeline.overhead.perTask', label: 'orchestration overhead per task (wall time per task minus floor)', value: round(totalMs / TASKS - f.mean), unit: 'ms', note: 'includes 3 sandboxed test-command starts, records, fsync and workspace commits' });
+    ctx.record({ key: 'pipeline.overhead.perTask', label: 'orchestration overhead per task (wall time per task minus floor)', value: round(totalMs / TASKS - f.mean), unit: 'ms', note: 'includes one sandboxed test run, ~20 fsynced records and the workspace commits' });
   },
 };

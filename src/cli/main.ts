@@ -56,24 +56,27 @@ program
   .description('run the loops until SIGINT/SIGTERM')
   .option('--only <loops>', 'comma-separated loops to run (intake,triggers,retry,planner,executor,publisher,telegram,web)')
   .option('--once', 'process everything pending, wait until idle, then exit')
-  .action(async (opts: { only?: string; once?: boolean }) => {
-    const o = out();
-    try {
-      const ws = await open();
-      const { runUp } = await import('../app/up.js');
-      const { stop, done } = await runUp(ws, { only: opts.only?.split(',').map((s) => s.trim()).filter(Boolean), once: opts.once });
-      const onSignal = () => void stop();
-      // `on`, not `once`: execa's signal-exit re-raises a signal that has no other listener left,
-      // which killed the process (exit 143) before the loops stopped and released their leases.
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      await done;
-      o.ok({ stopped: true });
-      process.exit(0);
-    } catch (err) {
-      o.fail(err);
-    }
-  });
+  .action((opts: { only?: string; once?: boolean }) => runLoops(opts.only?.split(',').map((s) => s.trim()).filter(Boolean), opts.once));
+
+/** Runs loops (all configured ones by default) in the foreground until SIGINT/SIGTERM or idle with --once. */
+async function runLoops(only?: string[], once?: boolean) {
+  const o = out();
+  try {
+    const ws = await open();
+    const { runUp } = await import('../app/up.js');
+    const { stop, done } = await runUp(ws, { only, once });
+    const onSignal = () => void stop();
+    // `on`, not `once`: execa's signal-exit re-raises a signal that has no other listener left,
+    // which killed the process (exit 143) before the loops stopped and released their leases.
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    await done;
+    o.ok({ stopped: true });
+    process.exit(0);
+  } catch (err) {
+    o.fail(err);
+  }
+}
 
 // ---- workstreams ----
 const workstream = program.command('workstream').description('workstreams: named streams of work with their own state maps');
@@ -329,21 +332,6 @@ program.command('demo').description('offline demo: sample repo, plan, approval, 
     }
   });
 
-/** Runs one adapter loop in the foreground (with the workspace committer) until SIGINT/SIGTERM. */
-async function runAdapter(only: string) {
-  const o = out();
-  try {
-    const ws = await open();
-    const { runUp } = await import('../app/up.js');
-    const { stop, done } = await runUp(ws, { only: [only] });
-    process.on('SIGINT', () => void stop());
-    process.on('SIGTERM', () => void stop());
-    await done;
-    process.exit(0);
-  } catch (err) {
-    o.fail(err);
-  }
-}
 program.command('web').description('serve the web dashboard (127.0.0.1 by default; prints the URL with its access token)')
   .option('--port <n>', 'port (default from config web.port)', int('port'))
   .option('--host <host>', 'interface to listen on (default 127.0.0.1)')
@@ -362,7 +350,7 @@ program.command('web').description('serve the web dashboard (127.0.0.1 by defaul
       o.fail(err);
     }
   });
-program.command('telegram').description('run the Telegram bot (TELEGRAM_BOT_TOKEN, TELEGRAM_ALLOWED_USERS)').action(() => runAdapter('telegram'));
+program.command('telegram').description('run the Telegram bot (TELEGRAM_BOT_TOKEN, TELEGRAM_ALLOWED_USERS)').action(() => runLoops(['telegram']));
 
 program.addOption(new Option('--debug').hideHelp());
 program.parseAsync(process.argv).catch((err) => createOutput(false).fail(err));

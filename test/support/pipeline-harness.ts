@@ -30,11 +30,10 @@ export const PLANNER_REPLIES = [
 ];
 
 /**
- * The edit that fixes add(). It changes the file's size on purpose: a same-size edit made in the
- * same clock tick as the worktree checkout can be missed by diffAgainstBase (see the report on
- * src/vcs/changes.ts), and a scripted model edits within milliseconds.
+ * The edit that fixes add(). Same size as the old line on purpose, made milliseconds after the
+ * checkout: the case where a diff trusting a copied stat cache saw no change.
  */
-export const FIX_CALL = { name: 'replace_in_file', args: { path: 'src/math.js', old_text: 'return a - b;', new_text: 'return a + b; // fixed' } };
+export const FIX_CALL = { name: 'replace_in_file', args: { path: 'src/math.js', old_text: 'return a - b;', new_text: 'return a + b;' } };
 
 /** An executor that runs the tests, fixes add() and finishes. */
 export const FIXER_REPLIES = [

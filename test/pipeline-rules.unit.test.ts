@@ -61,3 +61,13 @@ test('a plan needs steps and renders as readable Markdown', () => {
   assert.match(md, /## Steps\n\n1\. edit src\/math.js\n2\. run tests/);
   assert.match(md, /## Risks\n\n- \(none\)/);
 });
+
+test('published JSON Schemas come from the validating schemas', async () => {
+  const { jsonSchema } = await import('../src/app/schemas.js');
+  const task = jsonSchema('task') as { required: string[]; properties: Record<string, unknown> };
+  assert.ok(task.required.includes('title'));
+  assert.ok('workstream' in task.properties && 'fields' in task.properties);
+  const command = jsonSchema('command') as { oneOf: Array<{ properties: { command: { const: string } } }> };
+  assert.deepEqual(command.oneOf.map((c) => c.properties.command.const).sort(), ['abort', 'approve', 'archive', 'comment', 'feedback', 'move', 'retry']);
+  assert.ok((jsonSchema('record') as { required: string[] }).required.includes('sum'));
+});

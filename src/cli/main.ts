@@ -318,6 +318,23 @@ agent.command('run <name>').requiredOption('--task <id>').action(act(async (ws, 
   if (!result.ok) process.exitCode = 1;
 }));
 
+program.command('schema [name]').description('print the JSON Schema of a format: task, command, record, plan, config')
+  .action(async (name?: string) => {
+    const o = out();
+    try {
+      const { PUBLISHED_SCHEMAS, jsonSchema } = await import('../app/schemas.js');
+      if (!name) {
+        o.ok(Object.keys(PUBLISHED_SCHEMAS), Object.entries(PUBLISHED_SCHEMAS).map(([k, v]) => `${k.padEnd(8)} ${v.about}`));
+        return;
+      }
+      if (!(name in PUBLISHED_SCHEMAS)) throw new OrchestraError('NOT_FOUND', `no schema "${name}" (schemas: ${Object.keys(PUBLISHED_SCHEMAS).join(', ')})`);
+      const schema = jsonSchema(name as keyof typeof PUBLISHED_SCHEMAS);
+      o.ok(schema, JSON.stringify(schema, null, 2));
+    } catch (err) {
+      o.fail(err);
+    }
+  });
+
 program.command('demo').description('offline demo: sample repo, plan, approval, execution, pushed branch (no keys needed)')
   .option('--dir <dir>', 'where to create the demo (default: a new temp directory)')
   .action(async (opts: { dir?: string }) => {

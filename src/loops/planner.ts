@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { describeError, OrchestraError } from '../core/errors.js';
 import type { TaskView } from '../core/model/task.js';
 import type { Workspace } from '../core/workspace.js';
@@ -13,19 +14,12 @@ import type { Loop, LoopEnv } from './loop.js';
 import { failTask, stillInState } from './pipeline-steps.js';
 import { TaskLoop } from './task-loop.js';
 
+/** The tool's parameters come from PlanSchema, the same schema the submitted plan is checked with. */
+const { $schema: _dialect, ...planParameters } = z.toJSONSchema(PlanSchema, { io: 'input' });
 const SUBMIT_PLAN: ToolSpec = {
   name: 'submit_plan',
   description: 'Submit the finished plan. Call exactly once, after exploring the repository.',
-  parameters: {
-    type: 'object',
-    properties: {
-      summary: { type: 'string' },
-      steps: { type: 'array', items: { type: 'string' } },
-      criteria: { type: 'array', items: { type: 'string' } },
-      risks: { type: 'array', items: { type: 'string' } },
-    },
-    required: ['summary', 'steps', 'criteria', 'risks'],
-  },
+  parameters: planParameters,
 };
 
 async function briefing(ws: Workspace, task: TaskView, baseBranch: string): Promise<string> {

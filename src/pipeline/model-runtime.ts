@@ -23,7 +23,11 @@ export function roleModel(ws: Workspace, settings: ModelRoleConfig): RoleModel {
  */
 export async function recordedTurn(ws: Workspace, lease: Lease, role: ModelRole, model: RoleModel, promptHash: string, request: Omit<ModelRequest, 'model' | 'maxOutputTokens'>): Promise<{ reply: ModelReply; costUsd: number }> {
   const reply = await model.provider.complete({ ...request, model: model.settings.model, maxOutputTokens: model.settings.maxOutputTokens });
-  const cost = costUsd(reply.usage, reply.model || model.settings.model, { ...DEFAULT_PRICE_TABLE, ...ws.config.prices });
+  // A scripted model costs nothing: its token counts are estimates, so pricing them would report
+  // money that was never spent.
+  const cost = model.provider.kind === 'scripted'
+    ? { usd: 0, priced: false }
+    : costUsd(reply.usage, reply.model || model.settings.model, { ...DEFAULT_PRICE_TABLE, ...ws.config.prices });
   await lease.append([{
     type: 'model.called',
     data: {

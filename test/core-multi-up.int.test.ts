@@ -1,0 +1,38 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cliOk, killIfRunning, spawnCli } from './support/cli-run.js';
+import { eventsOf, gitOut, makeWorkspace, waitFor } from './support/core-workspace.js';
+
+const FILES = 600;
+
+/** Two `orchestra up` processes share one workspace: both take inbox files and both run triggers. */
+test('two up processes on one workspace: every inbox file recorded once, every trigger fired once, one git writer', async (t) => {
+  const ws = await makeWorkspace(t, { fsync: false });
+  const root = ws.paths.root;
+  const marks = join(root, 'marks');
+  // A trigger on task creation leaves one line per firing: a double firing would show.
+  await cliOk(root, ['trigger', 'add', 'default', '--on', 'pending', '--command', `echo {task_id} >> ${marks}`]);
+
+  const a = spawnCli(root, ['up', '--only', 'intake,triggers']);
+  const b = spawnCli(root, ['up', '--only', 'intake,triggers']);
+  t.after(() => { killIfRunning(a); killIfRunning(b); });
+  for (let i = 0; i < FILES; i++) writeFileSync(join(ws.paths.inbox, `t-${i}.json`), JSON.stringify({ title: `shared ${i}`, workstream: 'default' }));
+
+  const ids = () => readdirSync(ws.paths.tasks);
+  await waitFor('all files recorded', () => ids().length === FILES && readdirSync(ws.paths.inbox).filter((n) => n !== 'rejected').length === 0, 90_000, 100);
+  await waitFor('every trigger fired', () => ids().every((id) => eventsOf(root, `tasks/${id}`).some((e) => e.type === 'trigger.fired')), 90_000, 200);
+  a.child.kill('SIGTERM');
+  b.child.kill('SIGTERM');
+  assert.deepEqual([(await a.exited).code, (await b.exited).code], [0, 0]);
+
+  const titles = ids().map((id) => eventsOf(root, `tasks/${id}`).find((e) => e.type === 'task.created')!.data.title as string);
+  assert.equal(new Set(titles).size, FILES, 'each file became exactly one task');
+  const fired = (await import('node:fs')).readFileSync(marks, 'utf8').trim().split('\n');
+  assert.equal(fired.length, FILES, 'each trigger ran exactly once');
+  assert.equal(new Set(fired).size, FILES);
+  const firers = new Set(ids().flatMap((id) => eventsOf(root, `tasks/${id}`).filter((e) => e.type === 'trigger.firing').map((e) => e.record.actor.pid)));
+  assert.equal(firers.size, 2, 'both processes did part of the work');
+  assert.equal(gitOut(root, 'status', '--porcelain', '--', 'tasks'), '', 'all records committed, no index.lock left behind');
+});

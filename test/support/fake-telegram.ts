@@ -207,7 +207,7 @@ export async function startFakeTelegram(opts: { token?: string; maxPollMs?: numb
       });
     },
     /** Polls until `find` returns something (calls or messages appear asynchronously). */
-    async waitFor<T>(find: () => T | undefined | false, timeoutMs = 5000): Promise<T> {
+    async waitFor<T>(find: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
       const until = Date.now() + timeoutMs;
       for (;;) {
         const found = find();

@@ -10,6 +10,20 @@ const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const ids = (json: any) => (json.data as Array<{ id: string }>).map((v) => v.id).sort();
 
 describe('CLI contract', { concurrency: 3 }, () => {
+  test('task update changes title, description and tags, recorded with its actor', async (t) => {
+    const ws = await makeWorkspace(t);
+    const root = ws.paths.root;
+    const id = (await cliOk(root, ['task', 'new', 'typo titel', '--workstream', 'default', '--tag', 'old'])).trim();
+    await cliOk(root, ['task', 'update', id, '--title', 'typo title', '-d', 'fixed text', '--tag', 'docs', '--tag', 'small']);
+    const shown = await runJson(root, ['task', 'show', id]);
+    assert.deepEqual([shown.json.data.title, shown.json.data.description, shown.json.data.tags], ['typo title', 'fixed text', ['docs', 'small']]);
+    const listed = await runJson(root, ['task', 'list', '--tag', 'old']);
+    assert.deepEqual(listed.json.data, []);
+    const nothing = await runJson(root, ['task', 'update', id]);
+    assert.equal(nothing.json.code, 'INVALID_INPUT');
+    assert.equal(rawRecords(root, `tasks/${id}`).at(-1)!.actor.kind, 'cli');
+  });
+
   test('init twice is harmless', async (t) => {
     const root = join(tempDir(t), 'ws');
     const first = await runCli(root, ['init']);

@@ -184,6 +184,14 @@ task.command('move <id> <state>').option('--reason <text>').action(act(async (ws
   const view = await moveTask(ws, id, state, { actor: cliActor(), ...(opts.reason ? { reason: opts.reason } : {}) });
   o.ok(view, `${id} is now ${view.state}`);
 }));
+task.command('update <id>').description('change the title, description or tags')
+  .option('--title <text>').option('-d, --description <text>').option('--tag <tag>', 'the new tags (repeatable; replaces them)', collect)
+  .action(act(async (ws, o, id: string, opts: { title?: string; description?: string; tag?: string[] }) => {
+    if (opts.title === undefined && opts.description === undefined && opts.tag === undefined) throw new OrchestraError('INVALID_INPUT', 'give --title, --description or --tag');
+    const { updateTask } = await import('../core/ops/tasks.js');
+    const view = await updateTask(ws, id, { title: opts.title, description: opts.description, tags: opts.tag }, { actor: cliActor() });
+    o.ok(view, `${id} updated`);
+  }));
 task.command('archive <id>').action(act(async (ws, o, id: string) => {
   const { archiveTask } = await import('../core/ops/tasks.js');
   o.ok(await archiveTask(ws, id, { actor: cliActor() }), `${id} archived`);

@@ -15,6 +15,3 @@ export const DEV_STATES: StateMap = {
 };
 
 export const TERMINAL_DEV_STATES = new Set(['completed', 'failed', 'aborted']);
-
-/** Which state each pipeline loop works on. */
-export const DEV_LOOP_STATES = { planner: 'planning', executor: 'approved', publisher: 'publishing' } as const;

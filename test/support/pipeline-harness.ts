@@ -163,11 +163,26 @@ export function byTurn<T>(turns: T[], modelRole: 'assistant' | 'model' = 'assist
 /** Every file under `dir` that contains `needle` (binary-safe). */
 export function filesContaining(dir: string, needle: string): string[] {
   const hits: string[] = [];
+  // Loops may still be removing a worktree while this walks: entries that vanish are skipped.
+  const gone = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
   const visit = (d: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch (err) {
+      if (gone(err)) return;
+      throw err;
+    }
+    for (const e of entries) {
       const full = join(d, e.name);
       if (e.isDirectory()) visit(full);
-      else if (e.isFile() && readFileSync(full).includes(needle)) hits.push(full);
+      else if (e.isFile()) {
+        try {
+          if (readFileSync(full).includes(needle)) hits.push(full);
+        } catch (err) {
+          if (!gone(err)) throw err;
+        }
+      }
     }
   };
   visit(dir);

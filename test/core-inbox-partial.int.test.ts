@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loopActor } from '../src/core/actor.js';
+import { createLogger } from '../src/core/log.js';
+import { IntakeLoop } from '../src/loops/intake.js';
+import { makeWorkspace, waitFor } from './support/core-workspace.js';
+
+test('half-written inbox files are not taken early: temp names wait, a growing file is taken whole', async (t) => {
+  const ws = await makeWorkspace(t, { loops: { settleMs: 1200, scanIntervalMs: 100 } });
+  const intake = new IntakeLoop({ ws, actor: loopActor('intake'), log: createLogger('test', () => undefined) });
+  await intake.start();
+  t.after(() => intake.stop());
+  const inbox = ws.paths.inbox;
+
+  // Names editors and copy tools use while writing are left alone, however long they sit there.
+  for (const name of ['draft.md.part', '.hidden.md', 'copy.json.tmp', 'edit.md~']) writeFileSync(join(inbox, name), '---\ntitle: not yet\n---\n');
+  // A file still growing: its first half alone would already parse as a task.
+  const growing = join(inbox, 'growing.md');
+  writeFileSync(growing, '---\ntitle: Grows\n---\nfirst half\n');
+  for (let i = 0; i < 4; i++) {
+    await sleep(150);
+    appendFileSync(growing, `more ${i}\n`);
+  }
+  appendFileSync(growing, 'second half\n');
+  const [id] = await waitFor('the finished file recorded', async () => ((await ws.taskIds()).length ? ws.taskIds() : undefined), 10_000);
+  const task = await ws.task(id!);
+  assert.equal(task.title, 'Grows');
+  assert.match(task.description, /first half\nmore 0\nmore 1\nmore 2\nmore 3\nsecond half$/);
+
+  await sleep(1000);
+  assert.equal((await ws.taskIds()).length, 1, 'no temp-named file was taken');
+  for (const name of ['draft.md.part', '.hidden.md', 'copy.json.tmp', 'edit.md~']) assert.ok(existsSync(join(inbox, name)), name);
+  // Renamed to its final name (the atomic way to deliver a file), it is taken.
+  renameSync(join(inbox, 'draft.md.part'), join(inbox, 'draft.md'));
+  await waitFor('the renamed file recorded', async () => (await ws.taskIds()).length === 2, 10_000);
+});

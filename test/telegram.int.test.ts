@@ -41,7 +41,7 @@ describe('telegram bot against a fake Bot API', () => {
   after(async () => {
     await bot.stop();
     await tg.close();
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
 
   const inbox = () => readdirSync(ws.paths.inbox).filter((n) => n !== 'rejected' && !n.startsWith('.'));

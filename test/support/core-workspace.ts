@@ -26,7 +26,8 @@ type Cleanup = { after: (fn: () => void | Promise<void>) => void };
 /** A fresh temp dir removed after the test. */
 export function tempDir(t: Cleanup, prefix = 'orchestra-core-'): string {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Retries: git may still be writing in a background `gc --auto` after a large commit.
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
   return dir;
 }
 

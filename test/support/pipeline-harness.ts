@@ -77,7 +77,7 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
  */
 export async function makePipeline(t: Cleanup, opts: { config?: Record<string, unknown>; scripts?: Record<string, unknown[]>; repoSetup?: (repo: string, dir: string) => void } = {}): Promise<Pipeline> {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'orchestra-pipe-')));
-  const cleanups: Array<() => unknown> = [() => process.env.PIPELINE_KEEP_DIRS || rmSync(dir, { recursive: true, force: true })];
+  const cleanups: Array<() => unknown> = [() => process.env.PIPELINE_KEEP_DIRS || rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 })];
   t.after(async () => {
     for (const fn of cleanups.reverse()) await fn();
   });

@@ -38,7 +38,7 @@ export async function startFixture(opts: { token?: string | null } = {}): Promis
     ws, web, root,
     close: async () => {
       await web.stop();
-      rmSync(root, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     },
   };
 }

@@ -25,15 +25,17 @@ test('half-written inbox files are not taken early: temp names wait, a growing f
     appendFileSync(growing, `more ${i}\n`);
   }
   appendFileSync(growing, 'second half\n');
-  const [id] = await waitFor('the finished file recorded', async () => ((await ws.taskIds()).length ? ws.taskIds() : undefined), 10_000);
-  const task = await ws.task(id!);
-  assert.equal(task.title, 'Grows');
-  assert.match(task.description, /first half\nmore 0\nmore 1\nmore 2\nmore 3\nsecond half$/);
+  const [task] = await waitFor('the finished file recorded', async () => {
+    const tasks = await ws.tasks();
+    return tasks.length ? tasks : undefined;
+  }, 10_000);
+  assert.equal(task!.title, 'Grows');
+  assert.match(task!.description, /first half\nmore 0\nmore 1\nmore 2\nmore 3\nsecond half$/);
 
   await sleep(1000);
-  assert.equal((await ws.taskIds()).length, 1, 'no temp-named file was taken');
+  assert.equal((await ws.tasks()).length, 1, 'no temp-named file was taken');
   for (const name of ['draft.md.part', '.hidden.md', 'copy.json.tmp', 'edit.md~']) assert.ok(existsSync(join(inbox, name)), name);
   // Renamed to its final name (the atomic way to deliver a file), it is taken.
   renameSync(join(inbox, 'draft.md.part'), join(inbox, 'draft.md'));
-  await waitFor('the renamed file recorded', async () => (await ws.taskIds()).length === 2, 10_000);
+  await waitFor('the renamed file recorded', async () => (await ws.tasks()).length === 2, 10_000);
 });

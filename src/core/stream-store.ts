@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OrchestraError } from './errors.js';
 import { newId } from './ids.js';
@@ -38,7 +38,13 @@ export class StreamStore {
 
   async read(stream: string): Promise<StreamState> {
     const dir = this.paths.streamDir(stream);
-    const names = await readdirSafe(dir);
+    let names: string[];
+    try {
+      names = readdirSync(dir); // synchronous for the same reason as the record reads below
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      names = [];
+    }
     const cached = this.cache.get(stream) ?? { stream, records: [], damaged: [], temps: [], lastSeq: 0 };
     const fresh: Array<{ seq: number; name: string }> = [];
     const temps: string[] = [];

@@ -28,6 +28,7 @@ export class Workspace {
   readonly paths: WorkspacePaths;
   readonly store: StreamStore;
   readonly journal: GitJournal;
+  private readonly views = new Map<string, { state: StreamState; view: TaskView | undefined }>();
   /** True once this process appended a record: only then does a one-shot writer need to commit. */
   wrote = false;
 
@@ -80,7 +81,13 @@ export class Workspace {
   async findTask(id: string): Promise<TaskView | undefined> {
     if (!/^[0-9A-Za-z]{1,64}$/.test(id)) return undefined;
     const state = await this.store.read(streamOfTask(id));
-    return foldTask(state.records);
+    // The store hands back the same state object until the stream grows, so a view folded from
+    // it stays valid: scans of thousands of unchanged tasks then cost no folding at all.
+    const cached = this.views.get(id);
+    if (cached && cached.state === state) return cached.view;
+    const view = foldTask(state.records);
+    this.views.set(id, { state, view });
+    return view;
   }
 
   async task(id: string): Promise<TaskView> {

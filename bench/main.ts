@@ -20,6 +20,7 @@ import { appendSection } from './core/append.js';
 import { reactionSection } from './core/reaction.js';
 import { replaySection } from './core/replay.js';
 import { floorSection } from './core/floor.js';
+import { scanSection } from './core/scan.js';
 import { pipelineSection } from './pipeline/pipeline.js';
 
 /** Run in this order; `floor` comes after the sections whose figures it divides. */
@@ -28,6 +29,7 @@ const SECTIONS: Section[] = [
   appendSection,
   reactionSection,
   replaySection,
+  scanSection,
   floorSection,
   pipelineSection,
 ];

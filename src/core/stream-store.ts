@@ -105,8 +105,4 @@ export class StreamStore {
   async listStreams(kindDir: string): Promise<string[]> {
     return (await readdirSafe(join(this.paths.root, kindDir))).filter((n) => !n.startsWith('.')).map((n) => `${kindDir}/${n}`);
   }
-
-  forget(stream: string): void {
-    this.cache.delete(stream);
-  }
 }

@@ -80,13 +80,19 @@ export class Workspace {
 
   async findTask(id: string): Promise<TaskView | undefined> {
     if (!/^[0-9A-Za-z]{1,64}$/.test(id)) return undefined;
-    const state = await this.store.read(streamOfTask(id));
-    // The store hands back the same state object until the stream grows, so a view folded from
-    // it stays valid: scans of thousands of unchanged tasks then cost no folding at all.
-    const cached = this.views.get(id);
+    return this.foldTaskState(await this.store.read(streamOfTask(id)));
+  }
+
+  /**
+   * The task view of a stream state. The store hands back the same state object until the stream
+   * grows, so a view folded from it stays valid: scans of thousands of unchanged tasks and the
+   * optimistic appends both skip folding when nothing changed.
+   */
+  private foldTaskState(state: StreamState): TaskView | undefined {
+    const cached = this.views.get(state.stream);
     if (cached && cached.state === state) return cached.view;
     const view = foldTask(state.records);
-    this.views.set(id, { state, view });
+    this.views.set(state.stream, { state, view });
     return view;
   }
 
@@ -156,7 +162,7 @@ export class Workspace {
   }
 
   async appendToTask(id: string, decide: Decide<TaskView | undefined>): Promise<{ view?: TaskView; record?: StreamRecord }> {
-    const { state, record } = await this.appendTo(streamOfTask(id), (s) => foldTask(s.records), decide);
+    const { state, record } = await this.appendTo(streamOfTask(id), (s) => this.foldTaskState(s), decide);
     return { view: state, record };
   }
 

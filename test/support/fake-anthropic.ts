@@ -8,8 +8,7 @@
  *   ...; await srv.close();
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { readBody, waitUnlessClosed } from './http-util.js';
+import { listenOnLoopback, readBody, waitUnlessClosed } from './http-util.js';
 
 export interface FakeToolCall {
   name: string;
@@ -103,18 +102,13 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<Fa
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     requests,
     headers,
     apiKeys,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close,
   };
 }
 

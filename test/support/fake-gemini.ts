@@ -10,8 +10,7 @@
  *                  { GEMINI_API_KEY: 'test-key', GOOGLE_GEMINI_BASE_URL: srv.url });
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { readBody, waitUnlessClosed } from './http-util.js';
+import { listenOnLoopback, readBody, waitUnlessClosed } from './http-util.js';
 
 export interface FakeGeminiToolCall {
   name: string;
@@ -115,17 +114,12 @@ export async function startFakeGemini(opts: FakeGeminiOptions): Promise<FakeGemi
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { url, close } = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     requests,
     infos,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close,
   };
 }
 

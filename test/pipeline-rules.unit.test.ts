@@ -71,3 +71,13 @@ test('published JSON Schemas come from the validating schemas', async () => {
   assert.deepEqual(command.oneOf.map((c) => c.properties.command.const).sort(), ['abort', 'approve', 'archive', 'comment', 'feedback', 'move', 'retry']);
   assert.ok((jsonSchema('record') as { required: string[] }).required.includes('sum'));
 });
+
+test('scripted replies: estimated token counts are flagged (budgeted, never priced); given counts are not', async () => {
+  const { createProvider } = await import('../src/providers/types.js');
+  const provider = createProvider({ kind: 'scripted', model: 'm', script: { replies: [{ text: 'a' }, { text: 'b', usage: { inputTokens: 10, outputTokens: 2 } }] } });
+  const first = await provider.complete({ model: 'm', system: 's', messages: [{ role: 'user', text: 'go' }], tools: [] });
+  assert.equal(first.usageEstimated, true);
+  assert.ok(first.usage.inputTokens > 0);
+  const second = await provider.complete({ model: 'm', system: 's', messages: [{ role: 'user', text: 'go' }, { role: 'assistant', text: 'a', toolCalls: [] }], tools: [] });
+  assert.deepEqual([second.usageEstimated, second.usage], [undefined, { inputTokens: 10, outputTokens: 2 }]);
+});

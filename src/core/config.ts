@@ -3,8 +3,11 @@ import { z } from 'zod';
 import { OrchestraError } from './errors.js';
 import { writeAtomic } from './fsutil.js';
 
+/** The model providers there are: one list for config, agents and the provider factory. */
+export const ProviderKindSchema = z.enum(['anthropic', 'gemini', 'scripted']);
+
 export const ModelRoleConfigSchema = z.object({
-  provider: z.enum(['anthropic', 'gemini', 'scripted']),
+  provider: ProviderKindSchema,
   model: z.string(),
   streaming: z.boolean().default(false),
   /** For the scripted provider: a JSON/YAML file of replies (relative to the workspace). */

@@ -23,9 +23,8 @@ export function roleModel(ws: Workspace, settings: ModelRoleConfig): RoleModel {
  */
 export async function recordedTurn(ws: Workspace, lease: Lease, role: ModelRole, model: RoleModel, promptHash: string, request: Omit<ModelRequest, 'model' | 'maxOutputTokens'>): Promise<{ reply: ModelReply; costUsd: number }> {
   const reply = await model.provider.complete({ ...request, model: model.settings.model, maxOutputTokens: model.settings.maxOutputTokens });
-  // A scripted model costs nothing: its token counts are estimates, so pricing them would report
-  // money that was never spent.
-  const cost = model.provider.kind === 'scripted'
+  // Estimated counts (a scripted model) are not priced: that would report money never spent.
+  const cost = reply.usageEstimated
     ? { usd: 0, priced: false }
     : costUsd(reply.usage, reply.model || model.settings.model, { ...DEFAULT_PRICE_TABLE, ...ws.config.prices });
   await lease.append([{

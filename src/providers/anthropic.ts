@@ -1,6 +1,6 @@
 import Anthropic, { APIConnectionError, APIError } from '@anthropic-ai/sdk';
 import { OrchestraError } from '../core/errors.js';
-import { DEFAULT_MAX_OUTPUT_TOKENS, abortedError, httpError, isAbort, isTimeout, oneLine, otherError } from './common.js';
+import { DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_MAX_RETRIES, httpError, isTimeout, mapProviderError, oneLine, otherError, requireApiKey } from './common.js';
 import type {
   ChatMessage,
   ModelProvider,
@@ -26,20 +26,13 @@ export class AnthropicProvider implements ModelProvider {
     private readonly settings: ProviderSettings,
     env: NodeJS.ProcessEnv = process.env,
   ) {
-    const apiKey = env.ANTHROPIC_API_KEY?.trim();
-    if (!apiKey) {
-      throw new OrchestraError(
-        'MISSING_API_KEY',
-        'ANTHROPIC_API_KEY is not set: export your Anthropic API key (https://console.anthropic.com) before using a Claude model.',
-        { variable: 'ANTHROPIC_API_KEY' },
-      );
-    }
+    const apiKey = requireApiKey(env, ['ANTHROPIC_API_KEY'], 'ANTHROPIC_API_KEY is not set: export your Anthropic API key (https://console.anthropic.com) before using a Claude model.');
     // Passing the key and base URL explicitly makes `env` authoritative: the SDK would
     // otherwise read ANTHROPIC_BASE_URL / credential profiles from process.env itself.
     this.client = new Anthropic({
       apiKey,
       baseURL: env.ANTHROPIC_BASE_URL?.trim() || DEFAULT_BASE_URL,
-      maxRetries: settings.maxRetries ?? 2,
+      maxRetries: settings.maxRetries ?? DEFAULT_MAX_RETRIES,
       ...(settings.timeoutMs ? { timeout: settings.timeoutMs } : {}),
     });
   }
@@ -127,27 +120,24 @@ function fromAnthropicMessage(message: Anthropic.Message): ModelReply {
 }
 
 function mapAnthropicError(err: unknown, signal?: AbortSignal): OrchestraError {
-  if (err instanceof OrchestraError) return err;
-  if (isAbort(err, signal)) return abortedError(PROVIDER);
-  if (err instanceof APIError && typeof err.status === 'number') {
-    const body = err.error as { error?: { type?: string; message?: string } } | undefined;
-    const type = body?.error?.type;
-    const detail = body?.error?.message ?? err.message.replace(/^\d{3}\s*/, '');
-    return httpError(PROVIDER, err.status, type ? `${type}: ${detail}` : detail, {
-      requestId: err.requestID ?? undefined,
-    });
-  }
-  if (err instanceof APIError && !(err instanceof APIConnectionError) && err.error) {
-    // An `event: error` inside an SSE stream: no HTTP status, the body says what happened.
-    const body = err.error as { error?: { type?: string; message?: string } };
-    const type = body.error?.type ?? 'error';
-    return new OrchestraError('PROVIDER_ERROR', `Anthropic stream failed: ${type}: ${oneLine(body.error?.message ?? '')}`, {
-      provider: PROVIDER,
-      type,
-      retryable: ['overloaded_error', 'api_error', 'rate_limit_error'].includes(type),
-    });
-  }
-  if (isTimeout(err)) return otherError(PROVIDER, err, 'request timed out');
-  if (err instanceof APIConnectionError) return otherError(PROVIDER, err, 'connection failed');
-  return otherError(PROVIDER, err);
+  return mapProviderError(PROVIDER, err, signal, (e) => {
+    if (!(e instanceof APIError)) return undefined;
+    const body = e.error as { error?: { type?: string; message?: string } } | undefined;
+    if (typeof e.status === 'number') {
+      const type = body?.error?.type;
+      const detail = body?.error?.message ?? e.message.replace(/^\d{3}\s*/, '');
+      return httpError(PROVIDER, e.status, type ? `${type}: ${detail}` : detail, { requestId: e.requestID ?? undefined });
+    }
+    if (!(e instanceof APIConnectionError) && body) {
+      // An `event: error` inside an SSE stream: no HTTP status, the body says what happened.
+      const type = body.error?.type ?? 'error';
+      return new OrchestraError('PROVIDER_ERROR', `Anthropic stream failed: ${type}: ${oneLine(body.error?.message ?? '')}`, {
+        provider: PROVIDER,
+        type,
+        retryable: ['overloaded_error', 'api_error', 'rate_limit_error'].includes(type),
+      });
+    }
+    if (e instanceof APIConnectionError && !isTimeout(e)) return otherError(PROVIDER, e, 'connection failed');
+    return undefined;
+  });
 }

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { OrchestraError } from '../core/errors.js';
+import type { ChatMessage } from './types.js';
 
 /** Helpers shared by the provider modules (kept out of types.ts to avoid import cycles). */
 
@@ -8,9 +9,12 @@ export const DEFAULT_MAX_OUTPUT_TOKENS = 8192;
 
 const MAX_MESSAGE = 400;
 
+/** SDK-level retries on 408/429/5xx when the settings name none. */
+export const DEFAULT_MAX_RETRIES = 2;
+
 /** Statuses worth retrying later (rate limit, overload, server trouble, timeouts). */
-export function isRetryableStatus(status: number | undefined): boolean {
-  return status === undefined || status === 408 || status === 409 || status === 429 || status >= 500;
+function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 409 || status === 429 || status >= 500;
 }
 
 /** First line, trimmed and bounded: provider messages sometimes carry whole bodies. */
@@ -81,4 +85,31 @@ export function formatZodIssues(error: z.ZodError): string {
     .slice(0, 5)
     .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
     .join('; ');
+}
+
+/** The key from the first variable that is set, or MISSING_API_KEY naming the first one. */
+export function requireApiKey(env: NodeJS.ProcessEnv, variables: string[], message: string): string {
+  for (const name of variables) {
+    const value = env[name]?.trim();
+    if (value) return value;
+  }
+  throw new OrchestraError('MISSING_API_KEY', message, { variable: variables[0] });
+}
+
+/**
+ * Turns anything an SDK throws into PROVIDER_ERROR: our own errors pass through, then the
+ * caller's abort, then what only this SDK can tell (`specific`), then timeouts and the rest.
+ */
+export function mapProviderError(provider: string, err: unknown, signal: AbortSignal | undefined, specific: (err: unknown) => OrchestraError | undefined): OrchestraError {
+  if (err instanceof OrchestraError) return err;
+  if (isAbort(err, signal)) return abortedError(provider);
+  const known = specific(err);
+  if (known) return known;
+  if (isTimeout(err)) return otherError(provider, err, 'request timed out');
+  return otherError(provider, err);
+}
+
+/** How many model turns a conversation already holds. */
+export function assistantTurns(messages: ChatMessage[]): number {
+  return messages.filter((m) => m.role === 'assistant').length;
 }

@@ -9,7 +9,7 @@ import {
   type Part,
 } from '@google/genai';
 import { OrchestraError } from '../core/errors.js';
-import { DEFAULT_MAX_OUTPUT_TOKENS, abortedError, httpError, isAbort, isTimeout, otherError } from './common.js';
+import { DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_MAX_RETRIES, assistantTurns, httpError, mapProviderError, requireApiKey } from './common.js';
 import type {
   ChatMessage,
   ModelProvider,
@@ -34,15 +34,8 @@ export class GeminiProvider implements ModelProvider {
     private readonly settings: ProviderSettings,
     env: NodeJS.ProcessEnv = process.env,
   ) {
-    const apiKey = env.GEMINI_API_KEY?.trim() || env.GOOGLE_API_KEY?.trim();
-    if (!apiKey) {
-      throw new OrchestraError(
-        'MISSING_API_KEY',
-        'GEMINI_API_KEY is not set: export your Gemini API key (https://aistudio.google.com/apikey) as GEMINI_API_KEY (or GOOGLE_API_KEY) before using a Gemini model.',
-        { variable: 'GEMINI_API_KEY' },
-      );
-    }
-    const maxRetries = settings.maxRetries ?? 2;
+    const apiKey = requireApiKey(env, ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], 'GEMINI_API_KEY is not set: export your Gemini API key (https://aistudio.google.com/apikey) as GEMINI_API_KEY (or GOOGLE_API_KEY) before using a Gemini model.');
+    const maxRetries = settings.maxRetries ?? DEFAULT_MAX_RETRIES;
     // The SDK reads GOOGLE_GEMINI_BASE_URL / GOOGLE_GENAI_USE_VERTEXAI from process.env only
     // and only when httpOptions.baseUrl / vertexai are unset; setting both makes `env` win.
     this.client = new GoogleGenAI({
@@ -66,7 +59,7 @@ export class GeminiProvider implements ModelProvider {
       ...(req.signal ? { abortSignal: req.signal } : {}),
     };
     const params = { model, contents: toGeminiContents(req.messages), config };
-    const turn = req.messages.filter((m) => m.role === 'assistant').length;
+    const turn = assistantTurns(req.messages);
     let response: GenerateContentResponse;
     try {
       if (this.settings.streaming) {
@@ -182,21 +175,18 @@ function fromGeminiResponse(res: GenerateContentResponse, model: string, turn: n
 }
 
 function mapGeminiError(err: unknown, signal?: AbortSignal): OrchestraError {
-  if (err instanceof OrchestraError) return err;
-  if (isAbort(err, signal)) return abortedError(PROVIDER);
-  if (err instanceof ApiError) {
+  return mapProviderError(PROVIDER, err, signal, (e) => {
+    if (!(e instanceof ApiError)) return undefined;
     // The SDK's message is the JSON error body: { error: { code, message, status } }.
-    let detail = err.message;
+    let detail = e.message;
     let status: string | undefined;
     try {
-      const body = JSON.parse(err.message) as { error?: { message?: string; status?: string } };
+      const body = JSON.parse(e.message) as { error?: { message?: string; status?: string } };
       if (body.error?.message) detail = body.error.message;
       status = body.error?.status;
     } catch {
       /* not JSON: keep the raw message */
     }
-    return httpError(PROVIDER, err.status, status && status !== detail ? `${status}: ${detail}` : detail);
-  }
-  if (isTimeout(err)) return otherError(PROVIDER, err, 'request timed out');
-  return otherError(PROVIDER, err);
+    return httpError(PROVIDER, e.status, status && status !== detail ? `${status}: ${detail}` : detail);
+  });
 }

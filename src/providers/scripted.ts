@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { OrchestraError } from '../core/errors.js';
-import { formatZodIssues } from './common.js';
+import { abortedError, assistantTurns, formatZodIssues } from './common.js';
 import type { ModelProvider, ModelReply, ModelRequest, ProviderSettings } from './types.js';
 
 export const ScriptedReplySchema = z
@@ -50,11 +50,12 @@ export function loadScriptFile(file: string): Script {
     throw new OrchestraError('INVALID_INPUT', `Cannot read script file ${file} (${code}).`, { file });
   }
   let raw: unknown;
+  const isJson = file.toLowerCase().endsWith('.json');
   try {
-    raw = file.toLowerCase().endsWith('.json') ? JSON.parse(text) : loadYaml(text);
+    raw = isJson ? JSON.parse(text) : loadYaml(text);
   } catch (err) {
     const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new OrchestraError('INVALID_INPUT', `Script file ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${msg}`, {
+    throw new OrchestraError('INVALID_INPUT', `Script file ${file} is not valid ${isJson ? 'JSON' : 'YAML'}: ${msg}`, {
       file,
     });
   }
@@ -77,10 +78,8 @@ export class ScriptedProvider implements ModelProvider {
   }
 
   async complete(req: ModelRequest): Promise<ModelReply> {
-    if (req.signal?.aborted) {
-      throw new OrchestraError('PROVIDER_ERROR', 'Scripted request was aborted.', { provider: 'scripted', aborted: true });
-    }
-    const index = req.messages.filter((m) => m.role === 'assistant').length;
+    if (req.signal?.aborted) throw abortedError('Scripted');
+    const index = assistantTurns(req.messages);
     const replies = this.script.replies;
     const reply = replies[Math.min(index, replies.length - 1)]!;
     if (reply.error !== undefined) {
@@ -99,6 +98,8 @@ export class ScriptedProvider implements ModelProvider {
         inputTokens: reply.usage?.inputTokens ?? estimateTokens(JSON.stringify([req.system, req.messages, req.tools])),
         outputTokens: reply.usage?.outputTokens ?? estimateTokens(text + JSON.stringify(toolCalls)),
       },
+      // Counts the script does not give are guesses: they feed token budgets, never a price.
+      ...(reply.usage ? {} : { usageEstimated: true }),
       model: req.model || this.settings.model,
       stopReason: reply.stopReason ?? (toolCalls.length ? 'tool_use' : 'end_turn'),
     };

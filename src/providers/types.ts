@@ -4,11 +4,11 @@
  * can live in this file without a runtime import cycle.
  */
 import { z } from 'zod';
+import { ProviderKindSchema } from '../core/config.js';
 import { OrchestraError } from '../core/errors.js';
 import { AnthropicProvider } from './anthropic.js';
 import { GeminiProvider } from './gemini.js';
 import { formatZodIssues } from './common.js';
-export { DEFAULT_MAX_OUTPUT_TOKENS } from './common.js';
 import { ScriptedProvider } from './scripted.js';
 
 export interface ToolSpec {
@@ -64,52 +64,38 @@ export interface ModelReply {
   usage: Usage;
   model: string;
   stopReason: string;
+  /** The token counts are the provider's own guess (a scripted model): budgets use them, prices do not. */
+  usageEstimated?: boolean;
 }
 
-export type ProviderKind = 'anthropic' | 'gemini' | 'scripted';
+export type ProviderKind = z.infer<typeof ProviderKindSchema>;
 
 export interface ModelProvider {
   readonly kind: ProviderKind;
   complete(req: ModelRequest): Promise<ModelReply>;
 }
 
-export interface ProviderSettings {
-  kind: ProviderKind;
-  model: string;
-  /** Use the SDK's streaming API and assemble the final message (anthropic, gemini). */
-  streaming?: boolean;
-  /** Scripted provider: path to a JSON or YAML script file. */
-  scriptFile?: string;
-  /** Scripted provider: inline script, either `{ replies: [...] }` or the replies array itself. */
-  script?: unknown;
-  /** Per-attempt request timeout in milliseconds. */
-  timeoutMs?: number;
-  /** SDK-level retries on 408/429/5xx (default 2). */
-  maxRetries?: number;
-}
-
 /** Unknown keys are stripped, so a larger config object can be passed as is. */
-export const ProviderSettingsSchema = z.object({
-  kind: z.enum(['anthropic', 'gemini', 'scripted']),
+const ProviderSettingsSchema = z.object({
+  kind: ProviderKindSchema,
   model: z.string().min(1),
+  /** Use the SDK's streaming API and assemble the final message (anthropic, gemini). */
   streaming: z.boolean().optional(),
+  /** Scripted provider: path to a JSON or YAML script file. */
   scriptFile: z.string().min(1).optional(),
+  /** Scripted provider: inline script, either `{ replies: [...] }` or the replies array itself. */
   script: z.unknown().optional(),
+  /** Per-attempt request timeout in milliseconds. */
   timeoutMs: z.number().int().positive().optional(),
+  /** SDK-level retries on 408/429/5xx (default 2). */
   maxRetries: z.number().int().min(0).max(10).optional(),
 });
-
-/** Validates provider settings read from a config file; INVALID_INPUT with a readable message. */
-export function parseProviderSettings(raw: unknown): ProviderSettings {
-  const parsed = ProviderSettingsSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new OrchestraError('INVALID_INPUT', `Invalid provider settings: ${formatZodIssues(parsed.error)}`);
-  }
-  return parsed.data as ProviderSettings;
-}
+export type ProviderSettings = z.infer<typeof ProviderSettingsSchema>;
 
 export function createProvider(settings: ProviderSettings, env: NodeJS.ProcessEnv = process.env): ModelProvider {
-  const s = parseProviderSettings(settings);
+  const parsed = ProviderSettingsSchema.safeParse(settings);
+  if (!parsed.success) throw new OrchestraError('INVALID_INPUT', `Invalid provider settings: ${formatZodIssues(parsed.error)}`);
+  const s = parsed.data;
   switch (s.kind) {
     case 'anthropic':
       return new AnthropicProvider(s, env);

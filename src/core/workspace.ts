@@ -169,18 +169,24 @@ export class Workspace {
   /**
    * Writes an immutable file among a task's records (a plan, test output, a patch) and returns
    * its path relative to the workspace. Re-writing the same name with the same content is a
-   * no-op (a step re-run after a crash); different content under a taken name is a CONFLICT.
+   * no-op. Different content under a taken name is a CONFLICT, unless `onTaken: 'newName'`: a
+   * step re-run after its holder died (the file written, the event not) then writes
+   * `<name>-try2`, `-try3`, ... and its event names that file.
    */
-  async writeTaskFile(taskId: string, name: string, content: string | Buffer): Promise<string> {
+  async writeTaskFile(taskId: string, name: string, content: string | Buffer, opts: { onTaken?: 'conflict' | 'newName' } = {}): Promise<string> {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$/.test(name)) throw new OrchestraError('INVALID_INPUT', `bad record file name: ${name}`);
-    const path = join(this.paths.taskRecords(taskId), name);
-    if (!(await createExclusive(path, content, { fsync: this.config.fsync }))) {
-      const existing = await fs.readFile(path);
-      if (!existing.equals(Buffer.isBuffer(content) ? content : Buffer.from(content))) {
-        throw new OrchestraError('CONFLICT', `record file ${name} of task ${taskId} already exists with other content`);
+    const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content);
+    const dot = name.lastIndexOf('.');
+    const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+    for (let n = 1; n <= 100; n++) {
+      const candidate = n === 1 ? name : `${stem}-try${n}${ext}`;
+      const path = join(this.paths.taskRecords(taskId), candidate);
+      if ((await createExclusive(path, bytes, { fsync: this.config.fsync })) || (await fs.readFile(path)).equals(bytes)) {
+        return join('tasks', taskId, 'records', candidate);
       }
+      if (opts.onTaken !== 'newName') break;
     }
-    return join('tasks', taskId, 'records', name);
+    throw new OrchestraError('CONFLICT', `record file ${name} of task ${taskId} already exists with other content`);
   }
 
   async readWorkspaceFile(relative: string): Promise<string> {

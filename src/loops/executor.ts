@@ -69,14 +69,17 @@ export function createExecutorLoop(env: LoopEnv): Loop {
       const onLoopAbort = () => stop.abort(loopSignal.reason);
       loopSignal.addEventListener('abort', onLoopAbort);
       const poll = setInterval(() => {
-        void ws.findTask(task.id).then((v) => { if (v && v.state !== 'executing' && v.state !== 'approved') stop.abort(new Error('aborted')); });
+        ws.findTask(task.id).then(
+          (v) => { if (v && v.state !== 'executing' && v.state !== 'approved') stop.abort(new Error('aborted')); },
+          () => undefined, // unreadable for a moment: the next poll looks again
+        );
       }, ABORT_POLL_MS);
 
       const saveWork = async (label: string): Promise<string | undefined> => {
         if (!exec) return undefined;
         const diff = await diffAgainstBase(exec.worktree, exec.baseCommit).catch(() => undefined);
         if (!diff || !diff.patch.trim()) return undefined;
-        return ws.writeTaskFile(task.id, `exec${exec.number}-${label}.diff`, diff.patch);
+        return ws.writeTaskFile(task.id, `exec${exec.number}-${label}.diff`, diff.patch, { onTaken: 'newName' });
       };
       const userAborted = async () => (await ws.findTask(task.id))?.state === 'aborted';
 
@@ -131,7 +134,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
               await failTask(lease, 'execute', 'the executor finished without changing any file');
               return;
             }
-            const diffFile = await ws.writeTaskFile(task.id, `exec${exec.number}-final.diff`, diff.patch);
+            const diffFile = await ws.writeTaskFile(task.id, `exec${exec.number}-final.diff`, diff.patch, { onTaken: 'newName' });
             await lease.release((view) => (view.state !== 'executing' ? [] : [
               { type: 'exec.finished', data: { summary: finished, diffStat: diff.stat, diffFile, files: diff.files } },
               { type: 'task.moved', data: { from: 'executing', to: 'publishing', reason: 'tests pass; ready to commit and push' } },
@@ -155,7 +158,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
               limits: { cpuSeconds: ws.config.sandbox.cpuSeconds, memoryMb: ws.config.sandbox.memoryMb, processes: ws.config.sandbox.processes, fileSizeMb: ws.config.sandbox.fileSizeMb },
             });
             const header = `$ ${testCommand}\n# exit ${result.exitCode ?? result.signal}${result.timedOut ? ' (killed at the timeout)' : ''}, ${result.durationMs} ms, network ${result.isolation.network}, limits ${result.isolation.limits}\n`;
-            const file = await ws.writeTaskFile(task.id, `exec${exec!.number}-test-${spent.testRuns}.txt`, header + result.output);
+            const file = await ws.writeTaskFile(task.id, `exec${exec!.number}-test-${spent.testRuns}.txt`, header + result.output, { onTaken: 'newName' });
             await lease.append([{ type: 'tests.ran', data: { run: spent.testRuns, passed: result.passed, exitCode: result.exitCode, timedOut: result.timedOut, aborted: result.aborted, durationMs: result.durationMs, file } }]);
             if (result.passed) greenAtEdit = tools.edits();
             const verdict = result.passed ? 'PASSED' : result.timedOut ? `FAILED: killed after ${ws.config.sandbox.testTimeoutSeconds} s` : `FAILED (exit ${result.exitCode ?? result.signal})`;

@@ -77,7 +77,7 @@ export function createPlannerLoop(env: LoopEnv): Loop {
               continue;
             }
             const version = latestPlanVersion(await ws.task(task.id)) + 1;
-            const file = await ws.writeTaskFile(task.id, `plan-v${version}.md`, renderPlan(task.title, version, plan.data));
+            const file = await ws.writeTaskFile(task.id, `plan-v${version}.md`, renderPlan(task.title, version, plan.data), { onTaken: 'newName' });
             await lease.release([
               { type: 'plan.proposed', data: { version, file, base: target.base.branch, baseCommit: target.base.commit, ...plan.data } },
               { type: 'task.moved', data: { from: 'planning', to: 'planned', reason: `plan v${version} ready for review` } },

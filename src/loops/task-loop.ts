@@ -20,6 +20,8 @@ export interface TaskLoopSpec {
   work(job: TaskWork): Promise<void>;
   concurrency?: number;
   leaseTtlMs?: number;
+  /** Refreshes what `wants` depends on besides the task (e.g. workstream triggers) before each scan. */
+  beforeScan?: () => Promise<void>;
 }
 
 /**
@@ -56,6 +58,7 @@ export class TaskLoop implements Loop {
 
   /** Queues every task this loop would take now; returns how many. */
   async scan(): Promise<number> {
+    await this.spec.beforeScan?.();
     let found = 0;
     for (const task of await this.env.ws.tasks()) {
       if (!task.archived && this.spec.wants(task) && !this.running.has(task.id)) {

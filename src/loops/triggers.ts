@@ -29,11 +29,16 @@ export function createTriggerLoop(env: LoopEnv, runAgent?: AgentRunner): Loop {
   const loop = new TaskLoop(env, {
     name: 'triggers',
     purpose: 'trigger',
+    // Re-read the workstreams on every scan, so a trigger added while `up` runs is picked up.
+    beforeScan: async () => {
+      workstreams = new Map((await env.ws.workstreams()).map((w) => [w.name, w]));
+    },
     wants: (task) => due(task).length > 0,
     async work({ lease, task, signal }) {
       for (const trigger of due(task)) {
         const key = triggerKey(trigger.id, task.stateSeq);
-        await lease.append((view) => (view.firedTriggers.includes(key) || view.stateSeq !== task.stateSeq ? null : [{ type: 'trigger.firing', data: { triggerId: trigger.id, stateSeq: task.stateSeq, on: trigger.on } }]));
+        const { record } = await lease.append((view) => (view.firedTriggers.includes(key) || view.stateSeq !== task.stateSeq ? null : [{ type: 'trigger.firing', data: { triggerId: trigger.id, stateSeq: task.stateSeq, on: trigger.on } }]));
+        if (!record) continue; // fired already, or the task left the state: not ours to run
         let outcome: { ok: boolean; output: string; exitCode?: number };
         try {
           if (trigger.action.kind === 'run_command') {
@@ -68,14 +73,5 @@ export function createTriggerLoop(env: LoopEnv, runAgent?: AgentRunner): Loop {
     },
   });
 
-  const refresh = async () => {
-    workstreams = new Map((await env.ws.workstreams()).map((w) => [w.name, w]));
-  };
-  return {
-    name: loop.name,
-    start: async () => { await refresh(); await loop.start(); },
-    stop: () => loop.stop(),
-    idle: async () => { await refresh(); return loop.idle(); },
-  };
+  return loop;
 }
-

@@ -83,7 +83,7 @@ export class LiveHub {
     } else {
       snapshot = (await this.ws.tasks()).filter((v) => !v.archived).map(summarize);
     }
-    for (const s of snapshot) if ((this.sent.get(s.id) ?? 0) < s.lastSeq) this.sent.set(s.id, s.lastSeq);
+    // `sent` is shared by all clients: a snapshot for one must not mark changes as sent to the others.
     const queued = client.queue ?? [];
     client.queue = undefined;
     if (!this.clients.has(client)) return;

@@ -142,16 +142,15 @@ export function createExecutorLoop(env: LoopEnv): Loop {
             log.info('execution finished', { task: task.id, files: diff.files.length });
             return;
           }
-          if (spent.testRuns > limits.maxTestRuns) continue; // the limit check at the top ends the run
         }
 
         async function runCall(call: ToolCall): Promise<{ outcome: { output: string; isError: boolean }; finished?: string }> {
           if (call.name === 'run_tests') {
-            if (spent.testRuns >= limits.maxTestRuns) {
-              spent.testRuns++;
+            // Counted even when refused: one run past the limit ends the run at the next limit check.
+            spent.testRuns++;
+            if (spent.testRuns > limits.maxTestRuns) {
               return { outcome: { output: `refused: the test-run limit (${limits.maxTestRuns}) is reached`, isError: true } };
             }
-            spent.testRuns++;
             const result = await runSandboxed({
               command: testCommand as string, cwd: exec!.worktree, timeoutMs: ws.config.sandbox.testTimeoutSeconds * 1000, network: ws.config.sandbox.network,
               maxOutputBytes: ws.config.sandbox.maxOutputBytes, signal: stop.signal,

@@ -57,17 +57,3 @@ export async function hasChanges(worktreePath: string): Promise<boolean> {
   const out = await git(worktreePath, ['status', '--porcelain=v1', '--untracked-files=all', '--ignore-submodules=none']);
   return out.trim().length > 0;
 }
-
-/** Paths with uncommitted changes (porcelain v1, untracked included). */
-export async function changedFiles(worktreePath: string): Promise<string[]> {
-  const out = await git(worktreePath, ['status', '--porcelain=v1', '-z', '--untracked-files=all']);
-  const entries = out.split('\0');
-  const files: string[] = [];
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i]!;
-    if (e.length < 4) continue;
-    files.push(e.slice(3));
-    if (e[0] === 'R' || e[0] === 'C') i++; // next entry is the old name
-  }
-  return files.sort();
-}

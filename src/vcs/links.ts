@@ -3,6 +3,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { redactUrl } from './repo-source.js';
 
 type Forge = 'github' | 'gitlab' | 'bitbucket';
 
@@ -48,11 +49,6 @@ function parseRemote(url: string): ParsedRemote | undefined {
   };
 }
 
-/** Removes `user:password@` so credentials never end up in a link. */
-function stripCredentials(url: string): string {
-  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/@]*@/, '$1');
-}
-
 function encodeBranch(branch: string): string {
   return branch.split('/').map(encodeURIComponent).join('/');
 }
@@ -76,7 +72,7 @@ export function branchLink(remoteUrl: string, branch: string): string {
   const parsed = looksLikeUrl || !isAbsolute(url) ? parseRemote(url) : undefined;
   if (!parsed) {
     if (!looksLikeUrl && !/^[^@/\s]+@[^:/\s]+:/.test(url)) return `${resolve(url)}#${branch}`;
-    return `${stripCredentials(url)}#${branch}`;
+    return `${redactUrl(url)}#${branch}`;
   }
   const forge = forgeOf(parsed.host);
   const base = `${parsed.scheme}://${parsed.host}/${parsed.repoPath}`;
@@ -89,6 +85,6 @@ export function branchLink(remoteUrl: string, branch: string): string {
     case 'bitbucket':
       return `${base}/branch/${b}`;
     default:
-      return `${stripCredentials(url)}#${branch}`;
+      return `${redactUrl(url)}#${branch}`;
   }
 }

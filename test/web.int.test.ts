@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { RefusalLimiter } from '../src/adapters/web/auth.js';
+import { RefusalLimiter } from '../src/adapters/inbox-port.js';
 import { createWebLoop, startWeb, WebLoop } from '../src/adapters/web/index.js';
 import { createLogger } from '../src/core/log.js';
 import { append, http, login, newDevTask, proposePlan, startFixture, TOKEN, waitFor } from './support/web-harness.js';

@@ -34,3 +34,31 @@ export async function submitCommand(ws: Workspace, command: Command, actor: Acto
 export async function recordRefusal(ws: Workspace, actor: Actor, what: string, detail: Record<string, unknown> = {}): Promise<void> {
   await ws.appendTo('audit', (s) => s, () => ({ actor, events: [{ type: 'access.refused', data: { what, ...detail } }] }));
 }
+
+/**
+ * Decides whether a refusal gets an audit record (or a reply): at most one per key (a remote
+ * address, a user and command) per window, and at most `globalMax` per window in all, so a
+ * stranger cannot flood the audit stream.
+ */
+export class RefusalLimiter {
+  private readonly last = new Map<string, number>();
+  private windowStart = 0;
+  private inWindow = 0;
+
+  constructor(private readonly windowMs = 60_000, private readonly globalMax = 20, private readonly now: () => number = Date.now) {}
+
+  allow(key: string): boolean {
+    const t = this.now();
+    if (t - this.windowStart >= this.windowMs) {
+      this.windowStart = t;
+      this.inWindow = 0;
+      if (this.last.size > 1000) for (const [k, at] of this.last) if (t - at >= this.windowMs) this.last.delete(k);
+    }
+    const prev = this.last.get(key);
+    if (prev !== undefined && t - prev < this.windowMs) return false;
+    if (this.inWindow >= this.globalMax) return false;
+    this.last.set(key, t);
+    this.inWindow++;
+    return true;
+  }
+}

@@ -11,7 +11,7 @@ import type { Logger } from '../../core/log.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
 import { DEV_WORKSTREAM, TERMINAL_DEV_STATES } from '../../pipeline/dev-workstream.js';
-import { recordRefusal, submitCommand, submitTask } from '../inbox-port.js';
+import { RefusalLimiter, recordRefusal, submitCommand, submitTask } from '../inbox-port.js';
 import { bold, clip, code, esc, HELP, htmlToText, renderList, renderStatus, stateLabel, titleOf } from './format.js';
 import type { Messenger } from './messenger.js';
 import type { Notifier } from './notifier.js';
@@ -52,7 +52,9 @@ export async function resolveTaskId(ws: Workspace, arg: string | undefined): Pro
 export function installHandlers(bot: Bot, deps: BotDeps): { busy: () => boolean } {
   const { ws, log, allowed, state, messenger, notifier } = deps;
   const conversations = new Map<string, Conversation>();
-  const lastRefusalReply = new Map<number, number>();
+  // Refusals are recorded once per user and command a minute, and answered once per user a minute.
+  const refusalRecords = new RefusalLimiter(REFUSAL_REPLY_EVERY_MS, 60);
+  const refusalReplies = new RefusalLimiter(REFUSAL_REPLY_EVERY_MS, 60);
   let inFlight = 0;
 
   const convKey = (ctx: Context) => `${ctx.chat?.id}:${ctx.from?.id}`;
@@ -134,11 +136,12 @@ export function installHandlers(bot: Bot, deps: BotDeps): { busy: () => boolean 
       const text = ctx.message?.text ?? '';
       const what = ctx.callbackQuery ? 'telegram.callback' : text.startsWith('/') ? 'telegram.command' : 'telegram.message';
       const detail = { chat: ctx.chat?.id, ...(what === 'telegram.command' ? { command: text.split(/\s/)[0]!.slice(0, 40) } : {}) };
-      await recordRefusal(ws, telegramActor(from.id), what, detail).catch((err) => log.warn('recording a refusal failed', describeError(err)));
+      if (refusalRecords.allow(`${from.id}:${what}:${detail.command ?? ''}`)) {
+        await recordRefusal(ws, telegramActor(from.id), what, detail).catch((err) => log.warn('recording a refusal failed', describeError(err)));
+      }
       if (ctx.callbackQuery) {
         await ctx.answerCallbackQuery({ text: 'Not authorised.' }).catch(() => undefined);
-      } else if (ctx.chat?.type === 'private' && Date.now() - (lastRefusalReply.get(from.id) ?? 0) > REFUSAL_REPLY_EVERY_MS) {
-        lastRefusalReply.set(from.id, Date.now());
+      } else if (ctx.chat?.type === 'private' && refusalReplies.allow(String(from.id))) {
         await ctx.reply(`Not authorised. Your Telegram user id is ${from.id}.`).catch(() => undefined);
       }
       return;

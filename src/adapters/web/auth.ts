@@ -101,29 +101,3 @@ export function bearerOf(req: IncomingMessage): string | undefined {
   return m?.[1];
 }
 
-/**
- * Decides whether a refused request gets an audit record: at most one per remote address per
- * window, and at most `globalMax` per window in all, so a scanner cannot flood the audit stream.
- */
-export class RefusalLimiter {
-  private readonly last = new Map<string, number>();
-  private windowStart = 0;
-  private inWindow = 0;
-
-  constructor(private readonly windowMs = 60_000, private readonly globalMax = 20, private readonly now: () => number = Date.now) {}
-
-  allow(remote: string): boolean {
-    const t = this.now();
-    if (t - this.windowStart >= this.windowMs) {
-      this.windowStart = t;
-      this.inWindow = 0;
-      if (this.last.size > 1000) for (const [k, at] of this.last) if (t - at >= this.windowMs) this.last.delete(k);
-    }
-    const prev = this.last.get(remote);
-    if (prev !== undefined && t - prev < this.windowMs) return false;
-    if (this.inWindow >= this.globalMax) return false;
-    this.last.set(remote, t);
-    this.inWindow++;
-    return true;
-  }
-}

@@ -82,7 +82,8 @@ test('a model asking to push main or to write outside its worktree is refused an
   const parts = gemini.requests[1]!.contents.at(-1).parts.map((x: any) => x.functionResponse);
   assert.deepEqual(parts.map((r: any) => r.name), ['git_push', 'write_file', 'write_file', 'write_file', 'replace_in_file']);
   assert.match(parts[0].response.error, /refused: there is no tool "git_push"/);
-  for (const r of parts.slice(1)) assert.match(r.response.error, /refused: .* is outside the worktree/);
+  for (const r of [parts[1], parts[2], parts[4]]) assert.match(r.response.error, /refused: .* is outside the worktree/);
+  assert.match(parts[3].response.error, /refused: "escape" is a symbolic link/);
   assert.ok(parts.every((r: any) => r.response.output === undefined));
 
   // Nothing was written outside; only task/<id> reached the remote.

@@ -13,7 +13,7 @@ export function repoReader(repoPath: string, commit: string): Toolbox {
     try {
       switch (call.name) {
         case 'list_files': {
-          const out = await git(repoPath, ['ls-tree', '-r', '--name-only', commit, '--', ...(path ? [path] : [])]);
+          const out = await git(repoPath, ['--literal-pathspecs', 'ls-tree', '-r', '--name-only', commit, '--', ...(path ? [path] : [])]);
           const files = out.split('\n').filter(Boolean);
           return ok(files.length ? files.slice(0, 2000).join('\n') + (files.length > 2000 ? `\n[${files.length - 2000} more]` : '') : `no files under "${path}"`);
         }
@@ -25,7 +25,7 @@ export function repoReader(repoPath: string, commit: string): Toolbox {
         case 'search': {
           const pattern = stringArg(call, 'pattern');
           if (!pattern) return refuse('search needs a pattern');
-          const out = await gitMaybe(repoPath, ['grep', '-n', '-I', '-E', '-e', pattern, commit, '--', ...(path ? [path] : [])]);
+          const out = await gitMaybe(repoPath, ['--literal-pathspecs', 'grep', '-n', '-I', '-E', '-e', pattern, commit, '--', ...(path ? [path] : [])]);
           const lines = (out ?? '').split('\n').filter(Boolean).map((l) => l.slice(commit.length + 1));
           return ok(lines.length ? lines.slice(0, 300).join('\n') + (lines.length > 300 ? `\n[${lines.length - 300} more matches]` : '') : 'no matches');
         }

@@ -22,21 +22,27 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
     const env: LoopEnv = { ws, actor: loopActor(name), log: log.child(name) };
     loops.push(await createLoop(name, env));
   }
-  ws.journal.start(undefined, (err) => log.warn('commit failed', describeError(err)));
+  ws.journal.start(undefined, (err, retry) => log.warn('commit failed', { ...describeError(err), failures: retry.failures, retryInMs: retry.waitMs }));
   for (const loop of loops) await loop.start();
   log.info('loops running', { loops: wanted.join(','), workspace: ws.paths.root });
 
   let stopped = false;
   let resolveDone!: () => void;
-  const done = new Promise<void>((r) => (resolveDone = r));
+  let failure: unknown;
+  const settled = new Promise<void>((r) => (resolveDone = r));
+  // With --once, a loop that cannot go on (a full disk, a read-only workspace) ends the run with its error.
+  const done = settled.then(() => {
+    if (failure !== undefined) throw failure;
+  });
+  done.catch(() => undefined);
   const stop = async () => {
-    if (stopped) return done;
+    if (stopped) return settled;
     stopped = true;
     for (const loop of loops) await loop.stop().catch((err) => log.warn(`stopping ${loop.name} failed`, describeError(err)));
     await ws.journal.stop().catch((err) => log.warn('final commit failed', describeError(err)));
     log.info('stopped');
     resolveDone();
-    return done;
+    return settled;
   };
   if (opts.once) {
     void (async () => {
@@ -44,7 +50,13 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
       while (!stopped && quiet < 2) {
         await new Promise((r) => setTimeout(r, opts.idlePollMs ?? 100));
         let allIdle = true;
-        for (const loop of loops) if (!(await loop.idle())) allIdle = false;
+        try {
+          for (const loop of loops) if (!(await loop.idle())) allIdle = false;
+        } catch (err) {
+          failure = err;
+          log.error('stopping: a loop cannot go on', describeError(err));
+          break;
+        }
         quiet = allIdle ? quiet + 1 : 0;
       }
       await stop();

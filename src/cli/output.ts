@@ -1,4 +1,5 @@
 import { describeError } from '../core/errors.js';
+import { forTerminal } from '../core/text-sanitize.js';
 
 export interface Output {
   json: boolean;
@@ -12,12 +13,14 @@ export function createOutput(json: boolean): Output {
     json,
     ok(data, text) {
       if (json) process.stdout.write(JSON.stringify({ status: 'ok', data }, null, 2) + '\n');
-      else if (text !== undefined) process.stdout.write((Array.isArray(text) ? text.join('\n') : text) + '\n');
+      // Human text holds titles, comments and names from records: escape control characters so
+      // nothing printed can move the cursor, retitle the terminal or hide text. JSON stays JSON.
+      else if (text !== undefined) process.stdout.write(forTerminal(Array.isArray(text) ? text.join('\n') : text) + '\n');
     },
     fail(err) {
       const { code, message } = describeError(err);
       if (json) process.stdout.write(JSON.stringify({ status: 'error', code, message }) + '\n');
-      else process.stderr.write(`error [${code}]: ${message}\n`);
+      else process.stderr.write(`error [${code}]: ${forTerminal(message)}\n`);
       if (process.env.ORCHESTRA_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
       process.exit(code === 'INTERNAL' ? 70 : 1);
     },

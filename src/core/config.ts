@@ -53,6 +53,16 @@ export const ConfigSchema = z.object({
   inbox: z.object({ maxBytes: z.number().int().positive().default(1024 * 1024) }).prefault({}),
   /** Durability of record writes: fsync each record file before it becomes visible. */
   fsync: z.boolean().default(true),
+  /**
+   * Size caps of what the store keeps. A record over `maxRecordBytes` is refused at append and
+   * skipped (unread) by readers; an artifact over `maxArtifactBytes` is refused while streaming.
+   */
+  storage: z
+    .object({
+      maxRecordBytes: z.number().int().min(4096).default(1024 * 1024),
+      maxArtifactBytes: z.number().int().positive().default(50 * 1024 * 1024),
+    })
+    .prefault({}),
   repos: z.record(z.string(), z.string()).default({}),
   /** Push target override; by default the target repo's origin. */
   remote: z.string().optional(),
@@ -71,6 +81,18 @@ export const ConfigSchema = z.object({
       processes: z.number().int().positive().optional(),
       fileSizeMb: z.number().int().positive().optional(),
       maxOutputBytes: z.number().int().positive().default(64 * 1024),
+      /**
+       * 'bwrap' (default): test and trigger commands run only under bubblewrap (own PID, IPC, UTS
+       * and, with network off, network namespaces; a minimal read-only filesystem view; an
+       * unprivileged uid when Orchestra runs as root); without a usable bwrap they are refused
+       * with SANDBOX_UNAVAILABLE. 'unconfined' runs them without any isolation: UNSAFE, only for
+       * repositories and triggers you trust completely; every run record says so.
+       */
+      isolation: z.enum(['bwrap', 'unconfined']).default('bwrap'),
+      /** Extra absolute paths the sandboxed command may read (e.g. a toolchain outside /usr, /opt). */
+      readPaths: z.array(z.string().refine((p) => p.startsWith('/'), 'must be an absolute path')).default([]),
+      /** The bwrap to use (absolute path); default: `bwrap` found on PATH or in /usr/bin. */
+      bwrapPath: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').optional(),
     })
     .prefault({}),
   telegram: z

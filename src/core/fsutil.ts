@@ -19,7 +19,7 @@ export async function createExclusive(path: string, content: string | Buffer, op
     handle = await fs.open(temp, 'wx');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await fs.mkdir(dir, { recursive: true });
+    await mkdirp(dir);
     handle = await fs.open(temp, 'wx');
   }
   try {
@@ -46,10 +46,27 @@ export async function writeAtomic(path: string, content: string): Promise<void> 
     await fs.writeFile(temp, content);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    await fs.mkdir(dirname(path), { recursive: true });
+    await mkdirp(dirname(path));
     await fs.writeFile(temp, content);
   }
   await fs.rename(temp, path);
+}
+
+/**
+ * mkdir -p that reports the real reason of a failure: node's recursive mkdir says ENOENT on a
+ * read-only or full file system; a plain mkdir of the first missing directory says EROFS/ENOSPC.
+ */
+export async function mkdirp(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const parent = dirname(dir);
+    if (parent !== dir) await mkdirp(parent);
+    await fs.mkdir(dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
 }
 
 export async function readdirSafe(dir: string): Promise<string[]> {

@@ -1,21 +1,25 @@
-import matter from 'gray-matter';
 import { z } from 'zod';
 import { ActorSchema, type Actor } from './actor.js';
 import { OrchestraError } from './errors.js';
+import { parseFrontMatter } from './front-matter.js';
+import { multiLine, singleLine } from './text-sanitize.js';
 import { NewTaskSchema, type NewTask } from './ops/tasks.js';
+import { assertJsonDepth } from './value-limits.js';
 
 /**
  * Commands that act on an existing task. The same shapes come from inbox files, the CLI and the
  * chat adapters, so there is one definition.
  */
+const lineText = (max: number) => z.string().max(max).transform(singleLine);
+const longText = z.string().min(1).max(20_000).transform(multiLine);
 const taskRef = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'task must be a task id (ULID)');
 export const CommandSchema = z.discriminatedUnion('command', [
-  z.object({ command: z.literal('comment'), task: taskRef, text: z.string().min(1).max(20_000) }),
-  z.object({ command: z.literal('move'), task: taskRef, to: z.string().min(1), reason: z.string().max(2000).optional() }),
+  z.object({ command: z.literal('comment'), task: taskRef, text: longText }),
+  z.object({ command: z.literal('move'), task: taskRef, to: z.string().min(1).max(200), reason: lineText(2000).optional() }),
   z.object({ command: z.literal('archive'), task: taskRef }),
   z.object({ command: z.literal('approve'), task: taskRef, version: z.number().int().positive().optional() }),
-  z.object({ command: z.literal('feedback'), task: taskRef, text: z.string().min(1).max(20_000) }),
-  z.object({ command: z.literal('abort'), task: taskRef, reason: z.string().max(2000).optional() }),
+  z.object({ command: z.literal('feedback'), task: taskRef, text: longText }),
+  z.object({ command: z.literal('abort'), task: taskRef, reason: lineText(2000).optional() }),
   z.object({ command: z.literal('retry'), task: taskRef, replan: z.boolean().default(false) }),
 ]);
 export type Command = z.infer<typeof CommandSchema>;
@@ -23,6 +27,9 @@ export type Command = z.infer<typeof CommandSchema>;
 export type InboxItem =
   | { kind: 'task'; task: NewTask; actor?: Actor }
   | { kind: 'command'; command: Command; actor?: Actor };
+
+/** Keys that would reach an object's prototype when copied by assignment. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 const TASK_KEYS = new Set(['id', 'title', 'workstream', 'tags', 'body', 'description', 'actor', 'fields']);
 
@@ -42,8 +49,15 @@ function decodeText(bytes: Buffer): string {
 }
 
 function toTask(raw: Record<string, unknown>, description: unknown): InboxItem {
-  const fields: Record<string, unknown> = { ...((raw.fields as Record<string, unknown>) ?? {}) };
-  for (const [key, value] of Object.entries(raw)) if (!TASK_KEYS.has(key)) fields[key] = value;
+  const given = raw.fields;
+  if (given !== undefined && (!given || typeof given !== 'object' || Array.isArray(given))) throw new OrchestraError('INVALID_INPUT', 'task: fields must be a mapping');
+  const fields: Record<string, unknown> = {};
+  const put = (key: string, value: unknown) => Object.defineProperty(fields, key, { value, enumerable: true, writable: true, configurable: true });
+  for (const [key, value] of Object.entries((given as Record<string, unknown>) ?? {})) {
+    if (FORBIDDEN_KEYS.has(key)) throw new OrchestraError('INVALID_INPUT', `task: fields: the key "${key}" is not allowed`);
+    put(key, value);
+  }
+  for (const [key, value] of Object.entries(raw)) if (!TASK_KEYS.has(key)) put(key, value);
   const tags = typeof raw.tags === 'string' ? raw.tags.split(',').map((t) => t.trim()).filter(Boolean) : raw.tags;
   const task = NewTaskSchema.safeParse({ id: raw.id, title: raw.title, workstream: raw.workstream, tags, description: description ?? '', fields });
   if (!task.success) throw firstIssue(task.error, 'task');
@@ -52,23 +66,38 @@ function toTask(raw: Record<string, unknown>, description: unknown): InboxItem {
   return { kind: 'task', task: task.data, ...(actor ? { actor: actor.data } : {}) };
 }
 
-/** Parses an inbox file (Markdown with front matter, or JSON) into a task or a command. */
+function assertPlainKeys(raw: Record<string, unknown>, where: string): void {
+  for (const key of Object.keys(raw)) if (FORBIDDEN_KEYS.has(key)) throw new OrchestraError('INVALID_INPUT', `${where}: the key "${key}" is not allowed`);
+}
+
+/** JSON with its nesting bounded before parsing (a deep file cannot exhaust the stack). */
+export function parseJsonText(text: string): unknown {
+  assertJsonDepth(text);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new OrchestraError('INVALID_JSON', `not valid JSON: ${(err as Error).message.split('\n')[0]!.slice(0, 200)}`);
+  }
+}
+
+/**
+ * Parses an inbox file (Markdown with YAML front matter, or JSON) into a task or a command.
+ * Preconditions: `bytes` is at most the configured inbox.maxBytes (the caller checks the size
+ * before reading). Nothing here evaluates code: JSON.parse and the safe YAML loader only.
+ */
 export function parseInboxFile(name: string, bytes: Buffer): InboxItem {
   const text = decodeText(bytes);
   const lower = name.toLowerCase();
+  if (lower.endsWith('.error.json')) throw new OrchestraError('INVALID_INPUT', 'names ending in .error.json are reserved for rejection records; rename the file');
   if (lower.endsWith('.json')) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch (err) {
-      throw new OrchestraError('INVALID_JSON', `not valid JSON: ${(err as Error).message}`);
-    }
+    const raw = parseJsonText(text);
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new OrchestraError('INVALID_INPUT', 'a JSON inbox file must hold one object');
     const obj = raw as Record<string, unknown>;
+    assertPlainKeys(obj, 'task');
     if ('command' in obj) {
       const { actor: rawActor, ...rest } = obj;
       const command = CommandSchema.safeParse(rest);
-      if (!command.success) throw firstIssue(command.error, `command ${String(obj.command)}`);
+      if (!command.success) throw firstIssue(command.error, `command ${String(obj.command).slice(0, 40)}`);
       const actor = rawActor === undefined ? undefined : ActorSchema.safeParse(rawActor);
       if (actor && !actor.success) throw firstIssue(actor.error, 'actor');
       return { kind: 'command', command: command.data, ...(actor ? { actor: actor.data } : {}) };
@@ -76,16 +105,10 @@ export function parseInboxFile(name: string, bytes: Buffer): InboxItem {
     return toTask(obj, obj.body ?? obj.description);
   }
   if (lower.endsWith('.md') || lower.endsWith('.markdown')) {
-    let parsed: matter.GrayMatterFile<string>;
-    try {
-      // gray-matter caches by content; a fresh options object disables that cache.
-      parsed = matter(text, {});
-    } catch (err) {
-      throw new OrchestraError('INVALID_INPUT', `the YAML front matter does not parse: ${(err as Error).message.split('\n')[0]}`);
-    }
-    if (!text.trimStart().startsWith('---')) throw new OrchestraError('INVALID_INPUT', 'a Markdown task needs YAML front matter (--- title: ... ---)');
-    if (!parsed.data || typeof parsed.data !== 'object' || Array.isArray(parsed.data)) throw new OrchestraError('INVALID_INPUT', 'the front matter must be a YAML mapping');
-    return toTask(parsed.data as Record<string, unknown>, parsed.content.trim());
+    const parsed = parseFrontMatter(text, 'the YAML front matter');
+    if (!parsed.present) throw new OrchestraError('INVALID_INPUT', 'a Markdown task needs YAML front matter (--- title: ... ---)');
+    assertPlainKeys(parsed.data, 'front matter');
+    return toTask(parsed.data, parsed.content.trim());
   }
   throw new OrchestraError('INVALID_INPUT', 'unsupported file type: use .md (front matter) or .json');
 }

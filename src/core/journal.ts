@@ -2,15 +2,18 @@ import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describeActor } from './actor.js';
+import { Backoff } from './backoff.js';
 import type { Config } from './config.js';
 import { OrchestraError } from './errors.js';
 import { TEMP_PREFIX, writeAtomic } from './fsutil.js';
 import type { WorkspacePaths } from './paths.js';
 import { parseRecord, RECORD_FILE } from './record.js';
+import { singleLine } from './text-sanitize.js';
 
 const RECORD_DIRS = ['tasks', 'workstreams', 'artifacts', 'audit'];
 const STALE_LOCK_MS = 10_000;
 const MAX_BODY_LINES = 60;
+const MAX_BACKOFF_MS = 30_000;
 
 /** Runs git in the workspace repo with a fixed identity so it works on machines without git config. */
 export async function git(paths: WorkspacePaths, config: Config, args: string[], input?: string) {
@@ -121,7 +124,9 @@ export class GitJournal {
     // path, which is quadratic and took tens of seconds for a few thousand new records.
     await git(this.paths, this.config, ['update-index', '--add', '-z', '--stdin'], files.join('\0'));
     const { title, body } = await this.describe(files);
-    await git(this.paths, this.config, ['commit', '-q', '--no-verify', '-m', title, '-m', body]);
+    // The message goes through stdin, never argv: record text may hold anything (a NUL byte in an
+    // argument makes spawning fail), and every line is reduced to printable single-line text.
+    await git(this.paths, this.config, ['commit', '-q', '--no-verify', '--cleanup=whitespace', '-F', '-'], commitMessage(title, body));
     return files.length;
   }
 
@@ -167,15 +172,24 @@ export class GitJournal {
     return { title, body: lines.join('\n') };
   }
 
-  /** Commits every `intervalMs` while this process holds (or can take) the committer lock. */
-  start(intervalMs = this.config.git.commitIntervalMs, onError: (err: unknown) => void = () => undefined): void {
+  /**
+   * Commits every `intervalMs` while this process holds (or can take) the committer lock.
+   * Repeated failures (a full disk, a read-only workspace) back off exponentially up to
+   * MAX_BACKOFF_MS, and `onError` is called once per try, so once per backoff step.
+   */
+  start(intervalMs = this.config.git.commitIntervalMs, onError: (err: unknown, retry: { failures: number; waitMs: number }) => void = () => undefined): void {
+    const backoff = new Backoff(Math.max(intervalMs, 250), MAX_BACKOFF_MS);
     const tick = async () => {
+      let wait = intervalMs;
       try {
         if (await this.acquire()) await this.commitPending();
+        backoff.succeeded();
       } catch (err) {
-        onError(err);
+        const step = backoff.failed();
+        wait = step.waitMs;
+        onError(err, step);
       }
-      if (this.timer) this.timer = setTimeout(tick, intervalMs);
+      if (this.timer) this.timer = setTimeout(tick, wait);
     };
     this.timer = setTimeout(tick, 0);
   }
@@ -200,9 +214,17 @@ export class GitJournal {
   }
 }
 
+/** A commit message from any text: control characters (NUL, ESC, CR, bidi marks) removed, lines kept. */
+export function commitMessage(title: string, body: string): string {
+  const clean = (line: string) => singleLine(line).trimEnd();
+  const subject = clean(title).trim() || 'records';
+  const lines = body.split('\n').map(clean).filter((l) => l.length > 0);
+  return `${subject}\n\n${lines.join('\n')}\n`;
+}
+
 export function summarizeEvent(type: string, data: Record<string, unknown>): string {
   const d = data as Record<string, any>;
-  const cut = (v: unknown, n = 60) => String(v ?? '').replace(/\s+/g, ' ').slice(0, n);
+  const cut = (v: unknown, n = 60) => singleLine(String(v ?? '')).replace(/\s+/g, ' ').slice(0, n);
   switch (type) {
     case 'task.created': return `created "${cut(d.title)}" in ${d.workstream} (${d.state})`;
     case 'task.moved': return `moved ${d.from} -> ${d.to}${d.reason ? ` (${cut(d.reason)})` : ''}`;
@@ -237,6 +259,7 @@ export function summarizeEvent(type: string, data: Record<string, unknown>): str
     case 'trigger.removed': return `trigger ${d.id} removed`;
     case 'artifact.put': return `artifact ${d.path} stored`;
     case 'inbox.rejected': return `inbox file ${d.file} rejected (${d.code})`;
+    case 'inbox.skipped': return `inbox file ${d.file} skipped: it cannot be moved (${d.code})`;
     case 'access.refused': return `access refused: ${cut(d.what)}`;
     default: return type;
   }

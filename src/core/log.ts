@@ -1,3 +1,5 @@
+import { forTerminal } from './text-sanitize.js';
+
 /** One line per event on stderr: `time level [loop] message key=value ...`. Quiet in tests unless asked. */
 export type Logger = {
   info(message: string, fields?: Record<string, unknown>): void;
@@ -12,7 +14,8 @@ export function createLogger(name = 'orchestra', sink: (line: string) => void = 
   const emit = (level: string) => (message: string, fields: Record<string, unknown> = {}) => {
     if (quiet()) return;
     const extra = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
-    sink(`${new Date().toISOString().slice(11, 23)} ${level.padEnd(5)} [${name}] ${message}${extra ? ' ' + extra : ''}`);
+    // Values come from records and file names: never let them drive the terminal or break the line.
+    sink(forTerminal(`${new Date().toISOString().slice(11, 23)} ${level.padEnd(5)} [${name}] ${message}${extra ? ' ' + extra : ''}`).replace(/\n/g, '\\n'));
   };
   return { info: emit('info'), warn: emit('warn'), error: emit('error'), child: (child) => createLogger(`${name}/${child}`, sink) };
 }

@@ -2,44 +2,79 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../app/commands.js';
 import type { Actor } from '../core/actor.js';
-import { describeError, OrchestraError } from '../core/errors.js';
-import { isTempName, readdirSafe, writeAtomic } from '../core/fsutil.js';
+import { Backoff } from '../core/backoff.js';
+import { describeError, OrchestraError, workspaceFsError } from '../core/errors.js';
+import { fitName, NAME_MAX_BYTES, printableName } from '../core/file-names.js';
+import { isTempName, readdirSafe } from '../core/fsutil.js';
 import { newId } from '../core/ids.js';
 import { parseInboxFile } from '../core/inbox-format.js';
 import { createTask } from '../core/ops/tasks.js';
 import { AUDIT_STREAM } from '../core/paths.js';
+import { NO_FOLLOW_READ, placeRejected } from './intake-reject.js';
 import type { Loop, LoopEnv } from './loop.js';
 import { watchDir, type DirWatcher } from './watch.js';
 
-const CLAIM = /^([0-9A-HJKMNP-TV-Z]{26})--(.+)$/;
+const CLAIM = /^([0-9A-HJKMNP-TV-Z]{26})--([\s\S]+)$/;
 const PARALLEL = 8;
+/** Tries of one file whose failure is neither its own fault nor the workspace's (INTERNAL, GIT_ERROR). */
+const MAX_TRIES = 3;
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
 /** Names that editors and copy tools use while a file is still being written. */
 const isPartialName = (name: string) =>
   name.startsWith('.') || isTempName(name) || /\.(tmp|part|partial|crdownload|swp)$/i.test(name) || name.endsWith('~');
+/** errno codes that mean this one file cannot be read: it is rejected, never retried. */
+const UNREADABLE = new Set(['EACCES', 'EPERM', 'ELOOP', 'EISDIR', 'ENXIO', 'EIO', 'EINVAL', 'ENAMETOOLONG', 'EAGAIN', 'EOPNOTSUPP', 'ENODEV']);
 
-export type IntakeOutcome = { file: string; result: 'task' | 'command' | 'rejected'; taskId?: string; code?: string };
+export type IntakeOutcome = { file: string; result: 'task' | 'command' | 'rejected' | 'skipped'; taskId?: string; code?: string };
+
+const errno = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 
 /**
  * Turns inbox files into records. A file is claimed by renaming it into .orchestra/intake under a
  * fresh id (rename is atomic, so of several intake processes exactly one gets it), then
  * recorded with that id as the idempotency key: a crash at any point is finished on the next
  * scan without recording anything twice.
+ *
+ * Every file ends in a bounded number of tries: recorded, rejected (inbox/rejected/ with an
+ * error record), or, when it cannot even be moved, recorded once in the audit stream as
+ * `inbox.skipped` and left alone from then on (also by later processes). Failures of the
+ * workspace itself (full disk, read-only) back off exponentially and make `idle()` throw the
+ * typed error, so `up --once` exits with it.
  */
 export class IntakeLoop implements Loop {
   readonly name = 'intake';
   private watcher?: DirWatcher;
   private timer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
   private scanning?: Promise<number>;
   private rescan = false;
   private stopping = false;
+  private readonly tries = new Map<string, number>();
+  private readonly skipped = new Set<string>();
+  /** When this process first saw a file whose mtime is in the future. */
+  private readonly firstSeen = new Map<string, number>();
+  private readonly backoff = new Backoff(BACKOFF_BASE_MS, BACKOFF_MAX_MS);
+  /** The workspace-level failure intake is backing off from, if any. */
+  private blocked?: OrchestraError;
   readonly outcomes: IntakeOutcome[] = [];
 
   constructor(private readonly env: LoopEnv) {}
 
   async start(): Promise<void> {
     const { paths } = this.env.ws;
-    await fs.mkdir(paths.intake, { recursive: true });
-    await fs.mkdir(paths.rejected, { recursive: true });
+    try {
+      await fs.mkdir(paths.intake, { recursive: true });
+    } catch (err) {
+      throw workspaceFsError(err) ?? err;
+    }
+    await fs.mkdir(paths.rejected, { recursive: true }).catch((err) => {
+      const typed = workspaceFsError(err);
+      if (typed) throw typed;
+      // Intake still runs: files it cannot move there are recorded once as skipped.
+      this.env.log.error('inbox/rejected cannot be created; bad files will be skipped, not moved', describeError(err));
+    });
+    await this.loadSkipped();
     this.watcher = watchDir(paths.inbox, () => this.requestScan());
     // Not awaited: a large backlog must not delay start-up (and `up` installs its SIGTERM
     // handler only once every loop has started).
@@ -52,13 +87,24 @@ export class IntakeLoop implements Loop {
     this.timer = setTimeout(tick, this.env.ws.config.loops.scanIntervalMs);
   }
 
+  /** Entries already recorded as skipped (by any process) stay skipped. */
+  private async loadSkipped(): Promise<void> {
+    const { records } = await this.env.ws.readStream(AUDIT_STREAM);
+    for (const r of records) for (const e of r.events) if (e.type === 'inbox.skipped' && typeof e.data.key === 'string') this.skipped.add(e.data.key);
+  }
+
   private requestScan(): void {
     if (this.stopping) return;
+    if (this.backoff.waiting()) {
+      // Watcher events and timer ticks do not shorten a backoff; one retry is scheduled at its end.
+      if (!this.retryTimer) this.retryTimer = setTimeout(() => { this.retryTimer = undefined; this.requestScan(); }, this.backoff.remainingMs());
+      return;
+    }
     if (this.scanning) {
       this.rescan = true;
       return;
     }
-    void this.scan().catch((err) => this.env.log.error('inbox scan failed', describeError(err)));
+    void this.scan().catch(() => undefined);
   }
 
   /** One pass: finish claims left by a crash, then claim and record every settled inbox file. */
@@ -66,14 +112,31 @@ export class IntakeLoop implements Loop {
     if (this.scanning) return this.scanning;
     this.scanning = (async () => {
       let done = 0;
-      do {
-        this.rescan = false;
-        done += await this.drainClaims();
-        done += await this.claimInbox();
-      } while (this.rescan && !this.stopping);
+      try {
+        do {
+          this.rescan = false;
+          done += await this.drainClaims();
+          done += await this.claimInbox();
+        } while (this.rescan && !this.stopping && !this.backoff.waiting());
+        if (this.backoff.failing && !this.backoff.waiting()) {
+          const failures = this.backoff.succeeded();
+          this.blocked = undefined;
+          this.env.log.info('intake recovered', { failures });
+        }
+      } catch (err) {
+        this.failedScan(err);
+      }
       return done;
     })().finally(() => (this.scanning = undefined));
     return this.scanning;
+  }
+
+  /** A scan-level failure: backs off (doubling, capped) and logs once per backoff step. */
+  private failedScan(err: unknown): void {
+    const typed = workspaceFsError(err);
+    if (typed) this.blocked = typed;
+    const { waitMs, failures } = this.backoff.failed();
+    this.env.log.error('intake paused', { ...describeError(err), failures, retryInMs: waitMs });
   }
 
   private async claimInbox(): Promise<number> {
@@ -82,24 +145,38 @@ export class IntakeLoop implements Loop {
     let claimed = 0;
     let waitMs = 0;
     for (const name of await readdirSafe(paths.inbox)) {
-      if (this.stopping) break;
+      if (this.stopping || this.backoff.waiting()) break;
       if (name === 'rejected' || isPartialName(name)) continue;
       const path = join(paths.inbox, name);
       const stat = await fs.lstat(path).catch(() => undefined);
       if (!stat) continue;
+      const key = inboxKey(name, stat);
+      if (this.skipped.has(key)) continue;
       if (stat.isFile()) {
-        const age = now - stat.mtimeMs;
+        // A file settles when its mtime is settleMs old; an mtime in the future (clock skew, or
+        // `touch -d tomorrow`) must not hold it forever, so then our own first sighting counts.
+        let age = now - stat.mtimeMs;
+        if (age < 0) {
+          const first = this.firstSeen.get(key) ?? now;
+          this.firstSeen.set(key, first);
+          age = now - first;
+        }
         if (age < config.loops.settleMs) {
           waitMs = Math.max(waitMs, config.loops.settleMs - age + 5);
           continue;
         }
+        this.firstSeen.delete(key);
       }
-      const claim = join(paths.intake, `${newId()}--${name}`);
+      const claimId = newId();
+      const claim = join(paths.intake, `${claimId}--${fitName(name, NAME_MAX_BYTES - claimId.length - 2)}`);
       try {
         await fs.rename(path, claim);
         claimed++;
-      } catch {
-        continue; // another intake process took it
+      } catch (err) {
+        if (errno(err) === 'ENOENT') continue; // another intake process took it
+        const typed = workspaceFsError(err);
+        if (typed) throw typed;
+        await this.countFailure(key, name, err, () => this.skip(key, name, err));
       }
     }
     if (waitMs > 0 && !this.stopping) setTimeout(() => this.requestScan(), waitMs);
@@ -107,77 +184,171 @@ export class IntakeLoop implements Loop {
   }
 
   private async drainClaims(): Promise<number> {
-    const claims = (await readdirSafe(this.env.ws.paths.intake)).filter((n) => CLAIM.test(n)).sort();
+    const claims = (await readdirSafe(this.env.ws.paths.intake)).filter((n) => CLAIM.test(n) && !this.skipped.has(claimKey(n))).sort();
     let next = 0;
+    let failure: unknown;
     const worker = async () => {
-      while (next < claims.length && !this.stopping) await this.process(claims[next++]!);
+      while (next < claims.length && !this.stopping && failure === undefined) {
+        try {
+          await this.process(claims[next++]!);
+        } catch (err) {
+          failure = err;
+        }
+      }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL, claims.length) }, worker));
+    if (failure !== undefined) throw failure;
     return claims.length;
+  }
+
+  /** Counts a failed try of one entry; after MAX_TRIES calls `giveUp`. */
+  private async countFailure(key: string, name: string, err: unknown, giveUp: () => Promise<void>): Promise<void> {
+    const tries = (this.tries.get(key) ?? 0) + 1;
+    this.tries.set(key, tries);
+    this.env.log.error('inbox file left for the next scan', { file: printableName(name), try: tries, of: MAX_TRIES, ...describeError(err) });
+    if (tries >= MAX_TRIES) {
+      this.tries.delete(key);
+      await giveUp();
+    }
+  }
+
+  /** Reads a claimed file without following links or blocking on FIFOs; refuses anything but a small regular file. */
+  private async readClaim(path: string): Promise<Buffer> {
+    const { maxBytes } = this.env.ws.config.inbox;
+    let stat;
+    try {
+      stat = await fs.lstat(path);
+    } catch (err) {
+      throw unreadable(err);
+    }
+    if (stat.isSymbolicLink()) throw new OrchestraError('INVALID_INPUT', 'symbolic links are not accepted in the inbox (copy the file instead)');
+    if (stat.isDirectory()) throw new OrchestraError('INVALID_INPUT', 'directories are not accepted in the inbox; drop one file per task');
+    if (!stat.isFile()) throw new OrchestraError('INVALID_INPUT', 'only regular files are accepted in the inbox (not FIFOs, sockets or devices)');
+    if (stat.size > maxBytes) throw new OrchestraError('INVALID_INPUT', `the file is ${stat.size} bytes; the limit is ${maxBytes}`);
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(path, NO_FOLLOW_READ);
+    } catch (err) {
+      throw unreadable(err);
+    }
+    try {
+      const opened = await handle.stat();
+      if (!opened.isFile() || opened.ino !== stat.ino) throw new OrchestraError('INVALID_INPUT', 'the file changed while it was read');
+      const buffer = Buffer.alloc(maxBytes + 1);
+      let length = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+        if (length > maxBytes) throw new OrchestraError('INVALID_INPUT', `the file is over the limit of ${maxBytes} bytes`);
+      }
+      return buffer.subarray(0, length);
+    } catch (err) {
+      throw err instanceof OrchestraError ? err : unreadable(err);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
   }
 
   private async process(claimName: string): Promise<void> {
     const { ws, log } = this.env;
     const [, claimId, name] = CLAIM.exec(claimName)!;
     const path = join(ws.paths.intake, claimName);
+    const shown = printableName(name!);
     try {
-      const stat = await fs.lstat(path);
-      if (stat.isSymbolicLink()) throw new OrchestraError('INVALID_INPUT', 'symbolic links are not accepted in the inbox (copy the file instead)');
-      if (stat.isDirectory()) throw new OrchestraError('INVALID_INPUT', 'directories are not accepted in the inbox; drop one file per task');
-      if (!stat.isFile()) throw new OrchestraError('INVALID_INPUT', 'only regular files are accepted in the inbox');
-      if (stat.size > ws.config.inbox.maxBytes) throw new OrchestraError('INVALID_INPUT', `the file is ${stat.size} bytes; the limit is ${ws.config.inbox.maxBytes}`);
-      const bytes = await fs.readFile(path);
+      const bytes = await this.readClaim(path);
       const item = parseInboxFile(name!, bytes);
-      const actor: Actor = item.actor ?? { kind: 'inbox', name: name!.slice(0, 200) };
+      const actor: Actor = item.actor ?? { kind: 'inbox', name: shown.slice(0, 200) };
       if (item.kind === 'task') {
         const task = await createTask(ws, { ...item.task, id: item.task.id ?? claimId }, {
           actor,
           cause: claimId,
           original: { name: name!.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '').slice(0, 100) || 'file', content: bytes },
         });
-        this.outcomes.push({ file: name!, result: 'task', taskId: task.id });
-        log.info('task recorded', { task: task.id, file: name, title: task.title });
+        this.outcomes.push({ file: shown, result: 'task', taskId: task.id });
+        log.info('task recorded', { task: task.id, file: shown, title: task.title });
       } else {
         await runCommand(ws, item.command, actor, claimId);
-        this.outcomes.push({ file: name!, result: 'command', taskId: item.command.task });
-        log.info('command recorded', { command: item.command.command, task: item.command.task, file: name });
+        this.outcomes.push({ file: shown, result: 'command', taskId: item.command.task });
+        log.info('command recorded', { command: item.command.command, task: item.command.task, file: shown });
       }
+      this.tries.delete(claimKey(claimName));
       await fs.unlink(path).catch(() => undefined);
     } catch (err) {
-      if (!(err instanceof OrchestraError) || err.code === 'INTERNAL' || err.code === 'GIT_ERROR') {
-        log.error('inbox file left for the next scan', { file: name, ...describeError(err) });
-        return;
-      }
-      await this.reject(path, name!, err);
+      if (errno(err) === 'ENOENT' && !(await fs.lstat(path).then(() => true, () => false))) return; // the claim vanished: nothing left to do
+      const typed = workspaceFsError(err);
+      if (typed) throw typed;
+      if (err instanceof OrchestraError && err.code !== 'INTERNAL' && err.code !== 'GIT_ERROR') return this.reject(path, claimName, name!, err);
+      const key = claimKey(claimName);
+      await this.countFailure(key, name!, err, () => this.reject(path, claimName, name!, new OrchestraError(describeError(err).code, `gave up after ${MAX_TRIES} tries: ${describeError(err).message}`)));
     }
   }
 
-  private async reject(path: string, name: string, err: OrchestraError): Promise<void> {
+  private async reject(path: string, claimName: string, name: string, err: OrchestraError): Promise<void> {
     const { ws, log, actor } = this.env;
-    let target = join(ws.paths.rejected, name);
-    if (await fs.lstat(target).then(() => true, () => false)) target = join(ws.paths.rejected, `${newId()}-${name}`);
-    await fs.rename(path, target);
-    const finalName = target.slice(target.lastIndexOf('/') + 1);
     const at = new Date().toISOString();
-    await writeAtomic(`${target}.error.json`, JSON.stringify({ code: err.code, message: err.message, at, file: finalName }, null, 2) + '\n');
-    await ws.appendTo(AUDIT_STREAM, (s) => s, () => ({ actor, events: [{ type: 'inbox.rejected', data: { file: finalName, code: err.code, message: err.message } }] }));
-    this.outcomes.push({ file: name, result: 'rejected', code: err.code });
-    log.warn('inbox file rejected', { file: name, code: err.code, message: err.message });
+    const message = err.message.slice(0, 480);
+    let finalName: string;
+    try {
+      finalName = await placeRejected(path, name, ws.paths.rejected, CLAIM.exec(claimName)![1]!, (file) => JSON.stringify({ code: err.code, message, at, file, ...(file !== name ? { originalName: name } : {}) }, null, 2) + '\n');
+    } catch (moveErr) {
+      const typed = workspaceFsError(moveErr);
+      if (typed) throw typed;
+      return this.skip(claimKey(claimName), name, moveErr, err);
+    }
+    await ws.appendTo(AUDIT_STREAM, (s) => s, () => ({ actor, events: [{ type: 'inbox.rejected', data: { file: finalName, code: err.code, message } }] }));
+    this.outcomes.push({ file: printableName(name), result: 'rejected', code: err.code });
+    log.warn('inbox file rejected', { file: finalName, code: err.code, message });
   }
 
+  /** An entry that cannot even be moved: recorded once in the audit stream, then left alone. */
+  private async skip(key: string, name: string, cause: unknown, reason?: OrchestraError): Promise<void> {
+    const { ws, log, actor } = this.env;
+    this.skipped.add(key);
+    const why = reason ? `${reason.code}: ${reason.message}` : describeError(cause).message;
+    const message = `cannot be moved to inbox/rejected (${describeError(cause).message.slice(0, 200)}); left in place and skipped from now on. ${why}`.slice(0, 480);
+    const file = printableName(name);
+    await ws.appendTo(AUDIT_STREAM, (s) => s, () => ({ actor, events: [{ type: 'inbox.skipped', data: { file, key, code: reason?.code ?? describeError(cause).code, message } }] }));
+    this.outcomes.push({ file, result: 'skipped', code: reason?.code ?? describeError(cause).code });
+    log.error('inbox file skipped', { file, message });
+  }
+
+  /**
+   * True when nothing is pending. Throws the typed error (NO_SPACE, WORKSPACE_READONLY) while
+   * intake is blocked by the workspace itself, so a one-shot run can end with it.
+   */
   async idle(): Promise<boolean> {
+    if (this.blocked) throw this.blocked;
     if (this.scanning) return false;
-    const pending = (await readdirSafe(this.env.ws.paths.inbox)).filter((n) => n !== 'rejected' && !isPartialName(n));
-    const claims = (await readdirSafe(this.env.ws.paths.intake)).filter((n) => CLAIM.test(n));
+    const pending: string[] = [];
+    for (const n of await readdirSafe(this.env.ws.paths.inbox)) {
+      if (n === 'rejected' || isPartialName(n)) continue;
+      const stat = await fs.lstat(join(this.env.ws.paths.inbox, n)).catch(() => undefined);
+      if (stat && !this.skipped.has(inboxKey(n, stat))) pending.push(n);
+    }
+    const claims = (await readdirSafe(this.env.ws.paths.intake)).filter((n) => CLAIM.test(n) && !this.skipped.has(claimKey(n)));
     if (pending.length + claims.length === 0) return true;
     await this.scan();
+    if (this.blocked) throw this.blocked;
     return false;
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.watcher?.close();
     await this.scanning?.catch(() => undefined);
   }
+}
+
+/** Identity of an inbox entry for skipping: a replaced or changed file is a new entry. */
+const inboxKey = (name: string, stat: { ino: number; size: number; mtimeMs: number }) => `inbox:${name}:${stat.ino}:${stat.size}:${Math.round(stat.mtimeMs)}`;
+const claimKey = (claimName: string) => `claim:${claimName}`;
+
+/** A read failure of the file itself as INVALID_INPUT (rejected); anything else unchanged. */
+export function unreadable(err: unknown): unknown {
+  const code = errno(err);
+  if (code && UNREADABLE.has(code)) return new OrchestraError('INVALID_INPUT', code === 'ELOOP' ? 'symbolic links are not accepted in the inbox (copy the file instead)' : `the file cannot be read (${code})`);
+  return err;
 }

@@ -1,10 +1,10 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import matter from 'gray-matter';
 import { z } from 'zod';
 import type { Actor } from '../core/actor.js';
 import { ModelRoleConfigSchema } from '../core/config.js';
 import { describeError, OrchestraError } from '../core/errors.js';
+import { parseFrontMatter } from '../core/front-matter.js';
 import { claimTask, type Lease } from '../core/leases.js';
 import { getArtifact, putArtifact } from '../core/ops/artifacts.js';
 import { commentTask, moveTask } from '../core/ops/tasks.js';
@@ -43,7 +43,8 @@ async function agentFiles(ws: Workspace): Promise<Map<string, string>> {
 }
 
 function parseAgent(file: string, text: string): AgentDef {
-  const parsed = matter(text, {});
+  const parsed = parseFrontMatter(text, `${file}: the front matter`);
+  if (!parsed.present) throw new OrchestraError('INVALID_INPUT', `${file}: an agent needs YAML front matter (--- name: ... ---)`);
   const def = AgentDefSchema.safeParse(parsed.data);
   if (!def.success) throw new OrchestraError('INVALID_INPUT', `${file}: ${def.error.issues[0]!.path.join('.')}: ${def.error.issues[0]!.message}`);
   return { ...def.data, prompt: parsed.content.trim(), file };

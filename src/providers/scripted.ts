@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { OrchestraError } from '../core/errors.js';
+import { parseYaml } from '../core/safe-yaml.js';
+import { assertJsonDepth } from '../core/value-limits.js';
+
+/** Scripts are small; a larger file is refused before it is parsed. */
+const SCRIPT_MAX_BYTES = 4 * 1024 * 1024;
 import { abortedError, assistantTurns, formatZodIssues } from './common.js';
 import type { ModelProvider, ModelReply, ModelRequest, ProviderSettings } from './types.js';
 
@@ -49,9 +53,11 @@ export function loadScriptFile(file: string): Script {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new OrchestraError('INVALID_INPUT', `Cannot read script file ${file} (${code}).`, { file });
   }
+  if (Buffer.byteLength(text) > SCRIPT_MAX_BYTES) throw new OrchestraError('INVALID_INPUT', `Script file ${file} is over ${SCRIPT_MAX_BYTES} bytes.`, { file });
   let raw: unknown;
   const isJson = file.toLowerCase().endsWith('.json');
   try {
+    if (isJson) assertJsonDepth(text);
     raw = isJson ? JSON.parse(text) : loadYaml(text);
   } catch (err) {
     const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
@@ -111,14 +117,7 @@ function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4);
 }
 
-type YamlModule = { safeLoad?: (s: string) => unknown; load: (s: string) => unknown };
-let yaml: YamlModule | undefined;
-
-/** js-yaml as shipped with gray-matter (a declared dependency); safeLoad on v3, load on v4. */
+/** The workspace's one safe YAML loader (core schema, no tags, no aliases, bounded size and depth). */
 function loadYaml(text: string): unknown {
-  if (!yaml) {
-    const req = createRequire(import.meta.url);
-    yaml = createRequire(req.resolve('gray-matter'))('js-yaml') as YamlModule;
-  }
-  return yaml.safeLoad ? yaml.safeLoad(text) : yaml.load(text);
+  return parseYaml(text, 'the script', SCRIPT_MAX_BYTES);
 }

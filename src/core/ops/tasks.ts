@@ -6,15 +6,30 @@ import type { TaskView } from '../model/task.js';
 import { assertTransition } from '../model/workstream.js';
 import type { StoredEvent } from '../record.js';
 import type { Workspace } from '../workspace.js';
+import { cleanStrings, multiLine, singleLine } from '../text-sanitize.js';
+import { MAX_NESTING, measure } from '../value-limits.js';
+
+/** Caps that keep one task's record small whatever door it came through. */
+export const TASK_LIMITS = { titleChars: 300, descriptionChars: 200_000, fieldsBytes: 64 * 1024, fieldKeyChars: 128 } as const;
+
+/** Titles and tags are single lines: control characters (NUL, ESC, CR/LF, bidi marks) become spaces. */
+const titleText = z.string().min(1, 'title is required').max(TASK_LIMITS.titleChars).transform((t) => singleLine(t).trim()).pipe(z.string().min(1, 'title is required'));
+const tagText = z.string().min(1).max(64).transform((t) => singleLine(t).trim()).pipe(z.string().min(1));
+const descriptionText = z.string().max(TASK_LIMITS.descriptionChars).transform(multiLine);
+const fieldsValue = z.record(z.string().max(TASK_LIMITS.fieldKeyChars), z.unknown()).superRefine((fields, ctx) => {
+  const { depth, bytes } = measure(fields);
+  if (bytes > TASK_LIMITS.fieldsBytes) ctx.addIssue({ code: 'custom', message: `fields take ${bytes} bytes; the limit is ${TASK_LIMITS.fieldsBytes}` });
+  if (depth > MAX_NESTING) ctx.addIssue({ code: 'custom', message: `fields are nested more than ${MAX_NESTING} levels deep` });
+}).transform((fields) => cleanStrings(fields) as Record<string, unknown>);
 
 /** What it takes to create a task, from any door (CLI, inbox file, adapter). */
 export const NewTaskSchema = z.object({
   id: z.string().refine(isUlid, 'id must be a ULID (26 characters of Crockford base32)').optional(),
-  title: z.string().trim().min(1, 'title is required').max(300),
-  description: z.string().max(200_000).default(''),
-  workstream: z.string().optional(),
-  tags: z.array(z.string().min(1).max(64)).max(50).default([]),
-  fields: z.record(z.string(), z.unknown()).default({}),
+  title: titleText,
+  description: descriptionText.default(''),
+  workstream: z.string().max(200).optional(),
+  tags: z.array(tagText).max(50).default([]),
+  fields: fieldsValue.default({}),
 });
 export type NewTask = z.input<typeof NewTaskSchema>;
 
@@ -87,12 +102,12 @@ export async function moveTask(ws: Workspace, id: string, to: string, opts: Chan
   return changeTask(ws, id, opts, (view) => {
     if (view.archived) throw new OrchestraError('INVALID_TRANSITION', `task ${id} is archived`);
     assertTransition(workstream, view.state, to);
-    return [{ type: 'task.moved', data: { from: view.state, to, ...(opts.reason ? { reason: opts.reason } : {}) } }];
+    return [{ type: 'task.moved', data: { from: view.state, to, ...(opts.reason ? { reason: singleLine(opts.reason).slice(0, 2000) } : {}) } }];
   });
 }
 
 export async function commentTask(ws: Workspace, id: string, text: string, opts: ChangeOptions): Promise<TaskView> {
-  const trimmed = text.trim();
+  const trimmed = multiLine(text).trim();
   if (!trimmed) throw new OrchestraError('INVALID_INPUT', 'a comment needs some text');
   return changeTask(ws, id, opts, () => [{ type: 'task.commented', data: { text: trimmed.slice(0, 20_000) } }]);
 }
@@ -102,9 +117,9 @@ export async function archiveTask(ws: Workspace, id: string, opts: ChangeOptions
 }
 
 export const TaskUpdateSchema = z.object({
-  title: z.string().trim().min(1).max(300).optional(),
-  description: z.string().max(200_000).optional(),
-  tags: z.array(z.string().min(1).max(64)).max(50).optional(),
+  title: titleText.optional(),
+  description: descriptionText.optional(),
+  tags: z.array(tagText).max(50).optional(),
 });
 
 export async function updateTask(ws: Workspace, id: string, update: z.input<typeof TaskUpdateSchema>, opts: ChangeOptions): Promise<TaskView> {

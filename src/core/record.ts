@@ -27,6 +27,12 @@ export const RecordSchema = z.object({
   /** Idempotency key of the request that produced this record (an inbox claim id, say). */
   cause: z.string().optional(),
   events: z.array(EventSchema).min(1),
+  /**
+   * The chain link: sha256 (64 hex) of the exact bytes of the previous record file of this
+   * stream, or GENESIS_PREV at seq 1 (see chain.ts). Absent only in records written before
+   * chaining existed; covered by `sum`.
+   */
+  prev: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   sum: z.string(),
 });
 export type StreamRecord = z.infer<typeof RecordSchema>;
@@ -35,7 +41,12 @@ export type UnsealedRecord = Omit<StreamRecord, 'sum'>;
 export const RECORD_FILE = /^(\d{10})\.json$/;
 export const recordFileName = (seq: number) => `${String(seq).padStart(10, '0')}.json`;
 
-/** Checksum over the record's content without `sum`, so a torn or edited record is detected. */
+/**
+ * Checksum over the record's content without `sum`, so a torn or accidentally edited record is
+ * detected. It is not a defence against forgery (anyone can recompute it): the chain is.
+ * The JSON key order is the schema's order (v, stream, seq, id, at, actor, fence, cause,
+ * events, prev), which is also the order the store writes.
+ */
 export function checksum(record: UnsealedRecord): string {
   return createHash('sha256').update(JSON.stringify(record)).digest('hex').slice(0, 24);
 }

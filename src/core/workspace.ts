@@ -34,7 +34,7 @@ export class Workspace {
 
   private constructor(root: string, readonly config: Config) {
     this.paths = new WorkspacePaths(root);
-    this.store = new StreamStore(this.paths, { fsync: config.fsync });
+    this.store = new StreamStore(this.paths, { fsync: config.fsync, maxRecordBytes: config.storage.maxRecordBytes });
     this.journal = new GitJournal(this.paths, config);
     this.store.onAppend((record) => {
       this.wrote = true;

@@ -67,13 +67,16 @@ test('resolveRepo validates paths and names', async () => {
 test('worktree, diff, commit, push: idempotent end to end', async () => {
   const f = makeFixture();
   try {
-    const wt = await prepareWorktree({ repoPath: f.repo, worktreesDir: f.worktrees, taskId: 't1' });
+    const mirror = await ensureMirror(f.repo, f.cache);
+    assert.ok(mirror.startsWith(f.cache), 'a local repo is mirrored too');
+    const userRepoBefore = sh(f.repo, 'for-each-ref');
+    const wt = await prepareWorktree({ repoPath: mirror, worktreesDir: f.worktrees, taskId: 't1' });
     assert.equal(wt.branch, 'task/t1');
     assert.equal(wt.base, 'development');
     assert.equal(wt.baseCommit, sh(f.repo, 'rev-parse', 'development'));
     assert.equal(sh(wt.path, 'symbolic-ref', '--short', 'HEAD'), 'task/t1');
     assert.ok(existsSync(join(wt.path, 'dev.txt')));
-    const again = await prepareWorktree({ repoPath: f.repo, worktreesDir: f.worktrees, taskId: 't1' });
+    const again = await prepareWorktree({ repoPath: mirror, worktreesDir: f.worktrees, taskId: 't1' });
     assert.deepEqual({ ...again, created: true }, wt);
     assert.equal(again.created, false);
 
@@ -103,7 +106,10 @@ test('worktree, diff, commit, push: idempotent end to end', async () => {
 
     const remote = await resolvePushRemote({ repo: await resolveRepo(f.repo, {}) });
     assert.equal(remote, f.remote);
-    const p1 = await pushTaskBranch({ worktreePath: wt.path, remote: 'origin', branch: wt.branch, protectedBranches: [] });
+    // the mirror's origin is the user's repository: only ever read, never pushed to
+    await assert.rejects(pushTaskBranch({ worktreePath: wt.path, remote: 'origin', branch: wt.branch, protectedBranches: [] }), (e: unknown) => isOrchestraError(e, 'PUSH_REFUSED'));
+    await assert.rejects(pushTaskBranch({ worktreePath: wt.path, remote: f.repo, branch: wt.branch, protectedBranches: [] }), (e: unknown) => isOrchestraError(e, 'PUSH_REFUSED'));
+    const p1 = await pushTaskBranch({ worktreePath: wt.path, remote, branch: wt.branch, protectedBranches: [] });
     assert.deepEqual([p1.pushed, p1.alreadyThere, p1.sha, p1.remoteUrl], [true, false, c1.sha, f.remote]);
     assert.equal(p1.link, `${f.remote}#task/t1`);
     assert.equal(branches(f.remote)['refs/heads/task/t1'], c1.sha);
@@ -112,9 +118,11 @@ test('worktree, diff, commit, push: idempotent end to end', async () => {
     assert.equal(await remoteBranchSha(f.remote, 'task/t1'), c1.sha);
     assert.equal(await remoteBranchSha(f.remote, 'task/none'), null);
 
-    const rm1 = await removeWorktree({ repoPath: f.repo, worktreesDir: f.worktrees, taskId: 't1', deleteBranch: true });
+    const rm1 = await removeWorktree({ repoPath: mirror, worktreesDir: f.worktrees, taskId: 't1', deleteBranch: true });
     assert.deepEqual(rm1, { removed: true, branchDeleted: true });
-    assert.deepEqual(await removeWorktree({ repoPath: f.repo, worktreesDir: f.worktrees, taskId: 't1' }), { removed: false, branchDeleted: false });
+    assert.deepEqual(await removeWorktree({ repoPath: mirror, worktreesDir: f.worktrees, taskId: 't1' }), { removed: false, branchDeleted: false });
+    assert.equal(sh(f.repo, 'for-each-ref'), userRepoBefore, "the user's repository was only read");
+    await assert.rejects(prepareWorktree({ repoPath: f.repo, worktreesDir: f.worktrees, taskId: 't9' }), /not an Orchestra mirror/);
   } finally {
     f.cleanup();
   }
@@ -123,11 +131,12 @@ test('worktree, diff, commit, push: idempotent end to end', async () => {
 test('re-prepare after the worktree directory vanished re-attaches the branch', async () => {
   const f = makeFixture();
   try {
-    const wt = await prepareWorktree({ repoPath: f.repo, worktreesDir: f.worktrees, taskId: 't2', base: 'main' });
+    const mirror = await ensureMirror(f.repo, f.cache);
+    const wt = await prepareWorktree({ repoPath: mirror, worktreesDir: f.worktrees, taskId: 't2', base: 'main' });
     writeFileSync(join(wt.path, 'a.txt'), 'a\n');
     const c = await commitAll({ worktreePath: wt.path, message: 'a', author, taskId: 't2' });
     rmSync(wt.path, { recursive: true, force: true }); // crash left only the branch behind
-    const back = await prepareWorktree({ repoPath: f.repo, worktreesDir: f.worktrees, taskId: 't2', base: 'main' });
+    const back = await prepareWorktree({ repoPath: mirror, worktreesDir: f.worktrees, taskId: 't2', base: 'main' });
     assert.equal(sh(back.path, 'rev-parse', 'HEAD'), c.sha);
     assert.equal(back.baseCommit, sh(f.repo, 'rev-parse', 'main'));
   } finally {
@@ -139,7 +148,7 @@ test('refused pushes leave the remote unchanged', async () => {
   const f = makeFixture();
   try {
     const before = branches(f.remote);
-    const wt = await prepareWorktree({ repoPath: f.repo, worktreesDir: f.worktrees, taskId: 't3' });
+    const wt = await prepareWorktree({ repoPath: await ensureMirror(f.repo, f.cache), worktreesDir: f.worktrees, taskId: 't3' });
     writeFileSync(join(wt.path, 'x.txt'), 'x\n');
     await commitAll({ worktreePath: wt.path, message: 'x', author, taskId: 't3' });
     const cases: Array<[string, string[]]> = [
@@ -150,19 +159,19 @@ test('refused pushes leave the remote unchanged', async () => {
     ];
     for (const [branch, prot] of cases) {
       await assert.rejects(
-        pushTaskBranch({ worktreePath: wt.path, remote: 'origin', branch, protectedBranches: prot }),
+        pushTaskBranch({ worktreePath: wt.path, remote: f.remote, branch, protectedBranches: prot }),
         (e: unknown) => isOrchestraError(e, 'PUSH_REFUSED') && e.message.includes(branch),
       );
     }
     // a real branch the worktree is not on is refused too (wrong HEAD), still no push
     sh(wt.path, 'branch', 'task/other');
-    await assert.rejects(pushTaskBranch({ worktreePath: wt.path, remote: 'origin', branch: 'task/other', protectedBranches: [] }), /not task\/other/);
+    await assert.rejects(pushTaskBranch({ worktreePath: wt.path, remote: f.remote, branch: 'task/other', protectedBranches: [] }), /not task\/other/);
     assert.deepEqual(branches(f.remote), before);
     // a diverged remote task branch is never overwritten
     const foreign = sh(f.repo, 'commit-tree', '-p', 'main', '-m', 'foreign', 'main^{tree}');
     sh(f.repo, 'push', '-q', 'origin', `${foreign}:refs/heads/task/t3`);
     await assert.rejects(
-      pushTaskBranch({ worktreePath: wt.path, remote: 'origin', branch: 'task/t3', protectedBranches: [] }),
+      pushTaskBranch({ worktreePath: wt.path, remote: f.remote, branch: 'task/t3', protectedBranches: [] }),
       (e: unknown) => isOrchestraError(e, 'GIT_ERROR') && /rejected/.test(e.message),
     );
     assert.equal(branches(f.remote)['refs/heads/task/t3'], foreign);

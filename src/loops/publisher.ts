@@ -1,5 +1,6 @@
 import { describeError } from '../core/errors.js';
 import { commitAll } from '../vcs/commit.js';
+import { commitIdentity } from '../vcs/identity.js';
 import { pushTaskBranch } from '../vcs/push.js';
 import { resolvePushRemote } from '../vcs/remote.js';
 import { removeWorktree } from '../vcs/worktree.js';
@@ -14,7 +15,8 @@ import { TaskLoop } from './task-loop.js';
 /**
  * The git agent: commits the worktree on task/<id> and pushes that branch only. Both steps check
  * the world first (an existing task commit, a remote branch already at the commit), so a crash
- * and a re-run never make a second commit or a second push.
+ * and a re-run never make a second commit or a second push. Changes holding a known secret are
+ * neither committed nor pushed: the task fails with SECRET_IN_CHANGES' reason (names, not values).
  */
 export function createPublisherLoop(env: LoopEnv): Loop {
   const { ws, log } = env;
@@ -27,10 +29,12 @@ export function createPublisherLoop(env: LoopEnv): Loop {
       try {
         if (!exec) throw new Error('the task has no execution to publish');
         const message = renderCommitMessage(await readPrompt(ws, 'git/rules.md'), task, lease.attempt);
-        const commit = await commitAll({ worktreePath: exec.worktree, message, author: ws.config.git.author, taskId: task.id, baseCommit: exec.baseCommit });
+        // First: the mirror is fetched and its config made ours again, before any git call in the worktree.
         const target = await resolveTarget(ws, task, exec.base);
+        const author = await commitIdentity(ws.config.git.author);
+        const commit = await commitAll({ worktreePath: exec.worktree, message, author, taskId: task.id, baseCommit: exec.baseCommit });
         const remote = await resolvePushRemote({ configured: ws.config.remote, repo: target.resolved });
-        const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches });
+        const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit });
         await lease.release((view) => (view.state !== 'publishing' ? [] : [
           { type: 'git.committed', data: { sha: commit.sha, created: commit.created, message } },
           { type: 'git.pushed', data: { remote: pushed.remoteUrl, branch: pushed.branch, sha: pushed.sha, link: pushed.link, pushed: pushed.pushed } },

@@ -8,7 +8,9 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
+import { describeHits, type NamedSecret, type SecretHit } from '../core/secret-scan.js';
 import { git, revParse, type GitOptions } from './git.js';
+import { scanChanges, scannerFor } from './secret-guard.js';
 
 export interface WorktreeDiff {
   /** `git diff --binary` text (applies with `git apply`); empty when nothing changed. */
@@ -17,6 +19,11 @@ export interface WorktreeDiff {
   stat: string;
   /** Changed paths (new names for renames), sorted. */
   files: string[];
+  /**
+   * Known secrets found in the changes (see secret-guard.ts). When not empty, `patch` is a
+   * redacted note instead of the diff, so the secret is never written into a record.
+   */
+  secrets: SecretHit[];
 }
 
 /** Options that keep user diff configuration (external tools, textconv, colour) out of our output. */
@@ -39,16 +46,26 @@ async function withTempIndex<T>(worktreePath: string, fn: (opts: GitOptions) => 
   }
 }
 
-/** Everything in the worktree (committed, staged, unstaged, untracked) versus `baseCommit`. */
-export async function diffAgainstBase(worktreePath: string, baseCommit: string): Promise<WorktreeDiff> {
+/** What a diff record holds instead of a diff that contains a secret. */
+export function withheldDiffNote(hits: readonly SecretHit[]): string {
+  return `# This diff is withheld: it contains a secret (${describeHits(hits)}).\n# Nothing containing it is committed or pushed.\n`;
+}
+
+/**
+ * Everything in the worktree (committed, staged, unstaged, untracked) versus `baseCommit`.
+ * The changes are scanned for known secrets first; with a hit, `patch` is a redacted note.
+ */
+export async function diffAgainstBase(worktreePath: string, baseCommit: string, opts: { secrets?: readonly NamedSecret[] } = {}): Promise<WorktreeDiff> {
   const base = await revParse(worktreePath, baseCommit);
   if (!base) throw new OrchestraError('NOT_FOUND', `Base commit ${baseCommit} not found in ${worktreePath}`);
-  return withTempIndex(worktreePath, async (opts) => {
-    const patch = await git(worktreePath, ['diff', '--cached', '--binary', ...DIFF_FLAGS, base], opts);
-    const stat = (await git(worktreePath, ['diff', '--cached', '--stat', ...DIFF_FLAGS, base], opts)).trimEnd();
-    const names = await git(worktreePath, ['diff', '--cached', '--name-only', '-z', ...DIFF_FLAGS, base], opts);
-    const files = names.split('\0').filter(Boolean).sort();
-    return { patch, stat, files };
+  const scanner = scannerFor(opts.secrets);
+  return withTempIndex(worktreePath, async (gopts) => {
+    const secrets = await scanChanges(worktreePath, base, undefined, scanner, gopts);
+    const stat = scanner.redact((await git(worktreePath, ['diff', '--cached', '--stat', ...DIFF_FLAGS, base], gopts)).trimEnd());
+    const names = await git(worktreePath, ['diff', '--cached', '--name-only', '-z', ...DIFF_FLAGS, base], gopts);
+    const files = names.split('\0').filter(Boolean).map((f) => scanner.redact(f)).sort();
+    const patch = secrets.length > 0 ? withheldDiffNote(secrets) : await git(worktreePath, ['diff', '--cached', '--binary', ...DIFF_FLAGS, base], gopts);
+    return { patch, stat, files, secrets };
   });
 }
 

@@ -1,14 +1,15 @@
 /**
- * Commits everything in the task worktree, idempotently, with a `Task-Id:` trailer.
+ * Commits everything in the task worktree, idempotently, with a `Task-Id:` trailer. Hooks never
+ * run (see git.ts) and nothing containing a known secret is committed (see secret-guard.ts).
  */
 import { OrchestraError } from '../core/errors.js';
+import type { NamedSecret } from '../core/secret-scan.js';
 import { hasChanges } from './changes.js';
 import { git, gitLine, gitOk, revParse } from './git.js';
+import { identityEnv, type GitIdentity } from './identity.js';
+import { assertNoSecrets, scanChanges, scannerFor } from './secret-guard.js';
 
-export interface GitIdentity {
-  name: string;
-  email: string;
-}
+export type { GitIdentity } from './identity.js';
 
 export const TASK_TRAILER = 'Task-Id';
 
@@ -27,15 +28,6 @@ export function taskIdFromMessage(message: string): string | undefined {
   return m?.[1];
 }
 
-function identityConfig(author: GitIdentity): string[] {
-  const clean = (s: string, what: string): string => {
-    const v = s.trim();
-    if (!v || /[<>\n\r\0]/.test(v)) throw new OrchestraError('INVALID_INPUT', `Invalid commit ${what}: '${s}'`);
-    return v;
-  };
-  return [`user.name=${clean(author.name, 'author name')}`, `user.email=${clean(author.email, 'author email')}`, 'commit.gpgsign=false'];
-}
-
 async function existingTaskCommit(worktreePath: string, taskId: string, baseCommit?: string): Promise<string | null> {
   const head = await revParse(worktreePath, 'HEAD');
   if (!head) return null;
@@ -51,8 +43,9 @@ async function existingTaskCommit(worktreePath: string, taskId: string, baseComm
 /**
  * Stages everything (`git add -A`) and commits as `author` with a `Task-Id: <taskId>` trailer.
  * Re-running after success returns the existing commit with created:false. A clean tree with
- * no task commit on HEAD is an error (INVALID_INPUT "nothing to commit"). Hooks are skipped
- * unless `runHooks`.
+ * no task commit on HEAD is an error (INVALID_INPUT "nothing to commit"). The staged changes
+ * (from `baseCommit`, else HEAD) and the message are scanned for known secrets first: a hit is
+ * SECRET_IN_CHANGES and the index is reset, so nothing is committed.
  */
 export async function commitAll(opts: {
   worktreePath: string;
@@ -61,21 +54,26 @@ export async function commitAll(opts: {
   taskId: string;
   /** When given, an existing task commit only counts if it sits on top of this commit. */
   baseCommit?: string;
-  runHooks?: boolean;
+  /** Secrets to look for; by default the secret-named variables of this process. */
+  secrets?: readonly NamedSecret[];
 }): Promise<{ sha: string; created: boolean }> {
   const { worktreePath, taskId } = opts;
   if (!opts.message.trim()) throw new OrchestraError('INVALID_INPUT', 'Commit message is empty');
-  const config = identityConfig(opts.author);
+  const env = identityEnv(opts.author);
+  const scanner = scannerFor(opts.secrets);
+  assertNoSecrets(scanner.scanText(opts.message, 'the commit message'), 'commit');
 
   if (await hasChanges(worktreePath)) {
     await git(worktreePath, ['add', '-A']);
-    const staged = !(await gitOk(worktreePath, ['diff', '--cached', '--quiet', '--no-ext-diff']));
+    const staged = !(await gitOk(worktreePath, ['diff', '--cached', '--quiet', '--no-ext-diff', '--no-textconv']));
     if (staged) {
-      await git(
-        worktreePath,
-        ['commit', '--cleanup=whitespace', ...(opts.runHooks ? [] : ['--no-verify']), '-m', withTaskTrailer(opts.message, taskId)],
-        { config },
-      );
+      const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, 'HEAD'));
+      const hits = from ? await scanChanges(worktreePath, from, undefined, scanner) : [];
+      if (hits.length > 0) {
+        await git(worktreePath, ['reset', '-q']);
+        assertNoSecrets(hits, 'commit');
+      }
+      await git(worktreePath, ['commit', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-m', withTaskTrailer(opts.message, taskId)], { env });
       return { sha: await gitLine(worktreePath, ['rev-parse', 'HEAD']), created: true };
     }
   }

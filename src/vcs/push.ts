@@ -1,12 +1,19 @@
 /**
  * Pushes a task branch. The safety rules live here, in code: only `task/<id>` branches, never a
- * protected name, never --force, only the refspec `refs/heads/<b>:refs/heads/<b>`, never a merge.
+ * protected name, never --force, only the refspec `refs/heads/<b>:refs/heads/<b>`, never a merge,
+ * never into the user's local repository (a mirror's `path` source is only read), and never
+ * changes that contain a known secret.
  */
+import { existsSync, realpathSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { OrchestraError } from '../core/errors.js';
-import { git, gitMaybe, revParse } from './git.js';
+import type { NamedSecret } from '../core/secret-scan.js';
+import { git, gitMaybe, revParse, worktreeRecord } from './git.js';
 import { branchLink } from './links.js';
 import { normalizeRemote, remoteBranchSha } from './remote.js';
-import { redactUrl } from './repo-source.js';
+import { isRemoteUrl, MIRROR_SOURCE_KIND, redactUrl, transportOptions } from './repo-source.js';
+import { assertNoSecrets, scanChanges, scannerFor } from './secret-guard.js';
 
 /** Branches that are never pushed to, whatever the configuration says. */
 export const ALWAYS_PROTECTED_BRANCHES: readonly string[] = ['main', 'master', 'dev', 'development'];
@@ -67,7 +74,10 @@ export async function pushTaskBranch(opts: {
   remote: string;
   branch: string;
   protectedBranches: readonly string[];
-  runHooks?: boolean;
+  /** The commit the task forked from: everything after it is scanned for secrets before the push. */
+  baseCommit?: string;
+  /** Secrets to look for; by default the secret-named variables of this process. */
+  secrets?: readonly NamedSecret[];
 }): Promise<PushResult> {
   const { worktreePath, protectedBranches } = opts;
   assertPushAllowed(opts.branch, protectedBranches);
@@ -82,16 +92,19 @@ export async function pushTaskBranch(opts: {
   if (!sha) throw new OrchestraError('NOT_FOUND', `Branch ${branch} has no commits in ${worktreePath}`);
 
   const remoteUrl = await normalizeRemote(worktreePath, opts.remote);
+  await assertNotMirrorSource(worktreePath, remoteUrl, branch);
   const shown = redactUrl(remoteUrl);
   const link = branchLink(shown, branch);
   const remoteSha = await remoteBranchSha(remoteUrl, branch, worktreePath);
   if (remoteSha === sha) return { remoteUrl: shown, branch, sha, pushed: false, alreadyThere: true, link };
 
-  const args = ['push', '--porcelain', '--no-follow-tags', '--no-signed', '--recurse-submodules=no'];
-  if (!opts.runHooks) args.push('--no-verify');
-  args.push(remoteUrl, `${ref}:${ref}`);
+  const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, `${sha}~1`));
+  if (from) assertNoSecrets(await scanChanges(worktreePath, from, sha, scannerFor(opts.secrets)), `push ${branch}`);
+
+  // One explicit refspec; no --force, --mirror, --all or --tags; push.default never consulted.
+  const args = ['push', '--porcelain', '--no-follow-tags', '--no-signed', '--no-verify', '--recurse-submodules=no', '--', remoteUrl, `${ref}:${ref}`];
   try {
-    await git(worktreePath, args, { network: true });
+    await git(worktreePath, args, { ...transportOptions(remoteUrl), config: ['push.followTags=false'] });
   } catch (err) {
     const text =
       err instanceof OrchestraError ? `${String(err.details?.stdout ?? '')}\n${String(err.details?.stderr ?? err.message)}` : String(err);
@@ -111,4 +124,36 @@ export async function pushTaskBranch(opts: {
     );
   }
   return { remoteUrl: shown, branch, sha, pushed: true, alreadyThere: false, link };
+}
+
+/** Local path a remote URL names (a path or file:// URL), else undefined. */
+function localPathOf(url: string): string | undefined {
+  if (/^file:/i.test(url)) {
+    try {
+      return fileURLToPath(url);
+    } catch {
+      return undefined;
+    }
+  }
+  return isRemoteUrl(url) || !isAbsolute(url) ? undefined : url;
+}
+
+function realOrSelf(p: string): string {
+  return existsSync(p) ? realpathSync(p) : p;
+}
+
+/**
+ * Refuses a push into the local repository a mirror was made from: the user's repository is only
+ * ever read. (Its own remote, e.g. its `origin`, is where task branches go.)
+ */
+async function assertNotMirrorSource(worktreePath: string, remoteUrl: string, branch: string): Promise<void> {
+  const rec = worktreeRecord(worktreePath);
+  const target = localPathOf(remoteUrl);
+  if (!rec || !target) return;
+  const cfg = join(rec.mirror, 'config');
+  if ((await gitMaybe(rec.mirror, ['config', '--file', cfg, '--get', MIRROR_SOURCE_KIND])) !== 'path') return;
+  const source = await gitMaybe(rec.mirror, ['config', '--file', cfg, '--get', 'remote.origin.url']);
+  if (source && realOrSelf(source) === realOrSelf(target)) {
+    refuse(branch, `${target} is the local repository the task was made from, which Orchestra only reads; push to its remote instead`);
+  }
 }

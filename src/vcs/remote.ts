@@ -4,7 +4,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
 import { assertNotOption, git, gitMaybe } from './git.js';
-import { isRemoteUrl, redactUrl, type ResolvedRepo } from './repo-source.js';
+import { isRemoteUrl, redactUrl, transportOptions, type ResolvedRepo } from './repo-source.js';
 
 const REMOTE_NAME_RE = /^[A-Za-z0-9._-]+$/;
 
@@ -63,7 +63,7 @@ export async function remoteBranchSha(remoteUrl: string, branch: string, cwd: st
   const target = isRemoteUrl(remoteUrl) || isAbsolute(remoteUrl) ? remoteUrl : resolve(cwd, remoteUrl);
   let out: string;
   try {
-    out = await git(cwd, ['ls-remote', '--heads', target, ref], { network: true });
+    out = await git(cwd, ['ls-remote', '--heads', '--', target, ref], transportOptions(target));
   } catch (err) {
     if (err instanceof OrchestraError) {
       throw new OrchestraError('GIT_ERROR', `Cannot read branches of ${redactUrl(target)}: ${err.message}`, err.details);

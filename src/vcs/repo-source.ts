@@ -1,6 +1,6 @@
 /**
  * Where the target repository comes from: a configured name, a local path or a git URL;
- * and a local object source for it (the repo itself, or a cached bare mirror of a URL).
+ * and a local bare mirror of it in the workspace's repo cache (for a path as for a URL).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, realpathSync, statSync } from 'node:fs';
@@ -8,7 +8,8 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
-import { assertNotOption, git, gitLine, gitMaybe, refExists } from './git.js';
+import { writeAtomic } from '../core/fsutil.js';
+import { assertNotOption, git, gitLine, gitMaybe, refExists, type GitOptions } from './git.js';
 
 export type RepoKind = 'path' | 'url';
 
@@ -124,38 +125,96 @@ export function mirrorDirName(url: string): string {
   return `${readable || 'repo'}-${hash}`;
 }
 
+/** Config key set on mirrors made by ensureMirror: `path` or `url`, the kind of their source. */
+export const MIRROR_SOURCE_KIND = 'orchestra.source';
+
+/** Refspecs of a mirror: the source's branches, and (for a local repo) its origin's branches. */
+function mirrorRefspecs(kind: RepoKind): string[] {
+  return kind === 'path'
+    ? ['+refs/heads/*:refs/remotes/origin/*', '+refs/remotes/origin/*:refs/remotes/origin-tracking/*']
+    : ['+refs/heads/*:refs/remotes/origin/*'];
+}
+
+/** A git config string value, quoted. Newlines and NULs cannot be represented: refused. */
+function configValue(v: string): string {
+  if (/[\n\r\0]/.test(v)) throw new OrchestraError('INVALID_INPUT', 'Repository source contains a line break');
+  return `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** True for a source git reaches through the `file` transport (a path or file:// URL). */
+export function usesFileTransport(source: string): boolean {
+  return !isRemoteUrl(source) || /^file:/i.test(source);
+}
+
 /**
- * Local repository to create worktrees from. A local path is used as is. A URL is cloned
- * once (bare) into `cacheDir/<safe-name>` and fetched on later calls; its fresh branches are
- * the remote-tracking refs `refs/remotes/origin/*`.
+ * Runner options for talking to `remote`: a local one (path, file://) gets the `file` transport
+ * and no user config; a network one may read the user's global config for credentials.
+ */
+export function transportOptions(remote: string): GitOptions {
+  return usesFileTransport(remote) ? { allowFile: true, timeoutMs: 900_000 } : { network: true };
+}
+
+/**
+ * Makes the mirror's configuration ours again, whatever was written into it: the whole `config`
+ * file is replaced (only the object format is carried over), and `info/attributes`,
+ * `info/grafts` and `hooks/` are removed. Nothing a test wrote there survives to our next git call.
+ */
+export async function sealMirror(dir: string, repo: Pick<ResolvedRepo, 'source' | 'kind'>): Promise<void> {
+  const format = (await gitMaybe(dir, ['config', '--file', join(dir, 'config'), '--get', 'extensions.objectformat'])) ?? '';
+  if (format && format !== 'sha1' && format !== 'sha256') {
+    throw new OrchestraError('WORKSPACE_DAMAGED', `Mirror ${dir} has an unknown object format; remove it and retry`, { dir });
+  }
+  const lines = [
+    '[core]',
+    `\trepositoryformatversion = ${format ? 1 : 0}`,
+    '\tfilemode = true',
+    '\tbare = true',
+    ...(format ? ['[extensions]', `\tobjectformat = ${format}`] : []),
+    '[remote "origin"]',
+    `\turl = ${configValue(repo.source)}`,
+    ...mirrorRefspecs(repo.kind).map((r) => `\tfetch = ${r}`),
+    '[orchestra]',
+    '\tmirror = true',
+    `\tsource = ${repo.kind}`,
+    '',
+  ];
+  await writeAtomic(join(dir, 'config'), lines.join('\n'));
+  for (const p of ['info/attributes', 'info/grafts', 'hooks']) await rm(join(dir, p), { recursive: true, force: true });
+}
+
+/**
+ * Local bare mirror to create worktrees from, for a URL and for a local path alike: cloned once
+ * (bare, without templates: no hooks, a config we write) into `cacheDir/<safe-name>` and fetched
+ * on every call; its fresh branches are `refs/remotes/origin/*`. The user's repository itself is
+ * only ever read (cloned and fetched from), never written, and no worktree is made in it.
  */
 export async function ensureMirror(source: string | ResolvedRepo, cacheDir: string): Promise<string> {
   const repo: ResolvedRepo =
     typeof source === 'string'
       ? isRemoteUrl(source)
         ? { spec: source, source, kind: 'url' }
-        : { spec: source, source: resolve(source), kind: 'path' }
+        : { spec: source, source: realpathSync(resolve(source)), kind: 'path' }
       : source;
-  if (repo.kind === 'path') return repo.source;
-
+  if (repo.kind === 'url') validateUrl(repo.source);
+  else assertNotOption(repo.source, 'Repository path');
   const url = repo.source;
-  validateUrl(url);
+  const net = transportOptions(url);
   await mkdir(cacheDir, { recursive: true });
-  const dir = join(resolve(cacheDir), mirrorDirName(url));
+  const dir = join(realpathSync(resolve(cacheDir)), mirrorDirName(url));
 
   if (existsSync(dir)) {
     await checkMirrorOrigin(dir, url);
-    await git(dir, ['fetch', '--prune', '--quiet', 'origin'], { network: true });
+    await sealMirror(dir, repo);
+    await git(dir, ['fetch', '--prune', '--quiet', 'origin'], net);
     return dir;
   }
 
   // Clone to a temporary name, then rename: a crash never leaves a half-made mirror at `dir`.
   const tmp = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
-    await git(cacheDir, ['clone', '--bare', '--quiet', '--', url, tmp], { network: true });
-    await git(tmp, ['config', 'remote.origin.fetch', '+refs/heads/*:refs/remotes/origin/*']);
-    await git(tmp, ['config', MIRROR_MARKER, 'true']);
-    await git(tmp, ['fetch', '--prune', '--quiet', 'origin'], { network: true });
+    await git(cacheDir, ['clone', '--bare', '--quiet', '--template=', '--', url, tmp], net);
+    await sealMirror(tmp, repo);
+    await git(tmp, ['fetch', '--prune', '--quiet', 'origin'], net);
     const head = await gitMaybe(tmp, ['symbolic-ref', '--quiet', 'HEAD']);
     if (head?.startsWith('refs/heads/')) {
       const remoteHead = `refs/remotes/origin/${head.slice('refs/heads/'.length)}`;
@@ -178,7 +237,7 @@ export async function ensureMirror(source: string | ResolvedRepo, cacheDir: stri
 }
 
 async function checkMirrorOrigin(dir: string, url: string): Promise<void> {
-  const origin = await gitMaybe(dir, ['config', '--get', 'remote.origin.url']);
+  const origin = await gitMaybe(dir, ['config', '--file', join(dir, 'config'), '--get', 'remote.origin.url']);
   if (origin === null) {
     throw new OrchestraError('WORKSPACE_DAMAGED', `Mirror directory ${dir} is not a usable git repository; remove it and retry`, { dir });
   }

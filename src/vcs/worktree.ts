@@ -1,12 +1,16 @@
 /**
  * Base-branch detection and the per-task git worktree on branch `task/<taskId>`.
- * Every function checks the world first so a step can be re-run after a crash.
+ * Every function checks the world first so a step can be re-run after a crash. Worktrees are made
+ * only from a mirror (ensureMirror), and their git dir is recorded beside them so every later git
+ * command names it explicitly (see worktreeRecord).
  */
-import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
-import { assertNotOption, git, gitLine, gitMaybe, refExists, revParse } from './git.js';
+import { writeAtomic } from '../core/fsutil.js';
+import { hasChanges } from './changes.js';
+import { assertNotOption, git, gitLine, gitMaybe, refExists, revParse, worktreeRecord, worktreeRecordPath } from './git.js';
 import { MIRROR_MARKER } from './repo-source.js';
 
 export const TASK_BRANCH_PREFIX = 'task/';
@@ -32,7 +36,6 @@ export interface BaseInfo {
 }
 
 async function isMirror(repoPath: string): Promise<boolean> {
-  // --default makes git always print something (simple-git adds a delay to silent commands).
   return (await gitMaybe(repoPath, ['config', '--bool', '--default', 'false', '--get', MIRROR_MARKER])) === 'true';
 }
 
@@ -112,18 +115,67 @@ export interface PreparedWorktree {
   created: boolean;
 }
 
-async function commonDir(cwd: string): Promise<string | null> {
-  const out = await gitMaybe(cwd, ['rev-parse', '--git-common-dir']);
-  return out ? realpathSync(resolve(cwd, out)) : null;
+/**
+ * The worktree at `path` when it is a registered worktree of `mirror` (see worktreeRecord), with
+ * the branch it has checked out; undefined when it is not one.
+ */
+async function inspectWorktree(mirror: string, path: string): Promise<{ branch: string | null; gitDir: string } | undefined> {
+  const rec = worktreeRecord(path);
+  if (!rec || realpathSync(rec.mirror) !== realpathSync(mirror)) return undefined;
+  const head = await gitMaybe(path, ['symbolic-ref', '--quiet', 'HEAD']);
+  return { branch: head?.startsWith('refs/heads/') ? head.slice('refs/heads/'.length) : null, gitDir: rec.gitDir };
 }
 
-/** Branch checked out in `path` when it is a worktree of `repoPath`'s repository; undefined if not one. */
-async function inspectWorktree(repoPath: string, path: string): Promise<{ branch: string | null } | undefined> {
-  const top = await gitMaybe(path, ['rev-parse', '--show-toplevel']);
-  if (!top || realpathSync(top) !== realpathSync(path)) return undefined;
-  if ((await commonDir(path)) !== (await commonDir(repoPath))) return undefined;
-  const head = await gitMaybe(path, ['symbolic-ref', '--quiet', 'HEAD']);
-  return { branch: head?.startsWith('refs/heads/') ? head.slice('refs/heads/'.length) : null };
+/** Throws unless `repoPath` is a bare mirror made by ensureMirror: worktrees are never made in a user's repository. */
+async function assertMirror(repoPath: string): Promise<void> {
+  if (!(await isMirror(repoPath)) || (await gitLine(repoPath, ['rev-parse', '--is-bare-repository'])) !== 'true') {
+    throw new OrchestraError('INVALID_INPUT', `${repoPath} is not an Orchestra mirror: worktrees are made only from a mirror in the repo cache (ensureMirror), never in a user's repository`, { repoPath });
+  }
+}
+
+/** The admin directory git made for the worktree at `path` (`<mirror>/worktrees/<name>`). */
+async function findAdminDir(mirror: string, path: string): Promise<string> {
+  const base = join(mirror, 'worktrees');
+  for (const name of existsSync(base) ? readdirSync(base) : []) {
+    const file = join(base, name, 'gitdir');
+    if (existsSync(file) && realOrSelf(dirname(resolve(base, name, readFileSync(file, 'utf8').trim()))) === path) return join(base, name);
+  }
+  throw new OrchestraError('GIT_ERROR', `git did not register the worktree ${path} in ${mirror}`);
+}
+
+/** Records the worktree's git dir beside it (outside the worktree), then points its `.git` file there. */
+async function recordWorktree(mirror: string, path: string): Promise<void> {
+  const real = realpathSync(path);
+  const gitDir = await findAdminDir(mirror, real);
+  await writeAtomic(worktreeRecordPath(real), `${JSON.stringify({ gitDir, mirror: realpathSync(mirror) })}\n`);
+  await restoreDotGit(real, gitDir);
+}
+
+/** Rewrites the worktree's `.git` file (a test may have replaced it); a directory there is left alone. */
+async function restoreDotGit(path: string, gitDir: string): Promise<void> {
+  const dotGit = join(path, '.git');
+  const want = `gitdir: ${gitDir}\n`;
+  const st = lstatSafe(dotGit);
+  if (st?.isDirectory()) return;
+  if (st?.isFile() && readFileSync(dotGit, 'utf8') === want) return;
+  await rm(dotGit, { force: true });
+  await writeFile(dotGit, want);
+}
+
+function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+function lstatSafe(p: string) {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 function isEmptyDir(p: string): boolean {
@@ -142,8 +194,9 @@ export async function prepareWorktree(opts: {
   base?: string;
 }): Promise<PreparedWorktree> {
   const branch = taskBranchName(opts.taskId);
-  const repoPath = resolve(opts.repoPath);
+  const repoPath = realpathSync(resolve(opts.repoPath));
   const path = resolve(opts.worktreesDir, opts.taskId);
+  await assertMirror(repoPath);
   const baseBranch = opts.base?.trim() || (await detectBase(repoPath)).branch;
   const baseRef = await resolveBranchRef(repoPath, baseBranch);
   if (!baseRef) throw new OrchestraError('NOT_FOUND', `Base branch '${baseBranch}' does not exist in ${repoPath}`, { repoPath, base: baseBranch });
@@ -161,6 +214,7 @@ export async function prepareWorktree(opts: {
     if (wt.branch !== branch) {
       throw new OrchestraError('CONFLICT', `Worktree ${path} is on ${wt.branch ?? 'a detached HEAD'}, expected ${branch}`, { path, branch: wt.branch });
     }
+    await restoreDotGit(realpathSync(path), wt.gitDir);
     return result(false);
   }
 
@@ -171,6 +225,7 @@ export async function prepareWorktree(opts: {
   } else {
     await git(repoPath, ['worktree', 'add', '--no-track', '-b', branch, path, baseRef]);
   }
+  await recordWorktree(repoPath, path);
   return result(true);
 }
 
@@ -192,9 +247,14 @@ export async function removeWorktree(opts: {
   if (existsSync(path)) {
     const wt = await inspectWorktree(repoPath, path);
     if (!wt) throw new OrchestraError('CONFLICT', `${path} is not a worktree of ${repoPath}; not removing it`, { path });
-    await git(repoPath, ['worktree', 'remove', ...(opts.force ? ['--force'] : []), path]);
+    if (!opts.force && (await hasChanges(path))) {
+      throw new OrchestraError('CONFLICT', `Worktree ${path} has uncommitted changes; not removing it`, { path });
+    }
+    // Not `git worktree remove`: it would trust the worktree's own `.git` file.
+    await rm(path, { recursive: true, force: true });
     removed = true;
   }
+  await rm(worktreeRecordPath(path), { force: true });
   await git(repoPath, ['worktree', 'prune']);
   let branchDeleted = false;
   if (opts.deleteBranch && (await refExists(repoPath, `refs/heads/${branch}`))) {

@@ -8,21 +8,21 @@ import { eventsOf, gitOut, makeWorkspace, waitFor } from './support/core-workspa
 describe('CLI contract: orchestra up', { concurrency: 2 }, () => {
   test('trigger add with {task_id} substitution runs when the task enters the state (up --once)', async (t) => {
     const root = (await makeWorkspace(t)).paths.root;
-    const added = await runJson(root, ['trigger', 'add', 'default', '--on', 'in_progress', '--id', 'stamp', '--command', 'mkdir -p out && echo "$ORCHESTRA_WORKSTREAM" > out/{task_id}.txt']);
+    const added = await runJson(root, ['trigger', 'add', 'default', '--on', 'in_progress', '--id', 'stamp', '--command', 'echo stamp "$ORCHESTRA_WORKSTREAM" {task_id}; mkdir -p "$ORCHESTRA_ROOT_PROBE/out" 2>/dev/null; true']);
     assert.equal(added.code, 0, added.stdout);
     assert.equal((await runJson(root, ['trigger', 'add', 'default', '--on', 'nowhere', '--command', 'true'])).json.code, 'INVALID_INPUT');
-    assert.match(await cliOk(root, ['trigger', 'list', 'default']), /default\/stamp: on in_progress -> mkdir/);
+    assert.match(await cliOk(root, ['trigger', 'list', 'default']), /default\/stamp: on in_progress -> echo stamp/);
 
     const moved = await cliOk(root, ['task', 'new', 'goes to work']);
     const stays = await cliOk(root, ['task', 'new', 'stays pending']);
     await cliOk(root, ['task', 'move', moved, 'in_progress']);
 
-    const up = await runCli(root, ['up', '--once', '--only', 'triggers']);
+    const up = await runCli(root, ['up', '--once', '--only', 'triggers'], { env: { ORCHESTRA_ROOT_PROBE: root } });
     assert.equal(up.code, 0, up.stderr);
-    assert.deepEqual(readdirSync(join(root, 'out')), [`${moved}.txt`], 'the command ran for the task that entered the state, and only for it');
-    assert.equal(readFileSync(join(root, 'out', `${moved}.txt`), 'utf8'), 'default\n');
     const fired = eventsOf(root, `tasks/${moved}`).filter((e) => e.type === 'trigger.fired');
     assert.deepEqual(fired.map((e) => [e.data.triggerId, e.data.ok, e.data.exitCode]), [['stamp', true, 0]]);
+    assert.match(fired[0].data.output, new RegExp(`stamp default ${moved}`), 'the command ran for the task that entered the state, with its id substituted');
+    assert.ok(!existsSync(join(root, 'out')), 'a trigger command cannot write into the workspace');
     assert.ok(!eventsOf(root, `tasks/${stays}`).some((e) => e.type.startsWith('trigger.')));
 
     // Once per entry into the state: a second run does nothing; leaving and re-entering fires again.

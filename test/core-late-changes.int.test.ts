@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runUp } from '../src/app/up.js';
 import { createLogger } from '../src/core/log.js';
 import { createTask } from '../src/core/ops/tasks.js';
 import { addTrigger } from '../src/core/ops/workstreams.js';
-import { makeWorkspace, testActor, waitFor } from './support/core-workspace.js';
+import { eventsOf, makeWorkspace, testActor, waitFor } from './support/core-workspace.js';
 
 test('record files: same content is idempotent; other content conflicts, or takes a -tryN name when asked', async (t) => {
   const ws = await makeWorkspace(t);
@@ -26,8 +26,10 @@ test('a trigger added while the triggers loop runs fires for the next task enter
   const ws = await makeWorkspace(t);
   const up = await runUp(ws, { only: ['triggers'], log: createLogger('test', () => undefined) });
   t.after(() => up.stop());
-  const mark = join(ws.paths.root, 'fired');
-  await addTrigger(ws, 'default', { on: 'pending', action: { kind: 'run_command', command: `echo {task_id} > ${mark}` } }, testActor);
+  // Trigger commands run sandboxed (the workspace is invisible to them): the recorded output shows it fired.
+  await addTrigger(ws, 'default', { on: 'pending', action: { kind: 'run_command', command: 'echo fired-{task_id}' } }, testActor);
   const task = await createTask(ws, { title: 'after the trigger', workstream: 'default' }, { actor: testActor });
-  await waitFor('the new trigger fired', () => existsSync(mark) && readFileSync(mark, 'utf8').trim() === task.id, 10_000);
+  const fired = await waitFor('the new trigger fired', () => eventsOf(ws.paths.root, `tasks/${task.id}`).find((e) => e.type === 'trigger.fired'), 10_000);
+  assert.equal(fired.data.ok, true, fired.data.output);
+  assert.equal(fired.data.output, `fired-${task.id}`);
 });

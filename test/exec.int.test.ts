@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeIsolation, runSandboxed, scrubEnv, type IsolationCapabilities } from '../src/exec/sandbox.js';
 import { OutputCollector } from '../src/exec/output.js';
+import { OrchestraError } from '../src/core/errors.js';
 import { detectTestCommand } from '../src/exec/detect-test.js';
 import { procsWith } from './support/core-workspace.js';
 
@@ -127,6 +128,7 @@ test('network off: a local TCP server is unreachable from inside', { timeout: 20
   assert.match(off.output, /ERR (ECONNREFUSED|ENETUNREACH)/);
   const on = await runSandboxed({ command, cwd, timeoutMs: 5000, network: 'on' });
   assert.equal(on.isolation.network, 'none');
+  assert.equal(on.isolation.filesystem, 'bwrap');
   assert.match(on.output, /CONNECTED/, 'the same probe connects with the network on');
   const selfServe = `node -e "const s=require('net').createServer(c=>c.end()).listen(0,'127.0.0.1',()=>` +
     `require('net').connect(s.address().port,'127.0.0.1',()=>{console.log('LOOPBACK-OK');process.exit(0)}))"`;
@@ -151,9 +153,16 @@ test('prlimit: default limits let node (with wasm) start; a file-size limit stop
   assert.ok(statSync(path.join(cwd, 'big.bin')).size <= 1024 * 1024);
 });
 
-test('without any isolation facility the command still runs and says so', { timeout: 20_000 }, async (t) => {
-  const r = await runSandboxed({ command: 'echo out; echo err >&2; exit 7', cwd: tempDir(t), timeoutMs: 5000, capabilities: bare });
-  assert.deepEqual(r.isolation, { network: 'none', limits: 'none', filesystem: 'cwd-only' });
+test('without bwrap the command is refused with SANDBOX_UNAVAILABLE, unless the config opts out', { timeout: 20_000 }, async (t) => {
+  const cwd = tempDir(t);
+  await assert.rejects(
+    runSandboxed({ command: 'touch ran', cwd, timeoutMs: 5000, capabilities: { ...bare, notes: ['bwrap (bubblewrap) is not installed'] } }),
+    (err: unknown) =>
+      err instanceof OrchestraError && err.code === 'SANDBOX_UNAVAILABLE' && /apt-get install bubblewrap/.test(err.message) && /not installed/.test(err.message),
+  );
+  assert.equal(existsSync(path.join(cwd, 'ran')), false, 'nothing ran');
+  const r = await runSandboxed({ command: 'echo out; echo err >&2; exit 7', cwd, timeoutMs: 5000, capabilities: bare, isolation: 'unconfined' });
+  assert.deepEqual(r.isolation, { mode: 'unconfined', network: 'none', limits: 'none', filesystem: 'none', proc: 'host', uid: null });
   assert.equal(r.exitCode, 7);
   assert.equal(r.passed, false);
   assert.equal(r.output, 'out\nerr');

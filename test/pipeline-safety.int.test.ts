@@ -72,7 +72,9 @@ test('a model asking to push main or to write outside its worktree is refused an
   const mainBefore = git(p.remote, 'rev-parse', 'main');
   const devBefore = git(p.remote, 'rev-parse', 'development');
   await startLoops(p);
-  const id = await dropTask(p, 'escape');
+  // The committed link's target is (rightly) invisible in the sandbox, and a bare `node --test`
+  // walks the whole worktree into it: this task names its test directory instead.
+  const id = await dropTask(p, 'escape', { test: `${TEST_CMD} test/` });
   await waitState(p, id, ['planned']);
   assert.equal((await runJson(p.root, ['approve', id])).code, 0);
   const view = await waitState(p, id, ['completed', 'failed'], 45_000);

@@ -1,16 +1,28 @@
 /**
- * What this machine can do to confine a command, probed once per process, and how to wrap a
+ * What this machine can do to confine a command (probed once per process), and how to wrap a
  * command line with it.
  *
- * Composition (outermost first): `prlimit <limits> -- [bwrap ... | unshare -n] -- /bin/sh -c SCRIPT`.
- * prlimit and unshare exec (no extra process), so the shell keeps the spawned pid, process group
- * and session; bwrap forks but stays in the group, and with --unshare-pid/--die-with-parent the
- * kernel takes down its whole namespace when it dies. Either way killing the group reaches all.
+ * Composition, outermost first (every wrapper but bwrap execs, so the spawned pid leads the group):
+ *   prlimit <limits> -- bwrap <namespaces, view> -- [setpriv <drop to uid N>] -- /bin/sh -c SCRIPT
+ * Invariants:
+ * - Mode 'bwrap' (the default) never runs the command without bwrap: missing or unusable bwrap
+ *   (or, as root, missing setpriv) throws SANDBOX_UNAVAILABLE before anything runs.
+ * - As root the command runs with a non-zero REAL uid (setpriv --reuid), no capabilities, no
+ *   supplementary groups and no_new_privs, so RLIMIT_NPROC binds and file permissions apply.
+ *   Otherwise bwrap uses a user namespace and the command keeps Orchestra's (non-root) uid.
+ * - The command is pid 2 of its own PID namespace under bwrap's pid 1: when it exits, or bwrap is
+ *   killed (--die-with-parent), the kernel kills everything left in the namespace, whatever it
+ *   did with sessions, process groups or double forks.
+ * - Mode 'unconfined' (explicit opt-out, unsafe) is the old best effort: prlimit and a network
+ *   namespace where available, the working directory only as a convention; the report says so.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { OrchestraError } from '../core/errors.js';
+import { bwrapArgs } from './bwrap-args.js';
+import { grantDirectory, sandboxUserFor, type SandboxUser } from './sandbox-user.js';
 
 export interface SandboxLimits {
   cpuSeconds?: number;
@@ -22,20 +34,31 @@ export interface SandboxLimits {
 export interface IsolationCapabilities {
   /** Absolute path of a working prlimit, or null. */
   prlimit: string | null;
-  /** A working network-namespace wrapper, e.g. ['/usr/bin/unshare', '-n'] (root) or [..., '-rn']. */
+  /** A working network-namespace wrapper (unconfined mode only), e.g. ['/usr/bin/unshare', '-n']. */
   unshareNet: string[] | null;
-  /** `ip`, to bring loopback up inside a fresh namespace (so local test servers still work). */
+  /** `ip`, to bring loopback up inside a fresh namespace (unconfined mode only). */
   ip: string | null;
-  /** bwrap and the filesystem arguments that worked here, or null. */
-  bwrap: { path: string; args: string[] } | null;
-  /** Why a facility is missing, for logs. */
+  /**
+   * A bwrap that ran the probe command in the full sandbox, or null. `proc`: whether it can mount
+   * a /proc for the new PID namespace (else /proc is left out). `setpriv`: the setpriv used to
+   * drop root (null when Orchestra is not root).
+   */
+  bwrap: { path: string; proc: boolean; setpriv: string | null } | null;
+  /** Why a facility is missing, for logs and the refusal message. */
   notes: string[];
 }
 
+export type IsolationMode = 'bwrap' | 'unconfined';
+
 export interface IsolationReport {
+  mode: IsolationMode;
   network: 'namespace' | 'none';
   limits: 'prlimit' | 'none';
-  filesystem: 'bwrap' | 'cwd-only';
+  filesystem: 'bwrap' | 'none';
+  /** /proc as the command sees it: its own PID namespace's, none at all, or the host's. */
+  proc: 'private' | 'hidden' | 'host';
+  /** The uid the command ran as when Orchestra is root (else null: Orchestra's own uid). */
+  uid: number | null;
 }
 
 /**
@@ -65,15 +88,15 @@ export function findExecutable(name: string, pathEnv = process.env.PATH ?? ''): 
   return null;
 }
 
-function runsOk(file: string, args: string[], timeoutMs = 5000): Promise<{ ok: boolean; detail: string }> {
+function runsOk(file: string, args: string[], timeoutMs = 5000): Promise<{ ok: boolean; detail: string; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, _stdout, stderr) => {
-      resolve({ ok: !err, detail: err ? `${err.message} ${String(stderr).trim()}`.trim() : '' });
+    execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      resolve({ ok: !err, stdout: String(stdout), detail: err ? `${err.message} ${String(stderr).trim()}`.trim() : '' });
     });
   });
 }
 
-async function probe(): Promise<IsolationCapabilities> {
+async function probe(bwrapPath: string | null): Promise<IsolationCapabilities> {
   const notes: string[] = [];
   const sh = '/bin/sh';
 
@@ -102,46 +125,71 @@ async function probe(): Promise<IsolationCapabilities> {
     }
   } else notes.push('unshare not found');
 
-  let bwrap: IsolationCapabilities['bwrap'] = null;
-  const bwrapPath = findExecutable('bwrap');
-  if (bwrapPath) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'orchestra-bwrap-probe-'));
-    try {
-      const variants = [
-        ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'],
-        ['--ro-bind', '/', '/', '--dev-bind', '/dev', '/dev', '--tmpfs', '/tmp'],
-      ];
-      for (const fsArgs of variants) {
-        const args = ['--unshare-net', '--unshare-pid', '--die-with-parent', ...fsArgs];
-        const r = await runsOk(bwrapPath, [...args, '--bind', dir, dir, '--chdir', dir, '--', sh, '-c', 'touch ok']);
-        if (r.ok && existsFile(path.join(dir, 'ok'))) {
-          bwrap = { path: bwrapPath, args: ['--unshare-pid', '--die-with-parent', ...fsArgs] };
-          break;
-        }
-        notes.push(`bwrap ${fsArgs.join(' ')} failed: ${r.detail}`);
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  } else notes.push('bwrap not found');
-
+  const bwrap = await probeBwrap(notes, bwrapPath);
   return { prlimit, unshareNet, ip: findExecutable('ip'), bwrap, notes };
 }
 
-function existsFile(p: string): boolean {
+const isRoot = () => process.getuid?.() === 0;
+
+/** Runs `id -u` in the full sandbox (with and then without /proc) and checks the uid it reports. */
+async function probeBwrap(notes: string[], configured: string | null): Promise<IsolationCapabilities['bwrap']> {
+  const bwrapPath = configured ?? findExecutable('bwrap');
+  if (!bwrapPath) {
+    notes.push('bwrap (bubblewrap) is not installed');
+    return null;
+  }
   try {
-    return statSync(p).isFile();
+    accessSync(bwrapPath, constants.X_OK);
   } catch {
-    return false;
+    notes.push(`bwrap is not an executable at ${bwrapPath}`);
+    return null;
+  }
+  let setpriv: string | null = null;
+  if (isRoot()) {
+    setpriv = findExecutable('setpriv');
+    if (!setpriv) {
+      notes.push('setpriv (util-linux) is not installed: it is needed to run commands as an unprivileged user when Orchestra runs as root');
+      return null;
+    }
+  }
+  const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'orchestra-bwrap-probe-')));
+  try {
+    const user = isRoot() ? sandboxUserFor(dir) : null;
+    if (user) grantDirectory(dir, user);
+    const expected = String(user?.uid ?? process.getuid?.());
+    for (const proc of [true, false]) {
+      const caps = { path: bwrapPath, proc, setpriv };
+      const argv = sandboxArgv(caps, { cwd: dir, network: 'off', readOnly: [nodePrefix()], writable: [], hide: [] }, user);
+      const check = proc ? 'test -r /proc/self/status && id -u' : 'id -u';
+      const r = await runsOk(argv[0]!, [...argv.slice(1), '/bin/sh', '-c', check]);
+      if (r.ok && r.stdout.trim() === expected) return caps;
+      notes.push(`bwrap ${proc ? 'with' : 'without'} /proc failed: ${r.detail || `ran as uid ${r.stdout.trim()}, expected ${expected}`}`);
+    }
+    return null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-let cached: Promise<IsolationCapabilities> | undefined;
+/** Node's install prefix (bin/node, lib/node_modules/npm), readable in the sandbox. */
+export function nodePrefix(): string {
+  return path.dirname(path.dirname(process.execPath));
+}
 
-/** Probes once per process; later calls share the result. */
-export function probeIsolation(): Promise<IsolationCapabilities> {
-  cached ??= probe();
-  return cached;
+const cached = new Map<string, Promise<IsolationCapabilities>>();
+
+/**
+ * Probes once per process (per bwrap path: `bwrapPath` is config `sandbox.bwrapPath`, default
+ * the bwrap found on PATH); later calls share the result.
+ */
+export function probeIsolation(bwrapPath?: string): Promise<IsolationCapabilities> {
+  const key = bwrapPath ?? '';
+  let probed = cached.get(key);
+  if (!probed) {
+    probed = probe(bwrapPath ?? null);
+    cached.set(key, probed);
+  }
+  return probed;
 }
 
 /** Soft limits currently in force (from /proc/self/limits); Infinity = unlimited or unknown. */
@@ -183,36 +231,131 @@ export function prlimitArgs(limits: SandboxLimits, timeoutMs: number): string[] 
 
 export interface WrapOptions {
   command: string;
+  /** Absolute, real path. */
   cwd: string;
   timeoutMs: number;
   network: 'off' | 'on';
   limits: SandboxLimits;
   writablePaths: readonly string[];
+  /** Extra read-only paths (bwrap mode). */
+  readPaths: readonly string[];
+  /** Paths to keep invisible (bwrap mode): $HOME, the workspace, ... */
+  hidePaths: readonly string[];
+  mode: IsolationMode;
 }
 
 export interface WrappedCommand {
   file: string;
   args: string[];
-  /** Variables to add to the child's environment. */
+  /** Variables to set in the child's environment (they win over the caller's). */
   env: Record<string, string>;
   isolation: IsolationReport;
+  /** The user the working directory must be granted to before the run (root only). */
+  user: SandboxUser | null;
+  /** Data to write to the child's extra file descriptors (3, 4, ...), read by bwrap at start. */
+  fdData: string[];
 }
 
-/** Builds the argv that runs `command` under what `caps` offers. */
+/** HOME inside the sandbox: private, writable, gone after the run. */
+export const SANDBOX_HOME = '/tmp/home';
+
+function unavailable(caps: IsolationCapabilities): OrchestraError {
+  const why = caps.notes.length > 0 ? caps.notes.join('; ') : 'bwrap is not usable here';
+  return new OrchestraError(
+    'SANDBOX_UNAVAILABLE',
+    `Refusing to run the command: no sandbox is available (${why}). Install bubblewrap (apt-get install bubblewrap)` +
+      `${isRoot() ? ' and util-linux (setpriv)' : ''} and make sure it can create namespaces, or set "sandbox.isolation": "unconfined" in orchestra.json to run commands without isolation (unsafe).`,
+    { notes: caps.notes },
+  );
+}
+
+/** bwrap ... -- [setpriv ... --]: everything before `/bin/sh -c SCRIPT`. */
+function sandboxArgv(
+  bwrap: NonNullable<IsolationCapabilities['bwrap']>,
+  view: { cwd: string; network: 'off' | 'on'; readOnly: readonly string[]; writable: readonly string[]; hide: readonly string[] },
+  user: SandboxUser | null,
+  extra: readonly string[] = [],
+): string[] {
+  const argv = [bwrap.path, ...bwrapArgs({ ...view, proc: bwrap.proc, otherUser: user !== null }), ...extra, '--'];
+  if (user) {
+    if (!bwrap.setpriv) throw new Error('setpriv is required to drop root');
+    argv.push(
+      bwrap.setpriv,
+      `--reuid=${user.uid}`,
+      `--regid=${user.gid}`,
+      '--clear-groups',
+      '--inh-caps=-all',
+      '--bounding-set=-all',
+      '--no-new-privs',
+      '--',
+    );
+  }
+  return argv;
+}
+
+/**
+ * /etc/passwd and /etc/group with a `sandbox` entry for the sandbox uid, so that `whoami`,
+ * os.userInfo() and the like work (bound over the originals from fds 3 and 4). Null when the
+ * originals cannot be read (the command then runs without a name).
+ */
+function identityFiles(user: SandboxUser): { passwd: string; group: string } | null {
+  try {
+    const withNewline = (s: string) => (s === '' || s.endsWith('\n') ? s : `${s}\n`);
+    return {
+      passwd: `${withNewline(readFileSync('/etc/passwd', 'utf8'))}sandbox:x:${user.uid}:${user.gid}:Orchestra sandbox:${SANDBOX_HOME}:/bin/sh\n`,
+      group: `${withNewline(readFileSync('/etc/group', 'utf8'))}sandbox:x:${user.gid}:\n`,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** /etc/resolv.conf's target when it points out of /etc (e.g. systemd-resolved's, under /run). */
+function resolverTarget(): string[] {
+  try {
+    const target = realpathSync('/etc/resolv.conf');
+    return target.startsWith('/etc/') ? [] : [target];
+  } catch {
+    return [];
+  }
+}
+
+/** Builds the argv that runs `command` under what `caps` offers; throws SANDBOX_UNAVAILABLE. */
 export function wrapCommand(opts: WrapOptions, caps: IsolationCapabilities): WrappedCommand {
-  const isolation: IsolationReport = { network: 'none', limits: 'none', filesystem: 'cwd-only' };
+  const isolation: IsolationReport = { mode: opts.mode, network: 'none', limits: 'none', filesystem: 'none', proc: 'host', uid: null };
   const env: Record<string, string> = {};
   const lines = ['exec 2>&1']; // one stream: stdout and stderr interleave in order
   let argv: string[] = [];
+  let user: SandboxUser | null = null;
+  const fdData: string[] = [];
 
-  if (caps.bwrap) {
-    const binds = [opts.cwd, ...opts.writablePaths].flatMap((p) => ['--bind', p, p]);
-    argv = [caps.bwrap.path, ...(opts.network === 'off' ? ['--unshare-net'] : []), ...caps.bwrap.args, ...binds, '--chdir', opts.cwd, '--'];
-    isolation.filesystem = 'bwrap';
-    if (opts.network === 'off') isolation.network = 'namespace'; // bwrap brings loopback up itself
-    // HOME is read-only in here: point caches at the private /tmp so npm, go, pip still work.
-    env.XDG_CACHE_HOME = '/tmp/.cache';
-    env.npm_config_cache = '/tmp/.npm';
+  if (opts.mode === 'bwrap') {
+    if (!caps.bwrap || (isRoot() && !caps.bwrap.setpriv)) throw unavailable(caps);
+    user = isRoot() ? sandboxUserFor(opts.cwd) : null;
+    const readOnly = [nodePrefix(), ...opts.readPaths, ...(opts.network === 'on' ? resolverTarget() : [])];
+    const identity = user ? identityFiles(user) : null;
+    if (identity) fdData.push(identity.passwd, identity.group);
+    const extra = identity ? ['--perms', '0644', '--ro-bind-data', '3', '/etc/passwd', '--perms', '0644', '--ro-bind-data', '4', '/etc/group'] : [];
+    argv = sandboxArgv(caps.bwrap, { cwd: opts.cwd, network: opts.network, readOnly, writable: opts.writablePaths, hide: opts.hidePaths }, user, extra);
+    Object.assign(isolation, {
+      filesystem: 'bwrap',
+      network: opts.network === 'off' ? 'namespace' : 'none',
+      proc: caps.bwrap.proc ? 'private' : 'hidden',
+      uid: user?.uid ?? null,
+    } satisfies Partial<IsolationReport>);
+    Object.assign(env, {
+      HOME: SANDBOX_HOME,
+      TMPDIR: '/tmp',
+      XDG_CACHE_HOME: '/tmp/.cache',
+      npm_config_cache: '/tmp/.npm',
+      // The worktree's top directory and its git metadata belong to Orchestra's user, not the
+      // command's: without this git refuses them as "dubious ownership" (git status in tests).
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'safe.directory',
+      GIT_CONFIG_VALUE_0: '*',
+    });
+    if (user) Object.assign(env, { USER: 'sandbox', LOGNAME: 'sandbox' });
+    lines.push(`mkdir -p ${SANDBOX_HOME}`);
   } else if (opts.network === 'off' && caps.unshareNet) {
     argv = [...caps.unshareNet, '--'];
     isolation.network = 'namespace';
@@ -224,7 +367,7 @@ export function wrapCommand(opts: WrapOptions, caps: IsolationCapabilities): Wra
   }
   lines.push(opts.command);
   argv.push('/bin/sh', '-c', lines.join('\n'));
-  return { file: argv[0]!, args: argv.slice(1), env, isolation };
+  return { file: argv[0]!, args: argv.slice(1), env, isolation, user, fdData };
 }
 
 function shellQuote(s: string): string {

@@ -6,6 +6,9 @@
  * through /proc: by session, by process group, and by parent links from anything already known.
  * Members seen by periodic scans are remembered (pid + start time, so a reused pid is not hit), so
  * one that escaped and was orphaned is still killed later.
+ *
+ * ProcessGroup is the same interface without the /proc scans, for a command whose descendants
+ * are confined otherwise (a PID namespace that dies with its leader).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -106,5 +109,29 @@ export class ProcessTree {
       }
     }
     return members.length;
+  }
+}
+
+/** Signals only the process group led by `rootPid` (see the header). */
+export class ProcessGroup {
+  constructor(readonly rootPid: number) {}
+
+  /** The leader while it is alive (the group's other members are not looked for). */
+  scan(): number[] {
+    try {
+      process.kill(this.rootPid, 0);
+      return [this.rootPid];
+    } catch {
+      return [];
+    }
+  }
+
+  kill(signal: NodeJS.Signals): number {
+    try {
+      process.kill(-this.rootPid, signal);
+      return 1;
+    } catch {
+      return 0; // group already empty
+    }
   }
 }

@@ -1,30 +1,42 @@
 /**
- * Runs a repository's test command as safely as this machine allows: scrubbed environment, secrets
- * masked in the output, resource limits (prlimit), no network (network namespace / bwrap), writes
- * confined to the worktree (bwrap), bounded output, and the whole process tree killed at the
- * timeout or on abort. Each facility degrades to nothing where the OS lacks it; the result says
- * which were in force.
+ * Runs a repository's (or a trigger's) command confined: under bubblewrap in its own PID, network
+ * (when off), IPC and UTS namespaces with a minimal filesystem view (see bwrap-args.ts), as an
+ * unprivileged uid when Orchestra is root, with a scrubbed environment, resource limits
+ * (prlimit), secrets masked in the bounded output, and everything it started killed when it ends,
+ * times out or is aborted.
+ *
+ * Invariants:
+ * - Nothing runs unconfined unless the caller asked for `isolation: 'unconfined'`: without a
+ *   usable bwrap this throws SANDBOX_UNAVAILABLE before any side effect.
+ * - The result's `isolation` says what was in force.
+ * - When runSandboxed returns, no process the command started is alive (the PID namespace dies
+ *   with its pid 1; the process-tree scan is the second line, and the only one when unconfined).
  */
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../core/config.js';
 import { OrchestraError } from '../core/errors.js';
 import { scrubEnv, secretValues } from './env.js';
 import {
   probeIsolation,
   wrapCommand,
   type IsolationCapabilities,
+  type IsolationMode,
   type IsolationReport,
   type SandboxLimits,
 } from './isolation.js';
+import { grantDirectory } from './sandbox-user.js';
+import { knownSecrets, SecretScanner } from '../core/secret-scan.js';
 import { DEFAULT_MAX_OUTPUT_BYTES, OutputCollector } from './output.js';
-import { ProcessTree } from './process-tree.js';
+import { ProcessGroup, ProcessTree } from './process-tree.js';
 
 export { scrubEnv, isSecretName, DEFAULT_ENV_DENY, SECRET_NAME_PATTERNS } from './env.js';
-export { probeIsolation, DEFAULT_LIMITS } from './isolation.js';
-export type { IsolationCapabilities, IsolationReport, SandboxLimits } from './isolation.js';
+export { probeIsolation, DEFAULT_LIMITS, SANDBOX_HOME } from './isolation.js';
+export type { IsolationCapabilities, IsolationMode, IsolationReport, SandboxLimits } from './isolation.js';
 
 export interface SandboxRequest {
   /** A shell command line, run with /bin/sh -c. */
@@ -43,12 +55,25 @@ export interface SandboxRequest {
   signal?: AbortSignal;
   /** Extra variable names (or `*` globs) to drop from the environment. */
   envDeny?: string[];
-  /** Extra paths writable under bwrap (the cwd always is). */
+  /** Extra paths writable under bwrap (the cwd always is); they must be writable by the sandbox user. */
   writablePaths?: string[];
+  /** Extra paths readable under bwrap (config `sandbox.readPaths`). */
+  readPaths?: string[];
+  /** Paths to keep invisible under bwrap on top of $HOME and the cwd's parent (e.g. the workspace). */
+  hidePaths?: string[];
+  /** 'bwrap' (default): refuse without bubblewrap. 'unconfined': run without isolation (unsafe). */
+  isolation?: IsolationMode;
   /** Time between SIGTERM and SIGKILL when stopping the tree, default 1000 ms. */
   killGraceMs?: number;
   /** Use these instead of probing the machine (tests, or to turn facilities off). */
   capabilities?: IsolationCapabilities;
+  /** The bwrap to probe and use instead of the one on PATH (config `sandbox.bwrapPath`). */
+  bwrapPath?: string;
+  /**
+   * A further redaction of the rendered output, after the exact secret values are masked: the
+   * place for a scanner of encoded secrets (reversed, base64, hex) to plug in.
+   */
+  redactOutput?: (text: string) => string;
 }
 
 export interface SandboxResult {
@@ -68,11 +93,6 @@ export interface SandboxResult {
 const PIPE_DRAIN_MS = 1000;
 /** How often to note the tree's members (to catch escaped, later orphaned processes). */
 const TRACK_INTERVAL_MS = 1000;
-
-function isUnder(p: string, dirs: readonly string[]): boolean {
-  const abs = path.resolve(p);
-  return dirs.some((d) => abs === d || abs.startsWith(d.endsWith(path.sep) ? d : d + path.sep));
-}
 
 function validate(req: SandboxRequest): void {
   if (typeof req.command !== 'string' || req.command.trim() === '') {
@@ -100,21 +120,30 @@ function validate(req: SandboxRequest): void {
 
 export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> {
   validate(req);
-  const cwd = path.resolve(req.cwd);
+  const cwd = realpathSync(req.cwd);
   const writablePaths = (req.writablePaths ?? []).map((p) => path.resolve(p));
-  const caps = req.capabilities ?? (await probeIsolation());
+  const baseEnv = req.env ?? process.env;
+  const caps = req.capabilities ?? (await probeIsolation(req.bwrapPath));
   const wrapped = wrapCommand(
-    { command: req.command, cwd, timeoutMs: req.timeoutMs, network: req.network ?? 'off', limits: req.limits ?? {}, writablePaths },
+    {
+      command: req.command,
+      cwd,
+      timeoutMs: req.timeoutMs,
+      network: req.network ?? 'off',
+      limits: req.limits ?? {},
+      writablePaths,
+      readPaths: (req.readPaths ?? []).map((p) => path.resolve(p)),
+      hidePaths: [os.homedir(), ...(baseEnv.HOME ? [baseEnv.HOME] : []), path.dirname(cwd), ...(req.hidePaths ?? [])].map((p) => path.resolve(p)),
+      mode: req.isolation ?? 'bwrap',
+    },
     caps,
   );
-  const baseEnv = req.env ?? process.env;
   const scrubOptions = { deny: req.envDeny };
-  const env = scrubEnv(baseEnv, scrubOptions);
-  for (const [name, value] of Object.entries(wrapped.env)) {
-    const own = env[name];
-    if (own === undefined || !isUnder(own, [cwd, ...writablePaths])) env[name] = value;
-  }
+  const env = { ...scrubEnv(baseEnv, scrubOptions), ...wrapped.env };
   const secrets = secretValues(baseEnv, req.redact ?? [], scrubOptions);
+  // Exact values are masked by the collector; encoded copies (reversed, base64, hex) by the scanner.
+  const scanner = new SecretScanner(knownSecrets(baseEnv, req.redact ?? [], scrubOptions));
+  const redactOutput = req.redactOutput ?? ((text: string) => scanner.redact(text));
   const collector = new OutputCollector(req.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
   const started = performance.now();
   const finish = (exitCode: number | null, signal: string | null, timedOut: boolean, aborted: boolean): SandboxResult => ({
@@ -123,18 +152,25 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     timedOut,
     aborted,
     durationMs: Math.round(performance.now() - started),
-    output: collector.render(secrets),
+    output: redactOutput(collector.render(secrets)),
     truncated: collector.truncated,
     passed: exitCode === 0 && !timedOut && !aborted,
     isolation: wrapped.isolation,
   });
   if (req.signal?.aborted) return finish(null, null, false, true);
+  if (wrapped.user) grantDirectory(cwd, wrapped.user);
 
   const child = spawn(wrapped.file, wrapped.args, {
     cwd,
     env,
     detached: true, // own session + process group, so the whole tree can be signalled
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', ...wrapped.fdData.map(() => 'pipe' as const)],
+  });
+  wrapped.fdData.forEach((data, i) => {
+    const stream = child.stdio[3 + i] as NodeJS.WritableStream & { on(e: 'error', f: () => void): void };
+    stream.on('error', () => undefined); // bwrap failed before reading: reported by its exit
+    // Once sent, the data waits in the socket for bwrap; closing our end lets 'close' fire.
+    stream.end(data, () => (stream as unknown as { destroy(): void }).destroy());
   });
   const onData = (chunk: Buffer) => collector.push(chunk);
   child.stdout!.on('data', onData);
@@ -152,9 +188,12 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
   failed.catch(() => undefined); // observed via the races below
   if (child.pid === undefined) return await failed;
 
-  const tree = new ProcessTree(child.pid);
-  const tracker = setInterval(() => tree.scan(), TRACK_INTERVAL_MS);
-  tracker.unref();
+  // Under bwrap the PID namespace is the container: its processes die with bwrap (killed through
+  // the process group) or with the command, so no /proc scan (O(host processes)) is needed.
+  const inPidNamespace = wrapped.isolation.mode === 'bwrap';
+  const tree = inPidNamespace ? new ProcessGroup(child.pid) : new ProcessTree(child.pid);
+  const tracker = inPidNamespace ? undefined : setInterval(() => tree.scan(), TRACK_INTERVAL_MS);
+  tracker?.unref();
   let exitedYet = false;
   void exited.then(() => (exitedYet = true));
 
@@ -190,4 +229,19 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     clearInterval(tracker);
     req.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** The request fields that come from the config's `sandbox` section (timeout: the test timeout). */
+export function sandboxOptions(
+  c: Config['sandbox'],
+): Pick<SandboxRequest, 'timeoutMs' | 'network' | 'maxOutputBytes' | 'limits' | 'isolation' | 'readPaths' | 'bwrapPath'> {
+  return {
+    timeoutMs: c.testTimeoutSeconds * 1000,
+    network: c.network,
+    maxOutputBytes: c.maxOutputBytes,
+    limits: { cpuSeconds: c.cpuSeconds, memoryMb: c.memoryMb, processes: c.processes, fileSizeMb: c.fileSizeMb },
+    isolation: c.isolation,
+    readPaths: c.readPaths,
+    ...(c.bwrapPath ? { bwrapPath: c.bwrapPath } : {}),
+  };
 }

@@ -3,7 +3,7 @@ import type { Lease } from '../core/leases.js';
 import type { TaskView } from '../core/model/task.js';
 import type { Workspace } from '../core/workspace.js';
 import { detectTestCommand } from '../exec/detect-test.js';
-import { runSandboxed } from '../exec/sandbox.js';
+import { runSandboxed, sandboxOptions } from '../exec/sandbox.js';
 import { effectiveLimits, exceededLimit, type Spent } from '../pipeline/budget.js';
 import { DEV_WORKSTREAM } from '../pipeline/dev-workstream.js';
 import { recordedTurn, roleModel } from '../pipeline/model-runtime.js';
@@ -151,14 +151,14 @@ export function createExecutorLoop(env: LoopEnv): Loop {
             if (spent.testRuns > limits.maxTestRuns) {
               return { outcome: { output: `refused: the test-run limit (${limits.maxTestRuns}) is reached`, isError: true } };
             }
+            // Throws SANDBOX_UNAVAILABLE where no sandbox can be built: the catch below fails the task with that reason.
             const result = await runSandboxed({
-              command: testCommand as string, cwd: exec!.worktree, timeoutMs: ws.config.sandbox.testTimeoutSeconds * 1000, network: ws.config.sandbox.network,
-              maxOutputBytes: ws.config.sandbox.maxOutputBytes, signal: stop.signal,
-              limits: { cpuSeconds: ws.config.sandbox.cpuSeconds, memoryMb: ws.config.sandbox.memoryMb, processes: ws.config.sandbox.processes, fileSizeMb: ws.config.sandbox.fileSizeMb },
+              ...sandboxOptions(ws.config.sandbox), command: testCommand as string, cwd: exec!.worktree, signal: stop.signal, hidePaths: [ws.paths.root],
             });
-            const header = `$ ${testCommand}\n# exit ${result.exitCode ?? result.signal}${result.timedOut ? ' (killed at the timeout)' : ''}, ${result.durationMs} ms, network ${result.isolation.network}, limits ${result.isolation.limits}\n`;
+            const iso = result.isolation;
+            const header = `$ ${testCommand}\n# exit ${result.exitCode ?? result.signal}${result.timedOut ? ' (killed at the timeout)' : ''}, ${result.durationMs} ms, isolation ${iso.mode === 'unconfined' ? 'UNCONFINED (sandbox.isolation is "unconfined")' : iso.mode}, network ${iso.network}, limits ${iso.limits}\n`;
             const file = await ws.writeTaskFile(task.id, `exec${exec!.number}-test-${spent.testRuns}.txt`, header + result.output, { onTaken: 'newName' });
-            await lease.append([{ type: 'tests.ran', data: { run: spent.testRuns, passed: result.passed, exitCode: result.exitCode, timedOut: result.timedOut, aborted: result.aborted, durationMs: result.durationMs, file } }]);
+            await lease.append([{ type: 'tests.ran', data: { run: spent.testRuns, passed: result.passed, exitCode: result.exitCode, timedOut: result.timedOut, aborted: result.aborted, durationMs: result.durationMs, file, isolation: iso.mode } }]);
             if (result.passed) greenAtEdit = tools.edits();
             const verdict = result.passed ? 'PASSED' : result.timedOut ? `FAILED: killed after ${ws.config.sandbox.testTimeoutSeconds} s` : `FAILED (exit ${result.exitCode ?? result.signal})`;
             return { outcome: { output: `${verdict}\n${result.output}`, isError: !result.passed } };

@@ -1,7 +1,10 @@
-import { execa } from 'execa';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describeError } from '../core/errors.js';
-import { ProcessTree } from '../exec/process-tree.js';
 import type { Lease } from '../core/leases.js';
+import type { Workspace } from '../core/workspace.js';
+import { runSandboxed, sandboxOptions } from '../exec/sandbox.js';
 import { triggerKey, type TaskView } from '../core/model/task.js';
 import type { Trigger, WorkstreamView } from '../core/model/workstream.js';
 import type { Loop, LoopEnv } from './loop.js';
@@ -14,6 +17,36 @@ const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 
 export function substitute(command: string, task: TaskView): string {
   return command.replaceAll('{task_id}', shellQuote(task.id)).replaceAll('{workstream_id}', shellQuote(task.workstream));
+}
+
+const TRIGGER_TIMEOUT_MS = 10 * 60_000;
+/** How much of a trigger's (masked) output the `trigger.fired` record keeps: the end. */
+const TRIGGER_OUTPUT_CHARS = 4000;
+
+/**
+ * Runs a `run_command` trigger like a test command: in the sandbox (bwrap required unless the
+ * config opts out), network off, secrets dropped from the environment and masked in the output,
+ * in a private empty directory (the workspace is not visible), the whole tree killed at the end.
+ * A refused sandbox (SANDBOX_UNAVAILABLE) propagates: the caller records it as the outcome.
+ */
+async function runTriggerCommand(ws: Workspace, task: TaskView, command: string, signal: AbortSignal): Promise<{ ok: boolean; output: string; exitCode: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'orchestra-trigger-'));
+  try {
+    const result = await runSandboxed({
+      ...sandboxOptions(ws.config.sandbox),
+      timeoutMs: TRIGGER_TIMEOUT_MS,
+      network: 'off',
+      command: substitute(command, task),
+      cwd: dir,
+      signal,
+      hidePaths: [ws.paths.root],
+      env: { ...process.env, ORCHESTRA_TASK_ID: task.id, ORCHESTRA_WORKSTREAM: task.workstream },
+    });
+    const note = result.isolation.mode === 'unconfined' ? '[run unconfined: sandbox.isolation is "unconfined"]\n' : '';
+    return { ok: result.passed, output: note + result.output.slice(-TRIGGER_OUTPUT_CHARS), exitCode: result.exitCode ?? -1 };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -42,22 +75,7 @@ export function createTriggerLoop(env: LoopEnv, runAgent?: AgentRunner): Loop {
         let outcome: { ok: boolean; output: string; exitCode?: number };
         try {
           if (trigger.action.kind === 'run_command') {
-            // Detached, and stopped by killing its whole process group: killing only the shell
-            // (dash does not exec the last command) left the command running and holding the
-            // output pipes, so a stop or timeout waited for it to finish on its own.
-            const stop = AbortSignal.any([signal, AbortSignal.timeout(10 * 60_000)]);
-            const subprocess = execa(substitute(trigger.action.command, task), {
-              shell: true, detached: true, cwd: env.ws.paths.root, reject: false, all: true, cancelSignal: stop,
-              env: { ORCHESTRA_WORKSPACE: env.ws.paths.root, ORCHESTRA_TASK_ID: task.id, ORCHESTRA_WORKSTREAM: task.workstream },
-            });
-            const tree = subprocess.pid ? new ProcessTree(subprocess.pid) : undefined;
-            const killTree = () => {
-              tree?.kill('SIGTERM');
-              setTimeout(() => { if (tree && tree.scan().length > 0) tree.kill('SIGKILL'); }, 2000).unref();
-            };
-            stop.addEventListener('abort', killTree, { once: true });
-            const result = await subprocess.finally(() => stop.removeEventListener('abort', killTree));
-            outcome = { ok: result.exitCode === 0, output: String(result.all ?? '').slice(-4000), exitCode: result.exitCode ?? -1 };
+            outcome = await runTriggerCommand(env.ws, task, trigger.action.command, signal);
           } else if (runAgent) {
             outcome = await runAgent(trigger.action.agent, task, lease, signal);
           } else {

@@ -3,6 +3,8 @@ import { describeError, OrchestraError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 import type { Workspace } from '../core/workspace.js';
 import type { Loop, LoopEnv } from '../loops/loop.js';
+import { DEV_WORKSTREAM } from '../pipeline/dev-workstream.js';
+import { ensureBuiltinWorkstreams } from './setup.js';
 import { LOOP_NAMES, createLoop, type LoopName } from './loop-registry.js';
 
 export interface UpOptions { only?: string[]; once?: boolean; log?: Logger; idlePollMs?: number }
@@ -16,6 +18,9 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   const wanted = (opts.only && opts.only.length > 0 ? opts.only : await defaultLoops(ws)) as LoopName[];
   for (const name of wanted) {
     if (!LOOP_NAMES.includes(name)) throw new OrchestraError('INVALID_INPUT', `unknown loop "${name}" (loops: ${LOOP_NAMES.join(', ')})`);
+  }
+  if (wanted.some((n) => ['planner', 'executor', 'publisher'].includes(n)) && (await ws.findWorkstream(DEV_WORKSTREAM))) {
+    await ensureBuiltinWorkstreams(ws, loopActor('up'));
   }
   const loops: Loop[] = [];
   for (const name of wanted) {

@@ -1,5 +1,7 @@
 import { foldTask } from './model/task.js';
-import { foldWorkstream } from './model/workstream.js';
+import { foldWorkstream, transitionCheck } from './model/workstream.js';
+import { workstreamOfTask } from './model/task.js';
+import { streamOfWorkstream } from './paths.js';
 import { Workspace } from './workspace.js';
 import { allStreams } from './verify.js';
 
@@ -27,7 +29,8 @@ export async function replayWorkspace(root: string): Promise<ReplaySummary> {
     summary.damaged += state.damaged.length;
     for (const r of state.records) summary.events += r.events.length;
     if (stream.startsWith('tasks/')) {
-      const task = foldTask(state.records);
+      const workstream = await ws.findWorkstream(workstreamOfTask(state.records) ?? '');
+      const task = foldTask(state.records, workstream ? transitionCheck((await ws.readStream(streamOfWorkstream(workstream.name))).records) : undefined);
       if (task) {
         summary.tasks++;
         summary.byState[task.state] = (summary.byState[task.state] ?? 0) + 1;

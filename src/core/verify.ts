@@ -1,7 +1,11 @@
-import { execa } from 'execa';
+import { describeError } from './errors.js';
 import { readdirSafe } from './fsutil.js';
-import { ARTIFACTS_STREAM, AUDIT_STREAM } from './paths.js';
+import { git } from './journal.js';
+import { foldTask, workstreamOfTask } from './model/task.js';
+import { transitionCheck } from './model/workstream.js';
+import { ARTIFACTS_STREAM, AUDIT_STREAM, streamOfWorkstream } from './paths.js';
 import { RECORD_FILE } from './record.js';
+import type { StreamState } from './stream-store.js';
 import type { Workspace } from './workspace.js';
 
 export interface Finding { severity: 'damage' | 'warning'; kind: string; path: string; message: string }
@@ -18,7 +22,22 @@ export async function allStreams(ws: Workspace): Promise<string[]> {
   ];
 }
 
-/** Checks records, sequences, leftovers and git; `ok` is false when anything is damaged. */
+const DAMAGE_KIND = { unreadable: 'torn-record', oversized: 'oversized-record', 'not-regular': 'not-a-record-file' } as const;
+
+/** Moves in a task stream that its workstream's state map does not allow (ignored by the fold). */
+async function illegalMoves(ws: Workspace, stream: string, state: StreamState): Promise<Finding[]> {
+  const workstream = await ws.findWorkstream(workstreamOfTask(state.records) ?? '');
+  if (!workstream) return [];
+  const view = foldTask(state.records, transitionCheck((await ws.readStream(streamOfWorkstream(workstream.name))).records));
+  return (view?.illegalMoves ?? []).map((m) => ({
+    severity: 'damage' as const,
+    kind: 'illegal-transition',
+    path: `${stream}/events`,
+    message: `record ${m.seq} of ${stream} moves the task ${m.claimedFrom} -> ${m.to}, which workstream ${workstream.name} does not allow from ${m.from}; ignored (forged or written around orchestra)`,
+  }));
+}
+
+/** Checks records, chains, transitions, sequences, leftovers and git; `ok` is false when anything is damaged. */
 export async function verifyWorkspace(ws: Workspace): Promise<VerifyReport> {
   const findings: Finding[] = [];
   let records = 0;
@@ -26,7 +45,9 @@ export async function verifyWorkspace(ws: Workspace): Promise<VerifyReport> {
   for (const stream of streams) {
     const state = await ws.readStream(stream);
     records += state.records.length;
-    for (const d of state.damaged) findings.push({ severity: 'damage', kind: 'torn-record', path: d.file, message: `record ${d.seq} of ${stream} is unreadable: ${d.reason}` });
+    for (const d of state.damaged) findings.push({ severity: 'damage', kind: DAMAGE_KIND[d.kind], path: d.file, message: `record ${d.seq} of ${stream} is skipped: ${d.reason}` });
+    for (const b of state.chainBreaks) findings.push({ severity: 'damage', kind: 'chain-break', path: b.file, message: b.reason });
+    if (stream.startsWith('tasks/')) findings.push(...(await illegalMoves(ws, stream, state)));
     const present = new Set((await readdirSafe(ws.paths.streamDir(stream))).map((n) => RECORD_FILE.exec(n)?.[1]).filter(Boolean).map(Number));
     for (let seq = 1; seq <= state.lastSeq; seq++) {
       if (!present.has(seq)) findings.push({ severity: 'damage', kind: 'sequence-gap', path: `${stream}/events`, message: `record ${seq} of ${stream} is missing (gap before ${state.lastSeq})` });
@@ -36,22 +57,31 @@ export async function verifyWorkspace(ws: Workspace): Promise<VerifyReport> {
   for (const claim of await readdirSafe(ws.paths.intake)) {
     findings.push({ severity: 'warning', kind: 'pending-intake', path: `.orchestra/intake/${claim}`, message: 'inbox file claimed but not yet recorded; the next intake scan finishes it' });
   }
-  const status = await execa('git', ['status', '--porcelain', '-z', '--untracked-files=all', '--', ...RECORD_DIRS], { cwd: ws.paths.root, reject: false });
-  if (status.exitCode !== 0) {
-    findings.push({ severity: 'damage', kind: 'git', path: '.git', message: `git status failed: ${String(status.stderr).trim()}` });
-  } else {
-    let uncommitted = 0;
-    for (const entry of String(status.stdout).split('\0').filter(Boolean)) {
-      const code = entry.slice(0, 2);
-      const path = entry.slice(3);
-      if (code === '??' || code === 'A ') {
-        if (!path.split('/').some((p) => p.startsWith('.tmp-'))) uncommitted++;
-      } else findings.push({ severity: 'damage', kind: 'record-changed', path, message: `committed record was ${code.includes('D') ? 'deleted' : 'modified'} (records are append-only)` });
-    }
-    if (uncommitted > 0) findings.push({ severity: 'warning', kind: 'uncommitted', path: '.', message: `${uncommitted} record file(s) not committed yet (a running "orchestra up" commits them within seconds)` });
-  }
-  const history = await execa('git', ['log', '--diff-filter=MDR', '--name-only', '--format=%h', '--', ...RECORD_DIRS], { cwd: ws.paths.root, reject: false });
-  const rewritten = String(history.stdout).split('\n').filter((l) => l.includes('/'));
-  if (rewritten.length > 0) findings.push({ severity: 'damage', kind: 'history', path: rewritten[0]!, message: `${rewritten.length} record file(s) were modified or deleted by a commit` });
+  findings.push(...(await gitFindings(ws)));
   return { ok: !findings.some((f) => f.severity === 'damage'), streams: streams.length, records, findings };
+}
+
+/** Record files changed in the working tree or by a commit: records are append-only in both. */
+async function gitFindings(ws: Workspace): Promise<Finding[]> {
+  const findings: Finding[] = [];
+  let status: string;
+  let history: string;
+  try {
+    status = await git(ws.paths, ws.config, ['status', '--porcelain', '-z', '--untracked-files=all', '--', ...RECORD_DIRS]);
+    history = await git(ws.paths, ws.config, ['log', '--diff-filter=MDR', '--name-only', '--format=%h', '--', ...RECORD_DIRS]);
+  } catch (err) {
+    return [{ severity: 'damage', kind: 'git', path: '.git', message: `git failed: ${describeError(err).message}` }];
+  }
+  let uncommitted = 0;
+  for (const entry of status.split('\0').filter(Boolean)) {
+    const code = entry.slice(0, 2);
+    const path = entry.slice(3);
+    if (code === '??' || code === 'A ') {
+      if (!path.split('/').some((p) => p.startsWith('.tmp-'))) uncommitted++;
+    } else findings.push({ severity: 'damage', kind: 'record-changed', path, message: `committed record was ${code.includes('D') ? 'deleted' : 'modified'} (records are append-only)` });
+  }
+  if (uncommitted > 0) findings.push({ severity: 'warning', kind: 'uncommitted', path: '.', message: `${uncommitted} record file(s) not committed yet (a running "orchestra up" commits them within seconds)` });
+  const rewritten = history.split('\n').filter((l) => l.includes('/'));
+  if (rewritten.length > 0) findings.push({ severity: 'damage', kind: 'history', path: rewritten[0]!, message: `${rewritten.length} record file(s) were modified or deleted by a commit` });
+  return findings;
 }

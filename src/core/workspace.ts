@@ -4,8 +4,8 @@ import { loadConfig, writeDefaultConfig, type Config } from './config.js';
 import { OrchestraError } from './errors.js';
 import { createExclusive, exists, readdirSafe } from './fsutil.js';
 import { git, GitJournal } from './journal.js';
-import { foldTask, type TaskView } from './model/task.js';
-import { foldWorkstream, type WorkstreamView } from './model/workstream.js';
+import { foldTask, workstreamOfTask, type TaskView, type TransitionCheck } from './model/task.js';
+import { foldWorkstream, transitionCheck, type WorkstreamView } from './model/workstream.js';
 import { streamOfTask, streamOfWorkstream, WorkspacePaths } from './paths.js';
 import type { StreamRecord } from './record.js';
 import { StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
@@ -28,7 +28,8 @@ export class Workspace {
   readonly paths: WorkspacePaths;
   readonly store: StreamStore;
   readonly journal: GitJournal;
-  private readonly views = new Map<string, { state: StreamState; view: TaskView | undefined }>();
+  private readonly views = new Map<string, { state: StreamState; check?: TransitionCheck; view: TaskView | undefined }>();
+  private readonly checks = new Map<string, { state: StreamState; check: TransitionCheck }>();
   /** True once this process appended a record: only then does a one-shot writer need to commit. */
   wrote = false;
 
@@ -80,7 +81,21 @@ export class Workspace {
 
   async findTask(id: string): Promise<TaskView | undefined> {
     if (!/^[0-9A-Za-z]{1,64}$/.test(id)) return undefined;
-    return this.foldTaskState(await this.store.read(streamOfTask(id)));
+    const state = await this.store.read(streamOfTask(id));
+    return this.foldTaskState(state, await this.transitionsOf(state));
+  }
+
+  /** The state map check of the task's workstream (undefined when the workstream has no records). */
+  private async transitionsOf(task: StreamState): Promise<TransitionCheck | undefined> {
+    const name = workstreamOfTask(task.records);
+    if (!name || !/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) return undefined;
+    const state = await this.store.read(streamOfWorkstream(name));
+    if (state.records.length === 0) return undefined;
+    const cached = this.checks.get(name);
+    if (cached && cached.state === state) return cached.check;
+    const check = transitionCheck(state.records);
+    this.checks.set(name, { state, check });
+    return check;
   }
 
   /**
@@ -88,11 +103,11 @@ export class Workspace {
    * grows, so a view folded from it stays valid: scans of thousands of unchanged tasks and the
    * optimistic appends both skip folding when nothing changed.
    */
-  private foldTaskState(state: StreamState): TaskView | undefined {
+  private foldTaskState(state: StreamState, check: TransitionCheck | undefined): TaskView | undefined {
     const cached = this.views.get(state.stream);
-    if (cached && cached.state === state) return cached.view;
-    const view = foldTask(state.records);
-    this.views.set(state.stream, { state, view });
+    if (cached && cached.state === state && cached.check === check) return cached.view;
+    const view = foldTask(state.records, check);
+    this.views.set(state.stream, { state, check, view });
     return view;
   }
 
@@ -162,7 +177,8 @@ export class Workspace {
   }
 
   async appendToTask(id: string, decide: Decide<TaskView | undefined>): Promise<{ view?: TaskView; record?: StreamRecord }> {
-    const { state, record } = await this.appendTo(streamOfTask(id), (s) => this.foldTaskState(s), decide);
+    const check = await this.transitionsOf(await this.store.read(streamOfTask(id)));
+    const { state, record } = await this.appendTo(streamOfTask(id), (s) => this.foldTaskState(s, check), decide);
     return { view: state, record };
   }
 

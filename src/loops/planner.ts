@@ -78,10 +78,11 @@ export function createPlannerLoop(env: LoopEnv): Loop {
             }
             const version = latestPlanVersion(await ws.task(task.id)) + 1;
             const file = await ws.writeTaskFile(task.id, `plan-v${version}.md`, renderPlan(task.title, version, plan.data), { onTaken: 'newName' });
-            await lease.release([
+            // Aborted (or otherwise moved) while planning: the plan is not proposed, the task stays.
+            await lease.release((view) => (view.state !== 'planning' ? [] : [
               { type: 'plan.proposed', data: { version, file, base: target.base.branch, baseCommit: target.base.commit, ...plan.data } },
               { type: 'task.moved', data: { from: 'planning', to: 'planned', reason: `plan v${version} ready for review` } },
-            ], 'planned');
+            ]), 'planned');
             env.log.info('plan proposed', { task: task.id, version });
             return;
           }

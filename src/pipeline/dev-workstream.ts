@@ -6,7 +6,7 @@ export const DEV_WORKSTREAM = 'dev';
 export const DEV_STATES: StateMap = {
   planning: ['planned', 'failed', 'aborted'],
   planned: ['planning', 'approved', 'aborted'],
-  approved: ['executing', 'aborted'],
+  approved: ['executing', 'failed', 'aborted'],
   executing: ['publishing', 'failed', 'aborted'],
   publishing: ['completed', 'failed', 'aborted'],
   completed: [],

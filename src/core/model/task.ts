@@ -50,15 +50,28 @@ export interface TaskView {
   firedTriggers: string[];
   /** Idempotency keys (record causes) already applied to this task. */
   causes: string[];
+  /** `task.moved` events the state map does not allow from the state the task was in: ignored. */
+  illegalMoves: IllegalMove[];
   dev: DevView;
 }
 
+export interface IllegalMove { seq: number; from: string; to: string; claimedFrom: string }
+
+/** Whether a workstream allows a move; absent, every move is taken as recorded (no map known). */
+export type TransitionCheck = (from: string, to: string) => boolean;
+
 export const triggerKey = (triggerId: string, stateSeq: number) => `${triggerId}@${stateSeq}`;
 
-function applyCoreEvent(view: TaskView, event: StoredEvent, record: StreamRecord): boolean {
+function applyCoreEvent(view: TaskView, event: StoredEvent, record: StreamRecord, allowed?: TransitionCheck): boolean {
   const d = event.data as Record<string, any>;
   switch (event.type) {
     case 'task.moved':
+      // Writers check moves before appending; a record that breaks the map was forged or written
+      // around the API. It is not applied (the task stays where it was) and verify reports it.
+      if (allowed && (String(d.from) !== view.state || !allowed(view.state, String(d.to)))) {
+        view.illegalMoves.push({ seq: record.seq, from: view.state, to: String(d.to), claimedFrom: String(d.from) });
+        return true;
+      }
       view.state = String(d.to);
       view.stateSeq = record.seq;
       view.stateSince = record.at;
@@ -99,8 +112,20 @@ function applyCoreEvent(view: TaskView, event: StoredEvent, record: StreamRecord
   }
 }
 
-/** Folds a task stream into its current view. Pure: the same records always give the same view. */
-export function foldTask(records: StreamRecord[]): TaskView | undefined {
+/** The workstream named by the stream's `task.created` event. */
+export function workstreamOfTask(records: StreamRecord[]): string | undefined {
+  for (const record of records) {
+    const created = record.events.find((e) => e.type === 'task.created');
+    if (created) return String((created.data as { workstream?: unknown }).workstream ?? '');
+  }
+  return undefined;
+}
+
+/**
+ * Folds a task stream into its current view. Pure: the same records (and the same check) always
+ * give the same view. `allowed` is the workstream's transition check (see transitionCheck).
+ */
+export function foldTask(records: StreamRecord[], allowed?: TransitionCheck): TaskView | undefined {
   let view: TaskView | undefined;
   for (const record of records) {
     for (const event of record.events) {
@@ -121,12 +146,13 @@ export function foldTask(records: StreamRecord[]): TaskView | undefined {
           retryExhausted: false,
           firedTriggers: [],
           causes: [],
+          illegalMoves: [],
           dev: emptyDevView(),
         };
         continue;
       }
       if (!view) continue;
-      if (!applyCoreEvent(view, event, record)) applyDevEvent(view.dev, event, record);
+      if (!applyCoreEvent(view, event, record, allowed)) applyDevEvent(view.dev, event, record);
     }
     if (view) {
       view.lastSeq = record.seq;

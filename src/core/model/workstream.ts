@@ -82,6 +82,23 @@ export function foldWorkstream(records: StreamRecord[]): WorkstreamView | undefi
   return view;
 }
 
+/**
+ * The check task folds apply to `task.moved` records of this workstream: a move is legal when any
+ * version of the state map allowed it, so moves made before a map was narrowed stay valid.
+ */
+export function transitionCheck(records: StreamRecord[]): (from: string, to: string) => boolean {
+  const allowed = new Set<string>();
+  for (const record of records) {
+    for (const event of record.events) {
+      if (event.type !== 'workstream.created' && event.type !== 'workstream.updated') continue;
+      const states = StateMapSchema.safeParse((event.data as { states?: unknown }).states);
+      if (!states.success) continue;
+      for (const [from, next] of Object.entries(states.data)) for (const to of next) allowed.add(`${from}>${to}`);
+    }
+  }
+  return (from, to) => allowed.has(`${from}>${to}`);
+}
+
 export function assertTransition(ws: WorkstreamView, from: string, to: string): void {
   if (!(to in ws.states)) {
     throw new OrchestraError('INVALID_TRANSITION', `workstream ${ws.name} has no state "${to}" (states: ${Object.keys(ws.states).join(', ')})`);

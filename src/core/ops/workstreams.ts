@@ -1,14 +1,19 @@
 import type { Actor } from '../actor.js';
 import { OrchestraError } from '../errors.js';
 import { isSlug, newId } from '../ids.js';
-import { DEFAULT_STATES, foldWorkstream, TriggerActionSchema, WorkstreamCreatedSchema, type Trigger, type WorkstreamView } from '../model/workstream.js';
+import { DEFAULT_STATES, foldWorkstream, TriggerActionSchema, WorkstreamCreatedSchema, type StateMap, type Trigger, type WorkstreamView } from '../model/workstream.js';
 import { streamOfWorkstream } from '../paths.js';
 import type { Workspace } from '../workspace.js';
 import type { z } from 'zod';
 
 export type NewWorkstream = z.input<typeof WorkstreamCreatedSchema>;
 
-export async function createWorkstream(ws: Workspace, input: Partial<NewWorkstream> & { name: string }, actor: Actor, opts: { ifMissing?: boolean } = {}): Promise<WorkstreamView> {
+/**
+ * `ifMissing`: an existing workstream is left as it is. `addMissingTransitions` (with ifMissing):
+ * an existing workstream gains the moves of `input.states` it lacks (a built-in map that grew in
+ * a later version), by one `workstream.updated`; nothing it had is taken away.
+ */
+export async function createWorkstream(ws: Workspace, input: Partial<NewWorkstream> & { name: string }, actor: Actor, opts: { ifMissing?: boolean; addMissingTransitions?: boolean } = {}): Promise<WorkstreamView> {
   if (!isSlug(input.name)) throw new OrchestraError('INVALID_INPUT', `workstream name "${input.name}" must be lower-case letters, digits, - or _`);
   const parsed = WorkstreamCreatedSchema.safeParse({ states: DEFAULT_STATES, ...input });
   if (!parsed.success) {
@@ -18,12 +23,32 @@ export async function createWorkstream(ws: Workspace, input: Partial<NewWorkstre
   if (parsed.data.parent) await ws.workstream(parsed.data.parent);
   const { state } = await ws.appendTo(streamOfWorkstream(input.name), (s) => foldWorkstream(s.records), (existing) => {
     if (existing) {
+      if (opts.ifMissing && opts.addMissingTransitions) {
+        const merged = mergeStates(existing.states, parsed.data.states);
+        return merged ? { actor, events: [{ type: 'workstream.updated', data: { states: merged } }] } : null;
+      }
       if (opts.ifMissing) return null;
       throw new OrchestraError('CONFLICT', `workstream ${input.name} already exists`);
     }
     return { actor, events: [{ type: 'workstream.created', data: parsed.data }] };
   });
   return state!;
+}
+
+/** `current` plus the moves of `wanted` it lacks (keeping current's state order), or null when none lack. */
+function mergeStates(current: StateMap, wanted: StateMap): StateMap | null {
+  const merged: StateMap = Object.fromEntries(Object.entries(current).map(([from, next]) => [from, [...next]]));
+  let changed = false;
+  for (const [from, next] of Object.entries(wanted)) {
+    if (!merged[from]) merged[from] = [];
+    for (const to of next) {
+      if (merged[from]!.includes(to)) continue;
+      merged[from]!.push(to);
+      changed = true;
+    }
+  }
+  for (const to of Object.values(merged).flat()) if (!merged[to]) merged[to] = [];
+  return changed ? merged : null;
 }
 
 /** Parent first, children indented below: the workstream tree as lines. */

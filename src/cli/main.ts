@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { Command, Option } from 'commander';
 import { cliActor } from '../core/actor.js';
 import { OrchestraError } from '../core/errors.js';
@@ -242,7 +242,8 @@ const artifact = program.command('artifact').description('work products stored b
 artifact.command('put <path>').option('--file <file>', 'read content from a file (default: stdin)').option('--task <id>', 'the task it belongs to')
   .action(act(async (ws, o, path: string, opts: { file?: string; task?: string }) => {
     const { putArtifact } = await import('../core/ops/artifacts.js');
-    const content = readFileSync(opts.file ?? 0);
+    // Streamed: a huge file or an endless pipe is cut off at storage.maxArtifactBytes.
+    const content = opts.file ? createReadStream(opts.file) : process.stdin;
     const ref = await putArtifact(ws, path, content, cliActor(), opts.task);
     o.ok(ref, `stored ${path} (${ref.size} bytes, sha256 ${ref.sha256.slice(0, 12)})`);
   }));

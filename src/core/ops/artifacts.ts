@@ -1,16 +1,14 @@
-import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
 import type { Actor } from '../actor.js';
+import { putBlob, readBlob } from '../blob-store.js';
 import { OrchestraError } from '../errors.js';
-import { createExclusive } from '../fsutil.js';
 import { ARTIFACTS_STREAM } from '../paths.js';
 import type { StreamState } from '../stream-store.js';
 import type { Workspace } from '../workspace.js';
 
 /**
  * Artifacts are work products stored by path. Content goes to a content-addressed blob (so a
- * blob is never rewritten) and each put is an event; the latest put of a path wins.
+ * blob is never rewritten; see blob-store.ts for the size cap and link rules) and each put is an
+ * event; the latest put of a path wins.
  */
 export interface ArtifactRef { path: string; sha256: string; size: number; task?: string; at: string; by: string }
 
@@ -28,19 +26,20 @@ function latestByPath(state: StreamState): Map<string, ArtifactRef> {
   return map;
 }
 
-export async function putArtifact(ws: Workspace, path: string, content: Buffer, actor: Actor, task?: string): Promise<ArtifactRef> {
-  if (!ARTIFACT_PATH.test(path)) throw new OrchestraError('INVALID_INPUT', `artifact path "${path}" must be relative, without "..", using letters, digits, . _ - /`);
+/** Stores `content` (bytes, or a stream such as stdin: read once, never more than the cap). */
+export async function putArtifact(ws: Workspace, path: string, content: Buffer | AsyncIterable<Uint8Array>, actor: Actor, task?: string): Promise<ArtifactRef> {
+  if (!ARTIFACT_PATH.test(path)) throw new OrchestraError('INVALID_INPUT', `artifact path "${path.slice(0, 200)}" must be relative, without "..", using letters, digits, . _ - /`);
   if (task) await ws.task(task);
-  const sha256 = createHash('sha256').update(content).digest('hex');
-  await createExclusive(join(ws.paths.artifactBlobs, sha256), content, { fsync: ws.config.fsync });
-  await ws.appendTo(ARTIFACTS_STREAM, (s) => s, () => ({ actor, events: [{ type: 'artifact.put', data: { path, sha256, size: content.length, ...(task ? { task } : {}) } }] }));
-  return { path, sha256, size: content.length, task, at: new Date().toISOString(), by: actor.name };
+  const source = Buffer.isBuffer(content) ? [content] : content;
+  const { sha256, size } = await putBlob(ws.paths.artifactBlobs, source, { maxBytes: ws.config.storage.maxArtifactBytes, fsync: ws.config.fsync });
+  await ws.appendTo(ARTIFACTS_STREAM, (s) => s, () => ({ actor, events: [{ type: 'artifact.put', data: { path, sha256, size, ...(task ? { task } : {}) } }] }));
+  return { path, sha256, size, task, at: new Date().toISOString(), by: actor.name };
 }
 
 export async function getArtifact(ws: Workspace, path: string): Promise<{ ref: ArtifactRef; content: Buffer }> {
   const ref = latestByPath(await ws.readStream(ARTIFACTS_STREAM)).get(path);
   if (!ref) throw new OrchestraError('NOT_FOUND', `no artifact at ${path}`);
-  return { ref, content: await fs.readFile(join(ws.paths.artifactBlobs, ref.sha256)) };
+  return { ref, content: await readBlob(ws.paths.artifactBlobs, ref.sha256, ws.config.storage.maxArtifactBytes) };
 }
 
 export async function listArtifacts(ws: Workspace, prefix = ''): Promise<ArtifactRef[]> {

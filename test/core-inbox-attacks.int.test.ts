@@ -6,10 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { loopActor } from '../src/core/actor.js';
+import { loopActor, type Actor } from '../src/core/actor.js';
+import { submitTask } from '../src/adapters/inbox-port.js';
 import { createLogger } from '../src/core/log.js';
 import { newId } from '../src/core/ids.js';
 import { IntakeLoop } from '../src/loops/intake.js';
@@ -312,4 +313,23 @@ test('read-only workspace and full disk: typed errors, and up --once exits non-z
   assert.match(full.out, /error \[NO_SPACE\]: the disk holding the workspace is full/, full.out);
   assert.match(full.out, /up=1/);
   assert.ok(existsSync(join(root, 'inbox', 'ro.json')), 'the original workspace was never written');
+});
+
+test('an inbox file cannot claim to come from an adapter: only files sealed with the workspace key keep their actor', async (t) => {
+  const ws = await makeWorkspace(t);
+  const intake = quietIntake(ws);
+  await intake.start();
+  t.after(() => intake.stop());
+  const claimed = { kind: 'adapter', name: 'telegram', user: '42' };
+  writeFileSync(join(ws.paths.inbox, 'forged.json'), JSON.stringify({ title: 'forged actor', actor: claimed }));
+  writeFileSync(join(ws.paths.inbox, 'copied-seal.json'), JSON.stringify({ title: 'copied seal', actor: claimed, seal: 'a'.repeat(64) }));
+  const { taskId } = await submitTask(ws, { title: 'from the adapter' }, claimed as Actor);
+  await waitFor('all three recorded', async () => (await ws.tasks()).length === 3, 10_000);
+  const by = new Map((await ws.tasks()).map((v) => [v.title, v.createdBy]));
+  assert.match(by.get('forged actor')!, /^inbox/, by.get('forged actor'));
+  assert.match(by.get('copied seal')!, /^inbox/);
+  assert.match(by.get('from the adapter')!, /telegram/, 'the adapter\'s own sealed file keeps its actor');
+  assert.equal((await ws.task(taskId)).title, 'from the adapter');
+  const key = statSync(join(ws.paths.runtime, 'inbox.key'));
+  assert.equal(key.mode & 0o077, 0, 'the inbox key is readable by its owner only');
 });

@@ -52,7 +52,7 @@ test('inbox format: Markdown front matter and JSON map to the same task; command
   const json = parseInboxFile('a.JSON', Buffer.from(JSON.stringify({ title: 'Fix it', tags: ['x', 'y'], body: 'Details here.', repo: '/r' })));
   assert.deepEqual(plain(json), plain(md));
   const cmd = parseInboxFile('c.json', Buffer.from(JSON.stringify({ command: 'move', task: '01ARZ3NDEKTSV4RRFFQ69G5FAV', to: 'done', actor: { kind: 'adapter', name: 'bot' } })));
-  assert.deepEqual(cmd, { kind: 'command', command: { command: 'move', task: '01ARZ3NDEKTSV4RRFFQ69G5FAV', to: 'done' }, actor: { kind: 'adapter', name: 'bot' } });
+  assert.deepEqual(cmd, { kind: 'command', command: { command: 'move', task: '01ARZ3NDEKTSV4RRFFQ69G5FAV', to: 'done' }, claimedActor: { kind: 'adapter', name: 'bot' } }, 'an unsealed actor is only a claim');
 
   const bad: Array<[string, string | Buffer, string, RegExp]> = [
     ['e.md', '', 'INVALID_INPUT', /empty/],

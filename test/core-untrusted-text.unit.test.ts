@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { describeError, isOrchestraError } from '../src/core/errors.js';
 import { fitName } from '../src/core/file-names.js';
 import { parseFrontMatter } from '../src/core/front-matter.js';
 import { parseInboxFile } from '../src/core/inbox-format.js';
+import { sealObject } from '../src/core/inbox-seal.js';
 import { commitMessage } from '../src/core/journal.js';
 import { NewTaskSchema, TaskUpdateSchema } from '../src/core/ops/tasks.js';
 import { parseYaml } from '../src/core/safe-yaml.js';
@@ -139,4 +141,27 @@ test('intake read errors of the file itself (EACCES, ELOOP, ...) reject it; othe
   assert.match((unreadable(errno('ELOOP')) as Error).message, /symbolic links/);
   const enoent = errno('ENOENT');
   assert.equal(unreadable(enoent), enoent);
+});
+
+test('inbox actors: believed only with a valid seal from the workspace key; a copied seal on changed content is a claim', () => {
+  const key = randomBytes(32);
+  const actor = { kind: 'adapter' as const, name: 'telegram', user: '42' };
+  const sealed = sealObject(key, { title: 'from the bot', body: 'x', actor });
+  const parse = (obj: unknown, k: Buffer | null = key) => parseInboxFile('t.json', Buffer.from(JSON.stringify(obj, null, 2)), k ?? undefined);
+  const good = parse(sealed);
+  assert.deepEqual(good.actor, actor);
+  assert.equal(good.kind === 'task' && 'seal' in (good.task.fields ?? {}), false, 'the seal is not a task field');
+  // Variants: the title changed after sealing; a seal made with another key; no key on this machine; no seal at all.
+  for (const [what, item] of [
+    ['tampered', parse({ ...sealed, title: 'changed' })],
+    ['other key', parse(sealObject(randomBytes(32), { title: 'from the bot', body: 'x', actor }))],
+    ['no key', parse(sealed, null)],
+    ['unsealed', parse({ title: 'from the bot', body: 'x', actor })],
+    ['garbage seal', parse({ title: 'from the bot', body: 'x', actor, seal: 'zz' })],
+  ] as const) {
+    assert.equal(item.actor, undefined, what);
+    assert.deepEqual(item.claimedActor, actor, what);
+  }
+  const md = parseInboxFile('t.md', Buffer.from(`---\ntitle: md\nactor: {kind: adapter, name: telegram}\nseal: ${sealed.seal}\n---\n`), key);
+  assert.equal(md.actor, undefined, 'Markdown files are never sealed');
 });

@@ -221,3 +221,24 @@ test('detectTestCommand recognises each ecosystem', { timeout: 20_000 }, async (
     assert.equal(await detectTestCommand(dir), expected, JSON.stringify(files));
   }
 });
+
+test('encoded copies of a secret in the output are masked too: reversed, base64, base64url, hex, URL-encoded', { timeout: 20_000 }, async (t) => {
+  const cwd = tempDir(t);
+  const secret = 'sk-ant-Zq9/+xY7wV3uT1sR';
+  const copies = {
+    reversed: [...secret].reverse().join(''),
+    base64: Buffer.from(secret).toString('base64'),
+    base64url: Buffer.from(secret).toString('base64url'),
+    hex: Buffer.from(secret).toString('hex'),
+    url: encodeURIComponent(secret),
+    shifted: Buffer.from(`xy${secret}`).toString('base64'), // the secret at another 3-byte alignment
+  };
+  // The file stands for anything a test could have obtained the copies from.
+  writeFileSync(path.join(cwd, 'copies.txt'), Object.entries(copies).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  const r = await runSandboxed({ command: 'cat copies.txt', cwd, timeoutMs: 5000, env: { ...process.env, ANTHROPIC_API_KEY: secret } });
+  assert.equal(r.passed, true, r.output);
+  for (const [kind, value] of Object.entries(copies)) {
+    assert.ok(!r.output.includes(kind === 'shifted' ? value.slice(4, -4) : value), `${kind} copy leaked:\n${r.output}`);
+    assert.match(r.output, new RegExp(`^${kind}=.*\\[redacted\\]`, 'm'), `${kind} copy is marked redacted`);
+  }
+});

@@ -1,4 +1,5 @@
 import { after, before, describe, it } from 'node:test';
+import { readKey, sealMatches } from '../src/core/inbox-seal.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,7 +48,8 @@ describe('telegram bot against a fake Bot API', () => {
   const inbox = () => readdirSync(ws.paths.inbox).filter((n) => n !== 'rejected' && !n.startsWith('.'));
   /** Reads and removes the inbox files (commands are checked, not carried out). */
   const takeInbox = () => inbox().map((name) => {
-    const item = JSON.parse(readFileSync(join(ws.paths.inbox, name), 'utf8'));
+    const { seal, ...item } = JSON.parse(readFileSync(join(ws.paths.inbox, name), 'utf8'));
+    assert.ok(sealMatches(readKey(ws.paths), item, seal), 'the adapter seals what it writes, so intake believes its actor');
     rmSync(join(ws.paths.inbox, name));
     return item;
   });

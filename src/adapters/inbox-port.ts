@@ -3,13 +3,15 @@ import type { Actor } from '../core/actor.js';
 import { OrchestraError } from '../core/errors.js';
 import { writeAtomic } from '../core/fsutil.js';
 import { newId } from '../core/ids.js';
+import { inboxKey, sealObject } from '../core/inbox-seal.js';
 import { CommandSchema, type Command } from '../core/inbox-format.js';
 import { NewTaskSchema, type NewTask } from '../core/ops/tasks.js';
 import type { Workspace } from '../core/workspace.js';
 
 /**
  * The only way an adapter changes anything: it drops a file into the inbox, exactly as a person
- * could. The intake loop validates and records it; the adapter never calls a loop.
+ * could, sealed with the workspace's inbox key so that its actor is believed (inbox-seal.ts).
+ * The intake loop validates and records it; the adapter never calls a loop.
  * Returns the inbox file name; for a new task also the id it will get.
  */
 export async function submitTask(ws: Workspace, task: NewTask, actor: Actor): Promise<{ file: string; taskId: string }> {
@@ -18,7 +20,8 @@ export async function submitTask(ws: Workspace, task: NewTask, actor: Actor): Pr
   const taskId = parsed.data.id ?? newId();
   const { description, fields, ...rest } = parsed.data;
   const file = `${actor.name}-${taskId}.json`;
-  await writeAtomic(join(ws.paths.inbox, file), JSON.stringify({ ...rest, id: taskId, body: description, fields, actor }, null, 2));
+  const sealed = sealObject(await inboxKey(ws.paths), { ...rest, id: taskId, body: description, fields, actor });
+  await writeAtomic(join(ws.paths.inbox, file), JSON.stringify(sealed, null, 2));
   return { file, taskId };
 }
 
@@ -26,7 +29,7 @@ export async function submitCommand(ws: Workspace, command: Command, actor: Acto
   const parsed = CommandSchema.safeParse(command);
   if (!parsed.success) throw new OrchestraError('INVALID_INPUT', parsed.error.issues[0]!.message);
   const file = `${actor.name}-${parsed.data.command}-${newId()}.json`;
-  await writeAtomic(join(ws.paths.inbox, file), JSON.stringify({ ...parsed.data, actor }, null, 2));
+  await writeAtomic(join(ws.paths.inbox, file), JSON.stringify(sealObject(await inboxKey(ws.paths), { ...parsed.data, actor }), null, 2));
   return { file };
 }
 

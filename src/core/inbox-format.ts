@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ActorSchema, type Actor } from './actor.js';
+import { SEAL_KEY, sealMatches } from './inbox-seal.js';
 import { OrchestraError } from './errors.js';
 import { parseFrontMatter } from './front-matter.js';
 import { multiLine, singleLine } from './text-sanitize.js';
@@ -24,14 +25,18 @@ export const CommandSchema = z.discriminatedUnion('command', [
 ]);
 export type Command = z.infer<typeof CommandSchema>;
 
+/**
+ * `actor`: who wrote the file, present only when the file's seal proves it (see inbox-seal.ts).
+ * `claimedActor`: an actor the file names without a valid seal; shown in logs, never recorded as the writer.
+ */
 export type InboxItem =
-  | { kind: 'task'; task: NewTask; actor?: Actor }
-  | { kind: 'command'; command: Command; actor?: Actor };
+  | { kind: 'task'; task: NewTask; actor?: Actor; claimedActor?: Actor }
+  | { kind: 'command'; command: Command; actor?: Actor; claimedActor?: Actor };
 
 /** Keys that would reach an object's prototype when copied by assignment. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-const TASK_KEYS = new Set(['id', 'title', 'workstream', 'tags', 'body', 'description', 'actor', 'fields']);
+const TASK_KEYS = new Set(['id', 'title', 'workstream', 'tags', 'body', 'description', 'actor', 'fields', SEAL_KEY]);
 
 function firstIssue(error: z.ZodError, what: string): OrchestraError {
   const issue = error.issues[0]!;
@@ -48,7 +53,14 @@ function decodeText(bytes: Buffer): string {
   }
 }
 
-function toTask(raw: Record<string, unknown>, description: unknown): InboxItem {
+function actorOf(raw: unknown, sealed: boolean): Pick<InboxItem, 'actor' | 'claimedActor'> {
+  if (raw === undefined) return {};
+  const actor = ActorSchema.safeParse(raw);
+  if (!actor.success) throw firstIssue(actor.error, 'actor');
+  return sealed ? { actor: actor.data } : { claimedActor: actor.data };
+}
+
+function toTask(raw: Record<string, unknown>, description: unknown, sealed: boolean): InboxItem {
   const given = raw.fields;
   if (given !== undefined && (!given || typeof given !== 'object' || Array.isArray(given))) throw new OrchestraError('INVALID_INPUT', 'task: fields must be a mapping');
   const fields: Record<string, unknown> = {};
@@ -61,9 +73,7 @@ function toTask(raw: Record<string, unknown>, description: unknown): InboxItem {
   const tags = typeof raw.tags === 'string' ? raw.tags.split(',').map((t) => t.trim()).filter(Boolean) : raw.tags;
   const task = NewTaskSchema.safeParse({ id: raw.id, title: raw.title, workstream: raw.workstream, tags, description: description ?? '', fields });
   if (!task.success) throw firstIssue(task.error, 'task');
-  const actor = raw.actor === undefined ? undefined : ActorSchema.safeParse(raw.actor);
-  if (actor && !actor.success) throw firstIssue(actor.error, 'actor');
-  return { kind: 'task', task: task.data, ...(actor ? { actor: actor.data } : {}) };
+  return { kind: 'task', task: task.data, ...actorOf(raw.actor, sealed) };
 }
 
 function assertPlainKeys(raw: Record<string, unknown>, where: string): void {
@@ -85,30 +95,29 @@ export function parseJsonText(text: string): unknown {
  * Preconditions: `bytes` is at most the configured inbox.maxBytes (the caller checks the size
  * before reading). Nothing here evaluates code: JSON.parse and the safe YAML loader only.
  */
-export function parseInboxFile(name: string, bytes: Buffer): InboxItem {
+export function parseInboxFile(name: string, bytes: Buffer, key?: Buffer): InboxItem {
   const text = decodeText(bytes);
   const lower = name.toLowerCase();
   if (lower.endsWith('.error.json')) throw new OrchestraError('INVALID_INPUT', 'names ending in .error.json are reserved for rejection records; rename the file');
   if (lower.endsWith('.json')) {
     const raw = parseJsonText(text);
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new OrchestraError('INVALID_INPUT', 'a JSON inbox file must hold one object');
-    const obj = raw as Record<string, unknown>;
-    assertPlainKeys(obj, 'task');
+    assertPlainKeys(raw as Record<string, unknown>, 'task');
+    const { [SEAL_KEY]: seal, ...obj } = raw as Record<string, unknown>;
+    const sealed = sealMatches(key, obj, seal);
     if ('command' in obj) {
       const { actor: rawActor, ...rest } = obj;
       const command = CommandSchema.safeParse(rest);
       if (!command.success) throw firstIssue(command.error, `command ${String(obj.command).slice(0, 40)}`);
-      const actor = rawActor === undefined ? undefined : ActorSchema.safeParse(rawActor);
-      if (actor && !actor.success) throw firstIssue(actor.error, 'actor');
-      return { kind: 'command', command: command.data, ...(actor ? { actor: actor.data } : {}) };
+      return { kind: 'command', command: command.data, ...actorOf(rawActor, sealed) };
     }
-    return toTask(obj, obj.body ?? obj.description);
+    return toTask(obj, obj.body ?? obj.description, sealed);
   }
   if (lower.endsWith('.md') || lower.endsWith('.markdown')) {
     const parsed = parseFrontMatter(text, 'the YAML front matter');
     if (!parsed.present) throw new OrchestraError('INVALID_INPUT', 'a Markdown task needs YAML front matter (--- title: ... ---)');
     assertPlainKeys(parsed.data, 'front matter');
-    return toTask(parsed.data, parsed.content.trim());
+    return toTask(parsed.data, parsed.content.trim(), false); // adapters write sealed JSON; Markdown is never sealed
   }
   throw new OrchestraError('INVALID_INPUT', 'unsupported file type: use .md (front matter) or .json');
 }

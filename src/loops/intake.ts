@@ -8,6 +8,7 @@ import { fitName, NAME_MAX_BYTES, printableName } from '../core/file-names.js';
 import { isTempName, readdirSafe } from '../core/fsutil.js';
 import { newId } from '../core/ids.js';
 import { parseInboxFile } from '../core/inbox-format.js';
+import { readKey } from '../core/inbox-seal.js';
 import { createTask } from '../core/ops/tasks.js';
 import { AUDIT_STREAM } from '../core/paths.js';
 import { NO_FOLLOW_READ, placeRejected } from './intake-reject.js';
@@ -257,8 +258,9 @@ export class IntakeLoop implements Loop {
     const shown = printableName(name!);
     try {
       const bytes = await this.readClaim(path);
-      const item = parseInboxFile(name!, bytes);
+      const item = parseInboxFile(name!, bytes, readKey(ws.paths));
       const actor: Actor = item.actor ?? { kind: 'inbox', name: shown.slice(0, 200) };
+      if (item.claimedActor) log.warn('the file names an actor without a valid seal: recorded as written by the inbox file', { file: shown, claimed: `${item.claimedActor.kind}:${item.claimedActor.name}`.slice(0, 120) });
       if (item.kind === 'task') {
         const task = await createTask(ws, { ...item.task, id: item.task.id ?? claimId }, {
           actor,

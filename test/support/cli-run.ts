@@ -1,6 +1,7 @@
 /** Runs the built CLI (dist/src/cli/main.js) as a child process, the way a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { track } from './reaper.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -60,6 +61,8 @@ export function spawnNode(script: string, args: string[], env: Record<string, st
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const workspace = args[args.indexOf('-w') + 1];
+  if (args.includes('-w') && workspace) track(workspace, child, exited);
   return { child, exited, output: () => stdout + stderr };
 }
 

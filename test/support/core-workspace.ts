@@ -1,5 +1,6 @@
 /** Temp workspaces with short timings, record readers and polling helpers for the core tests. */
 import { execFileSync } from 'node:child_process';
+import { reapUnder } from './reaper.js';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,8 +27,12 @@ type Cleanup = { after: (fn: () => void | Promise<void>) => void };
 /** A fresh temp dir removed after the test. */
 export function tempDir(t: Cleanup, prefix = 'orchestra-core-'): string {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
-  // Retries: git may still be writing in a background `gc --auto` after a large commit.
-  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
+  // Processes still working in it die first; retries: git may still be writing in a background
+  // `gc --auto` after a large commit.
+  t.after(async () => {
+    await reapUnder(dir);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  });
   return dir;
 }
 

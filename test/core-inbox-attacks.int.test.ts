@@ -14,6 +14,7 @@ import { submitTask } from '../src/adapters/inbox-port.js';
 import { createLogger } from '../src/core/log.js';
 import { newId } from '../src/core/ids.js';
 import { IntakeLoop } from '../src/loops/intake.js';
+import { runCommand } from '../src/pipeline/run-command.js';
 import { Workspace } from '../src/core/workspace.js';
 import { runCli, runJson } from './support/cli-run.js';
 import { eventsOf, gitOut, makeWorkspace, tempDir, waitFor } from './support/core-workspace.js';
@@ -132,7 +133,7 @@ test('a rejection never overwrites: foo.md.error.json dropped in the inbox, or a
 
 /** An intake loop in this process whose log lines are collected (not printed). */
 function quietIntake(ws: Workspace, lines: string[] = []): IntakeLoop {
-  return new IntakeLoop({ ws, actor: loopActor('intake'), log: createLogger('test', (l) => lines.push(l)) });
+  return new IntakeLoop({ ws, actor: loopActor('intake'), log: createLogger('test', (l) => lines.push(l)) }, runCommand);
 }
 
 // Log lines are collected by the tests below, so logging must be on in this process.

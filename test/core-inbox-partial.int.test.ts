@@ -6,11 +6,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loopActor } from '../src/core/actor.js';
 import { createLogger } from '../src/core/log.js';
 import { IntakeLoop } from '../src/loops/intake.js';
+import { runCommand } from '../src/pipeline/run-command.js';
 import { makeWorkspace, waitFor } from './support/core-workspace.js';
 
 test('half-written inbox files are not taken early: temp names wait, a growing file is taken whole', async (t) => {
   const ws = await makeWorkspace(t, { loops: { settleMs: 1200, scanIntervalMs: 100 } });
-  const intake = new IntakeLoop({ ws, actor: loopActor('intake'), log: createLogger('test', () => undefined) });
+  const intake = new IntakeLoop({ ws, actor: loopActor('intake'), log: createLogger('test', () => undefined) }, runCommand);
   await intake.start();
   t.after(() => intake.stop());
   const inbox = ws.paths.inbox;

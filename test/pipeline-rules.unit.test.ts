@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { LimitsSchema } from '../src/core/config.js';
-import { emptyDevView } from '../src/core/model/dev.js';
+import { emptyDevView } from '../src/pipeline/dev-fold.js';
 import type { TaskView } from '../src/core/model/task.js';
 import { effectiveLimits, exceededLimit, PlanSchema, renderPlan } from '../src/pipeline/budget.js';
 import { commitType, renderCommitMessage } from '../src/pipeline/commit-message.js';

@@ -11,6 +11,7 @@ import { createLogger } from '../src/core/log.js';
 import type { StoredEvent } from '../src/core/record.js';
 import { Workspace } from '../src/core/workspace.js';
 import { IntakeLoop } from '../src/loops/intake.js';
+import { runCommand } from '../src/pipeline/run-command.js';
 import { startFakeTelegram, type FakeTelegram } from './support/fake-telegram.js';
 
 process.env.ORCHESTRA_LOG = 'silent';
@@ -37,7 +38,7 @@ describe('telegram bot against a fake Bot API', () => {
     ws = await Workspace.open(dir);
     tg = await startFakeTelegram({ maxPollMs: 300 });
     bot = await start();
-    intake = new IntakeLoop({ ws, actor: loopActor('intake'), log: createLogger() });
+    intake = new IntakeLoop({ ws, actor: loopActor('intake'), log: createLogger() }, runCommand);
   });
   after(async () => {
     await bot.stop();

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { esc, htmlToText, renderFailed, renderPlan, renderProgress, splitHtml, titleOf } from '../src/adapters/telegram/format.js';
 import { chatFromCreator, planKeyboard } from '../src/adapters/telegram/notifier.js';
-import { emptyDevView } from '../src/core/model/dev.js';
+import { emptyDevView } from '../src/pipeline/dev-fold.js';
 import type { TaskView } from '../src/core/model/task.js';
 import { parseTelegramHtml } from './support/fake-telegram.js';
 

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { IntakeLoop } from '../../src/loops/intake.js';
+import { runCommand } from '../../src/pipeline/run-command.js';
 import type { Workspace } from '../../src/core/workspace.js';
 import { cpuSince, forEachParallel, inboxName, inboxTaskJson, loopEnv, makeWorkspace, now, sleep, waitForGitGc, type BenchContext, type Section } from '../harness.js';
 
@@ -21,7 +22,7 @@ async function runIntake(ctx: BenchContext, label: string, fsync: boolean, paylo
   await sleep(ws.config.loops.settleMs + 20);
   ctx.log(`intake (${label}): ${payloads.length} files dropped in ${Math.round(dropMs)} ms; running one intake pass`);
 
-  const loop = new IntakeLoop(loopEnv(ws, 'intake'));
+  const loop = new IntakeLoop(loopEnv(ws, 'intake'), runCommand);
   const cpu = process.cpuUsage();
   const started = now();
   await loop.start();

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { newId } from '../../src/core/ids.js';
 import { IntakeLoop } from '../../src/loops/intake.js';
+import { runCommand } from '../../src/pipeline/run-command.js';
 import { TaskLoop } from '../../src/loops/task-loop.js';
 import { round, summarize } from '../stats.js';
 import { inboxTaskJson, loopEnv, makeWorkspace, now, sleep, waitFor, type BenchContext, type Section } from '../harness.js';
@@ -25,7 +26,7 @@ async function runReaction(ctx: BenchContext, label: string, settleMs?: number):
   ws.store.onAppend((record) => {
     if (record.events.some((e) => e.type === 'task.created')) recorded.set(record.stream.slice('tasks/'.length), now());
   });
-  const intake = new IntakeLoop(loopEnv(ws, 'intake'));
+  const intake = new IntakeLoop(loopEnv(ws, 'intake'), runCommand);
   const claimer = new TaskLoop(loopEnv(ws, 'bench-claimer'), {
     name: 'bench-claimer',
     purpose: 'bench',

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { runCommand } from '../../src/app/commands.js';
+import { runCommand } from '../../src/pipeline/run-command.js';
 import { makeSampleRepo } from '../../src/app/demo.js';
 import { runUp } from '../../src/app/up.js';
 import { Workspace } from '../../src/core/workspace.js';

@@ -7,7 +7,7 @@ import type { Actor } from '../core/actor.js';
 import { createLogger } from '../core/log.js';
 import type { TaskView } from '../core/model/task.js';
 import { Workspace } from '../core/workspace.js';
-import { runCommand } from './commands.js';
+import { runCommand } from '../pipeline/run-command.js';
 import { initWorkspace } from './setup.js';
 import { runUp } from './up.js';
 

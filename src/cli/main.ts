@@ -5,6 +5,7 @@ import { cliActor } from '../core/actor.js';
 import { OrchestraError } from '../core/errors.js';
 import { resolveWorkspaceDir, Workspace } from '../core/workspace.js';
 import { createOutput, type Output } from './output.js';
+import '../pipeline/dev-fold.js'; // task views carry the dev pipeline's section (task.dev)
 
 const program = new Command('orchestra')
   .description('Event-sourced orchestrator for AI software work')
@@ -292,7 +293,7 @@ program.command('replay').description('rebuild all state from the records and pr
 // ---- the dev pipeline ----
 const runCmd = (build: (id: string, ...rest: any[]) => import('../core/inbox-format.js').Command, done: (view: import('../core/model/task.js').TaskView) => string) =>
   act(async (ws, o, id: string, ...rest: unknown[]) => {
-    const { runCommand } = await import('../app/commands.js');
+    const { runCommand } = await import('../pipeline/run-command.js');
     const view = await runCommand(ws, build(id, ...rest), cliActor());
     o.ok(view, done(view));
   });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describeActor } from './actor.js';
 import { Backoff } from './backoff.js';
 import type { Config } from './config.js';
+import { taskExtensions } from './model/task-extension.js';
 import { OrchestraError } from './errors.js';
 import { TEMP_PREFIX, writeAtomic } from './fsutil.js';
 import type { WorkspacePaths } from './paths.js';
@@ -233,26 +234,11 @@ export function summarizeEvent(type: string, data: Record<string, unknown>): str
     case 'task.archived': return 'archived';
     case 'task.retried': return `automatic retry ${d.retry}`;
     case 'retry.exhausted': return `retries exhausted after ${d.retries}`;
-    case 'task.failed': return `failed in ${d.step}: ${cut(d.reason, 100)}`;
     case 'lease.acquired': return `claimed by ${d.owner} for ${d.purpose}, attempt ${d.attempt}`;
     case 'lease.released': return `released attempt ${d.attempt}${d.outcome ? ` (${d.outcome})` : ''}`;
     case 'lease.expired': return `lease attempt ${d.attempt} expired`;
     case 'trigger.firing': return `trigger ${d.triggerId} firing`;
     case 'trigger.fired': return `trigger ${d.triggerId} ${d.ok ? 'succeeded' : 'failed'}`;
-    case 'plan.proposed': return `plan v${d.version} proposed`;
-    case 'plan.approved': return `plan v${d.version} approved`;
-    case 'plan.feedback': return `feedback on plan v${d.onVersion}: "${cut(d.text)}"`;
-    case 'model.called': return `${d.role} model ${d.model}: ${d.inputTokens} in / ${d.outputTokens} out tokens${Array.isArray(d.toolCalls) && d.toolCalls.length ? `, calls ${d.toolCalls.map((c: any) => c.name).join(', ')}` : ''}`;
-    case 'exec.started': return `execution started on ${d.branch} from ${d.base}`;
-    case 'exec.resumed': return `execution resumed (attempt ${d.attempt})`;
-    case 'exec.finished': return `execution finished: ${cut(d.summary)}`;
-    case 'exec.stopped': return `execution stopped (${d.reason})`;
-    case 'tests.ran': return `test run ${d.run} ${d.passed ? 'passed' : d.timedOut ? 'killed at the timeout' : 'failed'}`;
-    case 'git.committed': return `committed ${String(d.sha).slice(0, 10)}${d.created === false ? ' (already there)' : ''}`;
-    case 'git.pushed': return `pushed ${d.branch}${d.pushed === false ? ' (already there)' : ''}`;
-    case 'abort.requested': return `abort requested${d.reason ? `: ${cut(d.reason)}` : ''}`;
-    case 'retry.requested': return `retry requested${d.replan ? ' with a new plan' : ''}`;
-    case 'agent.ran': return `agent ${d.agent} ${d.ok ? 'done' : 'failed'}: ${cut(d.output)}`;
     case 'workstream.created': return `workstream ${d.name} created`;
     case 'workstream.updated': return 'workstream updated';
     case 'trigger.added': return `trigger ${d.id} added on ${d.on}`;
@@ -261,6 +247,11 @@ export function summarizeEvent(type: string, data: Record<string, unknown>): str
     case 'inbox.rejected': return `inbox file ${d.file} rejected (${d.code})`;
     case 'inbox.skipped': return `inbox file ${d.file} skipped: it cannot be moved (${d.code})`;
     case 'access.refused': return `access refused: ${cut(d.what)}`;
-    default: return type;
+    default:
+      for (const ext of taskExtensions()) {
+        const line = ext.summarize?.(type, data);
+        if (line !== undefined) return line;
+      }
+      return type;
   }
 }

@@ -1,6 +1,7 @@
 import { foldTask } from './model/task.js';
 import { foldWorkstream, transitionCheck } from './model/workstream.js';
 import { workstreamOfTask } from './model/task.js';
+import { taskExtensions } from './model/task-extension.js';
 import { streamOfWorkstream } from './paths.js';
 import { Workspace } from './workspace.js';
 import { allStreams } from './verify.js';
@@ -34,8 +35,11 @@ export async function replayWorkspace(root: string): Promise<ReplaySummary> {
       if (task) {
         summary.tasks++;
         summary.byState[task.state] = (summary.byState[task.state] ?? 0) + 1;
-        summary.usage.modelCalls += task.dev.usage.calls;
-        summary.usage.costUsd += task.dev.usage.costUsd;
+        for (const ext of taskExtensions()) {
+          const used = ext.usage?.((task as unknown as Record<string, unknown>)[ext.key]);
+          summary.usage.modelCalls += used?.modelCalls ?? 0;
+          summary.usage.costUsd += used?.costUsd ?? 0;
+        }
       }
     } else if (stream.startsWith('workstreams/') && foldWorkstream(state.records)) summary.workstreams++;
   }

@@ -6,7 +6,8 @@ import { createExclusive, exists, readdirSafe } from './fsutil.js';
 import { git, GitJournal } from './journal.js';
 import { foldTask, workstreamOfTask, type TaskView, type TransitionCheck } from './model/task.js';
 import { foldWorkstream, transitionCheck, type WorkstreamView } from './model/workstream.js';
-import { streamOfTask, streamOfWorkstream, WorkspacePaths } from './paths.js';
+import { AUDIT_STREAM, streamOfTask, streamOfWorkstream, WorkspacePaths } from './paths.js';
+import { AUDIT_SIGNAL, SignalFeed } from './signals.js';
 import type { StreamRecord } from './record.js';
 import { StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
 
@@ -28,6 +29,8 @@ export class Workspace {
   readonly paths: WorkspacePaths;
   readonly store: StreamStore;
   readonly journal: GitJournal;
+  /** Streams that grew, in this process or another: see signals.ts. */
+  readonly signals: SignalFeed;
   private readonly views = new Map<string, { state: StreamState; check?: TransitionCheck; view: TaskView | undefined }>();
   private readonly checks = new Map<string, { state: StreamState; check: TransitionCheck }>();
   /** True once this process appended a record: only then does a one-shot writer need to commit. */
@@ -37,6 +40,7 @@ export class Workspace {
     this.paths = new WorkspacePaths(root);
     this.store = new StreamStore(this.paths, { fsync: config.fsync, maxRecordBytes: config.storage.maxRecordBytes });
     this.journal = new GitJournal(this.paths, config);
+    this.signals = new SignalFeed(this.paths.signals, config.loops.scanIntervalMs);
     this.store.onAppend((record) => {
       this.wrote = true;
       this.signal(record);
@@ -68,9 +72,8 @@ export class Workspace {
   }
 
   private signal(record: StreamRecord): void {
-    if (!record.stream.startsWith('tasks/')) return;
-    const taskId = record.stream.slice('tasks/'.length);
-    fs.writeFile(join(this.paths.signals, taskId), String(record.seq)).catch(() => undefined);
+    if (record.stream.startsWith('tasks/')) void this.signals.write(record.stream.slice('tasks/'.length), record.seq);
+    else if (record.stream === AUDIT_STREAM) void this.signals.write(AUDIT_SIGNAL, record.seq);
   }
 
   // ---- reading ----

@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { runCommand } from '../app/commands.js';
 import type { Actor } from '../core/actor.js';
+import type { Command } from '../core/inbox-format.js';
+import type { Workspace } from '../core/workspace.js';
 import { Backoff } from '../core/backoff.js';
 import { describeError, OrchestraError, workspaceFsError } from '../core/errors.js';
 import { fitName, NAME_MAX_BYTES, printableName } from '../core/file-names.js';
@@ -13,7 +14,10 @@ import { createTask } from '../core/ops/tasks.js';
 import { AUDIT_STREAM } from '../core/paths.js';
 import { NO_FOLLOW_READ, placeRejected } from './intake-reject.js';
 import type { Loop, LoopEnv } from './loop.js';
-import { watchDir, type DirWatcher } from './watch.js';
+import { watchDir, type DirWatcher } from '../core/watch.js';
+
+/** Carries out an inbox command (the pipeline's runCommand, given by the app wiring). */
+export type CommandRunner = (ws: Workspace, command: Command, actor: Actor, cause: string) => Promise<unknown>;
 
 const CLAIM = /^([0-9A-HJKMNP-TV-Z]{26})--([\s\S]+)$/;
 const PARALLEL = 8;
@@ -60,7 +64,7 @@ export class IntakeLoop implements Loop {
   private blocked?: OrchestraError;
   readonly outcomes: IntakeOutcome[] = [];
 
-  constructor(private readonly env: LoopEnv) {}
+  constructor(private readonly env: LoopEnv, private readonly runCommand: CommandRunner) {}
 
   async start(): Promise<void> {
     const { paths } = this.env.ws;
@@ -270,7 +274,7 @@ export class IntakeLoop implements Loop {
         this.outcomes.push({ file: shown, result: 'task', taskId: task.id });
         log.info('task recorded', { task: task.id, file: shown, title: task.title });
       } else {
-        await runCommand(ws, item.command, actor, claimId);
+        await this.runCommand(ws, item.command, actor, claimId);
         this.outcomes.push({ file: shown, result: 'command', taskId: item.command.task });
         log.info('command recorded', { command: item.command.command, task: item.command.task, file: shown });
       }
@@ -298,7 +302,8 @@ export class IntakeLoop implements Loop {
       if (typed) throw typed;
       return this.skip(claimKey(claimName), name, moveErr, err);
     }
-    await ws.appendTo(AUDIT_STREAM, (s) => s, () => ({ actor, events: [{ type: 'inbox.rejected', data: { file: finalName, code: err.code, message } }] }));
+    const original = printableName(name).slice(0, 255);
+    await ws.appendTo(AUDIT_STREAM, (s) => s, () => ({ actor, events: [{ type: 'inbox.rejected', data: { file: finalName, ...(original !== finalName ? { original } : {}), code: err.code, message } }] }));
     this.outcomes.push({ file: printableName(name), result: 'rejected', code: err.code });
     log.warn('inbox file rejected', { file: finalName, code: err.code, message });
   }

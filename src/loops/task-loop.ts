@@ -2,7 +2,7 @@ import { describeError, OrchestraError } from '../core/errors.js';
 import { claimTask, taskLeaseStatus, type Lease } from '../core/leases.js';
 import type { TaskView } from '../core/model/task.js';
 import type { Loop, LoopEnv } from './loop.js';
-import { watchDir, type DirWatcher } from './watch.js';
+import type { Subscription } from '../core/signals.js';
 
 export interface TaskWork {
   lease: Lease;
@@ -22,17 +22,22 @@ export interface TaskLoopSpec {
   leaseTtlMs?: number;
   /** Refreshes what `wants` depends on besides the task (e.g. workstream triggers) before each scan. */
   beforeScan?: () => Promise<void>;
+  /**
+   * While a task is worked on, each signal of it re-folds the task and aborts the work's signal
+   * when this says no (e.g. the task was aborted by a person): the step stops at its next safe point.
+   */
+  keepWorkingWhile?: (task: TaskView) => boolean;
 }
 
 /**
- * Runs a TaskLoopSpec: learns of tasks from signal files (hints) and periodic scans (truth),
+ * Runs a TaskLoopSpec: learns of tasks from the signal feed (hints) and periodic scans (truth),
  * claims each wanted task with a lease, renews it while working, and releases it at the end.
  */
 export class TaskLoop implements Loop {
   readonly name: string;
   private readonly queue = new Set<string>();
   private readonly running = new Map<string, AbortController>();
-  private watcher?: DirWatcher;
+  private signals?: Subscription;
   private timer?: NodeJS.Timeout;
   private stopping = false;
   private pumping = false;
@@ -46,7 +51,8 @@ export class TaskLoop implements Loop {
   private get concurrency() { return this.spec.concurrency ?? this.env.ws.config.loops.concurrency; }
 
   async start(): Promise<void> {
-    this.watcher = watchDir(this.env.ws.paths.signals, (taskId) => this.enqueue(taskId));
+    // Signals are hints that shorten the wait; the scan below and the periodic ones are the truth.
+    this.signals = await this.env.ws.signals.subscribe((taskId) => this.onSignal(taskId), { fromNow: true });
     await this.scan();
     const tick = async () => {
       if (this.stopping) return;
@@ -68,6 +74,16 @@ export class TaskLoop implements Loop {
       }
     }
     return found;
+  }
+
+  private onSignal(taskId: string): void {
+    const running = this.running.get(taskId);
+    const keep = this.spec.keepWorkingWhile;
+    if (!running || !keep) return this.enqueue(taskId);
+    void this.env.ws.findTask(taskId).then(
+      (view) => { if (view && !keep(view)) running.abort(new OrchestraError('INVALID_TRANSITION', `the task moved to ${view.state}`)); },
+      () => undefined, // unreadable for a moment: the next signal or scan looks again
+    );
   }
 
   private enqueue(taskId: string): void {
@@ -145,7 +161,7 @@ export class TaskLoop implements Loop {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     this.queue.clear();
-    this.watcher?.close();
+    this.signals?.close();
     for (const controller of this.running.values()) controller.abort(new OrchestraError('INTERNAL', 'loop stopping'));
     while (this.running.size > 0) await new Promise((r) => setTimeout(r, 20));
   }

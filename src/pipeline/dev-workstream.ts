@@ -1,3 +1,4 @@
+import './dev-fold.js'; // registers the dev section of task views; every reader of task.dev imports this module
 import type { StateMap } from '../core/model/workstream.js';
 
 /** The flagship workstream: Claude plans, a person approves, Gemini executes, git publishes. */

@@ -3,7 +3,7 @@
  * goes through `esc`; `splitHtml` cuts long texts under Telegram's limit without breaking a tag
  * or an entity. Pure functions: the unit tests cover them without a bot.
  */
-import type { PlanRef } from '../../core/model/dev.js';
+import type { PlanRef } from '../../pipeline/dev-fold.js';
 import type { TaskView } from '../../core/model/task.js';
 
 /** Telegram's limit on one message's text. */

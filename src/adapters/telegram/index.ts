@@ -30,8 +30,6 @@ export interface TelegramOptions {
   allowedUsers?: Array<string | number>;
   /** Chat told about tasks that came from elsewhere (CLI, files); default env TELEGRAM_NOTIFY_CHAT. */
   notifyChat?: number;
-  /** Workspace re-scan interval; default config loops.scanIntervalMs. */
-  scanIntervalMs?: number;
   /** Long-poll timeout of getUpdates in seconds (default 30). */
   pollTimeoutSeconds?: number;
   log?: Logger;
@@ -74,10 +72,7 @@ export class TelegramLoop implements Loop {
     this.bot = new Bot(settings.token, settings.apiRoot ? { client: { apiRoot: settings.apiRoot } } : {});
     const messenger = new Messenger(this.bot.api, log);
     this.state = new StateFile(ws.paths.runtime);
-    this.notifier = new Notifier(ws, this.state, messenger, log, {
-      scanIntervalMs: opts.scanIntervalMs ?? ws.config.loops.scanIntervalMs,
-      ...(settings.notifyChat !== undefined ? { defaultChat: settings.notifyChat } : {}),
-    });
+    this.notifier = new Notifier(ws, this.state, messenger, log, settings.notifyChat !== undefined ? { defaultChat: settings.notifyChat } : {});
     if (settings.allowed.size === 0) log.warn('no Telegram user is allowed (telegram.allowedUsers / TELEGRAM_ALLOWED_USERS): every request is refused');
     this.busy = installHandlers(this.bot, { ws, log, allowed: settings.allowed, state: this.state, messenger, notifier: this.notifier }).busy;
   }

@@ -1,19 +1,18 @@
 /**
- * Tells chats what happened to their tasks. Learns of changes from the signal files (one per
- * task, touched on each append) and a periodic scan; decides from the folded task view and the
- * state file what is new: a plan version, execution progress (one message per run, edited in
- * place), or a final state.
+ * Tells chats what happened to their tasks. Learns of changes from the workspace's signal feed,
+ * with the seqs in its state file as the checkpoint (so what happened while it was away is told
+ * once); decides from the folded task view what is new: a plan version, execution progress (one
+ * message per run, edited in place), or a final state. Refused submissions are found in the
+ * audit stream (`inbox.rejected`).
  */
-import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
 import { describeError } from '../../core/errors.js';
-import { readdirSafe, readFileSafe } from '../../core/fsutil.js';
 import { isUlid } from '../../core/ids.js';
+import { AUDIT_STREAM } from '../../core/paths.js';
+import { AUDIT_SIGNAL, type Subscription } from '../../core/signals.js';
 import type { Logger } from '../../core/log.js';
-import type { PlanRef } from '../../core/model/dev.js';
+import type { PlanRef } from '../../pipeline/dev-fold.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
-import { watchDir, type DirWatcher } from '../../loops/watch.js';
 import { DEV_WORKSTREAM, TERMINAL_DEV_STATES } from '../../pipeline/dev-workstream.js';
 import {
   esc, htmlToText, MAX_PLAN_PARTS, renderAborted, renderCompleted, renderFailed, renderPlan, renderPlanShort, renderProgress, splitHtml,
@@ -21,9 +20,8 @@ import {
 import { isPermanent, type Messenger } from './messenger.js';
 import type { StateFile, TaskNote } from './state.js';
 
-/** A full scan (every task, not only signalled ones) every this many ticks. */
-const FULL_SCAN_EVERY = 30;
 const SUBMISSION_TTL_MS = 10 * 60_000;
+const MAX_SUBMISSIONS = 1000;
 
 export const planKeyboard = (taskId: string, version: number) => ({
   inline_keyboard: [[
@@ -42,11 +40,12 @@ export function chatFromCreator(view: TaskView): number | undefined {
 interface Submission { file: string; chat: number; label: string; at: number }
 
 export class Notifier {
-  private watcher?: DirWatcher;
-  private timer?: NodeJS.Timeout;
+  private signals?: Subscription;
   private readonly dirty = new Set<string>();
   private draining?: Promise<void>;
-  private ticks = 0;
+  /** Audit records already checked for refused submissions. */
+  private auditSeen = 0;
+  private auditCheck?: Promise<void>;
   private stopping = false;
   private ready = false;
   private readonly backoff = new Map<string, { until: number; failures: number }>();
@@ -57,32 +56,27 @@ export class Notifier {
     private readonly state: StateFile,
     private readonly messenger: Messenger,
     private readonly log: Logger,
-    private readonly opts: { scanIntervalMs: number; defaultChat?: number },
+    private readonly opts: { defaultChat?: number },
   ) {}
 
   async start(): Promise<void> {
-    await fs.mkdir(this.ws.paths.signals, { recursive: true });
-    this.watcher = watchDir(this.ws.paths.signals, (name) => this.hint(name));
     // First sight of a workspace (no state file): record what exists without telling anyone.
     const baseline = !this.state.existed;
+    this.auditSeen = (await this.ws.readStream(AUDIT_STREAM)).lastSeq;
     for (const id of await this.ws.taskIds()) await this.process(id, baseline).catch((err) => this.log.warn('notify failed', { task: id, ...describeError(err) }));
     await this.state.save();
     this.ready = true;
+    this.signals = await this.ws.signals.subscribe((name) => (name === AUDIT_SIGNAL ? this.checkSubmissions() : this.hint(name)), {
+      initial: (name) => (name === AUDIT_SIGNAL ? this.auditSeen : this.state.state.tasks[name]?.seq ?? 0),
+    });
     this.drain();
-    const tick = () => {
-      if (this.stopping) return;
-      void this.tick().finally(() => {
-        if (!this.stopping) this.timer = setTimeout(tick, this.opts.scanIntervalMs);
-      });
-    };
-    this.timer = setTimeout(tick, this.opts.scanIntervalMs);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.watcher?.close();
+    this.signals?.close();
     await this.draining?.catch(() => undefined);
+    await this.auditCheck?.catch(() => undefined);
     await this.state.save().catch(() => undefined);
   }
 
@@ -98,6 +92,7 @@ export class Notifier {
 
   /** After an inbox submission: tell the chat if the intake refuses the file. */
   watchSubmission(file: string, chat: number, label: string): void {
+    if (this.submissions.length >= MAX_SUBMISSIONS) this.submissions.shift();
     this.submissions.push({ file, chat, label, at: Date.now() });
   }
 
@@ -112,43 +107,26 @@ export class Notifier {
     })().finally(() => (this.draining = undefined));
   }
 
-  private async tick(): Promise<void> {
-    try {
-      this.ticks += 1;
-      if (this.ticks % FULL_SCAN_EVERY === 0) {
-        for (const id of await this.ws.taskIds()) this.dirty.add(id);
-      } else {
-        // Signals carry the last seq: only tasks with something new are folded.
-        for (const id of await readdirSafe(this.ws.paths.signals)) {
-          if (!isUlid(id)) continue;
-          const seq = Number(await readFileSafe(join(this.ws.paths.signals, id)).catch(() => undefined));
-          const seen = this.state.state.tasks[id]?.seq ?? 0;
-          if (!Number.isFinite(seq) || seq > seen) this.dirty.add(id);
-        }
+  /** Reads the audit records appended since the last check; tells the chats whose files were refused. */
+  private checkSubmissions(): void {
+    const run = async () => {
+      const audit = await this.ws.readStream(AUDIT_STREAM);
+      const fresh = audit.records.filter((r) => r.seq > this.auditSeen);
+      this.auditSeen = audit.lastSeq;
+      const now = Date.now();
+      for (const sub of [...this.submissions]) if (now - sub.at > SUBMISSION_TTL_MS) this.submissions.splice(this.submissions.indexOf(sub), 1);
+      for (const event of fresh.flatMap((r) => r.events)) {
+        if (event.type !== 'inbox.rejected') continue;
+        const names = [event.data.file, event.data.original].map(String);
+        const sub = this.submissions.find((s) => names.includes(s.file));
+        if (!sub) continue;
+        this.submissions.splice(this.submissions.indexOf(sub), 1);
+        const message = String(event.data.message ?? 'it was refused');
+        await this.messenger.send(sub.chat, `⚠️ ${esc(sub.label)} was not accepted: ${esc(message)}`).catch((err) => this.log.warn('telegram send failed', describeError(err)));
       }
-      this.drain();
-      await this.checkSubmissions();
-    } catch (err) {
-      this.log.warn('telegram scan failed', describeError(err));
-    }
-  }
-
-  private async checkSubmissions(): Promise<void> {
-    if (this.submissions.length === 0) return;
-    const { inbox, intake, rejected } = this.ws.paths;
-    const pending = new Set([...(await readdirSafe(inbox)), ...(await readdirSafe(intake)).map((n) => n.replace(/^[0-9A-Z]{26}--/, ''))]);
-    for (const sub of [...this.submissions]) {
-      const error = await readFileSafe(join(rejected, `${sub.file}.error.json`));
-      const done = error !== undefined || !pending.has(sub.file) || Date.now() - sub.at > SUBMISSION_TTL_MS;
-      if (!done) continue;
-      this.submissions.splice(this.submissions.indexOf(sub), 1);
-      if (error === undefined) continue;
-      let message = 'it was refused';
-      try {
-        message = String((JSON.parse(error) as { message?: string }).message ?? message);
-      } catch { /* keep the generic text */ }
-      await this.messenger.send(sub.chat, `⚠️ ${esc(sub.label)} was not accepted: ${esc(message)}`).catch((err) => this.log.warn('telegram send failed', describeError(err)));
-    }
+    };
+    // One check at a time; a signal during a check runs another after it.
+    this.auditCheck = (this.auditCheck ?? Promise.resolve()).then(run).catch((err) => this.log.warn('telegram audit check failed', describeError(err)));
   }
 
   /** Sends a plan with its buttons: as messages, or as a document when it is very long. */

@@ -1,11 +1,7 @@
-import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
-import { describeError } from '../../core/errors.js';
-import { readdirSafe } from '../../core/fsutil.js';
-import type { Logger } from '../../core/log.js';
+import { isUlid } from '../../core/ids.js';
+import type { Subscription } from '../../core/signals.js';
 import type { Workspace } from '../../core/workspace.js';
-import { watchDir, type DirWatcher } from '../../loops/watch.js';
 import { summarize, type TaskSummary } from './render.js';
 
 const KEEPALIVE_MS = 20_000;
@@ -15,40 +11,28 @@ export const MAX_CLIENTS = 64;
 interface Client { res: ServerResponse; task?: string; queue?: string[] }
 
 /**
- * Pushes changed task summaries to server-sent-event clients. Every append touches
- * `.orchestra/signals/<task id>` (whichever process appended), so the signals directory is
- * watched; a periodic scan of it (and of the task list) catches what the watcher misses.
+ * Pushes changed task summaries to server-sent-event clients. It learns of changes from the
+ * workspace's signal feed (appends by any process; the feed's reconcile scan catches what its
+ * watcher misses); a change is pushed once per new sequence number.
  */
 export class LiveHub {
   private readonly clients = new Set<Client>();
-  /** Signal file fingerprints (mtime and size) seen by the last scan. */
-  private readonly seen = new Map<string, string>();
   /** Last sequence number pushed per task. */
   private readonly sent = new Map<string, number>();
   private readonly pending = new Set<string>();
-  private watcher?: DirWatcher;
-  private timer?: NodeJS.Timeout;
+  private signals?: Subscription;
   private keepalive?: NodeJS.Timeout;
   private flushing?: Promise<void>;
   private stopped = false;
 
-  constructor(private readonly ws: Workspace, private readonly log: Logger, private readonly scanMs: number) {}
+  constructor(private readonly ws: Workspace) {}
 
   get clientCount(): number {
     return this.clients.size;
   }
 
   async start(): Promise<void> {
-    await fs.mkdir(this.ws.paths.signals, { recursive: true });
-    this.watcher = watchDir(this.ws.paths.signals, (name) => this.hint(name));
-    await this.scan(false);
-    const tick = () => {
-      if (this.stopped) return;
-      this.scan(true).catch((err) => this.log.warn('live scan failed', describeError(err))).finally(() => {
-        if (!this.stopped) this.timer = setTimeout(tick, this.scanMs);
-      });
-    };
-    this.timer = setTimeout(tick, this.scanMs);
+    this.signals = await this.ws.signals.subscribe((name) => this.hint(name), { fromNow: true });
     this.keepalive = setInterval(() => {
       for (const c of this.clients) if (!c.queue) c.res.write(': keepalive\n\n');
     }, KEEPALIVE_MS);
@@ -56,9 +40,8 @@ export class LiveHub {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.signals?.close();
     if (this.keepalive) clearInterval(this.keepalive);
-    this.watcher?.close();
     for (const c of this.clients) c.res.end();
     this.clients.clear();
     await this.flushing?.catch(() => undefined);
@@ -92,29 +75,9 @@ export class LiveHub {
   }
 
   private hint(name: string): void {
-    if (!/^[0-9A-Za-z]{1,64}$/.test(name) || this.stopped || this.clients.size === 0) return;
+    if (!isUlid(name) || this.stopped || this.clients.size === 0) return;
     this.pending.add(name);
     void this.flush();
-  }
-
-  /** Compares signal files (and the task list) with the last scan; changed tasks are pushed. */
-  private async scan(push: boolean): Promise<void> {
-    if (push && this.clients.size === 0) return;
-    const dir = this.ws.paths.signals;
-    for (const name of await readdirSafe(dir)) {
-      if (!/^[0-9A-Za-z]{1,64}$/.test(name)) continue;
-      const stat = await fs.stat(join(dir, name)).catch(() => undefined);
-      if (!stat) continue;
-      const print = `${stat.mtimeMs}:${stat.size}`;
-      if (this.seen.get(name) !== print) {
-        this.seen.set(name, print);
-        if (push) this.pending.add(name);
-      }
-    }
-    if (push) {
-      for (const id of await this.ws.taskIds()) if (!this.sent.has(id) && !this.seen.has(id)) this.pending.add(id);
-      await this.flush();
-    }
   }
 
   private flush(): Promise<void> {

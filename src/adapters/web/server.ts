@@ -28,8 +28,6 @@ export interface WebOptions {
   actor?: Actor;
   /** Extra Host header values to accept (a reverse proxy's name). */
   allowedHosts?: string[];
-  /** Fallback scan of the signals directory; default config `loops.scanIntervalMs`. */
-  scanIntervalMs?: number;
 }
 
 export interface WebServer {
@@ -78,7 +76,7 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
   const sessions = new Sessions(token);
   const limiter = new RefusalLimiter();
   const actorBase: Actor = opts.actor ?? { kind: 'adapter', name: 'web' };
-  const hub = new LiveHub(ws, log, opts.scanIntervalMs ?? ws.config.loops.scanIntervalMs);
+  const hub = new LiveHub(ws);
   let port = wantedPort;
 
   const hostAllowed = (header: string | undefined): boolean => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describeActor, type Actor } from '../actor.js';
 import type { StreamRecord, StoredEvent } from '../record.js';
-import { applyDevEvent, emptyDevView, type DevView } from './dev.js';
+import { taskExtensions } from './task-extension.js';
 
 export const TaskCreatedSchema = z.object({
   id: z.string(),
@@ -24,7 +24,11 @@ export interface LeaseView {
   released: boolean;
 }
 
-export interface TaskView {
+/** Sections of the view that workstreams add (see task-extension.ts), declared by module augmentation. */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface TaskExtensions {}
+
+export interface TaskView extends TaskExtensions {
   id: string;
   workstream: string;
   title: string;
@@ -52,7 +56,6 @@ export interface TaskView {
   causes: string[];
   /** `task.moved` events the state map does not allow from the state the task was in: ignored. */
   illegalMoves: IllegalMove[];
-  dev: DevView;
 }
 
 export interface IllegalMove { seq: number; from: string; to: string; claimedFrom: string }
@@ -147,12 +150,13 @@ export function foldTask(records: StreamRecord[], allowed?: TransitionCheck): Ta
           firedTriggers: [],
           causes: [],
           illegalMoves: [],
-          dev: emptyDevView(),
-        };
+        } as unknown as TaskView;
+        for (const ext of taskExtensions()) (view as unknown as Record<string, unknown>)[ext.key] = ext.empty();
         continue;
       }
       if (!view) continue;
-      if (!applyCoreEvent(view, event, record, allowed)) applyDevEvent(view.dev, event, record);
+      if (applyCoreEvent(view, event, record, allowed)) continue;
+      for (const ext of taskExtensions()) if (ext.apply((view as unknown as Record<string, unknown>)[ext.key], event, record)) break;
     }
     if (view) {
       view.lastSeq = record.seq;

@@ -1,16 +1,16 @@
-import { describeError } from '../core/errors.js';
-import { commitAll } from '../vcs/commit.js';
-import { commitIdentity } from '../vcs/identity.js';
-import { pushTaskBranch } from '../vcs/push.js';
-import { resolvePushRemote } from '../vcs/remote.js';
-import { removeWorktree } from '../vcs/worktree.js';
-import { renderCommitMessage } from '../pipeline/commit-message.js';
-import { DEV_WORKSTREAM } from '../pipeline/dev-workstream.js';
-import { readPrompt } from '../pipeline/prompts.js';
-import { resolveTarget } from '../pipeline/target.js';
-import type { Loop, LoopEnv } from './loop.js';
-import { failTask } from './pipeline-steps.js';
-import { TaskLoop } from './task-loop.js';
+import { describeError } from '../../core/errors.js';
+import { commitAll } from '../../vcs/commit.js';
+import { commitIdentity } from '../../vcs/identity.js';
+import { pushTaskBranch } from '../../vcs/push.js';
+import { resolvePushRemote } from '../../vcs/remote.js';
+import { removeWorktree } from '../../vcs/worktree.js';
+import { renderCommitMessage } from '../commit-message.js';
+import { DEV_WORKSTREAM } from '../dev-workstream.js';
+import { readPrompt } from '../prompts.js';
+import { resolveTarget } from '../target.js';
+import type { Loop, LoopEnv } from '../../loops/loop.js';
+import { failTask } from './step-outcome.js';
+import { TaskLoop } from '../../loops/task-loop.js';
 
 /**
  * The git agent: commits the worktree on task/<id> and pushes that branch only. Both steps check

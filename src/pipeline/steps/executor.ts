@@ -1,25 +1,24 @@
-import { describeError } from '../core/errors.js';
-import type { Lease } from '../core/leases.js';
-import type { TaskView } from '../core/model/task.js';
-import type { Workspace } from '../core/workspace.js';
-import { detectTestCommand } from '../exec/detect-test.js';
-import { runSandboxed, sandboxOptions } from '../exec/sandbox.js';
-import { effectiveLimits, exceededLimit, type Spent } from '../pipeline/budget.js';
-import { DEV_WORKSTREAM } from '../pipeline/dev-workstream.js';
-import { recordedTurn, roleModel } from '../pipeline/model-runtime.js';
-import { loadPromptSet, PROMPT_SETS } from '../pipeline/prompts.js';
-import { resolveTarget } from '../pipeline/target.js';
-import { worktreeTools } from '../pipeline/tools/worktree-tools.js';
-import type { ChatMessage, ToolCall, ToolResult, ToolSpec } from '../providers/types.js';
-import { diffAgainstBase } from '../vcs/changes.js';
-import { prepareWorktree } from '../vcs/worktree.js';
-import type { Loop, LoopEnv } from './loop.js';
-import { failTask } from './pipeline-steps.js';
-import { TaskLoop } from './task-loop.js';
+import { describeError } from '../../core/errors.js';
+import type { Lease } from '../../core/leases.js';
+import type { TaskView } from '../../core/model/task.js';
+import type { Workspace } from '../../core/workspace.js';
+import { detectTestCommand } from '../../exec/detect-test.js';
+import { runSandboxed, sandboxOptions } from '../../exec/sandbox.js';
+import { effectiveLimits, exceededLimit, type Spent } from '../budget.js';
+import { DEV_WORKSTREAM } from '../dev-workstream.js';
+import { recordedTurn, roleModel } from '../model-runtime.js';
+import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
+import { resolveTarget } from '../target.js';
+import { worktreeTools } from '../tools/worktree-tools.js';
+import type { ChatMessage, ToolCall, ToolResult, ToolSpec } from '../../providers/types.js';
+import { diffAgainstBase } from '../../vcs/changes.js';
+import { prepareWorktree } from '../../vcs/worktree.js';
+import type { Loop, LoopEnv } from '../../loops/loop.js';
+import { failTask } from './step-outcome.js';
+import { TaskLoop } from '../../loops/task-loop.js';
 
 const RUN_TESTS: ToolSpec = { name: 'run_tests', description: "Run the project's test command in a sandbox and return the result and output.", parameters: { type: 'object', properties: {} } };
 const FINISH: ToolSpec = { name: 'finish', description: 'Declare the task done, with a short summary of the changes. Refused unless the tests passed after the last edit.', parameters: { type: 'object', properties: { summary: { type: 'string' } }, required: ['summary'] } };
-const ABORT_POLL_MS = 300;
 
 interface Execution { worktree: string; branch: string; base: string; baseCommit: string; number: number }
 
@@ -61,19 +60,12 @@ export function createExecutorLoop(env: LoopEnv): Loop {
     name: 'executor',
     purpose: 'execute',
     wants: (task) => task.workstream === DEV_WORKSTREAM && ((task.state === 'approved' && task.dev.approvedVersion !== undefined) || task.state === 'executing'),
+    keepWorkingWhile: (task) => task.state === 'executing' || task.state === 'approved',
     async work({ lease, task, signal: loopSignal }) {
       const resumed = task.state === 'executing';
       let exec: Execution | undefined;
-      // Stops at the next safe point when the loop stops, the lease is lost, or the task is aborted.
-      const stop = new AbortController();
-      const onLoopAbort = () => stop.abort(loopSignal.reason);
-      loopSignal.addEventListener('abort', onLoopAbort);
-      const poll = setInterval(() => {
-        ws.findTask(task.id).then(
-          (v) => { if (v && v.state !== 'executing' && v.state !== 'approved') stop.abort(new Error('aborted')); },
-          () => undefined, // unreadable for a moment: the next poll looks again
-        );
-      }, ABORT_POLL_MS);
+      // Aborted (stop at the next safe point) when the loop stops, the lease is lost, or the task
+      // leaves approved/executing (an abort by a person): see keepWorkingWhile.
 
       const saveWork = async (label: string): Promise<string | undefined> => {
         if (!exec) return undefined;
@@ -100,7 +92,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
         const messages: ChatMessage[] = [{ role: 'user', text: await openingMessage(ws, current, resumed) }];
 
         for (;;) {
-          if (stop.signal.aborted) break;
+          if (loopSignal.aborted) break;
           const over = exceededLimit(limits, spent);
           if (over) {
             const patchFile = await saveWork('patch');
@@ -109,7 +101,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
             return;
           }
           const prompts = await loadPromptSet(ws, PROMPT_SETS.executor);
-          const { reply, costUsd } = await recordedTurn(ws, lease, 'executor', model, prompts.hash, { system: prompts.system, messages, tools: [...tools.specs, RUN_TESTS, FINISH], signal: stop.signal });
+          const { reply, costUsd } = await recordedTurn(ws, lease, 'executor', model, prompts.hash, { system: prompts.system, messages, tools: [...tools.specs, RUN_TESTS, FINISH], signal: loopSignal });
           spent.turns++;
           spent.inputTokens += reply.usage.inputTokens;
           spent.outputTokens += reply.usage.outputTokens;
@@ -122,7 +114,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
           const results: ToolResult[] = [];
           let finished: string | undefined;
           for (const call of reply.toolCalls) {
-            if (stop.signal.aborted) break;
+            if (loopSignal.aborted) break;
             const result = await runCall(call);
             results.push({ callId: call.id, name: call.name, ...result.outcome });
             if (result.finished !== undefined) finished = result.finished;
@@ -153,7 +145,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
             }
             // Throws SANDBOX_UNAVAILABLE where no sandbox can be built: the catch below fails the task with that reason.
             const result = await runSandboxed({
-              ...sandboxOptions(ws.config.sandbox), command: testCommand as string, cwd: exec!.worktree, signal: stop.signal, hidePaths: [ws.paths.root],
+              ...sandboxOptions(ws.config.sandbox), command: testCommand as string, cwd: exec!.worktree, signal: loopSignal, hidePaths: [ws.paths.root],
             });
             const iso = result.isolation;
             const header = `$ ${testCommand}\n# exit ${result.exitCode ?? result.signal}${result.timedOut ? ' (killed at the timeout)' : ''}, ${result.durationMs} ms, isolation ${iso.mode === 'unconfined' ? 'UNCONFINED (sandbox.isolation is "unconfined")' : iso.mode}, network ${iso.network}, limits ${iso.limits}\n`;
@@ -179,19 +171,16 @@ export function createExecutorLoop(env: LoopEnv): Loop {
           await lease.release([{ type: 'exec.stopped', data: { reason: 'aborted', ...(patchFile ? { patchFile } : {}) } }], 'aborted');
         }
       } catch (err) {
-        if (stop.signal.aborted && (await userAborted())) {
+        if (loopSignal.aborted && (await userAborted())) {
           const patchFile = await saveWork('aborted').catch(() => undefined);
           await lease.release([{ type: 'exec.stopped', data: { reason: 'aborted', ...(patchFile ? { patchFile } : {}) } }], 'aborted').catch(() => undefined);
           return;
         }
-        if (loopSignal.aborted) return; // shutting down: the lease is released and the run resumes later
+        if (loopSignal.aborted) return; // shutting down or moved away: the lease is released and the run resumes later
         const { code, message } = describeError(err);
         if (code === 'LEASE_LOST') return;
         const patchFile = await saveWork('patch').catch(() => undefined);
         await failTask(lease, 'execute', `${message}${patchFile ? ` (work so far saved as ${patchFile})` : ''}`, patchFile ? { patchFile } : {}).catch(() => undefined);
-      } finally {
-        clearInterval(poll);
-        loopSignal.removeEventListener('abort', onLoopAbort);
       }
     },
   });

@@ -1,4 +1,5 @@
 import { watch } from 'node:fs';
+import { isTempName } from './fsutil.js';
 
 export interface DirWatcher { close(): void }
 
@@ -16,7 +17,7 @@ export interface DirWatcher { close(): void }
 export function watchDir(dir: string, onHint: (name: string) => void): DirWatcher {
   try {
     const inner = watch(dir, { persistent: true }, (_event, name) => {
-      if (name && !String(name).startsWith('.tmp-')) onHint(String(name));
+      if (name && !isTempName(String(name))) onHint(String(name));
     });
     inner.on('error', () => undefined);
     return { close: () => inner.close() };

@@ -1,4 +1,6 @@
-import type { StreamRecord, StoredEvent } from '../record.js';
+import type { StreamRecord, StoredEvent } from '../core/record.js';
+import { registerTaskExtension } from '../core/model/task-extension.js';
+import { singleLine } from '../core/text-sanitize.js';
 
 /** What the dev-task pipeline adds to a task's view, folded from its own event types. */
 export interface PlanRef {
@@ -48,7 +50,7 @@ export function emptyDevView(): DevView {
 
 const strings = (v: unknown) => (Array.isArray(v) ? v.map(String) : []);
 
-export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRecord): void {
+export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRecord): boolean {
   const d = event.data as Record<string, any>;
   switch (event.type) {
     case 'plan.proposed':
@@ -115,6 +117,45 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
       dev.abortRequested = false;
       break;
     default:
-      break;
+      return false;
+  }
+  return true;
+}
+
+// What the dev pipeline adds to every task view (`task.dev`) and to commit messages.
+declare module '../core/model/task.js' {
+  interface TaskExtensions {
+    dev: DevView;
   }
 }
+
+export function summarizeDevEvent(type: string, data: Record<string, unknown>): string | undefined {
+  const d = data as Record<string, any>;
+  const cut = (v: unknown, n = 60) => singleLine(String(v ?? '')).replace(/\s+/g, ' ').slice(0, n);
+  switch (type) {
+    case 'task.failed': return `failed in ${d.step}: ${cut(d.reason, 100)}`;
+    case 'plan.proposed': return `plan v${d.version} proposed`;
+    case 'plan.approved': return `plan v${d.version} approved`;
+    case 'plan.feedback': return `feedback on plan v${d.onVersion}: "${cut(d.text)}"`;
+    case 'model.called': return `${d.role} model ${d.model}: ${d.inputTokens} in / ${d.outputTokens} out tokens${Array.isArray(d.toolCalls) && d.toolCalls.length ? `, calls ${d.toolCalls.map((c: any) => c.name).join(', ')}` : ''}`;
+    case 'exec.started': return `execution started on ${d.branch} from ${d.base}`;
+    case 'exec.resumed': return `execution resumed (attempt ${d.attempt})`;
+    case 'exec.finished': return `execution finished: ${cut(d.summary)}`;
+    case 'exec.stopped': return `execution stopped (${d.reason})`;
+    case 'tests.ran': return `test run ${d.run} ${d.passed ? 'passed' : d.timedOut ? 'killed at the timeout' : 'failed'}`;
+    case 'git.committed': return `committed ${String(d.sha).slice(0, 10)}${d.created === false ? ' (already there)' : ''}`;
+    case 'git.pushed': return `pushed ${d.branch}${d.pushed === false ? ' (already there)' : ''}`;
+    case 'abort.requested': return `abort requested${d.reason ? `: ${cut(d.reason)}` : ''}`;
+    case 'retry.requested': return `retry requested${d.replan ? ' with a new plan' : ''}`;
+    case 'agent.ran': return `agent ${d.agent} ${d.ok ? 'done' : 'failed'}: ${cut(d.output)}`;
+    default: return undefined;
+  }
+}
+
+registerTaskExtension<DevView>({
+  key: 'dev',
+  empty: emptyDevView,
+  apply: applyDevEvent,
+  summarize: summarizeDevEvent,
+  usage: (dev) => ({ modelCalls: dev.usage.calls, costUsd: dev.usage.costUsd }),
+});

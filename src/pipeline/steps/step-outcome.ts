@@ -1,6 +1,6 @@
-import type { Lease } from '../core/leases.js';
-import type { StoredEvent } from '../core/record.js';
-import type { Workspace } from '../core/workspace.js';
+import type { Lease } from '../../core/leases.js';
+import type { StoredEvent } from '../../core/record.js';
+import type { Workspace } from '../../core/workspace.js';
 
 /** True while the task is still in `state` (an abort or another writer may have moved it). */
 export async function stillInState(ws: Workspace, taskId: string, state: string): Promise<boolean> {

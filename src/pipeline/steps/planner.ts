@@ -1,18 +1,18 @@
 import { z } from 'zod';
-import { describeError, OrchestraError } from '../core/errors.js';
-import type { TaskView } from '../core/model/task.js';
-import type { Workspace } from '../core/workspace.js';
-import { effectiveLimits, PlanSchema, renderPlan } from '../pipeline/budget.js';
-import { latestPlanVersion } from '../pipeline/commands.js';
-import { DEV_WORKSTREAM } from '../pipeline/dev-workstream.js';
-import { recordedTurn, roleModel } from '../pipeline/model-runtime.js';
-import { loadPromptSet, PROMPT_SETS } from '../pipeline/prompts.js';
-import { resolveTarget } from '../pipeline/target.js';
-import { repoReader } from '../pipeline/tools/repo-reader.js';
-import type { ChatMessage, ToolResult, ToolSpec } from '../providers/types.js';
-import type { Loop, LoopEnv } from './loop.js';
-import { failTask, stillInState } from './pipeline-steps.js';
-import { TaskLoop } from './task-loop.js';
+import { describeError, OrchestraError } from '../../core/errors.js';
+import type { TaskView } from '../../core/model/task.js';
+import type { Workspace } from '../../core/workspace.js';
+import { effectiveLimits, PlanSchema, renderPlan } from '../budget.js';
+import { latestPlanVersion } from '../commands.js';
+import { DEV_WORKSTREAM } from '../dev-workstream.js';
+import { recordedTurn, roleModel } from '../model-runtime.js';
+import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
+import { resolveTarget } from '../target.js';
+import { repoReader } from '../tools/repo-reader.js';
+import type { ChatMessage, ToolResult, ToolSpec } from '../../providers/types.js';
+import type { Loop, LoopEnv } from '../../loops/loop.js';
+import { failTask, stillInState } from './step-outcome.js';
+import { TaskLoop } from '../../loops/task-loop.js';
 
 /** The tool's parameters come from PlanSchema, the same schema the submitted plan is checked with. */
 const { $schema: _dialect, ...planParameters } = z.toJSONSchema(PlanSchema, { io: 'input' });

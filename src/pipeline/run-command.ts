@@ -3,9 +3,12 @@ import type { Command } from '../core/inbox-format.js';
 import type { TaskView } from '../core/model/task.js';
 import { archiveTask, commentTask, moveTask } from '../core/ops/tasks.js';
 import type { Workspace } from '../core/workspace.js';
-import { abortTask, approvePlan, givePlanFeedback, retryTask } from '../pipeline/commands.js';
+import { abortTask, approvePlan, givePlanFeedback, retryTask } from './commands.js';
 
-/** Carries out one command, whichever door it came through (inbox file, CLI, adapter). */
+/**
+ * Carries out one command, whichever door it came through (inbox file, CLI, adapter). The intake
+ * loop gets it from the app wiring, so the runtime does not depend on the pipeline.
+ */
 export async function runCommand(ws: Workspace, command: Command, actor: Actor, cause?: string): Promise<TaskView> {
   const opts = { actor, ...(cause ? { cause } : {}) };
   switch (command.command) {

@@ -1,0 +1,137 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { readdirSafe, readFileSafe } from './fsutil.js';
+import { watchDir, type DirWatcher } from './watch.js';
+
+/**
+ * The one way to learn that a stream grew. Every append (by any process) writes the stream's
+ * last seq into `.orchestra/signals/<name>` (a task id, or `_audit`); this feed turns those files
+ * into calls `onSignal(name, seq)` for each subscriber.
+ *
+ * Sources, in order of speed: appends made by this process (at once), a watch of the signals
+ * directory (other processes; see watch.ts for why fs.watch), and a reconcile scan every
+ * `scanMs` that re-reads signal files whose mtime or size changed (watchers miss events).
+ *
+ * Invariants: each subscriber has its own checkpoint (the seq it was last given per name) and is
+ * called only when a seq passes it, so a burst of hints becomes one call per new seq; a
+ * subscriber that starts `fromNow` is given nothing that existed before it subscribed; signals
+ * are hints about what to re-read, never the data itself (a consumer re-folds the stream).
+ */
+export const AUDIT_SIGNAL = '_audit';
+const SIGNAL_NAME = /^(?:[0-9A-Za-z]{1,64}|_audit)$/;
+
+export interface Subscription {
+  /** Highest seq given to this subscriber per name: its checkpoint. */
+  readonly checkpoint: Map<string, number>;
+  close(): void;
+}
+
+interface Subscriber extends Subscription {
+  onSignal(name: string, seq: number): void;
+  /** Checkpoint for a name never delivered (e.g. from a state file); default 0. */
+  initial?(name: string): number;
+}
+
+export class SignalFeed {
+  private readonly subscribers = new Set<Subscriber>();
+  /** Last seq seen per name, from any source. */
+  private readonly known = new Map<string, number>();
+  /** mtime:size of each signal file at the last scan. */
+  private readonly prints = new Map<string, string>();
+  private watcher?: DirWatcher;
+  private timer?: NodeJS.Timeout;
+  private scanning?: Promise<void>;
+  private started?: Promise<void>;
+
+  constructor(private readonly dir: string, private readonly scanMs: number) {}
+
+  /** Writes the signal of a stream that reached `seq` (called for every append of this process). */
+  async write(name: string, seq: number): Promise<void> {
+    this.seen(name, seq);
+    await fs.writeFile(join(this.dir, name), String(seq)).catch(() => undefined);
+  }
+
+  /**
+   * Calls `onSignal(name, seq)` whenever a stream passes this subscriber's checkpoint. With
+   * `fromNow`, streams as they are at subscription count as delivered; else `initial(name)`
+   * (default 0) is the starting checkpoint. Resolves once the feed is watching.
+   */
+  async subscribe(onSignal: (name: string, seq: number) => void, opts: { fromNow?: boolean; initial?: (name: string) => number } = {}): Promise<Subscription> {
+    await this.ensureStarted();
+    const sub: Subscriber = {
+      checkpoint: new Map(),
+      onSignal,
+      ...(opts.initial ? { initial: opts.initial } : {}),
+      close: () => {
+        this.subscribers.delete(sub);
+        if (this.subscribers.size === 0) this.shutdown();
+      },
+    };
+    if (opts.fromNow) for (const [name, seq] of this.known) sub.checkpoint.set(name, seq);
+    this.subscribers.add(sub);
+    if (!opts.fromNow) for (const [name, seq] of this.known) this.deliver(sub, name, seq);
+    return sub;
+  }
+
+  /** Re-reads changed signal files now (tests and `--once` use it instead of waiting for the timer). */
+  scan(): Promise<void> {
+    this.scanning ??= this.scanFiles().finally(() => (this.scanning = undefined));
+    return this.scanning;
+  }
+
+  private ensureStarted(): Promise<void> {
+    this.started ??= (async () => {
+      await fs.mkdir(this.dir, { recursive: true });
+      this.watcher = watchDir(this.dir, (name) => void this.readOne(name));
+      await this.scan();
+      const tick = () => {
+        void this.scan().finally(() => {
+          if (this.started) this.timer = setTimeout(tick, this.scanMs);
+        });
+      };
+      this.timer = setTimeout(tick, this.scanMs);
+    })();
+    return this.started;
+  }
+
+  private shutdown(): void {
+    this.watcher?.close();
+    this.watcher = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.started = undefined;
+  }
+
+  private async scanFiles(): Promise<void> {
+    for (const name of await readdirSafe(this.dir)) {
+      if (!SIGNAL_NAME.test(name)) continue;
+      const st = await fs.stat(join(this.dir, name)).catch(() => undefined);
+      if (!st) continue;
+      const print = `${st.mtimeMs}:${st.size}`;
+      if (this.prints.get(name) === print) continue;
+      this.prints.set(name, print);
+      await this.readOne(name);
+    }
+  }
+
+  private async readOne(name: string): Promise<void> {
+    if (!SIGNAL_NAME.test(name)) return;
+    const seq = Number(await readFileSafe(join(this.dir, name)).catch(() => undefined));
+    if (Number.isInteger(seq) && seq > 0) this.seen(name, seq);
+  }
+
+  private seen(name: string, seq: number): void {
+    if ((this.known.get(name) ?? 0) < seq) this.known.set(name, seq);
+    for (const sub of this.subscribers) this.deliver(sub, name, this.known.get(name)!);
+  }
+
+  private deliver(sub: Subscriber, name: string, seq: number): void {
+    const at = sub.checkpoint.get(name) ?? sub.initial?.(name) ?? 0;
+    if (seq <= at) return;
+    sub.checkpoint.set(name, seq);
+    try {
+      sub.onSignal(name, seq);
+    } catch {
+      // A consumer's failure is its own; the feed goes on.
+    }
+  }
+}

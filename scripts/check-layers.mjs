@@ -49,7 +49,8 @@ export function checkLayers(src) {
   const graph = new Map();
   for (const file of files) {
     const deps = importsOf(src, join(src, file));
-    graph.set(file, deps.filter((d) => !d.typeOnly).map((d) => d.target));
+    graph.set(file, deps.map((d) => d.target));
+    // Type-only imports count too: a type is part of the contract between layers.
     for (const { target } of deps) {
       const from = layerOf(file);
       const to = layerOf(target);
@@ -58,7 +59,7 @@ export function checkLayers(src) {
       else if (!ALLOWED[from].includes(to)) problems.push(`${file} imports ${target}: ${from} may not depend on ${to}`);
     }
   }
-  // Cycles among run-time imports (type-only imports are erased and cannot cycle).
+  // Cycles, type-only imports included: a module pair that needs each other should be one module.
   const state = new Map();
   const stack = [];
   const visit = (file) => {

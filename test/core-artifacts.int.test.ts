@@ -88,3 +88,14 @@ test('variant: a directory or FIFO planted at the blob name of new content is re
   await cliOk(root, ['artifact', 'put', 'b.txt'], { input: 'content\n' });
   assert.equal((await runCli(root, ['artifact', 'get', 'b.txt'])).stdout, 'content\n');
 });
+
+test('variant: the artifacts directory itself replaced by a link: nothing is written or read through it', async (t) => {
+  const ws = await makeWorkspace(t);
+  const root = ws.paths.root;
+  const elsewhere = tempDir(t);
+  rmSync(join(root, 'artifacts'), { recursive: true, force: true });
+  symlinkSync(elsewhere, join(root, 'artifacts'));
+  const put = await runJson(root, ['artifact', 'put', 'z.txt'], { input: 'z\n' });
+  assert.equal(put.json.code, 'WORKSPACE_DAMAGED', put.stdout);
+  assert.deepEqual(readdirSync(elsewhere), [], 'no blob directory was created through the link');
+});

@@ -94,6 +94,7 @@ test('secrets are dropped from the environment and masked in the output', { time
     timeoutMs: 5000,
     env,
     redact: ['passed-in-secret', 'tiny'],
+    passEnv: ['KEEP_*'],
   });
   assert.equal(r.passed, true);
   for (const name of ['FOO_API_KEY', 'ANTHROPIC_API_KEY', 'GITHUB_TOKEN', 'DB_PASSWORD', 'SHORT_TOKEN']) {
@@ -241,4 +242,27 @@ test('encoded copies of a secret in the output are masked too: reversed, base64,
     assert.ok(!r.output.includes(kind === 'shifted' ? value.slice(4, -4) : value), `${kind} copy leaked:\n${r.output}`);
     assert.match(r.output, new RegExp(`^${kind}=.*\\[redacted\\]`, 'm'), `${kind} copy is marked redacted`);
   }
+});
+
+test('a sandboxed command sees allow-listed variables only; secrets under any name, and URL passwords, are masked', { timeout: 20_000 }, async (t) => {
+  const cwd = tempDir(t);
+  const env = {
+    PATH: process.env.PATH,
+    LANG: 'C.UTF-8',
+    DATABASE_URL: 'postgres://app:Sup3rS3cretPw@db/prod',
+    GH_PAT: 'ghp_patvalue1234567',
+    OPENAI_APIKEY: 'sk-openai-value-99',
+    SECRET_KEY_BASE: 'a1b2c3d4e5f6a7b8c9d0',
+    SOME_RANDOM_SETTING: 'not-secret-but-not-passed',
+    NODE_ENV: 'test',
+  };
+  writeFileSync(path.join(cwd, 'found.txt'), 'db pw Sup3rS3cretPw and pat ghp_patvalue1234567\n');
+  const r = await runSandboxed({ command: 'env; cat found.txt', cwd, timeoutMs: 5000, env, passEnv: ['NODE_ENV'] });
+  assert.equal(r.passed, true, r.output);
+  for (const name of ['DATABASE_URL', 'GH_PAT', 'OPENAI_APIKEY', 'SECRET_KEY_BASE', 'SOME_RANDOM_SETTING']) {
+    assert.doesNotMatch(r.output, new RegExp(`^${name}=`, 'm'), `${name} reached the command`);
+  }
+  assert.match(r.output, /^NODE_ENV=test$/m, 'sandbox.passEnv passes a named variable');
+  assert.match(r.output, /^LANG=C.UTF-8$/m);
+  assert.match(r.output, /db pw \[redacted\] and pat \[redacted\]/);
 });

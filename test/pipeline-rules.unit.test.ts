@@ -73,7 +73,7 @@ test('published JSON Schemas come from the validating schemas', async () => {
 });
 
 test('scripted replies: estimated token counts are flagged (budgeted, never priced); given counts are not', async () => {
-  const { createProvider } = await import('../src/providers/types.js');
+  const { createProvider } = await import('../src/providers/factory.js');
   const provider = createProvider({ kind: 'scripted', model: 'm', script: { replies: [{ text: 'a' }, { text: 'b', usage: { inputTokens: 10, outputTokens: 2 } }] } });
   const first = await provider.complete({ model: 'm', system: 's', messages: [{ role: 'user', text: 'go' }], tools: [] });
   assert.equal(first.usageEstimated, true);

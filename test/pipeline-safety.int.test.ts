@@ -113,6 +113,8 @@ test('a test command that prints the environment leaks no key into any record or
   const p = await makePipeline(t, {
     config: {
       testCommand: `env; ${TEST_CMD}`,
+      // The canary is passed on purpose (sandbox.passEnv), so the test can see that env was printed.
+      sandbox: { passEnv: ['ORCHESTRA_CANARY'] },
       planner: { provider: 'anthropic', model: 'claude-sonnet-4-6' },
       executor: { provider: 'gemini', model: 'gemini-3-flash', streaming: true },
     },

@@ -12,7 +12,7 @@ import { diffAgainstBase } from '../src/vcs/changes.js';
 import { commitAll } from '../src/vcs/commit.js';
 import { FIXED_CONFIG, gitArgv, gitEnv } from '../src/vcs/git.js';
 import { pushTaskBranch } from '../src/vcs/push.js';
-import { ensureMirror } from '../src/vcs/repo-source.js';
+import { ensureMirror, sealMirror } from '../src/vcs/repo-source.js';
 import { prepareWorktree } from '../src/vcs/worktree.js';
 import { runJson } from './support/cli-run.js';
 import { branches, makeFixture, sh, tempDir } from './support/git-fixtures.js';
@@ -195,4 +195,55 @@ test('the runner: fixed flags, scrubbed environment, explicit git dir in a workt
   assert.ok(gitDir.startsWith('--git-dir=') && gitDir.includes(join('worktrees', 'r1')), gitDir);
   assert.ok(argv.includes(`--work-tree=${wt.path}`));
   assert.ok(existsSync(gitDir.slice('--git-dir='.length)));
+});
+
+test('a nested repository planted in the worktree (its own filter config) is never entered by our git and never committed', async (t) => {
+  const f = makeFixture();
+  t.after(() => f.cleanup());
+  const { dir: scratch, cleanup } = tempDir('orchestra-nested-');
+  t.after(cleanup);
+  const script = evilScript(scratch, 'nested', f.remote);
+  const mirror = await ensureMirror(f.repo, f.cache);
+  const wt = await prepareWorktree({ repoPath: mirror, worktreesDir: f.worktrees, taskId: 'n1' });
+  // What a test could do in its worktree: a repository of its own whose config runs code on `git status`.
+  const nested = join(wt.path, 'x');
+  mkdirSync(nested);
+  execFileSync('git', ['init', '-q', nested]);
+  writeFileSync(join(nested, 'f'), 'd\n');
+  execFileSync('git', ['-C', nested, '-c', 'user.name=a', '-c', 'user.email=a@b', 'add', 'f']);
+  execFileSync('git', ['-C', nested, '-c', 'user.name=a', '-c', 'user.email=a@b', 'commit', '-qm', 'x']);
+  execFileSync('git', ['-C', nested, 'config', 'filter.x.clean', script]);
+  execFileSync('git', ['-C', nested, 'config', 'core.fsmonitor', script]);
+  writeFileSync(join(nested, '.gitattributes'), '* filter=x\n');
+  execFileSync('touch', ['-d', '2000-01-01', join(nested, 'f')]);
+  writeFileSync(join(wt.path, 'real.txt'), 'a real change\n');
+
+  await assert.rejects(diffAgainstBase(wt.path, wt.baseCommit), (err: any) => err.code === 'PUSH_REFUSED' && /nested git repository \(x\)/.test(err.message));
+  await assert.rejects(
+    commitAll({ worktreePath: wt.path, message: 'n', author: { name: 'A', email: 'a@b.invalid' }, taskId: 'n1', baseCommit: wt.baseCommit }),
+    (err: any) => err.code === 'PUSH_REFUSED',
+  );
+  assert.equal(sh(wt.path, 'diff', '--cached', '--name-only'), '', 'the index is left clean');
+  assert.equal(sh(wt.path, 'rev-parse', 'HEAD'), wt.baseCommit, 'nothing was committed');
+  assert.deepEqual(ran(scratch), [], 'no command of the nested repository ran');
+
+  // Variant: a `.git` file (gitfile) pointing at another repository is refused the same way.
+  rmSync(nested, { recursive: true, force: true });
+  mkdirSync(join(wt.path, 'y'));
+  writeFileSync(join(wt.path, 'y', '.git'), `gitdir: ${mirror}\n`);
+  await assert.rejects(diffAgainstBase(wt.path, wt.baseCommit), (err: any) => err.code === 'PUSH_REFUSED');
+  assert.deepEqual(ran(scratch), []);
+  rmSync(join(wt.path, 'y'), { recursive: true, force: true });
+  const ok = await commitAll({ worktreePath: wt.path, message: 'n', author: { name: 'A', email: 'a@b.invalid' }, taskId: 'n1', baseCommit: wt.baseCommit });
+  assert.equal(ok.created, true, 'once removed, the real change commits');
+});
+
+test('credentials in a repository URL never reach the mirror config that sandboxes can read', async (t) => {
+  const { dir, cleanup } = tempDir('orchestra-creds-');
+  t.after(cleanup);
+  execFileSync('git', ['init', '-q', '--bare', dir]);
+  await sealMirror(dir, { source: 'https://bot:ghp_REALTOKEN1234567890@github.example/org/repo.git', kind: 'url' });
+  const config = readFileSync(join(dir, 'config'), 'utf8');
+  assert.doesNotMatch(config, /ghp_REALTOKEN|bot:/);
+  assert.match(config, /url = "?https:\/\/github\.example\/org\/repo\.git"?/);
 });

@@ -13,6 +13,9 @@ const REFUSED = [
   '\\\\evil.example',
   '//evil.example',
   '/%5Cevil.example',
+  '/%09/evil.example', // an encoded tab, dropped by a lenient decoder
+  '/%C0%AF/evil.example', // an overlong UTF-8 slash
+  '/%u002f/evil.example', // IIS-style escape
   '/%5cevil.example',
   '/%2F/evil.example',
   '/%255Cevil.example',

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { OrchestraError } from './errors.js';
-import { mkdirp, TEMP_PREFIX } from './fsutil.js';
+import { TEMP_PREFIX } from './fsutil.js';
 import { newId } from './ids.js';
 import { openRegularFile } from './safe-read.js';
 
@@ -22,11 +22,21 @@ export interface BlobRef { sha256: string; size: number }
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
-/** The blob directory, created if missing; refused when something planted a link or a file there. */
+/**
+ * The blob directory and its parent (`artifacts/blobs` under the trusted workspace root), each
+ * created if missing without following links; refused when something planted a link or a file
+ * in place of either (mkdir -p would follow a linked parent and create the blobs elsewhere).
+ */
 async function blobDir(dir: string): Promise<string> {
-  await mkdirp(dir);
-  const st = await fs.lstat(dir);
-  if (!st.isDirectory()) throw new OrchestraError('WORKSPACE_DAMAGED', `${dir} is not a directory (a symbolic link or file was planted there); artifacts are refused until it is removed`);
+  for (const path of [dirname(dir), dir]) {
+    const st = await fs.lstat(path).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (!st) await fs.mkdir(path).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'EEXIST') throw err; });
+    const now = st ?? (await fs.lstat(path));
+    if (!now.isDirectory()) throw new OrchestraError('WORKSPACE_DAMAGED', `${path} is not a directory (a symbolic link or file was planted there); artifacts are refused until it is removed`);
+  }
   return dir;
 }
 
@@ -86,7 +96,10 @@ export async function readBlob(dir: string, sha256: string, maxBytes: number): P
   }
   try {
     if (opened.size > maxBytes) throw new OrchestraError('WORKSPACE_DAMAGED', `blob ${sha256.slice(0, 12)} is ${opened.size} bytes, over the artifact limit of ${maxBytes}; not served`);
-    const bytes = await opened.handle.readFile();
+    // Never more than the size seen on open (+1 to notice growth): a file growing meanwhile is not read whole.
+    const buffer = Buffer.alloc(opened.size + 1);
+    const { bytesRead } = await opened.handle.read(buffer, 0, buffer.length, 0);
+    const bytes = buffer.subarray(0, bytesRead);
     if (createHash('sha256').update(bytes).digest('hex') !== sha256) {
       throw new OrchestraError('WORKSPACE_DAMAGED', `blob ${sha256.slice(0, 12)} does not match its hash (replaced or damaged); not served`);
     }

@@ -6,13 +6,16 @@ import { writeAtomic } from './fsutil.js';
 /** The model providers there are: one list for config, agents and the provider factory. */
 export const ProviderKindSchema = z.enum(['anthropic', 'gemini', 'scripted']);
 
+/** Output-token cap of one model reply when a role does not set `maxOutputTokens`. */
+export const DEFAULT_MAX_OUTPUT_TOKENS = 8192;
+
 export const ModelRoleConfigSchema = z.object({
   provider: ProviderKindSchema,
   model: z.string(),
   streaming: z.boolean().default(false),
   /** For the scripted provider: a JSON/YAML file of replies (relative to the workspace). */
   scriptFile: z.string().optional(),
-  maxOutputTokens: z.number().int().positive().default(8192),
+  maxOutputTokens: z.number().int().positive().default(DEFAULT_MAX_OUTPUT_TOKENS),
 });
 export type ModelRoleConfig = z.infer<typeof ModelRoleConfigSchema>;
 
@@ -91,6 +94,11 @@ export const ConfigSchema = z.object({
       isolation: z.enum(['bwrap', 'unconfined']).default('bwrap'),
       /** Extra absolute paths the sandboxed command may read (e.g. a toolchain outside /usr, /opt). */
       readPaths: z.array(z.string().refine((p) => p.startsWith('/'), 'must be an absolute path')).default([]),
+      /**
+       * Variables (names or `*` globs) a sandboxed command may see besides PATH, LANG, LC_*, TERM,
+       * TZ, CI and the like; a secret-looking name is never passed (e.g. ["NODE_ENV", "JAVA_HOME"]).
+       */
+      passEnv: z.array(z.string().regex(/^[A-Za-z_*][A-Za-z0-9_*]*$/)).default([]),
       /** The bwrap to use (absolute path); default: `bwrap` found on PATH or in /usr/bin. */
       bwrapPath: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').optional(),
     })

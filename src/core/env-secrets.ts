@@ -1,25 +1,72 @@
 /**
- * Which environment variables are secrets, scrubbing them from a child's environment, and masking
- * their values in output. Core, because every layer that starts a process needs it (the sandbox,
+ * Which environment variables are secrets, which ones a sandboxed command may see, and masking
+ * secret values in output. Core, because every layer that starts a process needs it (the sandbox,
  * the git runner) and the secret scanner builds on it.
  *
- * A variable is dropped when its name looks like a secret (see SECRET_NAME_PATTERNS) or is on the
- * deny list. The values of dropped variables (and any extra `redact` strings) are later masked in
- * the command's output, in case the command found them some other way (a file, a config, ...).
+ * Two lines of defence. A sandboxed command gets an allow-list of variables only (sandboxEnv):
+ * whatever a secret is called, it does not reach the command. And the values of secret-looking
+ * variables (names matching SECRET_NAME_PATTERNS or the deny list, and the password of any URL
+ * with credentials, e.g. DATABASE_URL) are masked in output and refused in commits, in case the
+ * command found them some other way (a file, a config, ...).
  */
+import { globToRegExp } from './quote.js';
 
 /** Name patterns (case-insensitive) that mark a variable as secret. */
 export const SECRET_NAME_PATTERNS: readonly RegExp[] = [
-  /_KEY$/i,
-  /_TOKEN$/i,
-  /_SECRET$/i,
-  /PASSWORD/i,
-  /_CREDENTIALS$/i,
+  /KEY$/i,
+  /_KEY_/i,
+  /TOKEN/i,
+  /SECRET/i,
+  /PASSW(OR)?D/i,
+  /_PWD$/i,
+  /CREDENTIAL/i,
+  /(^|_)PAT$/i,
+  /AUTH/i,
+  /PRIVATE/i,
+  /_DSN$/i,
   /^ANTHROPIC_/i,
   /^GEMINI_/i,
   /^GOOGLE_API_KEY$/i,
-  /^TELEGRAM_BOT_TOKEN$/i,
 ];
+
+/**
+ * Variables a sandboxed command may see (names or `*` globs), besides those it is given
+ * explicitly (HOME, TMPDIR, ORCHESTRA_*) and config `sandbox.passEnv`.
+ */
+export const SANDBOX_ENV_ALLOW: readonly string[] = [
+  'PATH', 'LANG', 'LANGUAGE', 'LC_*', 'TERM', 'TZ', 'COLORTERM', 'NO_COLOR', 'FORCE_COLOR', 'CI',
+  'USER', 'LOGNAME', 'SHELL', 'ORCHESTRA_TASK_ID', 'ORCHESTRA_WORKSTREAM',
+];
+
+/** The environment of a sandboxed command: allow-listed names only, never a secret-named one. */
+export function sandboxEnv(env: NodeJS.ProcessEnv, passEnv: readonly string[] = []): NodeJS.ProcessEnv {
+  const allowed = [...SANDBOX_ENV_ALLOW, ...passEnv].map(globToRegExp);
+  const out: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || isSecretName(name) || !allowed.some((re) => re.test(name))) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** The password (or token) of a URL with credentials, e.g. `postgres://app:pw@db/x` -> `pw`. */
+export function urlCredentials(value: string): string[] {
+  const found: string[] = [];
+  for (const m of value.matchAll(/[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/@\s:]*)(?::([^/@\s]*))?@/g)) {
+    const [, user, password] = m;
+    if (password) found.push(decodeSafe(password));
+    else if (user && user.length >= 20) found.push(decodeSafe(user)); // a token used as the user name
+  }
+  return found;
+}
+
+function decodeSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
 
 /**
  * Extra names dropped by default: credentials that do not follow the naming patterns, and agent
@@ -43,13 +90,6 @@ export interface ScrubOptions {
   deny?: readonly string[];
 }
 
-function globToRegExp(glob: string): RegExp {
-  const body = glob
-    .split('*')
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${body}$`, 'i');
-}
 
 export function isSecretName(name: string, options: ScrubOptions = {}): boolean {
   if (SECRET_NAME_PATTERNS.some((re) => re.test(name))) return true;
@@ -75,7 +115,9 @@ export function secretValues(
 ): string[] {
   const values = new Set<string>();
   for (const [name, value] of Object.entries(env)) {
-    if (value !== undefined && isSecretName(name, options)) values.add(value);
+    if (value === undefined) continue;
+    if (isSecretName(name, options)) values.add(value);
+    for (const credential of urlCredentials(value)) values.add(credential);
   }
   for (const value of extra) values.add(value);
   return [...values]

@@ -7,7 +7,9 @@ export function newId(): string {
   return nextUlid();
 }
 
-const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+/** A ULID (Crockford base32, 26 characters): every task id. The pattern without anchors, for composing. */
+export const ULID_PATTERN = '[0-9A-HJKMNP-TV-Z]{26}';
+const ULID = new RegExp(`^${ULID_PATTERN}$`);
 export function isUlid(value: string): boolean {
   return ULID.test(value);
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ActorSchema, type Actor } from './actor.js';
 import { SEAL_KEY, sealMatches } from './inbox-seal.js';
 import { OrchestraError } from './errors.js';
+import { ULID_PATTERN } from './ids.js';
 import { parseFrontMatter } from './front-matter.js';
 import { multiLine, singleLine } from './text-sanitize.js';
 import { NewTaskSchema, type NewTask } from './ops/tasks.js';
@@ -13,7 +14,7 @@ import { assertJsonDepth } from './value-limits.js';
  */
 const lineText = (max: number) => z.string().max(max).transform(singleLine);
 const longText = z.string().min(1).max(20_000).transform(multiLine);
-const taskRef = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'task must be a task id (ULID)');
+const taskRef = z.string().regex(new RegExp(`^${ULID_PATTERN}$`), 'task must be a task id (ULID)');
 export const CommandSchema = z.discriminatedUnion('command', [
   z.object({ command: z.literal('comment'), task: taskRef, text: longText }),
   z.object({ command: z.literal('move'), task: taskRef, to: z.string().min(1).max(200), reason: lineText(2000).optional() }),

@@ -7,11 +7,10 @@ import type { Config } from './config.js';
 import { taskExtensions } from './model/task-extension.js';
 import { OrchestraError } from './errors.js';
 import { TEMP_PREFIX, writeAtomic } from './fsutil.js';
-import type { WorkspacePaths } from './paths.js';
+import { RECORD_DIRS, type WorkspacePaths } from './paths.js';
 import { parseRecord, RECORD_FILE } from './record.js';
-import { singleLine } from './text-sanitize.js';
+import { shortLine, singleLine } from './text-sanitize.js';
 
-const RECORD_DIRS = ['tasks', 'workstreams', 'artifacts', 'audit'];
 const STALE_LOCK_MS = 10_000;
 const MAX_BODY_LINES = 60;
 const MAX_BACKOFF_MS = 30_000;
@@ -225,7 +224,7 @@ export function commitMessage(title: string, body: string): string {
 
 export function summarizeEvent(type: string, data: Record<string, unknown>): string {
   const d = data as Record<string, any>;
-  const cut = (v: unknown, n = 60) => singleLine(String(v ?? '')).replace(/\s+/g, ' ').slice(0, n);
+  const cut = shortLine;
   switch (type) {
     case 'task.created': return `created "${cut(d.title)}" in ${d.workstream} (${d.state})`;
     case 'task.moved': return `moved ${d.from} -> ${d.to}${d.reason ? ` (${cut(d.reason)})` : ''}`;

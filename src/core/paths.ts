@@ -31,3 +31,5 @@ export const streamOfTask = (taskId: string) => `tasks/${taskId}`;
 export const streamOfWorkstream = (name: string) => `workstreams/${name}`;
 export const ARTIFACTS_STREAM = 'artifacts';
 export const AUDIT_STREAM = 'audit';
+/** The directories that hold records: committed by the journal, checked by verify. */
+export const RECORD_DIRS: readonly string[] = ['tasks', 'workstreams', 'artifacts', 'audit'];

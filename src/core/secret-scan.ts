@@ -11,7 +11,7 @@
  *
  * A hit names the variable, the encoding and the file, never the value.
  */
-import { isSecretName, MIN_REDACT_LENGTH, REDACTED, type ScrubOptions } from './env-secrets.js';
+import { isSecretName, MIN_REDACT_LENGTH, REDACTED, urlCredentials, type ScrubOptions } from './env-secrets.js';
 
 export interface NamedSecret {
   /** The variable name (or `configured secret #n`). */
@@ -44,7 +44,9 @@ export function knownSecrets(env: NodeJS.ProcessEnv = process.env, extra: readon
     out.push({ name, value });
   };
   for (const [name, value] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
-    if (value !== undefined && isSecretName(name, options)) add(name, value);
+    if (value === undefined) continue;
+    if (isSecretName(name, options)) add(name, value);
+    for (const credential of urlCredentials(value)) add(`the password in ${name}`, credential);
   }
   extra.forEach((value, i) => add(`configured secret #${i + 1}`, value));
   return out;

@@ -44,3 +44,19 @@ export function cleanStrings(value: unknown): unknown {
   }
   return value;
 }
+
+/**
+ * `text` cut to at most `max` code points (never inside a surrogate pair); when cut, `marker`
+ * (given how many code points were dropped) is appended.
+ */
+export function clip(text: string, max: number, marker: (dropped: number) => string = () => '…'): string {
+  if (text.length <= max) return text;
+  const chars = Array.from(text);
+  if (chars.length <= max) return text;
+  return chars.slice(0, Math.max(1, max)).join('') + marker(chars.length - max);
+}
+
+/** One line of at most `n` characters: control characters removed, whitespace runs collapsed. */
+export function shortLine(value: unknown, n = 60): string {
+  return singleLine(String(value ?? '')).replace(/\s+/g, ' ').slice(0, n);
+}

@@ -1,9 +1,9 @@
 import { describeError } from './errors.js';
-import { readdirSafe } from './fsutil.js';
+import { isTempName, readdirSafe } from './fsutil.js';
 import { git } from './journal.js';
 import { foldTask, workstreamOfTask } from './model/task.js';
 import { transitionCheck } from './model/workstream.js';
-import { ARTIFACTS_STREAM, AUDIT_STREAM, streamOfWorkstream } from './paths.js';
+import { ARTIFACTS_STREAM, AUDIT_STREAM, RECORD_DIRS, streamOfWorkstream } from './paths.js';
 import { RECORD_FILE } from './record.js';
 import type { StreamState } from './stream-store.js';
 import type { Workspace } from './workspace.js';
@@ -11,7 +11,6 @@ import type { Workspace } from './workspace.js';
 export interface Finding { severity: 'damage' | 'warning'; kind: string; path: string; message: string }
 export interface VerifyReport { ok: boolean; streams: number; records: number; findings: Finding[] }
 
-const RECORD_DIRS = ['tasks', 'workstreams', 'artifacts', 'audit'];
 
 export async function allStreams(ws: Workspace): Promise<string[]> {
   return [
@@ -77,7 +76,7 @@ async function gitFindings(ws: Workspace): Promise<Finding[]> {
     const code = entry.slice(0, 2);
     const path = entry.slice(3);
     if (code === '??' || code === 'A ') {
-      if (!path.split('/').some((p) => p.startsWith('.tmp-'))) uncommitted++;
+      if (!path.split('/').some(isTempName)) uncommitted++;
     } else findings.push({ severity: 'damage', kind: 'record-changed', path, message: `committed record was ${code.includes('D') ? 'deleted' : 'modified'} (records are append-only)` });
   }
   if (uncommitted > 0) findings.push({ severity: 'warning', kind: 'uncommitted', path: '.', message: `${uncommitted} record file(s) not committed yet (a running "orchestra up" commits them within seconds)` });

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { loadConfig, writeDefaultConfig, type Config } from './config.js';
 import { OrchestraError } from './errors.js';
 import { createExclusive, exists, readdirSafe } from './fsutil.js';
+import { isSlug } from './ids.js';
 import { git, GitJournal } from './journal.js';
 import { foldTask, workstreamOfTask, type TaskView, type TransitionCheck } from './model/task.js';
 import { foldWorkstream, transitionCheck, type WorkstreamView } from './model/workstream.js';
@@ -91,7 +92,7 @@ export class Workspace {
   /** The state map check of the task's workstream (undefined when the workstream has no records). */
   private async transitionsOf(task: StreamState): Promise<TransitionCheck | undefined> {
     const name = workstreamOfTask(task.records);
-    if (!name || !/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) return undefined;
+    if (!name || !isSlug(name)) return undefined;
     const state = await this.store.read(streamOfWorkstream(name));
     if (state.records.length === 0) return undefined;
     const cached = this.checks.get(name);
@@ -134,7 +135,7 @@ export class Workspace {
   }
 
   async findWorkstream(name: string): Promise<WorkstreamView | undefined> {
-    if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) return undefined;
+    if (!isSlug(name)) return undefined;
     return foldWorkstream((await this.store.read(streamOfWorkstream(name))).records);
   }
 

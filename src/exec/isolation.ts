@@ -23,6 +23,7 @@ import path from 'node:path';
 import { OrchestraError } from '../core/errors.js';
 import { bwrapArgs } from './bwrap-args.js';
 import { grantDirectory, sandboxUserFor, type SandboxUser } from './sandbox-user.js';
+import { shellQuote } from '../core/quote.js';
 
 export interface SandboxLimits {
   cpuSeconds?: number;
@@ -368,8 +369,4 @@ export function wrapCommand(opts: WrapOptions, caps: IsolationCapabilities): Wra
   lines.push(opts.command);
   argv.push('/bin/sh', '-c', lines.join('\n'));
   return { file: argv[0]!, args: argv.slice(1), env, isolation, user, fdData };
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }

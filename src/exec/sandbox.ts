@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../core/config.js';
 import { OrchestraError } from '../core/errors.js';
-import { scrubEnv, secretValues } from './env.js';
+import { sandboxEnv, secretValues } from './env.js';
 import {
   probeIsolation,
   wrapCommand,
@@ -48,8 +48,10 @@ export interface SandboxRequest {
   network?: 'off' | 'on';
   /** Default 64 KiB. */
   maxOutputBytes?: number;
-  /** Base environment, default process.env; secrets are dropped from it. */
+  /** Base environment, default process.env: the command sees only its allow-listed names (sandboxEnv). */
   env?: NodeJS.ProcessEnv;
+  /** Names or `*` globs passed on top of the allow-list (config `sandbox.passEnv`). */
+  passEnv?: string[];
   /** Extra secret values to mask in the output (only those of >= 6 chars). */
   redact?: string[];
   signal?: AbortSignal;
@@ -139,7 +141,7 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     caps,
   );
   const scrubOptions = { deny: req.envDeny };
-  const env = { ...scrubEnv(baseEnv, scrubOptions), ...wrapped.env };
+  const env = { ...sandboxEnv(baseEnv, req.passEnv), ...wrapped.env };
   const secrets = secretValues(baseEnv, req.redact ?? [], scrubOptions);
   // Exact values are masked by the collector; encoded copies (reversed, base64, hex) by the scanner.
   const scanner = new SecretScanner(knownSecrets(baseEnv, req.redact ?? [], scrubOptions));
@@ -234,7 +236,7 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
 /** The request fields that come from the config's `sandbox` section (timeout: the test timeout). */
 export function sandboxOptions(
   c: Config['sandbox'],
-): Pick<SandboxRequest, 'timeoutMs' | 'network' | 'maxOutputBytes' | 'limits' | 'isolation' | 'readPaths' | 'bwrapPath'> {
+): Pick<SandboxRequest, 'timeoutMs' | 'network' | 'maxOutputBytes' | 'limits' | 'isolation' | 'readPaths' | 'bwrapPath' | 'passEnv'> {
   return {
     timeoutMs: c.testTimeoutSeconds * 1000,
     network: c.network,
@@ -242,6 +244,7 @@ export function sandboxOptions(
     limits: { cpuSeconds: c.cpuSeconds, memoryMb: c.memoryMb, processes: c.processes, fileSizeMb: c.fileSizeMb },
     isolation: c.isolation,
     readPaths: c.readPaths,
+    passEnv: c.passEnv,
     ...(c.bwrapPath ? { bwrapPath: c.bwrapPath } : {}),
   };
 }

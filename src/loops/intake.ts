@@ -7,7 +7,7 @@ import { Backoff } from '../core/backoff.js';
 import { describeError, OrchestraError, workspaceFsError } from '../core/errors.js';
 import { fitName, NAME_MAX_BYTES, printableName } from '../core/file-names.js';
 import { isTempName, readdirSafe } from '../core/fsutil.js';
-import { newId } from '../core/ids.js';
+import { newId, ULID_PATTERN } from '../core/ids.js';
 import { parseInboxFile } from '../core/inbox-format.js';
 import { readKey } from '../core/inbox-seal.js';
 import { createTask } from '../core/ops/tasks.js';
@@ -19,7 +19,7 @@ import { watchDir, type DirWatcher } from '../core/watch.js';
 /** Carries out an inbox command (the pipeline's runCommand, given by the app wiring). */
 export type CommandRunner = (ws: Workspace, command: Command, actor: Actor, cause: string) => Promise<unknown>;
 
-const CLAIM = /^([0-9A-HJKMNP-TV-Z]{26})--([\s\S]+)$/;
+const CLAIM = new RegExp(`^(${ULID_PATTERN})--([\\s\\S]+)$`);
 const PARALLEL = 8;
 /** Tries of one file whose failure is neither its own fault nor the workspace's (INTERNAL, GIT_ERROR). */
 const MAX_TRIES = 3;

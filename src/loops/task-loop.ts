@@ -1,5 +1,6 @@
 import { describeError, OrchestraError } from '../core/errors.js';
 import { claimTask, taskLeaseStatus, type Lease } from '../core/leases.js';
+import { isUlid } from '../core/ids.js';
 import type { TaskView } from '../core/model/task.js';
 import type { Loop, LoopEnv } from './loop.js';
 import type { Subscription } from '../core/signals.js';
@@ -87,7 +88,7 @@ export class TaskLoop implements Loop {
   }
 
   private enqueue(taskId: string): void {
-    if (this.stopping || !/^[0-9A-Z]{26}$/.test(taskId)) return;
+    if (this.stopping || !isUlid(taskId)) return;
     this.queue.add(taskId);
     void this.pump();
   }

@@ -9,11 +9,9 @@ import { triggerKey, type TaskView } from '../core/model/task.js';
 import type { Trigger, WorkstreamView } from '../core/model/workstream.js';
 import type { Loop, LoopEnv } from './loop.js';
 import { TaskLoop } from './task-loop.js';
+import { shellQuote } from '../core/quote.js';
 
 export type AgentRunner = (agent: string, task: TaskView, lease: Lease, signal: AbortSignal) => Promise<{ ok: boolean; output: string }>;
-
-/** Quotes a value for a POSIX shell, so substituted ids can never become shell syntax. */
-const shellQuote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
 
 export function substitute(command: string, task: TaskView): string {
   return command.replaceAll('{task_id}', shellQuote(task.id)).replaceAll('{workstream_id}', shellQuote(task.workstream));

@@ -9,6 +9,7 @@ import { claimTask, type Lease } from '../core/leases.js';
 import { getArtifact, putArtifact } from '../core/ops/artifacts.js';
 import { commentTask, moveTask } from '../core/ops/tasks.js';
 import { readdirSafe } from '../core/fsutil.js';
+import { isSlug } from '../core/ids.js';
 import type { Workspace } from '../core/workspace.js';
 import type { ChatMessage, ToolCall, ToolResult, ToolSpec } from '../providers/types.js';
 import { recordedTurn, roleModel } from './model-runtime.js';
@@ -24,7 +25,7 @@ const AGENT_TOOLS: Record<string, ToolSpec> = {
 };
 
 export const AgentDefSchema = z.object({
-  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/),
+  name: z.string().refine(isSlug, 'lower-case letters, digits, - and _'),
   description: z.string().default(''),
   provider: ModelRoleConfigSchema.shape.provider,
   model: z.string().min(1),

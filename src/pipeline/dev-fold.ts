@@ -1,6 +1,6 @@
 import type { StreamRecord, StoredEvent } from '../core/record.js';
 import { registerTaskExtension } from '../core/model/task-extension.js';
-import { singleLine } from '../core/text-sanitize.js';
+import { shortLine } from '../core/text-sanitize.js';
 
 /** What the dev-task pipeline adds to a task's view, folded from its own event types. */
 export interface PlanRef {
@@ -131,7 +131,7 @@ declare module '../core/model/task.js' {
 
 export function summarizeDevEvent(type: string, data: Record<string, unknown>): string | undefined {
   const d = data as Record<string, any>;
-  const cut = (v: unknown, n = 60) => singleLine(String(v ?? '')).replace(/\s+/g, ' ').slice(0, n);
+  const cut = shortLine;
   switch (type) {
     case 'task.failed': return `failed in ${d.step}: ${cut(d.reason, 100)}`;
     case 'plan.proposed': return `plan v${d.version} proposed`;

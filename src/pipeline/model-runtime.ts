@@ -3,7 +3,8 @@ import type { ModelRoleConfig } from '../core/config.js';
 import type { Lease } from '../core/leases.js';
 import type { Workspace } from '../core/workspace.js';
 import { costUsd, DEFAULT_PRICE_TABLE } from '../providers/pricing.js';
-import { createProvider, type ModelProvider, type ModelReply, type ModelRequest } from '../providers/types.js';
+import { createProvider } from '../providers/factory.js';
+import type { ModelProvider, ModelReply, ModelRequest } from '../providers/types.js';
 
 export type ModelRole = 'planner' | 'executor' | 'agent';
 

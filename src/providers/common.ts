@@ -5,7 +5,7 @@ import type { ChatMessage } from './types.js';
 /** Helpers shared by the provider modules (kept out of types.ts to avoid import cycles). */
 
 /** Default when a request does not say how long the answer may be. */
-export const DEFAULT_MAX_OUTPUT_TOKENS = 8192;
+export { DEFAULT_MAX_OUTPUT_TOKENS } from '../core/config.js';
 
 const MAX_MESSAGE = 400;
 

@@ -1,3 +1,4 @@
+export { createProvider } from './factory.js';
 export * from './types.js';
 export { AnthropicProvider } from './anthropic.js';
 export { GeminiProvider } from './gemini.js';

@@ -1,18 +1,12 @@
 import { z } from 'zod';
+import { PriceSchema } from '../core/config.js';
 import type { Usage } from './types.js';
 
-export interface ModelPrice {
-  /** USD per million input tokens. */
-  inputPerMTok: number;
-  /** USD per million output tokens. */
-  outputPerMTok: number;
-}
+/** USD per million input and output tokens (the config's price schema: one source). */
+export type ModelPrice = z.infer<typeof PriceSchema>;
 export type PriceTable = Record<string, ModelPrice>;
 
-export const PriceTableSchema = z.record(
-  z.string().min(1),
-  z.object({ inputPerMTok: z.number().min(0), outputPerMTok: z.number().min(0) }),
-);
+export const PriceTableSchema = z.record(z.string().min(1), PriceSchema);
 
 /**
  * List prices (USD / MTok, standard tier, no caching or batch discounts; Gemini Pro at the

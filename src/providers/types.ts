@@ -1,15 +1,11 @@
 /**
  * Neutral model-provider interface used by the planner (Claude) and executor (Gemini)
- * tool-calling loops. Provider modules only `import type` from here, so `createProvider`
- * can live in this file without a runtime import cycle.
+ * tool-calling loops. Concrete providers import from here; the factory that knows them all
+ * is in factory.ts, so nothing here depends on them.
  */
 import { z } from 'zod';
 import { ProviderKindSchema } from '../core/config.js';
 import { OrchestraError } from '../core/errors.js';
-import { AnthropicProvider } from './anthropic.js';
-import { GeminiProvider } from './gemini.js';
-import { formatZodIssues } from './common.js';
-import { ScriptedProvider } from './scripted.js';
 
 export interface ToolSpec {
   name: string;
@@ -76,7 +72,7 @@ export interface ModelProvider {
 }
 
 /** Unknown keys are stripped, so a larger config object can be passed as is. */
-const ProviderSettingsSchema = z.object({
+export const ProviderSettingsSchema = z.object({
   kind: ProviderKindSchema,
   model: z.string().min(1),
   /** Use the SDK's streaming API and assemble the final message (anthropic, gemini). */
@@ -92,16 +88,3 @@ const ProviderSettingsSchema = z.object({
 });
 export type ProviderSettings = z.infer<typeof ProviderSettingsSchema>;
 
-export function createProvider(settings: ProviderSettings, env: NodeJS.ProcessEnv = process.env): ModelProvider {
-  const parsed = ProviderSettingsSchema.safeParse(settings);
-  if (!parsed.success) throw new OrchestraError('INVALID_INPUT', `Invalid provider settings: ${formatZodIssues(parsed.error)}`);
-  const s = parsed.data;
-  switch (s.kind) {
-    case 'anthropic':
-      return new AnthropicProvider(s, env);
-    case 'gemini':
-      return new GeminiProvider(s, env);
-    case 'scripted':
-      return new ScriptedProvider(s);
-  }
-}

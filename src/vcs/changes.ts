@@ -27,7 +27,7 @@ export interface WorktreeDiff {
 }
 
 /** Options that keep user diff configuration (external tools, textconv, colour) out of our output. */
-const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv'];
+const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv', '--ignore-submodules=all'];
 
 /**
  * Stages the whole worktree into a fresh temporary index, so the worktree's real index is never
@@ -46,6 +46,25 @@ async function withTempIndex<T>(worktreePath: string, fn: (opts: GitOptions) => 
   }
 }
 
+/**
+ * Refuses staged changes that add or move a gitlink (a nested repository or a `.git` file inside
+ * the worktree, as `git add -A` records them): git would run commands inside such a repository
+ * with its own config (filters, fsmonitor) on later status calls, and a submodule is never what a
+ * task is meant to publish. Compares the index (`gopts`' index, or the worktree's) with `base`.
+ */
+export async function assertNoNestedRepos(worktreePath: string, base: string, gopts: GitOptions = {}): Promise<void> {
+  const raw = await git(worktreePath, ['diff', '--cached', '--raw', '-z', '--no-renames', '--ignore-submodules=dirty', '--no-ext-diff', base], gopts);
+  const fields = raw.split('\0');
+  const nested: string[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const [, newMode, , newSha] = fields[i]!.replace(/^:/, '').split(' ');
+    if (newMode === '160000' && !/^0+$/.test(newSha ?? '')) nested.push(fields[i + 1]!);
+  }
+  if (nested.length > 0) {
+    throw new OrchestraError('PUSH_REFUSED', `the changes hold a nested git repository (${nested.slice(0, 3).join(', ')}${nested.length > 3 ? ', ...' : ''}): a .git inside the worktree is never committed; remove it`, { paths: nested.slice(0, 20) });
+  }
+}
+
 /** What a diff record holds instead of a diff that contains a secret. */
 export function withheldDiffNote(hits: readonly SecretHit[]): string {
   return `# This diff is withheld: it contains a secret (${describeHits(hits)}).\n# Nothing containing it is committed or pushed.\n`;
@@ -60,6 +79,7 @@ export async function diffAgainstBase(worktreePath: string, baseCommit: string, 
   if (!base) throw new OrchestraError('NOT_FOUND', `Base commit ${baseCommit} not found in ${worktreePath}`);
   const scanner = scannerFor(opts.secrets);
   return withTempIndex(worktreePath, async (gopts) => {
+    await assertNoNestedRepos(worktreePath, base, gopts);
     const secrets = await scanChanges(worktreePath, base, undefined, scanner, gopts);
     const stat = scanner.redact((await git(worktreePath, ['diff', '--cached', '--stat', ...DIFF_FLAGS, base], gopts)).trimEnd());
     const names = await git(worktreePath, ['diff', '--cached', '--name-only', '-z', ...DIFF_FLAGS, base], gopts);
@@ -71,6 +91,7 @@ export async function diffAgainstBase(worktreePath: string, baseCommit: string, 
 
 /** Uncommitted changes in the worktree, untracked files included (ignored files excluded). */
 export async function hasChanges(worktreePath: string): Promise<boolean> {
-  const out = await git(worktreePath, ['status', '--porcelain=v1', '--untracked-files=all', '--ignore-submodules=none']);
+  // Never looks inside nested repositories: git would run their config (filters) as ours.
+  const out = await git(worktreePath, ['status', '--porcelain=v1', '--untracked-files=all', '--ignore-submodules=all']);
   return out.trim().length > 0;
 }

@@ -4,7 +4,7 @@
  */
 import { OrchestraError } from '../core/errors.js';
 import type { NamedSecret } from '../core/secret-scan.js';
-import { hasChanges } from './changes.js';
+import { assertNoNestedRepos, hasChanges } from './changes.js';
 import { git, gitLine, gitOk, revParse } from './git.js';
 import { identityEnv, type GitIdentity } from './identity.js';
 import { assertNoSecrets, scanChanges, scannerFor } from './secret-guard.js';
@@ -65,9 +65,15 @@ export async function commitAll(opts: {
 
   if (await hasChanges(worktreePath)) {
     await git(worktreePath, ['add', '-A']);
-    const staged = !(await gitOk(worktreePath, ['diff', '--cached', '--quiet', '--no-ext-diff', '--no-textconv']));
+    const staged = !(await gitOk(worktreePath, ['diff', '--cached', '--quiet', '--no-ext-diff', '--no-textconv', '--ignore-submodules=dirty']));
     if (staged) {
       const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, 'HEAD'));
+      if (from) {
+        await assertNoNestedRepos(worktreePath, from).catch(async (err) => {
+          await git(worktreePath, ['reset', '-q']);
+          throw err;
+        });
+      }
       const hits = from ? await scanChanges(worktreePath, from, undefined, scanner) : [];
       if (hits.length > 0) {
         await git(worktreePath, ['reset', '-q']);

@@ -14,19 +14,12 @@ import { branchLink } from './links.js';
 import { normalizeRemote, remoteBranchSha } from './remote.js';
 import { isRemoteUrl, MIRROR_SOURCE_KIND, redactUrl, transportOptions } from './repo-source.js';
 import { assertNoSecrets, scanChanges, scannerFor } from './secret-guard.js';
+import { globToRegExp } from '../core/quote.js';
 
 /** Branches that are never pushed to, whatever the configuration says. */
 export const ALWAYS_PROTECTED_BRANCHES: readonly string[] = ['main', 'master', 'dev', 'development'];
 
 const TASK_BRANCH_RE = /^task\/[A-Za-z0-9._-]+$/;
-
-function globToRegExp(pattern: string): RegExp {
-  const src = pattern
-    .split('**')
-    .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
-    .join('.*');
-  return new RegExp(`^${src}$`, 'i');
-}
 
 function refuse(branch: string, reason: string): never {
   throw new OrchestraError('PUSH_REFUSED', `Refusing to push '${branch}': ${reason}`, { branch, reason });

@@ -171,7 +171,8 @@ export async function sealMirror(dir: string, repo: Pick<ResolvedRepo, 'source' 
     '\tbare = true',
     ...(format ? ['[extensions]', `\tobjectformat = ${format}`] : []),
     '[remote "origin"]',
-    `\turl = ${configValue(repo.source)}`,
+    // Without credentials: the mirror is readable inside the sandbox. Fetches pass the full URL.
+    `\turl = ${configValue(redactUrl(repo.source))}`,
     ...mirrorRefspecs(repo.kind).map((r) => `\tfetch = ${r}`),
     '[orchestra]',
     '\tmirror = true',
@@ -205,7 +206,7 @@ export async function ensureMirror(source: string | ResolvedRepo, cacheDir: stri
   if (existsSync(dir)) {
     await checkMirrorOrigin(dir, url);
     await sealMirror(dir, repo);
-    await git(dir, ['fetch', '--prune', '--quiet', 'origin'], net);
+    await fetchMirror(dir, repo, net);
     return dir;
   }
 
@@ -214,7 +215,7 @@ export async function ensureMirror(source: string | ResolvedRepo, cacheDir: stri
   try {
     await git(cacheDir, ['clone', '--bare', '--quiet', '--template=', '--', url, tmp], net);
     await sealMirror(tmp, repo);
-    await git(tmp, ['fetch', '--prune', '--quiet', 'origin'], net);
+    await fetchMirror(tmp, repo, net);
     const head = await gitMaybe(tmp, ['symbolic-ref', '--quiet', 'HEAD']);
     if (head?.startsWith('refs/heads/')) {
       const remoteHead = `refs/remotes/origin/${head.slice('refs/heads/'.length)}`;
@@ -236,12 +237,17 @@ export async function ensureMirror(source: string | ResolvedRepo, cacheDir: stri
   return dir;
 }
 
+/** Fetches with the full source URL on the command line: credentials never sit in the mirror's config. */
+async function fetchMirror(dir: string, repo: Pick<ResolvedRepo, 'source' | 'kind'>, net: GitOptions): Promise<void> {
+  await git(dir, ['fetch', '--prune', '--quiet', '--', repo.source, ...mirrorRefspecs(repo.kind)], net);
+}
+
 async function checkMirrorOrigin(dir: string, url: string): Promise<void> {
   const origin = await gitMaybe(dir, ['config', '--file', join(dir, 'config'), '--get', 'remote.origin.url']);
   if (origin === null) {
     throw new OrchestraError('WORKSPACE_DAMAGED', `Mirror directory ${dir} is not a usable git repository; remove it and retry`, { dir });
   }
-  if (origin !== url) {
+  if (origin !== url && origin !== redactUrl(url)) {
     throw new OrchestraError('CONFLICT', `Mirror directory ${dir} belongs to ${redactUrl(origin)}, not ${redactUrl(url)}`, { dir });
   }
 }

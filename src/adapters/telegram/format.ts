@@ -5,23 +5,21 @@
  */
 import type { PlanRef } from '../../pipeline/dev-fold.js';
 import type { TaskView } from '../../core/model/task.js';
+import { escapeHtml } from '../../core/quote.js';
+import { clip as clipText } from '../../core/text-sanitize.js';
 
 /** Telegram's limit on one message's text. */
 export const MESSAGE_LIMIT = 4096;
 /** A plan longer than this many messages goes out as a document instead of a message series. */
 export const MAX_PLAN_PARTS = 3;
 
-export const esc = (text: unknown): string =>
-  String(text ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+export const esc = escapeHtml;
 
 export const code = (text: unknown) => `<code>${esc(text)}</code>`;
 export const bold = (text: unknown) => `<b>${esc(text)}</b>`;
 
-/** Cuts a string to `max` characters (by code point), marking the cut. */
-export function clip(text: string, max: number): string {
-  const chars = Array.from(text);
-  return chars.length <= max ? text : chars.slice(0, Math.max(1, max - 1)).join('') + '…';
-}
+/** Cuts a string to `max` characters (by code point), the last one marking the cut. */
+export const clip = (text: string, max: number): string => clipText(text, Math.max(1, max - 1));
 
 /** First non-empty line, at most 80 characters: a task title from free text. */
 export function titleOf(text: string): string {

@@ -35,5 +35,8 @@ function isSameSitePath(text: string): boolean {
   for (let i = 0; i < 3; i++) decoded = decoded.replace(/%25/gi, '%').replace(/%2f/gi, '/').replace(/%5c/gi, '\\');
   if (decoded[0] !== '/') return false; // a leading backslash reads as a slash: "\/x" and "\\x" leave the site
   const second = decoded[1];
-  return second !== '/' && second !== '\\';
+  if (second === '/' || second === '\\') return false;
+  // Any other escape right after the first slash (an encoded tab, an overlong "/" like %C0%AF,
+  // IIS-style %u002f) could also be decoded into a second slash by a lenient server: refused.
+  return !/^\/(%|\\u)/i.test(text);
 }

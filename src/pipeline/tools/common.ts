@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import type { ToolCall, ToolSpec } from '../../providers/types.js';
+import { clip as clipText } from '../../core/text-sanitize.js';
 
 export interface ToolOutcome { output: string; isError: boolean }
 
@@ -11,9 +12,8 @@ export interface Toolbox {
 
 export const MAX_TOOL_OUTPUT = 60_000;
 
-export function clip(text: string, max = MAX_TOOL_OUTPUT): string {
-  return text.length <= max ? text : `${text.slice(0, max)}\n[... ${text.length - max} more characters not shown; read a narrower range or search instead]`;
-}
+export const clip = (text: string, max = MAX_TOOL_OUTPUT): string =>
+  clipText(text, max, (dropped) => `\n[... ${dropped} more characters not shown; read a narrower range or search instead]`);
 
 export const ok = (output: string): ToolOutcome => ({ output: clip(output), isError: false });
 export const refuse = (output: string): ToolOutcome => ({ output, isError: true });
@@ -28,7 +28,8 @@ export function safeRelative(path: unknown): string | undefined {
   if (path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path)) return undefined;
   const normal = posix.normalize(path.replace(/\\/g, '/')).replace(/\/+$/, '');
   if (normal === '..' || normal.startsWith('../')) return undefined;
-  if (normal === '.git' || normal.startsWith('.git/') || normal.includes('/.git/')) return undefined;
+  // No `.git` anywhere on the path (any case): a nested repository or gitfile is never written.
+  if (normal.split('/').some((part) => part.toLowerCase() === '.git')) return undefined;
   return normal === '.' ? '' : normal;
 }
 

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { LimitsSchema } from '../src/core/config.js';
 import { emptyDevView } from '../src/pipeline/dev-fold.js';
 import type { TaskView } from '../src/core/model/task.js';
-import { effectiveLimits, exceededLimit, PlanSchema, renderPlan } from '../src/pipeline/budget.js';
+import { effectiveLimits, exceededLimit } from '../src/pipeline/budget.js';
+import { PlanSchema, renderPlanMarkdown as renderPlan } from '../src/pipeline/plan.js';
 import { commitType, renderCommitMessage } from '../src/pipeline/commit-message.js';
 import { safeRelative } from '../src/pipeline/tools/common.js';
 

@@ -3,7 +3,7 @@ import { ConfigSchema } from '../core/config.js';
 import { CommandSchema } from '../core/inbox-format.js';
 import { NewTaskSchema } from '../core/ops/tasks.js';
 import { RecordSchema } from '../core/record.js';
-import { PlanSchema } from '../pipeline/budget.js';
+import { PlanSchema } from '../pipeline/plan.js';
 
 /** The published formats, as JSON Schema generated from the zod schemas the code validates with. */
 export const PUBLISHED_SCHEMAS = {

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { LimitsSchema, type Limits } from '../core/config.js';
 import { OrchestraError } from '../core/errors.js';
 import type { TaskView } from '../core/model/task.js';
@@ -24,17 +23,4 @@ export function exceededLimit(limits: Limits, spent: Spent, now = Date.now()): s
   if (spent.costUsd >= limits.maxCostUsd) return `the cost limit ($${limits.maxCostUsd}) was reached ($${spent.costUsd.toFixed(4)} spent)`;
   if ((now - spent.startedAt) / 1000 >= limits.maxWallClockSeconds) return `the time limit (${limits.maxWallClockSeconds} s) was reached`;
   return undefined;
-}
-
-export const PlanSchema = z.object({
-  summary: z.string().trim().min(1).max(4000),
-  steps: z.array(z.string().trim().min(1).max(2000)).min(1).max(50),
-  criteria: z.array(z.string().trim().min(1).max(1000)).max(30).default([]),
-  risks: z.array(z.string().trim().min(1).max(1000)).max(30).default([]),
-});
-export type Plan = z.infer<typeof PlanSchema>;
-
-export function renderPlan(title: string, version: number, plan: Plan): string {
-  const list = (items: string[], numbered = false) => (items.length ? items.map((s, i) => `${numbered ? `${i + 1}.` : '-'} ${s}`).join('\n') : '- (none)');
-  return [`# Plan v${version}: ${title}`, '', '## Summary', '', plan.summary, '', '## Steps', '', list(plan.steps, true), '', '## Acceptance criteria', '', list(plan.criteria), '', '## Risks', '', list(plan.risks), ''].join('\n');
 }

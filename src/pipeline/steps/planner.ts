@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { describeError, OrchestraError } from '../../core/errors.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
-import { effectiveLimits, PlanSchema, renderPlan } from '../budget.js';
+import { effectiveLimits } from '../budget.js';
+import { PlanSchema, renderPlanMarkdown } from '../plan.js';
 import { latestPlanVersion } from '../commands.js';
 import { DEV_WORKSTREAM } from '../dev-workstream.js';
 import { recordedTurn, roleModel } from '../model-runtime.js';
@@ -77,7 +78,7 @@ export function createPlannerLoop(env: LoopEnv): Loop {
               continue;
             }
             const version = latestPlanVersion(await ws.task(task.id)) + 1;
-            const file = await ws.writeTaskFile(task.id, `plan-v${version}.md`, renderPlan(task.title, version, plan.data), { onTaken: 'newName' });
+            const file = await ws.writeTaskFile(task.id, `plan-v${version}.md`, renderPlanMarkdown(task.title, version, plan.data), { onTaken: 'newName' });
             // Aborted (or otherwise moved) while planning: the plan is not proposed, the task stays.
             await lease.release((view) => (view.state !== 'planning' ? [] : [
               { type: 'plan.proposed', data: { version, file, base: target.base.branch, baseCommit: target.base.commit, ...plan.data } },

@@ -11,8 +11,9 @@ import { commentTask, moveTask } from '../core/ops/tasks.js';
 import { readdirSafe } from '../core/fsutil.js';
 import { isSlug } from '../core/ids.js';
 import type { Workspace } from '../core/workspace.js';
-import type { ChatMessage, ToolCall, ToolResult, ToolSpec } from '../providers/types.js';
-import { recordedTurn, roleModel } from './model-runtime.js';
+import type { ChatMessage, ToolCall, ToolSpec } from '../providers/types.js';
+import { roleModel } from './model-runtime.js';
+import { runTurns } from './turns.js';
 import { PACKAGE_AI_DIR, loadPromptSet } from './prompts.js';
 
 /** Orchestra operations an agent may be granted, by name, in its front matter. */
@@ -80,20 +81,16 @@ export async function runAgent(ws: Workspace, name: string, taskId: string, acto
   let ok = false;
   let turns = 0;
   try {
-    for (; turns < agent.maxTurns && !opts.signal?.aborted; turns++) {
-      const { reply } = await recordedTurn(ws, lease, 'agent', model, base.hash, { system: `${base.system}\n\n---\n\n${agent.prompt}`, messages, tools, ...(opts.signal ? { signal: opts.signal } : {}) });
-      messages.push({ role: 'assistant', text: reply.text, toolCalls: reply.toolCalls });
-      if (reply.toolCalls.length === 0) {
-        output = reply.text.trim();
-        ok = true;
-        turns++;
-        break;
-      }
-      const results: ToolResult[] = [];
-      for (const call of reply.toolCalls) results.push(await runTool(ws, agent, taskId, agentActor, call));
-      messages.push({ role: 'tool', results });
-    }
-    if (!ok) output = `agent ${name} did not finish within ${agent.maxTurns} turns`;
+    const outcome = await runTurns<string>({
+      ws, lease, role: 'agent', model, messages, tools, maxTurns: agent.maxTurns,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      prompts: async () => ({ system: `${base.system}\n\n---\n\n${agent.prompt}`, hash: base.hash }),
+      onText: (reply) => ({ done: reply.text.trim() }),
+      runCall: (call) => runTool(ws, agent, taskId, agentActor, call),
+    });
+    turns = outcome.turns;
+    ok = outcome.kind === 'done';
+    output = outcome.kind === 'done' ? outcome.value : outcome.kind === 'aborted' ? `agent ${name} was stopped` : `agent ${name} did not finish within ${agent.maxTurns} turns`;
   } catch (err) {
     output = describeError(err).message;
   }
@@ -102,8 +99,8 @@ export async function runAgent(ws: Workspace, name: string, taskId: string, acto
   return { ok, output, turns };
 }
 
-async function runTool(ws: Workspace, agent: AgentDef, taskId: string, actor: Actor, call: ToolCall): Promise<ToolResult> {
-  const reply = (output: string, isError = false): ToolResult => ({ callId: call.id, name: call.name, output, isError });
+async function runTool(ws: Workspace, agent: AgentDef, taskId: string, actor: Actor, call: ToolCall): Promise<{ output: string; isError: boolean }> {
+  const reply = (output: string, isError = false) => ({ output, isError });
   if (!agent.tools.includes(call.name)) return reply(`refused: agent ${agent.name} may not use "${call.name}"`, true);
   const arg = (k: string) => (typeof call.args[k] === 'string' ? (call.args[k] as string) : '');
   try {

@@ -6,11 +6,12 @@ import { detectTestCommand } from '../../exec/detect-test.js';
 import { runSandboxed, sandboxOptions } from '../../exec/sandbox.js';
 import { effectiveLimits, exceededLimit, type Spent } from '../budget.js';
 import { DEV_WORKSTREAM } from '../dev-workstream.js';
-import { recordedTurn, roleModel } from '../model-runtime.js';
+import { roleModel } from '../model-runtime.js';
+import { retryLater, runTurns } from '../turns.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
 import { resolveTarget } from '../target.js';
 import { worktreeTools } from '../tools/worktree-tools.js';
-import type { ChatMessage, ToolCall, ToolResult, ToolSpec } from '../../providers/types.js';
+import type { ChatMessage, ToolCall, ToolSpec } from '../../providers/types.js';
 import { diffAgainstBase } from '../../vcs/changes.js';
 import { prepareWorktree } from '../../vcs/worktree.js';
 import type { Loop, LoopEnv } from '../../loops/loop.js';
@@ -91,49 +92,42 @@ export function createExecutorLoop(env: LoopEnv): Loop {
         let greenAtEdit = -1;
         const messages: ChatMessage[] = [{ role: 'user', text: await openingMessage(ws, current, resumed) }];
 
-        for (;;) {
-          if (loopSignal.aborted) break;
-          const over = exceededLimit(limits, spent);
-          if (over) {
-            const patchFile = await saveWork('patch');
-            await failTask(lease, 'execute', `Stopped: ${over}.${patchFile ? ` The work so far is saved as ${patchFile}.` : ''}`, patchFile ? { patchFile } : {});
-            log.warn('execution stopped by a limit', { task: task.id, reason: over });
-            return;
-          }
-          const prompts = await loadPromptSet(ws, PROMPT_SETS.executor);
-          const { reply, costUsd } = await recordedTurn(ws, lease, 'executor', model, prompts.hash, { system: prompts.system, messages, tools: [...tools.specs, RUN_TESTS, FINISH], signal: loopSignal });
-          spent.turns++;
-          spent.inputTokens += reply.usage.inputTokens;
-          spent.outputTokens += reply.usage.outputTokens;
-          spent.costUsd += costUsd;
-          messages.push({ role: 'assistant', text: reply.text, toolCalls: reply.toolCalls });
-          if (reply.toolCalls.length === 0) {
-            messages.push({ role: 'user', text: 'Continue with the tools. Call finish once the tests pass.' });
-            continue;
-          }
-          const results: ToolResult[] = [];
-          let finished: string | undefined;
-          for (const call of reply.toolCalls) {
-            if (loopSignal.aborted) break;
+        const outcome = await runTurns<string>({
+          ws, lease, role: 'executor', model, messages, signal: loopSignal, maxTurns: Number.MAX_SAFE_INTEGER, // limits.maxTurns is a budget: beforeTurn
+          prompts: () => loadPromptSet(ws, PROMPT_SETS.executor),
+          tools: [...tools.specs, RUN_TESTS, FINISH],
+          beforeTurn: () => exceededLimit(limits, spent),
+          afterReply: (reply, costUsd) => {
+            spent.turns++;
+            spent.inputTokens += reply.usage.inputTokens;
+            spent.outputTokens += reply.usage.outputTokens;
+            spent.costUsd += costUsd;
+          },
+          onText: () => ({ nudge: 'Continue with the tools. Call finish once the tests pass.' }),
+          runCall: async (call) => {
             const result = await runCall(call);
-            results.push({ callId: call.id, name: call.name, ...result.outcome });
-            if (result.finished !== undefined) finished = result.finished;
-          }
-          messages.push({ role: 'tool', results });
-          if (finished !== undefined) {
-            const diff = await diffAgainstBase(exec.worktree, exec.baseCommit);
-            if (diff.files.length === 0) {
-              await failTask(lease, 'execute', 'the executor finished without changing any file');
-              return;
-            }
-            const diffFile = await ws.writeTaskFile(task.id, `exec${exec.number}-final.diff`, diff.patch, { onTaken: 'newName' });
-            await lease.release((view) => (view.state !== 'executing' ? [] : [
-              { type: 'exec.finished', data: { summary: finished, diffStat: diff.stat, diffFile, files: diff.files } },
-              { type: 'task.moved', data: { from: 'executing', to: 'publishing', reason: 'tests pass; ready to commit and push' } },
-            ]), 'executed');
-            log.info('execution finished', { task: task.id, files: diff.files.length });
+            return { ...result.outcome, ...(result.finished !== undefined ? { done: result.finished } : {}) };
+          },
+        });
+        if (outcome.kind === 'stopped') {
+          const patchFile = await saveWork('patch');
+          await failTask(lease, 'execute', `Stopped: ${outcome.reason}.${patchFile ? ` The work so far is saved as ${patchFile}.` : ''}`, patchFile ? { patchFile } : {});
+          log.warn('execution stopped by a limit', { task: task.id, reason: outcome.reason });
+          return;
+        }
+        if (outcome.kind === 'done') {
+          const diff = await diffAgainstBase(exec.worktree, exec.baseCommit);
+          if (diff.files.length === 0) {
+            await failTask(lease, 'execute', 'the executor finished without changing any file');
             return;
           }
+          const diffFile = await ws.writeTaskFile(task.id, `exec${exec.number}-final.diff`, diff.patch, { onTaken: 'newName' });
+          await lease.release((view) => (view.state !== 'executing' ? [] : [
+            { type: 'exec.finished', data: { summary: outcome.value, diffStat: diff.stat, diffFile, files: diff.files } },
+            { type: 'task.moved', data: { from: 'executing', to: 'publishing', reason: 'tests pass; ready to commit and push' } },
+          ]), 'executed');
+          log.info('execution finished', { task: task.id, files: diff.files.length });
+          return;
         }
 
         async function runCall(call: ToolCall): Promise<{ outcome: { output: string; isError: boolean }; finished?: string }> {
@@ -179,6 +173,10 @@ export function createExecutorLoop(env: LoopEnv): Loop {
         if (loopSignal.aborted) return; // shutting down or moved away: the lease is released and the run resumes later
         const { code, message } = describeError(err);
         if (code === 'LEASE_LOST') return;
+        if (retryLater(err, task.attempts)) {
+          log.warn('executor model call failed, will resume', { task: task.id, message });
+          return; // lease released by the runner; the next scan resumes the execution
+        }
         const patchFile = await saveWork('patch').catch(() => undefined);
         await failTask(lease, 'execute', `${message}${patchFile ? ` (work so far saved as ${patchFile})` : ''}`, patchFile ? { patchFile } : {}).catch(() => undefined);
       }

@@ -1,16 +1,17 @@
 import { z } from 'zod';
-import { describeError, OrchestraError } from '../../core/errors.js';
+import { describeError } from '../../core/errors.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
 import { effectiveLimits } from '../budget.js';
-import { PlanSchema, renderPlanMarkdown } from '../plan.js';
+import { PlanSchema, renderPlanMarkdown, type Plan } from '../plan.js';
+import { retryLater, runTurns } from '../turns.js';
 import { latestPlanVersion } from '../commands.js';
 import { DEV_WORKSTREAM } from '../dev-workstream.js';
-import { recordedTurn, roleModel } from '../model-runtime.js';
+import { roleModel } from '../model-runtime.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
 import { resolveTarget } from '../target.js';
 import { repoReader } from '../tools/repo-reader.js';
-import type { ChatMessage, ToolResult, ToolSpec } from '../../providers/types.js';
+import type { ChatMessage, ToolSpec } from '../../providers/types.js';
 import type { Loop, LoopEnv } from '../../loops/loop.js';
 import { failTask, stillInState } from './step-outcome.js';
 import { TaskLoop } from '../../loops/task-loop.js';
@@ -48,6 +49,7 @@ export function createPlannerLoop(env: LoopEnv): Loop {
     name: 'planner',
     purpose: 'plan',
     wants: (task) => task.workstream === DEV_WORKSTREAM && task.state === 'planning',
+    keepWorkingWhile: (task) => task.state === 'planning',
     async work({ lease, task, signal }) {
       const limits = effectiveLimits(ws.config.limits, task);
       try {
@@ -55,46 +57,38 @@ export function createPlannerLoop(env: LoopEnv): Loop {
         const tools = repoReader(target.objects, target.base.commit);
         const model = roleModel(ws, ws.config.planner);
         const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target.base.branch) }];
-        for (let turn = 1; turn <= limits.plannerMaxTurns; turn++) {
-          if (signal.aborted || !(await stillInState(ws, task.id, 'planning'))) return;
-          const prompts = await loadPromptSet(ws, PROMPT_SETS.planner);
-          const { reply } = await recordedTurn(ws, lease, 'planner', model, prompts.hash, { system: prompts.system, messages, tools: [...tools.specs, SUBMIT_PLAN], signal });
-          messages.push({ role: 'assistant', text: reply.text, toolCalls: reply.toolCalls });
-          if (reply.toolCalls.length === 0) {
-            messages.push({ role: 'user', text: 'Please finish by calling submit_plan with summary, steps, criteria and risks.' });
-            continue;
-          }
-          const results: ToolResult[] = [];
-          for (const call of reply.toolCalls) {
-            if (call.name !== 'submit_plan') {
-              const outcome = await tools.run(call);
-              results.push({ callId: call.id, name: call.name, output: outcome.output, isError: outcome.isError });
-              continue;
-            }
+        const outcome = await runTurns<Plan>({
+          ws, lease, role: 'planner', model, messages, signal, maxTurns: limits.plannerMaxTurns,
+          prompts: () => loadPromptSet(ws, PROMPT_SETS.planner),
+          tools: [...tools.specs, SUBMIT_PLAN],
+          onText: () => ({ nudge: 'Please finish by calling submit_plan with summary, steps, criteria and risks.' }),
+          async runCall(call) {
+            if (call.name !== 'submit_plan') return tools.run(call);
             const plan = PlanSchema.safeParse(call.args);
-            if (!plan.success) {
-              const issue = plan.error.issues[0]!;
-              results.push({ callId: call.id, name: call.name, output: `plan refused: ${issue.path.join('.')}: ${issue.message}; call submit_plan again`, isError: true });
-              continue;
-            }
-            const version = latestPlanVersion(await ws.task(task.id)) + 1;
-            const file = await ws.writeTaskFile(task.id, `plan-v${version}.md`, renderPlanMarkdown(task.title, version, plan.data), { onTaken: 'newName' });
-            // Aborted (or otherwise moved) while planning: the plan is not proposed, the task stays.
-            await lease.release((view) => (view.state !== 'planning' ? [] : [
-              { type: 'plan.proposed', data: { version, file, base: target.base.branch, baseCommit: target.base.commit, ...plan.data } },
-              { type: 'task.moved', data: { from: 'planning', to: 'planned', reason: `plan v${version} ready for review` } },
-            ]), 'planned');
-            env.log.info('plan proposed', { task: task.id, version });
-            return;
-          }
-          messages.push({ role: 'tool', results });
+            if (plan.success) return { output: 'plan received', isError: false, done: plan.data };
+            const issue = plan.error.issues[0]!;
+            return { output: `plan refused: ${issue.path.join('.')}: ${issue.message}; call submit_plan again`, isError: true };
+          },
+        });
+        if (outcome.kind === 'aborted') return;
+        if (outcome.kind !== 'done') {
+          await failTask(lease, 'plan', outcome.kind === 'stopped' ? outcome.reason : `the planner did not submit a plan within ${limits.plannerMaxTurns} turns`);
+          return;
         }
-        await failTask(lease, 'plan', `the planner did not submit a plan within ${limits.plannerMaxTurns} turns`);
+        if (!(await stillInState(ws, task.id, 'planning'))) return;
+        const version = latestPlanVersion(await ws.task(task.id)) + 1;
+        const file = await ws.writeTaskFile(task.id, `plan-v${version}.md`, renderPlanMarkdown(task.title, version, outcome.value), { onTaken: 'newName' });
+        // Aborted (or otherwise moved) while planning: the plan is not proposed, the task stays.
+        await lease.release((view) => (view.state !== 'planning' ? [] : [
+          { type: 'plan.proposed', data: { version, file, base: target.base.branch, baseCommit: target.base.commit, ...outcome.value } },
+          { type: 'task.moved', data: { from: 'planning', to: 'planned', reason: `plan v${version} ready for review` } },
+        ]), 'planned');
+        env.log.info('plan proposed', { task: task.id, version });
       } catch (err) {
         if (signal.aborted) return;
         const { code, message } = describeError(err);
         if (code === 'LEASE_LOST') return;
-        if (err instanceof OrchestraError && err.code === 'PROVIDER_ERROR' && err.details?.retryable && task.attempts < 3) {
+        if (retryLater(err, task.attempts)) {
           env.log.warn('planner call failed, will retry', { task: task.id, message });
           return; // lease released by the runner; the next scan tries again
         }

@@ -1,0 +1,24 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startFakeAnthropic } from './support/fake-anthropic.js';
+import { byTurn, dropTask, eventsOfType, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
+
+test('an overloaded model (529) is retried in place by the turn loop: the plan arrives, no failed call is recorded', async (t) => {
+  const OVERLOADED_CALLS = 3; // more than the SDK's own retries (2), so the turn loop's retry is what saves the run
+  let calls = 0;
+  const byPlannerTurn = byTurn(PLANNER_REPLIES);
+  const anthropic = await startFakeAnthropic({
+    apiKey: 'sk-ant-test',
+    respond: (body) => (++calls <= OVERLOADED_CALLS ? { status: 529, errorMessage: 'Overloaded' } : byPlannerTurn(body)),
+  });
+  Object.assign(process.env, { ANTHROPIC_API_KEY: 'sk-ant-test', ANTHROPIC_BASE_URL: anthropic.url });
+  const p = await makePipeline(t, { config: { planner: { provider: 'anthropic', model: 'claude-sonnet-4-6' } } });
+  p.defer(() => anthropic.close());
+  await startLoops(p, ['intake', 'planner']);
+  const id = await dropTask(p, 'survives an overload');
+  const view = await waitState(p, id, ['planned', 'failed'], 30_000);
+  assert.equal(view.state, 'planned', view.dev.failure?.reason);
+  assert.equal(eventsOfType(p, id, 'model.called').length, PLANNER_REPLIES.length, 'one record per answered call, none for the overloaded ones');
+  assert.equal(calls, OVERLOADED_CALLS + PLANNER_REPLIES.length);
+  assert.equal(view.attempts, 1, 'retried within the same lease, not by failing and re-claiming');
+});

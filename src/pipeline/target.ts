@@ -1,10 +1,12 @@
 import type { TaskView } from '../core/model/task.js';
 import { OrchestraError } from '../core/errors.js';
 import type { Workspace } from '../core/workspace.js';
-import { ensureMirror, resolveRepo, type ResolvedRepo } from '../vcs/repo-source.js';
+import { ensureMirror, mirrorDirName, resolveRepo, sealMirror, type ResolvedRepo } from '../vcs/repo-source.js';
+import { existsSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { detectBase, type BaseInfo } from '../vcs/worktree.js';
 
-export interface Target { resolved: ResolvedRepo; objects: string; base: BaseInfo }
+export interface Target { resolved: ResolvedRepo; objects: string; base: Pick<BaseInfo, 'branch' | 'commit'> }
 
 /**
  * Finds the task's repository (a path, a URL, or a name from config `repos`; relative paths are
@@ -17,4 +19,21 @@ export async function resolveTarget(ws: Workspace, task: TaskView, base?: string
   const objects = await ensureMirror(resolved, ws.paths.repoCache);
   const requested = base ?? (typeof task.fields.base === 'string' ? task.fields.base : undefined);
   return { resolved, objects, base: await detectBase(objects, requested) };
+}
+
+/**
+ * The target of a running execution, without touching the network: the repository spec is
+ * resolved again (cheap), its mirror (fetched when the execution started) is re-sealed before any
+ * git call, and the recorded base is used. The executor's resume and the publisher use this, so
+ * a task's repository is fetched once per execution.
+ */
+export async function executionTarget(ws: Workspace, task: TaskView, recorded: { base: string; baseCommit: string }): Promise<Target> {
+  const spec = task.fields.repo;
+  if (typeof spec !== 'string' || !spec) throw new OrchestraError('INVALID_INPUT', 'the task names no repo (field "repo")');
+  const resolved = await resolveRepo(spec, ws.config.repos, { cwd: ws.paths.root });
+  const cached = join(realpathSync(ws.paths.repoCache), mirrorDirName(resolved.source));
+  // The mirror is gone (the cache was cleared): fetch it again, once.
+  const objects = existsSync(cached) ? cached : await ensureMirror(resolved, ws.paths.repoCache);
+  await sealMirror(objects, resolved);
+  return { resolved, objects, base: { branch: recorded.base, commit: recorded.baseCommit } };
 }

@@ -9,7 +9,7 @@ import { DEV_WORKSTREAM } from '../dev-workstream.js';
 import { roleModel } from '../model-runtime.js';
 import { retryLater, runTurns } from '../turns.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
-import { resolveTarget } from '../target.js';
+import { executionTarget, resolveTarget } from '../target.js';
 import { worktreeTools } from '../tools/worktree-tools.js';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../providers/types.js';
 import { diffAgainstBase } from '../../vcs/changes.js';
@@ -27,7 +27,7 @@ interface Execution { worktree: string; branch: string; base: string; baseCommit
 async function beginExecution(ws: Workspace, lease: Lease, task: TaskView): Promise<Execution | undefined> {
   if (task.state === 'executing' && task.dev.execution) {
     const e = task.dev.execution;
-    await prepareWorktree({ repoPath: (await resolveTarget(ws, task, e.base)).objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: e.base });
+    await prepareWorktree({ repoPath: (await executionTarget(ws, task, e)).objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: e.base });
     await lease.append([{ type: 'exec.resumed', data: { attempt: lease.attempt } }]);
     return { worktree: e.worktree, branch: e.branch, base: e.base, baseCommit: e.baseCommit, number: task.dev.executions };
   }

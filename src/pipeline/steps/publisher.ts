@@ -7,7 +7,7 @@ import { removeWorktree } from '../../vcs/worktree.js';
 import { renderCommitMessage } from '../commit-message.js';
 import { DEV_WORKSTREAM } from '../dev-workstream.js';
 import { readPrompt } from '../prompts.js';
-import { resolveTarget } from '../target.js';
+import { executionTarget } from '../target.js';
 import type { Loop, LoopEnv } from '../../loops/loop.js';
 import { failTask } from './step-outcome.js';
 import { TaskLoop } from '../../loops/task-loop.js';
@@ -29,8 +29,8 @@ export function createPublisherLoop(env: LoopEnv): Loop {
       try {
         if (!exec) throw new Error('the task has no execution to publish');
         const message = renderCommitMessage(await readPrompt(ws, 'git/rules.md'), task, lease.attempt);
-        // First: the mirror is fetched and its config made ours again, before any git call in the worktree.
-        const target = await resolveTarget(ws, task, exec.base);
+        // First: the mirror's config is made ours again, before any git call in the worktree.
+        const target = await executionTarget(ws, task, exec);
         const author = await commitIdentity(ws.config.git.author);
         const commit = await commitAll({ worktreePath: exec.worktree, message, author, taskId: task.id, baseCommit: exec.baseCommit });
         const remote = await resolvePushRemote({ configured: ws.config.remote, repo: target.resolved });

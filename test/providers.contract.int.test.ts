@@ -419,16 +419,16 @@ for (const fixture of fixtures) {
         assert.equal(err.details?.retryable, false);
         assert.ok(Date.now() - started < 1500, 'the abort does not wait for the answer');
       });
-    }
 
-    it('SDK retries: maxRetries 0 sends one request, maxRetries 1 sends two', { skip: !fixture.retryable.length && 'no transport retries' }, async () => {
-      const e = fixture.retryable[0]!;
-      const before = h.wire!.requestCount();
-      await rejectsWith(complete(h.make({ scenario: e.scenario, streaming: false }), [ask(e.scenario)]), 'PROVIDER_ERROR', e.message);
-      assert.equal(h.wire!.requestCount() - before, 1, 'maxRetries 0 means one request');
-      await rejectsWith(complete(h.make({ scenario: e.scenario, streaming: false, maxRetries: 1 }), [ask(e.scenario)]), 'PROVIDER_ERROR', e.message);
-      assert.equal(h.wire!.requestCount() - before, 3, 'maxRetries 1 means two requests');
-    });
+      it(`SDK retries: maxRetries 0 sends one request, maxRetries 1 sends two${mode}`, { skip: !fixture.retryable.length && 'no transport retries' }, async () => {
+        const e = fixture.retryable[0]!;
+        const before = h.wire!.requestCount();
+        await rejectsWith(complete(h.make({ scenario: e.scenario, streaming }), [ask(e.scenario)]), 'PROVIDER_ERROR', e.message);
+        assert.equal(h.wire!.requestCount() - before, 1, 'maxRetries 0 means one request');
+        await rejectsWith(complete(h.make({ scenario: e.scenario, streaming, maxRetries: 1 }), [ask(e.scenario)]), 'PROVIDER_ERROR', e.message);
+        assert.equal(h.wire!.requestCount() - before, 3, 'maxRetries 1 means two requests');
+      });
+    }
 
     it('missing API key gives MISSING_API_KEY naming the variable', { skip: !fixture.keyVars && 'takes no API key' }, () => {
       const vars = fixture.keyVars!;

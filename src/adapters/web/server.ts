@@ -12,9 +12,9 @@ import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
 import { RefusalLimiter, recordRefusal, submitCommand, submitTask } from '../inbox-port.js';
 import { APP_CSS, APP_JS, ASSET_VERSION } from './assets.js';
 import { bearerOf, parseCookies, resolveToken, sameSecret, sessionCookieName, Sessions, type TokenSource } from './auth.js';
-import { esc } from './html.js';
+import type { SafeHtml } from './html.js';
 import { LiveHub, MAX_CLIENTS } from './live.js';
-import { listPage, loadTaskPage, messagePage, readTaskFile, summarize, taskLive, taskPage } from './render.js';
+import { continuePage, listPage, loadTaskPage, messagePage, readTaskFile, refusalPage, summarize, taskLive, taskPage } from './render.js';
 
 export interface WebOptions {
   /** Interface to listen on; default config `web.host` (127.0.0.1). */
@@ -106,7 +106,7 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
     const text = status === 401
       ? 'Access needs the token. Open the address that "orchestra web" printed (it ends in ?token=...), or send "Authorization: Bearer <token>".'
       : `Refused: ${reason}.`;
-    send(res, status, 'text/html; charset=utf-8', `<!doctype html><meta charset="utf-8"><title>${status}</title><p>${esc(text)}</p>\n`);
+    send(res, status, 'text/html; charset=utf-8', refusalPage(status, text));
   };
 
   const authenticate = (req: IncomingMessage): Auth | undefined => {
@@ -169,7 +169,7 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
       if (req.headers['sec-fetch-site'] === 'cross-site') {
         // A SameSite=Strict cookie is not sent on a redirect that a cross-site navigation started:
         // continue with a same-site navigation instead.
-        return send(res, 200, 'text/html; charset=utf-8', `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${esc(target)}"><title>Orchestra</title><p><a href="${esc(target)}">Continue</a></p>\n`);
+        return send(res, 200, 'text/html; charset=utf-8', continuePage(target));
       }
       res.writeHead(303, { location: target }).end();
       return;
@@ -344,7 +344,8 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
   };
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
+function send(res: ServerResponse, status: number, type: string, content: string | SafeHtml): void {
+  const body = String(content);
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }

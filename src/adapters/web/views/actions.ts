@@ -4,7 +4,7 @@ import { html, join, type SafeHtml } from '../html.js';
 
 /**
  * The buttons a person has for the task now. Which ones is the pipeline's decision
- * (`availableActions`, the same rules as the commands); each posts to a handler in actions.ts.
+ * (`availableActions`, the same rules as the commands); each posts to a route in commands.ts.
  */
 export function actionsCard(v: TaskView, csrf: string): SafeHtml | '' {
   const can = availableActions(v);

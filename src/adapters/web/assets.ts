@@ -207,7 +207,7 @@ details.danger { margin-top: 0.4rem; }
 .empty { color: var(--muted); }
 .badge { display: inline-block; align-self: start; padding: 0.05rem 0.55rem; border-radius: 999px; font-size: 0.8rem; font-weight: 600; background: var(--code); color: var(--muted); white-space: nowrap; }
 .s-planning, .s-pending { color: #175cd3; background: #d1e9ff; }
-.s-planned { color: #93370d; background: #fef0c7; }
+.s-planned, .needs-you { color: #93370d; background: #fef0c7; }
 .s-approved, .s-executing, .s-publishing, .s-in_progress { color: #5925dc; background: #ebe9fe; }
 .s-completed { color: #05603a; background: #d1fadf; }
 .s-failed { color: #912018; background: #fee4e2; }

@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
+import type { Actor } from '../../core/actor.js';
 import { OrchestraError } from '../../core/errors.js';
 import type { Workspace } from '../../core/workspace.js';
 
@@ -101,3 +102,19 @@ export function bearerOf(req: IncomingMessage): string | undefined {
   return m?.[1];
 }
 
+
+/** How a request proved it holds the token. */
+export type Auth = { kind: 'session'; session: string } | { kind: 'bearer' };
+
+/** The request's bearer token or session cookie, checked; undefined when it has neither valid. */
+export function authenticate(req: IncomingMessage, token: string, sessions: Sessions, port: number): Auth | undefined {
+  const bearer = bearerOf(req);
+  if (bearer !== undefined) return sameSecret(bearer, token) ? { kind: 'bearer' } : undefined;
+  const session = sessions.verify(parseCookies(req.headers.cookie)[sessionCookieName(port)]);
+  return session ? { kind: 'session', session } : undefined;
+}
+
+/** Who the inbox files of an authenticated request are from. */
+export function actorFor(base: Actor, auth: Auth): Actor {
+  return { ...base, user: auth.kind === 'bearer' ? 'bearer' : `session-${auth.session.slice(0, 8)}` };
+}

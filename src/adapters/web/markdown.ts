@@ -1,5 +1,5 @@
 import { Marked, type Tokens } from 'marked';
-import { esc, safeHref } from './html.js';
+import { html, raw, safeHref, type SafeHtml } from './html.js';
 
 /**
  * Markdown (plans, descriptions) to HTML that is safe to embed: raw HTML in the source is shown
@@ -12,24 +12,27 @@ const marked = new Marked({
   breaks: false,
   renderer: {
     html(token: Tokens.HTML | Tokens.Tag): string {
-      const text = esc(token.text);
-      return 'block' in token && token.block ? `<pre class="raw-html">${text}</pre>\n` : text;
+      return String('block' in token && token.block ? html`<pre class="raw-html">${token.text}</pre>\n` : html`${token.text}`);
     },
     link(token: Tokens.Link): string {
-      const inner = this.parser.parseInline(token.tokens);
+      const inner = raw(this.parser.parseInline(token.tokens));
       const href = safeHref(token.href);
-      if (!href) return inner;
-      const title = token.title ? ` title="${esc(token.title)}"` : '';
-      return `<a href="${esc(href)}"${title} rel="noopener noreferrer nofollow" target="_blank">${inner}</a>`;
+      if (!href) return String(inner);
+      return String(html`<a href="${href}"${token.title ? html` title="${token.title}"` : ''} rel="noopener noreferrer nofollow" target="_blank">${inner}</a>`);
     },
     image(token: Tokens.Image): string {
       const href = safeHref(token.href);
-      const label = esc(token.text || 'image');
-      return href ? `<a href="${esc(href)}" rel="noopener noreferrer nofollow" target="_blank">[${label}]</a>` : `[${label}]`;
+      const label = token.text || 'image';
+      return String(href ? html`<a href="${href}" rel="noopener noreferrer nofollow" target="_blank">[${label}]</a>` : html`[${label}]`);
     },
   },
 });
 
 export function renderMarkdown(source: string): string {
   return marked.parse(source) as string;
+}
+
+/** Rendered Markdown as a fragment for the views (marked's output is escaped by the renderer above). */
+export function markdown(source: string): SafeHtml {
+  return raw(renderMarkdown(source));
 }

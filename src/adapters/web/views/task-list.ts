@@ -1,0 +1,69 @@
+import type { TaskView } from '../../../core/model/task.js';
+import { html, join, safeHref, type SafeHtml } from '../html.js';
+import { layout, stateClass, time } from './layout.js';
+
+/** What the list and the live stream say about a task. */
+export interface TaskSummary {
+  id: string;
+  title: string;
+  state: string;
+  workstream: string;
+  updatedAt: string;
+  lastSeq: number;
+  planVersion?: number;
+  approvedVersion?: number;
+  link?: string;
+  archived: boolean;
+}
+
+export function summarize(view: TaskView): TaskSummary {
+  const link = view.dev.push?.link ? safeHref(view.dev.push.link) : undefined;
+  return {
+    id: view.id,
+    title: view.title,
+    state: view.state,
+    workstream: view.workstream,
+    updatedAt: view.updatedAt,
+    lastSeq: view.lastSeq,
+    ...(view.dev.plans.length ? { planVersion: view.dev.plans.at(-1)!.version } : {}),
+    ...(view.dev.approvedVersion !== undefined ? { approvedVersion: view.dev.approvedVersion } : {}),
+    ...(link ? { link } : {}),
+    archived: view.archived,
+  };
+}
+
+export function taskRow(s: TaskSummary): SafeHtml {
+  const meta = join([s.workstream, s.planVersion ? `plan v${s.planVersion}` : '', s.link ? 'pushed' : ''], ' · ');
+  return html`<li class="task" data-id="${s.id}" data-seq="${s.lastSeq}"><a href="/tasks/${s.id}">\
+<span class="t-title">${s.title}</span><span class="${stateClass(s.state)}">${s.state}</span>\
+<span class="t-meta">${meta} · ${time(s.updatedAt)}</span></a></li>`;
+}
+
+export function listPage(tasks: TaskSummary[], csrf: string): SafeHtml {
+  const rows = join([...tasks].sort((a, b) => (a.id < b.id ? 1 : -1)).map(taskRow), html`\n`);
+  const main = html`<section class="card">
+<details id="new-task" data-key="new-task"${tasks.length ? '' : html` open`}>
+<summary>New task</summary>
+<form method="post" action="/tasks" data-ajax data-reset class="stack">
+<input type="hidden" name="_csrf" value="${csrf}">
+<label>Repository <input name="repo" required maxlength="1000" autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="path, URL or configured name"></label>
+<label>Title <input name="title" required maxlength="300" autocomplete="off"></label>
+<label>Description <textarea name="description" rows="5" maxlength="200000" placeholder="What should be done? Markdown is fine."></textarea></label>
+<div class="two">
+<label>Base branch <input name="base" maxlength="200" autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="default branch"></label>
+<label>Test command <input name="test" maxlength="2000" autocomplete="off" autocapitalize="off" spellcheck="false" placeholder="detected if empty"></label>
+</div>
+<div class="actions"><button type="submit" class="primary">Submit task</button></div>
+<p class="notice" role="status" data-notice hidden></p>
+</form>
+</details>
+</section>
+<section>
+<h2>Tasks</h2>
+<ul id="tasks" class="tasks">
+${rows}
+</ul>
+<p id="no-tasks" class="empty"${tasks.length ? html` hidden` : ''}>No tasks yet.</p>
+</section>`;
+  return layout({ title: 'Tasks', csrf, page: 'list' }, main);
+}

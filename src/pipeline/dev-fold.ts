@@ -1,6 +1,7 @@
 import type { StreamRecord, StoredEvent } from '../core/record.js';
 import { registerTaskExtension } from '../core/model/task-extension.js';
 import { shortLine } from '../core/text-sanitize.js';
+import { parseDevEvent } from './dev-events.js';
 
 /** What the dev-task pipeline adds to a task's view, folded from its own event types. */
 export interface PlanRef {
@@ -48,40 +49,38 @@ export function emptyDevView(): DevView {
   return { plans: [], feedback: [], usage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 }, executions: 0, turns: 0, runUsage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, testRuns: [], abortRequested: false };
 }
 
-const strings = (v: unknown) => (Array.isArray(v) ? v.map(String) : []);
-
+/** Folds one event into the dev section; false when it is not a (well-formed) dev event. */
 export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRecord): boolean {
-  const d = event.data as Record<string, any>;
-  switch (event.type) {
-    case 'plan.proposed':
-      dev.plans.push({
-        version: Number(d.version), file: String(d.file), summary: String(d.summary ?? ''),
-        steps: strings(d.steps), criteria: strings(d.criteria), risks: strings(d.risks), at: record.at,
-      });
+  const e = parseDevEvent(event);
+  if (!e) return false;
+  switch (e.type) {
+    case 'plan.proposed': {
+      const { version, file, summary, steps, criteria, risks } = e.data;
+      dev.plans.push({ version, file, summary, steps, criteria, risks, at: record.at });
       break;
+    }
     case 'plan.feedback':
-      dev.feedback.push({ onVersion: Number(d.onVersion), text: String(d.text), at: record.at });
+      dev.feedback.push({ onVersion: e.data.onVersion, text: e.data.text, at: record.at });
       break;
     case 'plan.approved':
-      dev.approvedVersion = Number(d.version);
+      dev.approvedVersion = e.data.version;
       break;
-    case 'model.called':
+    case 'model.called': {
+      const { inputTokens, outputTokens, costUsd } = e.data;
       dev.usage.calls += 1;
-      dev.usage.inputTokens += Number(d.inputTokens ?? 0);
-      dev.usage.outputTokens += Number(d.outputTokens ?? 0);
-      dev.usage.costUsd += Number(d.costUsd ?? 0);
-      if (d.role === 'executor') {
+      dev.usage.inputTokens += inputTokens;
+      dev.usage.outputTokens += outputTokens;
+      dev.usage.costUsd += costUsd;
+      if (e.data.role === 'executor') {
         dev.turns += 1;
-        dev.runUsage.inputTokens += Number(d.inputTokens ?? 0);
-        dev.runUsage.outputTokens += Number(d.outputTokens ?? 0);
-        dev.runUsage.costUsd += Number(d.costUsd ?? 0);
+        dev.runUsage.inputTokens += inputTokens;
+        dev.runUsage.outputTokens += outputTokens;
+        dev.runUsage.costUsd += costUsd;
       }
       break;
+    }
     case 'exec.started':
-      dev.execution = {
-        worktree: String(d.worktree), branch: String(d.branch), base: String(d.base),
-        baseCommit: String(d.baseCommit), planVersion: Number(d.planVersion), startedAt: record.at,
-      };
+      dev.execution = { ...e.data, startedAt: record.at };
       dev.executions += 1;
       dev.turns = 0;
       dev.runUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
@@ -89,25 +88,24 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
       dev.failure = undefined;
       dev.abortRequested = false;
       break;
-    case 'tests.ran':
-      dev.testRuns.push({
-        run: Number(d.run), passed: Boolean(d.passed), exitCode: d.exitCode ?? null, timedOut: Boolean(d.timedOut),
-        durationMs: Number(d.durationMs ?? 0), file: String(d.file), at: record.at,
-      });
+    case 'tests.ran': {
+      const { run, passed, exitCode, timedOut, durationMs, file } = e.data;
+      dev.testRuns.push({ run, passed, exitCode, timedOut, durationMs, file, at: record.at });
       break;
+    }
     case 'exec.finished':
-      dev.summary = String(d.summary ?? '');
-      if (d.diffStat) dev.diffStat = String(d.diffStat);
-      if (d.diffFile) dev.diffFile = String(d.diffFile);
+      dev.summary = e.data.summary;
+      if (e.data.diffStat) dev.diffStat = e.data.diffStat;
+      if (e.data.diffFile) dev.diffFile = e.data.diffFile;
       break;
     case 'git.committed':
-      dev.commit = { sha: String(d.sha), message: String(d.message ?? '') };
+      dev.commit = { sha: e.data.sha, message: e.data.message };
       break;
     case 'git.pushed':
-      dev.push = { remote: String(d.remote), branch: String(d.branch), sha: String(d.sha), link: String(d.link) };
+      dev.push = { remote: e.data.remote, branch: e.data.branch, sha: e.data.sha, link: e.data.link };
       break;
     case 'task.failed':
-      dev.failure = { reason: String(d.reason), step: String(d.step ?? ''), patchFile: d.patchFile ? String(d.patchFile) : undefined, at: record.at };
+      dev.failure = { reason: e.data.reason, step: e.data.step, patchFile: e.data.patchFile, at: record.at };
       break;
     case 'abort.requested':
       dev.abortRequested = true;
@@ -117,7 +115,7 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
       dev.abortRequested = false;
       break;
     default:
-      return false;
+      break; // typed but nothing to fold (exec.resumed, exec.stopped, agent.ran)
   }
   return true;
 }

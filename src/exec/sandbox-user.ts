@@ -78,3 +78,6 @@ export function grantDirectory(dir: string, user: SandboxUser): number {
   visit(dir, true);
   return changed;
 }
+
+/** Orchestra runs as root: commands then run as a per-worktree unprivileged uid. */
+export const isRoot = (): boolean => process.getuid?.() === 0;

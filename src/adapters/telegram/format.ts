@@ -4,6 +4,7 @@
  * or an entity. Pure functions: the unit tests cover them without a bot.
  */
 import type { PlanRef } from '../../pipeline/dev-fold.js';
+import { planSections } from '../../pipeline/plan.js';
 import type { TaskView } from '../../core/model/task.js';
 import { escapeHtml } from '../../core/quote.js';
 import { clip as clipText } from '../../core/text-sanitize.js';
@@ -111,23 +112,27 @@ function taskHead(task: TaskView): string {
 const bullets = (items: string[], numbered = false) =>
   items.map((item, i) => `${numbered ? `${i + 1}.` : '•'} ${esc(item.trim())}`).join('\n');
 
-/** The plan as a message: summary, numbered steps, criteria, risks. */
+/** The plan as a message: its sections (`planSections`: order and labels), empty lists left out. */
 export function renderPlan(task: TaskView, plan: PlanRef, opts: { markdown?: string } = {}): string {
   const out = [`📋 <b>Plan v${plan.version}</b> for ${taskHead(task)}`];
-  if (plan.summary.trim()) out.push(`<b>Summary</b>\n${esc(plan.summary.trim())}`);
-  if (plan.steps.length) out.push(`<b>Steps</b>\n${bullets(plan.steps, true)}`);
-  if (plan.criteria.length) out.push(`<b>Acceptance criteria</b>\n${bullets(plan.criteria)}`);
-  if (plan.risks.length) out.push(`<b>Risks</b>\n${bullets(plan.risks)}`);
+  for (const section of planSections(plan)) {
+    if (section.key === 'summary') {
+      if (section.text.trim()) out.push(`${bold(section.label)}\n${esc(section.text.trim())}`);
+    } else if (section.items.length) out.push(`${bold(section.label)}\n${bullets(section.items, section.numbered)}`);
+  }
   if (!plan.summary.trim() && !plan.steps.length && opts.markdown) out.push(esc(opts.markdown.trim()));
   out.push(`<i>Approve, revise (or reply to this message with feedback), or abort.</i>`);
   return out.join('\n\n');
 }
 
-/** The short form sent with the buttons when the whole plan goes out as a document. */
+/** The short form sent with the buttons when the whole plan goes out as a document: the summary and the number of steps. */
 export function renderPlanShort(task: TaskView, plan: PlanRef): string {
-  const summary = plan.summary.trim() ? `\n\n<b>Summary</b>\n${esc(clip(plan.summary.trim(), 1500))}` : '';
-  const steps = plan.steps.length ? `\n\n<b>Steps</b>: ${plan.steps.length}` : '';
-  return `📋 <b>Plan v${plan.version}</b> for ${taskHead(task)}${summary}${steps}\n\n<i>The full plan is attached. Approve, revise (or reply with feedback), or abort.</i>`;
+  let head = '';
+  for (const section of planSections(plan)) {
+    if (section.key === 'summary') head += section.text.trim() ? `\n\n${bold(section.label)}\n${esc(clip(section.text.trim(), 1500))}` : '';
+    else if (section.key === 'steps') head += section.items.length ? `\n\n${bold(section.label)}: ${section.items.length}` : '';
+  }
+  return `📋 <b>Plan v${plan.version}</b> for ${taskHead(task)}${head}\n\n<i>The full plan is attached. Approve, revise (or reply with feedback), or abort.</i>`;
 }
 
 export function renderProgress(task: TaskView): string {

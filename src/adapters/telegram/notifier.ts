@@ -10,6 +10,7 @@ import { isUlid } from '../../core/ids.js';
 import { AUDIT_STREAM } from '../../core/paths.js';
 import { AUDIT_SIGNAL, type Subscription } from '../../core/signals.js';
 import type { Logger } from '../../core/log.js';
+import { availableActions, type AvailableActions } from '../../pipeline/decide.js';
 import type { PlanRef } from '../../pipeline/dev-fold.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
@@ -23,11 +24,15 @@ import type { StateFile, TaskNote } from './state.js';
 const SUBMISSION_TTL_MS = 10 * 60_000;
 const MAX_SUBMISSIONS = 1000;
 
-export const planKeyboard = (taskId: string, version: number) => ({
+/**
+ * The buttons under a plan waiting for approval: Approve (this version), Revise, Abort, each only
+ * when the shared rules (`availableActions`) allow it; without `actions`, all three.
+ */
+export const planKeyboard = (taskId: string, version: number, actions?: AvailableActions) => ({
   inline_keyboard: [[
-    { text: `Approve v${version}`, callback_data: `approve:${taskId}:${version}` },
-    { text: 'Revise', callback_data: `revise:${taskId}:${version}` },
-    { text: 'Abort', callback_data: `abort:${taskId}` },
+    ...(!actions || actions.approve === version ? [{ text: `Approve v${version}`, callback_data: `approve:${taskId}:${version}` }] : []),
+    ...(!actions || actions.feedback ? [{ text: 'Revise', callback_data: `revise:${taskId}:${version}` }] : []),
+    ...(!actions || actions.abort ? [{ text: 'Abort', callback_data: `abort:${taskId}` }] : []),
   ]],
 });
 
@@ -134,8 +139,8 @@ export class Notifier {
     const markdown = await this.ws.readWorkspaceFile(plan.file).catch(() => undefined);
     const html = renderPlan(view, plan, { markdown });
     // Buttons only while this version waits for approval (/plan also shows older states).
-    const waiting = view.state === 'planned' && view.dev.plans.at(-1)?.version === plan.version;
-    const keyboard = waiting ? planKeyboard(view.id, plan.version) : undefined;
+    const actions = availableActions(view);
+    const keyboard = actions.approve === plan.version ? planKeyboard(view.id, plan.version, actions) : undefined;
     const ids: number[] = [];
     if (splitHtml(html).length > MAX_PLAN_PARTS) {
       const name = `plan-v${plan.version}-${view.id}.md`;
@@ -187,7 +192,8 @@ export class Notifier {
 
   private async tell(chat: number, view: TaskView, note: TaskNote): Promise<void> {
     const plan = view.dev.plans.at(-1);
-    if (view.state === 'planned' && plan && plan.version > (note.plan ?? 0)) {
+    const waiting = availableActions(view).approve;
+    if (plan && waiting === plan.version && waiting > (note.plan ?? 0)) {
       await this.sendPlan(chat, view, plan);
       note.plan = plan.version;
     }

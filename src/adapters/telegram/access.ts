@@ -6,7 +6,7 @@
 import type { Context, MiddlewareFn } from 'grammy';
 import { describeError } from '../../core/errors.js';
 import { RefusalLimiter, recordRefusal } from '../inbox-port.js';
-import { clip, esc, htmlToText } from './format.js';
+import { clip, esc, htmlToText } from './html.js';
 import { telegramActor, type Session } from './session.js';
 
 const REFUSAL_REPLY_EVERY_MS = 60_000;

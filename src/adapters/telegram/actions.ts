@@ -8,7 +8,7 @@ import type { Context } from 'grammy';
 import type { TaskView } from '../../core/model/task.js';
 import { availableActions } from '../../pipeline/decide.js';
 import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
-import { bold, clip, code, esc } from './format.js';
+import { bold, clip, code, esc } from './html.js';
 import type { Session } from './session.js';
 
 /** For a task outside the dev pipeline, where the usual refusal would not say why. */

@@ -11,7 +11,7 @@ import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
 import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
 import { submitCommand, submitTask } from '../inbox-port.js';
-import { bold, code, titleOf } from './format.js';
+import { bold, code, titleOf } from './html.js';
 import type { Messenger, SendOptions } from './messenger.js';
 import type { Notifier } from './notifier.js';
 import type { StateFile } from './state.js';

@@ -5,7 +5,7 @@
 import type { Bot } from 'grammy';
 import { availableActions } from '../../../pipeline/decide.js';
 import { abort, approve } from '../actions.js';
-import { bold, clip, htmlToText } from '../format.js';
+import { bold, clip, htmlToText } from '../html.js';
 import type { Session } from '../session.js';
 
 /** A button's answer is a short plain-text toast. */

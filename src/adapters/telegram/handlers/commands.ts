@@ -7,7 +7,9 @@ import type { TaskView } from '../../../core/model/task.js';
 import { availableActions } from '../../../pipeline/decide.js';
 import { DEV_WORKSTREAM } from '../../../pipeline/dev-workstream.js';
 import { abort, approve, feedback, retry } from '../actions.js';
-import { bold, clip, code, esc, HELP, renderList, renderStatus, stateLabel } from '../format.js';
+import { renderList, renderStatus, stateLabel } from '../format.js';
+import { HELP } from '../help.js';
+import { bold, clip, code, esc } from '../html.js';
 import { resolveTaskId, type Session } from '../session.js';
 
 const devTasks = async (s: Session) => (await s.ws.tasks()).filter((t) => !t.archived && t.workstream === DEV_WORKSTREAM);

@@ -13,7 +13,7 @@ import { createLogger, type Logger } from '../../core/log.js';
 import type { Workspace } from '../../core/workspace.js';
 import type { Loop, LoopEnv } from '../../loops/loop.js';
 import { installHandlers } from './bot.js';
-import { BOT_COMMANDS } from './format.js';
+import { BOT_COMMANDS } from './help.js';
 import { Messenger } from './messenger.js';
 import { Notifier } from './notifier.js';
 import { StateFile } from './state.js';

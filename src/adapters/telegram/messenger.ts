@@ -1,7 +1,7 @@
 import { GrammyError, InputFile, type Api } from 'grammy';
 import type { InlineKeyboardMarkup } from 'grammy/types';
 import type { Logger } from '../../core/log.js';
-import { clip, htmlToText, splitHtml } from './format.js';
+import { clip, htmlToText, splitHtml } from './html.js';
 
 export interface SendOptions {
   keyboard?: InlineKeyboardMarkup;

@@ -3,31 +3,33 @@
  * with the seqs in its state file as the checkpoint (so what happened while it was away is told
  * once); decides from the folded task view what is new: a plan version, execution progress (one
  * message per run, edited in place), or a final state. Refused submissions are found in the
- * audit stream (`inbox.rejected`).
+ * audit stream (`inbox.rejected`, submissions.ts).
  */
 import { describeError } from '../../core/errors.js';
 import { isUlid } from '../../core/ids.js';
-import { AUDIT_STREAM } from '../../core/paths.js';
 import { AUDIT_SIGNAL, type Subscription } from '../../core/signals.js';
 import type { Logger } from '../../core/log.js';
+import { availableActions, type AvailableActions } from '../../pipeline/decide.js';
 import type { PlanRef } from '../../pipeline/dev-fold.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
 import { DEV_WORKSTREAM, TERMINAL_DEV_STATES } from '../../pipeline/dev-workstream.js';
 import {
-  esc, htmlToText, MAX_PLAN_PARTS, renderAborted, renderCompleted, renderFailed, renderPlan, renderPlanShort, renderProgress, splitHtml,
+  htmlToText, MAX_PLAN_PARTS, renderAborted, renderCompleted, renderFailed, renderPlan, renderPlanShort, renderProgress, splitHtml,
 } from './format.js';
 import { isPermanent, type Messenger } from './messenger.js';
 import type { StateFile, TaskNote } from './state.js';
+import { SubmissionWatch } from './submissions.js';
 
-const SUBMISSION_TTL_MS = 10 * 60_000;
-const MAX_SUBMISSIONS = 1000;
-
-export const planKeyboard = (taskId: string, version: number) => ({
+/**
+ * The buttons under a plan waiting for approval: Approve (this version), Revise, Abort, each only
+ * when the shared rules (`availableActions`) allow it; without `actions`, all three.
+ */
+export const planKeyboard = (taskId: string, version: number, actions?: AvailableActions) => ({
   inline_keyboard: [[
-    { text: `Approve v${version}`, callback_data: `approve:${taskId}:${version}` },
-    { text: 'Revise', callback_data: `revise:${taskId}:${version}` },
-    { text: 'Abort', callback_data: `abort:${taskId}` },
+    ...(!actions || actions.approve === version ? [{ text: `Approve v${version}`, callback_data: `approve:${taskId}:${version}` }] : []),
+    ...(!actions || actions.feedback ? [{ text: 'Revise', callback_data: `revise:${taskId}:${version}` }] : []),
+    ...(!actions || actions.abort ? [{ text: 'Abort', callback_data: `abort:${taskId}` }] : []),
   ]],
 });
 
@@ -37,19 +39,14 @@ export function chatFromCreator(view: TaskView): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-interface Submission { file: string; chat: number; label: string; at: number }
-
 export class Notifier {
   private signals?: Subscription;
   private readonly dirty = new Set<string>();
   private draining?: Promise<void>;
-  /** Audit records already checked for refused submissions. */
-  private auditSeen = 0;
-  private auditCheck?: Promise<void>;
   private stopping = false;
   private ready = false;
   private readonly backoff = new Map<string, { until: number; failures: number }>();
-  private readonly submissions: Submission[] = [];
+  private readonly submissions: SubmissionWatch;
 
   constructor(
     private readonly ws: Workspace,
@@ -57,17 +54,19 @@ export class Notifier {
     private readonly messenger: Messenger,
     private readonly log: Logger,
     private readonly opts: { defaultChat?: number },
-  ) {}
+  ) {
+    this.submissions = new SubmissionWatch(ws, messenger, log);
+  }
 
   async start(): Promise<void> {
     // First sight of a workspace (no state file): record what exists without telling anyone.
     const baseline = !this.state.existed;
-    this.auditSeen = (await this.ws.readStream(AUDIT_STREAM)).lastSeq;
+    await this.submissions.start();
     for (const id of await this.ws.taskIds()) await this.process(id, baseline).catch((err) => this.log.warn('notify failed', { task: id, ...describeError(err) }));
     await this.state.save();
     this.ready = true;
-    this.signals = await this.ws.signals.subscribe((name) => (name === AUDIT_SIGNAL ? this.checkSubmissions() : this.hint(name)), {
-      initial: (name) => (name === AUDIT_SIGNAL ? this.auditSeen : this.state.state.tasks[name]?.seq ?? 0),
+    this.signals = await this.ws.signals.subscribe((name) => (name === AUDIT_SIGNAL ? this.submissions.check() : this.hint(name)), {
+      initial: (name) => (name === AUDIT_SIGNAL ? this.submissions.seen : this.state.state.tasks[name]?.seq ?? 0),
     });
     this.drain();
   }
@@ -76,7 +75,7 @@ export class Notifier {
     this.stopping = true;
     this.signals?.close();
     await this.draining?.catch(() => undefined);
-    await this.auditCheck?.catch(() => undefined);
+    await this.submissions.stop();
     await this.state.save().catch(() => undefined);
   }
 
@@ -92,8 +91,7 @@ export class Notifier {
 
   /** After an inbox submission: tell the chat if the intake refuses the file. */
   watchSubmission(file: string, chat: number, label: string): void {
-    if (this.submissions.length >= MAX_SUBMISSIONS) this.submissions.shift();
-    this.submissions.push({ file, chat, label, at: Date.now() });
+    this.submissions.watch(file, chat, label);
   }
 
   private drain(): void {
@@ -107,35 +105,13 @@ export class Notifier {
     })().finally(() => (this.draining = undefined));
   }
 
-  /** Reads the audit records appended since the last check; tells the chats whose files were refused. */
-  private checkSubmissions(): void {
-    const run = async () => {
-      const audit = await this.ws.readStream(AUDIT_STREAM);
-      const fresh = audit.records.filter((r) => r.seq > this.auditSeen);
-      this.auditSeen = audit.lastSeq;
-      const now = Date.now();
-      for (const sub of [...this.submissions]) if (now - sub.at > SUBMISSION_TTL_MS) this.submissions.splice(this.submissions.indexOf(sub), 1);
-      for (const event of fresh.flatMap((r) => r.events)) {
-        if (event.type !== 'inbox.rejected') continue;
-        const names = [event.data.file, event.data.original].map(String);
-        const sub = this.submissions.find((s) => names.includes(s.file));
-        if (!sub) continue;
-        this.submissions.splice(this.submissions.indexOf(sub), 1);
-        const message = String(event.data.message ?? 'it was refused');
-        await this.messenger.send(sub.chat, `⚠️ ${esc(sub.label)} was not accepted: ${esc(message)}`).catch((err) => this.log.warn('telegram send failed', describeError(err)));
-      }
-    };
-    // One check at a time; a signal during a check runs another after it.
-    this.auditCheck = (this.auditCheck ?? Promise.resolve()).then(run).catch((err) => this.log.warn('telegram audit check failed', describeError(err)));
-  }
-
   /** Sends a plan with its buttons: as messages, or as a document when it is very long. */
   async sendPlan(chat: number, view: TaskView, plan: PlanRef): Promise<void> {
     const markdown = await this.ws.readWorkspaceFile(plan.file).catch(() => undefined);
     const html = renderPlan(view, plan, { markdown });
     // Buttons only while this version waits for approval (/plan also shows older states).
-    const waiting = view.state === 'planned' && view.dev.plans.at(-1)?.version === plan.version;
-    const keyboard = waiting ? planKeyboard(view.id, plan.version) : undefined;
+    const actions = availableActions(view);
+    const keyboard = actions.approve === plan.version ? planKeyboard(view.id, plan.version, actions) : undefined;
     const ids: number[] = [];
     if (splitHtml(html).length > MAX_PLAN_PARTS) {
       const name = `plan-v${plan.version}-${view.id}.md`;
@@ -187,7 +163,8 @@ export class Notifier {
 
   private async tell(chat: number, view: TaskView, note: TaskNote): Promise<void> {
     const plan = view.dev.plans.at(-1);
-    if (view.state === 'planned' && plan && plan.version > (note.plan ?? 0)) {
+    const waiting = availableActions(view).approve;
+    if (plan && waiting === plan.version && waiting > (note.plan ?? 0)) {
       await this.sendPlan(chat, view, plan);
       note.plan = plan.version;
     }

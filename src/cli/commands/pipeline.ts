@@ -1,0 +1,34 @@
+/** orchestra plan|approve|feedback|abort|retry: the people commands of the dev pipeline. */
+import type { Command } from 'commander';
+import { cliActor } from '../../core/actor.js';
+import { OrchestraError } from '../../core/errors.js';
+import { int, type CliContext } from '../context.js';
+
+export function register(program: Command, ctx: CliContext): void {
+  const { act } = ctx;
+  const runCmd = (build: (id: string, ...rest: any[]) => import('../../core/inbox-format.js').Command, done: (view: import('../../core/model/task.js').TaskView) => string) =>
+    act(async (ws, o, id: string, ...rest: unknown[]) => {
+      const { runCommand } = await import('../../pipeline/run-command.js');
+      const view = await runCommand(ws, build(id, ...rest), cliActor());
+      o.ok(view, done(view));
+    });
+
+  program.command('plan <id>').description('print the latest plan (or --version N)').option('--version <n>', 'plan version', int('version'))
+    .action(act(async (ws, o, id: string, opts: { version?: number }) => {
+      const view = await ws.task(id);
+      const plan = opts.version ? view.dev.plans.find((p) => p.version === opts.version) : view.dev.plans.at(-1);
+      if (!plan) throw new OrchestraError('NOT_FOUND', opts.version ? `task ${id} has no plan v${opts.version}` : `task ${id} has no plan yet (state: ${view.state})`);
+      const text = await ws.readWorkspaceFile(plan.file);
+      const { availableActions } = await import('../../pipeline/decide.js');
+      const status = view.dev.approvedVersion === plan.version ? 'approved' : availableActions(view).approve === plan.version ? `awaiting approval: orchestra approve ${id} --version ${plan.version}` : 'superseded';
+      o.ok({ ...plan, markdown: text, status }, `${text}\n(${status})`);
+    }));
+  program.command('approve <id>').description('approve a plan version (default: the latest); nothing runs without it').option('--version <n>', 'the version you reviewed', int('version'))
+    .action(runCmd((id, opts: { version?: number }) => ({ command: 'approve', task: id, ...(opts.version ? { version: opts.version } : {}) }), (v) => `approved plan v${v.dev.approvedVersion} of ${v.id}; the executor takes it from here`));
+  program.command('feedback <id> <text>').description('ask the planner for a revised plan')
+    .action(runCmd((id, text: string) => ({ command: 'feedback', task: id, text }), (v) => `feedback recorded; plan v${v.dev.plans.length + 1} will follow for ${v.id}`));
+  program.command('abort <id>').description('stop the task at the next safe point (the worktree is kept)').option('--reason <text>')
+    .action(runCmd((id, opts: { reason?: string }) => ({ command: 'abort', task: id, ...(opts.reason ? { reason: opts.reason } : {}) }), (v) => `${v.id} aborted`));
+  program.command('retry <id>').description('send a failed task back to execution (same plan) or, with --replan, to planning').option('--replan')
+    .action(runCmd((id, opts: { replan?: boolean }) => ({ command: 'retry', task: id, replan: Boolean(opts.replan) }), (v) => `${v.id} is ${v.state} again`));
+}

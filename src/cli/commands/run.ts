@@ -1,0 +1,81 @@
+/** orchestra init|up|demo|web|telegram: create a workspace and run things in the foreground. */
+import type { Command } from 'commander';
+import { int, type CliContext } from '../context.js';
+
+export function register(program: Command, ctx: CliContext): void {
+  const { out, open, wsDir } = ctx;
+  program
+    .command('init')
+    .description('create the workspace (git repo, layout, config, built-in workstreams); safe to repeat')
+    .action(async () => {
+      const o = out();
+      try {
+        const { initWorkspace } = await import('../../app/setup.js');
+        const { workspace, created } = await initWorkspace(wsDir());
+        o.ok({ workspace: workspace.paths.root, created }, `${created ? 'created' : 'already initialised'}: ${workspace.paths.root}\ndrop task files into ${workspace.paths.inbox}`);
+      } catch (err) {
+        o.fail(err);
+      }
+    });
+
+  program
+    .command('up')
+    .description('run the loops until SIGINT/SIGTERM')
+    .option('--only <loops>', 'comma-separated loops to run (intake,triggers,retry,planner,executor,publisher,telegram,web)')
+    .option('--once', 'process everything pending, wait until idle, then exit')
+    .action((opts: { only?: string; once?: boolean }) => runLoops(opts.only?.split(',').map((s) => s.trim()).filter(Boolean), opts.once));
+
+  /** Runs loops (all configured ones by default) in the foreground until SIGINT/SIGTERM or idle with --once. */
+  async function runLoops(only?: string[], once?: boolean) {
+    const o = out();
+    try {
+      const ws = await open();
+      const { runUp } = await import('../../app/up.js');
+      const { stop, done } = await runUp(ws, { only, once });
+      const onSignal = () => void stop();
+      // `on`, not `once`: execa's signal-exit re-raises a signal that has no other listener left,
+      // which killed the process (exit 143) before the loops stopped and released their leases.
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      await done;
+      o.ok({ stopped: true });
+      process.exit(0);
+    } catch (err) {
+      o.fail(err);
+    }
+  }
+
+  program.command('demo').description('offline demo: sample repo, plan, approval, execution, pushed branch (no keys needed)')
+    .option('--dir <dir>', 'where to create the demo (default: a new temp directory)')
+    .action(async (opts: { dir?: string }) => {
+      const o = out();
+      try {
+        const { runDemo } = await import('../../app/demo.js');
+        const result = await runDemo({ dir: opts.dir, print: o.json ? () => undefined : (line) => process.stdout.write(line + '\n') });
+        if (o.json) o.ok(result);
+        process.exit(result.ok ? 0 : 1);
+      } catch (err) {
+        o.fail(err);
+      }
+    });
+
+  program.command('web').description('serve the web dashboard (127.0.0.1 by default; prints the URL with its access token)')
+    .option('--port <n>', 'port (default from config web.port)', int('port'))
+    .option('--host <host>', 'interface to listen on (default 127.0.0.1)')
+    .action(async (opts: { port?: number; host?: string }) => {
+      const o = out();
+      try {
+        const ws = await open();
+        const { startWeb } = await import('../../adapters/web/index.js');
+        const web = await startWeb(ws, { ...(opts.port !== undefined ? { port: opts.port } : {}), ...(opts.host ? { host: opts.host } : {}) });
+        ws.journal.start();
+        o.ok({ url: web.url, openUrl: web.openUrl }, `Orchestra dashboard: ${web.openUrl}\n(the task loops run separately: orchestra up)`);
+        const stop = async () => { await web.stop(); await ws.journal.stop(); process.exit(0); };
+        process.on('SIGINT', () => void stop());
+        process.on('SIGTERM', () => void stop());
+      } catch (err) {
+        o.fail(err);
+      }
+    });
+  program.command('telegram').description('run the Telegram bot (TELEGRAM_BOT_TOKEN, TELEGRAM_ALLOWED_USERS)').action(() => runLoops(['telegram']));
+}

@@ -16,7 +16,7 @@ import { parseYaml } from '../src/core/safe-yaml.js';
 import { forTerminal, singleLine } from '../src/core/text-sanitize.js';
 import { assertJsonDepth } from '../src/core/value-limits.js';
 import { loadScriptFile } from '../src/providers/scripted.js';
-import { unreadable } from '../src/loops/intake.js';
+import { unreadable } from '../src/loops/intake-read.js';
 
 const invalid = (fn: () => unknown, message: RegExp) =>
   assert.throws(fn, (err: unknown) => isOrchestraError(err, 'INVALID_INPUT') && message.test((err as Error).message));

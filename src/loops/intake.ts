@@ -12,7 +12,8 @@ import { parseInboxFile } from '../core/inbox-format.js';
 import { readKey } from '../core/inbox-seal.js';
 import { createTask } from '../core/ops/tasks.js';
 import { AUDIT_STREAM } from '../core/paths.js';
-import { NO_FOLLOW_READ, placeRejected } from './intake-reject.js';
+import { readInboxFile } from './intake-read.js';
+import { placeRejected } from './intake-reject.js';
 import type { Loop, LoopEnv } from './loop.js';
 import { watchDir, type DirWatcher } from '../core/watch.js';
 
@@ -29,7 +30,6 @@ const BACKOFF_MAX_MS = 30_000;
 const isPartialName = (name: string) =>
   name.startsWith('.') || isTempName(name) || /\.(tmp|part|partial|crdownload|swp)$/i.test(name) || name.endsWith('~');
 /** errno codes that mean this one file cannot be read: it is rejected, never retried. */
-const UNREADABLE = new Set(['EACCES', 'EPERM', 'ELOOP', 'EISDIR', 'ENXIO', 'EIO', 'EINVAL', 'ENAMETOOLONG', 'EAGAIN', 'EOPNOTSUPP', 'ENODEV']);
 
 export type IntakeOutcome = { file: string; result: 'task' | 'command' | 'rejected' | 'skipped'; taskId?: string; code?: string };
 
@@ -218,42 +218,7 @@ export class IntakeLoop implements Loop {
   }
 
   /** Reads a claimed file without following links or blocking on FIFOs; refuses anything but a small regular file. */
-  private async readClaim(path: string): Promise<Buffer> {
-    const { maxBytes } = this.env.ws.config.inbox;
-    let stat;
-    try {
-      stat = await fs.lstat(path);
-    } catch (err) {
-      throw unreadable(err);
-    }
-    if (stat.isSymbolicLink()) throw new OrchestraError('INVALID_INPUT', 'symbolic links are not accepted in the inbox (copy the file instead)');
-    if (stat.isDirectory()) throw new OrchestraError('INVALID_INPUT', 'directories are not accepted in the inbox; drop one file per task');
-    if (!stat.isFile()) throw new OrchestraError('INVALID_INPUT', 'only regular files are accepted in the inbox (not FIFOs, sockets or devices)');
-    if (stat.size > maxBytes) throw new OrchestraError('INVALID_INPUT', `the file is ${stat.size} bytes; the limit is ${maxBytes}`);
-    let handle: fs.FileHandle;
-    try {
-      handle = await fs.open(path, NO_FOLLOW_READ);
-    } catch (err) {
-      throw unreadable(err);
-    }
-    try {
-      const opened = await handle.stat();
-      if (!opened.isFile() || opened.ino !== stat.ino) throw new OrchestraError('INVALID_INPUT', 'the file changed while it was read');
-      const buffer = Buffer.alloc(maxBytes + 1);
-      let length = 0;
-      for (;;) {
-        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
-        if (bytesRead === 0) break;
-        length += bytesRead;
-        if (length > maxBytes) throw new OrchestraError('INVALID_INPUT', `the file is over the limit of ${maxBytes} bytes`);
-      }
-      return buffer.subarray(0, length);
-    } catch (err) {
-      throw err instanceof OrchestraError ? err : unreadable(err);
-    } finally {
-      await handle.close().catch(() => undefined);
-    }
-  }
+
 
   private async process(claimName: string): Promise<void> {
     const { ws, log } = this.env;
@@ -261,7 +226,7 @@ export class IntakeLoop implements Loop {
     const path = join(ws.paths.intake, claimName);
     const shown = printableName(name!);
     try {
-      const bytes = await this.readClaim(path);
+      const bytes = await readInboxFile(path, ws.config.inbox.maxBytes);
       const item = parseInboxFile(name!, bytes, readKey(ws.paths));
       const actor: Actor = item.actor ?? { kind: 'inbox', name: shown.slice(0, 200) };
       if (item.claimedActor) log.warn('the file names an actor without a valid seal: recorded as written by the inbox file', { file: shown, claimed: `${item.claimedActor.kind}:${item.claimedActor.name}`.slice(0, 120) });
@@ -352,10 +317,3 @@ export class IntakeLoop implements Loop {
 /** Identity of an inbox entry for skipping: a replaced or changed file is a new entry. */
 const inboxKey = (name: string, stat: { ino: number; size: number; mtimeMs: number }) => `inbox:${name}:${stat.ino}:${stat.size}:${Math.round(stat.mtimeMs)}`;
 const claimKey = (claimName: string) => `claim:${claimName}`;
-
-/** A read failure of the file itself as INVALID_INPUT (rejected); anything else unchanged. */
-export function unreadable(err: unknown): unknown {
-  const code = errno(err);
-  if (code && UNREADABLE.has(code)) return new OrchestraError('INVALID_INPUT', code === 'ELOOP' ? 'symbolic links are not accepted in the inbox (copy the file instead)' : `the file cannot be read (${code})`);
-  return err;
-}

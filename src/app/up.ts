@@ -6,6 +6,7 @@ import type { Loop, LoopEnv } from '../loops/loop.js';
 import { DEV_WORKSTREAM } from '../pipeline/dev-workstream.js';
 import { ensureBuiltinWorkstreams } from './setup.js';
 import { LOOP_NAMES, createLoop, type LoopName } from './loop-registry.js';
+import { telegramEnv } from '../core/environment.js';
 
 export interface UpOptions { only?: string[]; once?: boolean; log?: Logger; idlePollMs?: number }
 
@@ -72,7 +73,7 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
 
 async function defaultLoops(ws: Workspace): Promise<string[]> {
   const names: string[] = ['intake', 'triggers', 'retry', 'planner', 'executor', 'publisher'];
-  if (ws.config.telegram.enabled || process.env.TELEGRAM_BOT_TOKEN) names.push('telegram');
+  if (ws.config.telegram.enabled || telegramEnv().token) names.push('telegram');
   if (ws.config.web.enabled) names.push('web');
   return names;
 }

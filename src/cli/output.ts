@@ -1,5 +1,6 @@
 import { describeError } from '../core/errors.js';
 import { forTerminal } from '../core/text-sanitize.js';
+import { debugEnabled } from '../core/environment.js';
 
 export interface Output {
   json: boolean;
@@ -21,7 +22,7 @@ export function createOutput(json: boolean): Output {
       const { code, message } = describeError(err);
       if (json) process.stdout.write(JSON.stringify({ status: 'error', code, message }) + '\n');
       else process.stderr.write(`error [${code}]: ${forTerminal(message)}\n`);
-      if (process.env.ORCHESTRA_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+      if (debugEnabled() && err instanceof Error) process.stderr.write(`${err.stack}\n`);
       process.exit(code === 'INTERNAL' ? 70 : 1);
     },
   };

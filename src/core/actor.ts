@@ -1,5 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import { z } from 'zod';
+import { userEnv } from './environment.js';
 
 /** Who did something. Every record carries one. */
 export const ActorSchema = z.object({
@@ -20,7 +21,7 @@ function safeUser(): string {
 }
 
 export function cliActor(): Actor {
-  return { kind: 'cli', name: 'orchestra', user: process.env.ORCHESTRA_USER ?? safeUser(), pid: process.pid, host: hostname() };
+  return { kind: 'cli', name: 'orchestra', user: userEnv() ?? safeUser(), pid: process.pid, host: hostname() };
 }
 
 export function loopActor(loop: string): Actor {

@@ -1,4 +1,5 @@
 import { forTerminal } from './text-sanitize.js';
+import { logSilenced } from './environment.js';
 
 /** One line per event on stderr: `time level [loop] message key=value ...`. Quiet in tests unless asked. */
 export type Logger = {
@@ -8,7 +9,7 @@ export type Logger = {
   child(name: string): Logger;
 };
 
-const quiet = () => process.env.ORCHESTRA_LOG === 'silent';
+const quiet = () => logSilenced();
 
 export function createLogger(name = 'orchestra', sink: (line: string) => void = (l) => process.stderr.write(l + '\n')): Logger {
   const emit = (level: string) => (message: string, fields: Record<string, unknown> = {}) => {

@@ -11,12 +11,13 @@ import { AUDIT_STREAM, streamOfTask, streamOfWorkstream, WorkspacePaths } from '
 import { AUDIT_SIGNAL, SignalFeed } from './signals.js';
 import type { StreamRecord } from './record.js';
 import { StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
+import { workspaceEnv } from './environment.js';
 
 const GITIGNORE = ['# ephemeral state and the drop folder never enter history', '.orchestra/', 'inbox/', '.tmp-*', ''].join('\n');
 const MAX_CONFLICT_RETRIES = 200;
 
 export function resolveWorkspaceDir(flag?: string): string {
-  return resolve(flag ?? process.env.ORCHESTRA_WORKSPACE ?? 'workspace');
+  return resolve(flag ?? workspaceEnv() ?? 'workspace');
 }
 
 /** Decides what to append given the current state; null means "nothing to do". */

@@ -5,7 +5,6 @@
  */
 import { z } from 'zod';
 import { ProviderKindSchema } from '../core/config.js';
-import { OrchestraError } from '../core/errors.js';
 
 export interface ToolSpec {
   name: string;

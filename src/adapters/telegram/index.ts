@@ -17,6 +17,7 @@ import { BOT_COMMANDS } from './help.js';
 import { Messenger } from './messenger.js';
 import { Notifier } from './notifier.js';
 import { StateFile } from './state.js';
+import { telegramEnv } from '../../core/environment.js';
 
 export { esc, htmlToText, renderPlan, splitHtml } from './format.js';
 export { resolveTaskId, telegramActor } from './bot.js';
@@ -37,20 +38,19 @@ export interface TelegramOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const list = (value: string | undefined) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
 /** Settings from options, environment and config; a missing token is one clear error. */
 export function resolveTelegramSettings(ws: Workspace, opts: TelegramOptions = {}) {
-  const env = opts.env ?? process.env;
-  const token = (opts.token ?? env.TELEGRAM_BOT_TOKEN ?? '').trim();
+  const env = telegramEnv(opts.env ?? process.env);
+  const token = (opts.token ?? env.token ?? '').trim();
   if (!token) {
     throw new OrchestraError('MISSING_API_KEY', 'TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and export TELEGRAM_BOT_TOKEN=<token>');
   }
-  const apiRoot = (opts.apiRoot ?? env.TELEGRAM_API_ROOT ?? ws.config.telegram.apiRoot)?.trim().replace(/\/+$/, '') || undefined;
+  const apiRoot = (opts.apiRoot ?? env.apiRoot ?? ws.config.telegram.apiRoot)?.trim().replace(/\/+$/, '') || undefined;
   const allowed = new Set(
-    (opts.allowedUsers ? opts.allowedUsers.map(String) : [...ws.config.telegram.allowedUsers, ...list(env.TELEGRAM_ALLOWED_USERS)]).map((s) => s.trim()).filter(Boolean),
+    (opts.allowedUsers ? opts.allowedUsers.map(String) : [...ws.config.telegram.allowedUsers, ...env.allowedUsers]).map((s) => s.trim()).filter(Boolean),
   );
-  const notify = opts.notifyChat ?? (env.TELEGRAM_NOTIFY_CHAT ? Number(env.TELEGRAM_NOTIFY_CHAT) : undefined);
+  const notify = opts.notifyChat ?? env.notifyChat;
   const notifyChat = notify !== undefined && Number.isFinite(notify) ? notify : undefined;
   return { token, apiRoot, allowed, notifyChat };
 }

@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Actor } from '../../core/actor.js';
 import { OrchestraError } from '../../core/errors.js';
 import type { Workspace } from '../../core/workspace.js';
+import { webTokenEnv } from '../../core/environment.js';
 
 /** Cookies are shared by all ports of a host: the port in the name keeps two instances apart. */
 export const sessionCookieName = (port: number) => `orchestra_web_${port}`;
@@ -21,7 +22,7 @@ export function tokenFile(ws: Workspace): string {
  * one stored in `.orchestra/web-token` (created at first start: 32 random bytes, hex, mode 0600).
  */
 export async function resolveToken(ws: Workspace, explicit?: string): Promise<{ token: string; source: TokenSource }> {
-  const given: Array<[string | undefined, TokenSource]> = [[explicit, 'option'], [process.env.ORCHESTRA_WEB_TOKEN, 'env'], [ws.config.web.token, 'config']];
+  const given: Array<[string | undefined, TokenSource]> = [[explicit, 'option'], [webTokenEnv(), 'env'], [ws.config.web.token, 'config']];
   for (const [value, source] of given) {
     if (value === undefined || value === '') continue;
     if (!/^[\x21-\x7e]{8,512}$/.test(value)) throw new OrchestraError('INVALID_INPUT', `the web token (${source}) must be 8 to 512 printable characters without spaces`);

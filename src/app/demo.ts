@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { execa } from 'execa';
+import { git } from '../vcs/git.js';
 import type { Actor } from '../core/actor.js';
 import { createLogger } from '../core/log.js';
 import type { TaskView } from '../core/model/task.js';
@@ -46,8 +46,9 @@ const EXECUTOR_SCRIPT = {
   ],
 };
 
+/** Git for the sample repository: the same hardened runner as every target repository. */
 async function sh(cwd: string, ...args: string[]) {
-  await execa('git', ['-c', 'user.name=Demo', '-c', 'user.email=demo@localhost', ...args], { cwd });
+  await git(cwd, args, { allowFile: true, config: ['user.name=Demo', 'user.email=demo@localhost', 'commit.gpgsign=false'] });
 }
 
 /** A sample repo with a failing test, pushed to a local bare remote, on main and development. */

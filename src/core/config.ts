@@ -19,6 +19,12 @@ export const ModelRoleConfigSchema = z.object({
 });
 export type ModelRoleConfig = z.infer<typeof ModelRoleConfigSchema>;
 
+export const RepoSettingsSchema = z.object({
+  path: z.string().min(1),
+  /** Shell command that installs the repository's dependencies before the first test run. */
+  setup: z.string().min(1).optional(),
+});
+
 /** Fail-closed budgets of one execution run; a task's `limits` field overrides any of them. */
 export const LimitsSchema = z.object({
   maxTurns: z.number().int().positive().default(40),
@@ -66,7 +72,11 @@ export const ConfigSchema = z.object({
       maxArtifactBytes: z.number().int().positive().default(50 * 1024 * 1024),
     })
     .prefault({}),
-  repos: z.record(z.string(), z.string()).default({}),
+  /**
+   * Names for repositories: `{"myapp": "/home/me/code/myapp"}`, or with settings
+   * `{"myapp": {"path": "...", "setup": "make deps"}}` (`setup` replaces the detected install step).
+   */
+  repos: z.record(z.string(), z.union([z.string(), RepoSettingsSchema])).default({}),
   /** Push target override; by default the target repo's origin. */
   remote: z.string().optional(),
   protectedBranches: z.array(z.string()).default([]),
@@ -78,6 +88,8 @@ export const ConfigSchema = z.object({
   sandbox: z
     .object({
       testTimeoutSeconds: z.number().positive().default(600),
+      /** Time limit of the dependency install step (it runs with network, once per lockfile). */
+      setupTimeoutSeconds: z.number().positive().default(900),
       network: z.enum(['off', 'on']).default('off'),
       cpuSeconds: z.number().int().positive().optional(),
       memoryMb: z.number().int().positive().optional(),
@@ -91,7 +103,7 @@ export const ConfigSchema = z.object({
        * with SANDBOX_UNAVAILABLE. 'unconfined' runs them without any isolation: UNSAFE, only for
        * repositories and triggers you trust completely; every run record says so.
        */
-      isolation: z.enum(['bwrap', 'unconfined']).default('bwrap'),
+      isolation: z.enum(['bwrap', 'unconfined', 'none']).default('bwrap').transform((v) => (v === 'none' ? 'unconfined' : v)),
       /** Extra absolute paths the sandboxed command may read (e.g. a toolchain outside /usr, /opt). */
       readPaths: z.array(z.string().refine((p) => p.startsWith('/'), 'must be an absolute path')).default([]),
       /**
@@ -149,4 +161,15 @@ export async function loadConfig(path: string): Promise<Config> {
 export async function writeDefaultConfig(path: string): Promise<void> {
   const defaults = ConfigSchema.parse({});
   await writeAtomic(path, JSON.stringify(defaults, null, 2) + '\n');
+}
+
+/** Repository names to paths or URLs (what resolveRepo takes). */
+export function repoPaths(config: Pick<Config, 'repos'>): Record<string, string> {
+  return Object.fromEntries(Object.entries(config.repos).map(([name, value]) => [name, typeof value === 'string' ? value : value.path]));
+}
+
+/** The configured setup command of a repository named in config `repos`, if any. */
+export function repoSetup(config: Pick<Config, 'repos'>, spec: string): string | undefined {
+  const value = config.repos[spec.trim()];
+  return value && typeof value !== 'string' ? value.setup : undefined;
 }

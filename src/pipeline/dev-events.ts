@@ -27,6 +27,10 @@ export const DevEventSchemas = {
     run: int, passed: z.boolean(), exitCode: int.nullable().default(null), timedOut: z.boolean().default(false), aborted: z.boolean().optional(),
     durationMs: z.number().min(0).default(0), file: str, isolation: str.optional(),
   }),
+  'setup.ran': z.object({
+    command: str, source: z.enum(['task', 'config', 'repository', 'detected', 'none']), passed: z.boolean(), cached: z.boolean().default(false),
+    exitCode: int.nullable().default(null), durationMs: z.number().min(0).default(0), file: str,
+  }),
   'exec.finished': z.object({ summary: str.default(''), diffStat: str.optional(), diffFile: str.optional(), files: z.array(str).optional() }),
   'exec.stopped': z.object({ reason: str, patchFile: str.optional() }),
   'git.committed': z.object({ sha: str, created: z.boolean().optional(), message: str.default('') }),

@@ -36,6 +36,8 @@ export interface DevView {
   turns: number;
   runUsage: { inputTokens: number; outputTokens: number; costUsd: number };
   testRuns: TestRunRef[];
+  /** The setup step of the current execution, once it ran. */
+  setup?: { command: string; source: string; passed: boolean; cached: boolean; exitCode: number | null; durationMs: number; file: string; at: string };
   summary?: string;
   commit?: { sha: string; message: string };
   push?: { remote: string; branch: string; sha: string; link: string };
@@ -85,8 +87,12 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
       dev.turns = 0;
       dev.runUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
       dev.testRuns = [];
+      dev.setup = undefined;
       dev.failure = undefined;
       dev.abortRequested = false;
+      break;
+    case 'setup.ran':
+      dev.setup = { ...e.data, at: record.at };
       break;
     case 'tests.ran': {
       const { run, passed, exitCode, timedOut, durationMs, file } = e.data;
@@ -140,6 +146,7 @@ export function summarizeDevEvent(type: string, data: Record<string, unknown>): 
     case 'exec.resumed': return `execution resumed (attempt ${d.attempt})`;
     case 'exec.finished': return `execution finished: ${cut(d.summary)}`;
     case 'exec.stopped': return `execution stopped (${d.reason})`;
+    case 'setup.ran': return d.source === 'none' ? 'no setup step needed' : `setup ${d.cached ? 'restored from the dependency cache' : d.passed ? 'passed' : 'failed'}: ${cut(d.command)}`;
     case 'tests.ran': return `test run ${d.run} ${d.passed ? 'passed' : d.timedOut ? 'killed at the timeout' : 'failed'}`;
     case 'git.committed': return `committed ${String(d.sha).slice(0, 10)}${d.created === false ? ' (already there)' : ''}`;
     case 'git.pushed': return `pushed ${d.branch}${d.pushed === false ? ' (already there)' : ''}`;

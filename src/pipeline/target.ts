@@ -1,3 +1,4 @@
+import { repoPaths } from '../core/config.js';
 import type { TaskView } from '../core/model/task.js';
 import { OrchestraError } from '../core/errors.js';
 import type { Workspace } from '../core/workspace.js';
@@ -15,7 +16,7 @@ export interface Target { resolved: ResolvedRepo; objects: string; base: Pick<Ba
 export async function resolveTarget(ws: Workspace, task: TaskView, base?: string): Promise<Target> {
   const spec = task.fields.repo;
   if (typeof spec !== 'string' || !spec) throw new OrchestraError('INVALID_INPUT', 'the task names no repo (field "repo")');
-  const resolved = await resolveRepo(spec, ws.config.repos, { cwd: ws.paths.root });
+  const resolved = await resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root });
   const objects = await ensureMirror(resolved, ws.paths.repoCache);
   const requested = base ?? (typeof task.fields.base === 'string' ? task.fields.base : undefined);
   return { resolved, objects, base: await detectBase(objects, requested) };
@@ -30,7 +31,7 @@ export async function resolveTarget(ws: Workspace, task: TaskView, base?: string
 export async function executionTarget(ws: Workspace, task: TaskView, recorded: { base: string; baseCommit: string }): Promise<Target> {
   const spec = task.fields.repo;
   if (typeof spec !== 'string' || !spec) throw new OrchestraError('INVALID_INPUT', 'the task names no repo (field "repo")');
-  const resolved = await resolveRepo(spec, ws.config.repos, { cwd: ws.paths.root });
+  const resolved = await resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root });
   const cached = join(realpathSync(ws.paths.repoCache), mirrorDirName(resolved.source));
   // The mirror is gone (the cache was cleared): fetch it again, once.
   const objects = existsSync(cached) ? cached : await ensureMirror(resolved, ws.paths.repoCache);

@@ -154,10 +154,14 @@ export function transportOptions(remote: string): GitOptions {
   return usesFileTransport(remote) ? { allowFile: true, timeoutMs: 900_000 } : { network: true };
 }
 
+/** Paths the setup step creates in a worktree (installed trees, package-manager caches). */
+export const SETUP_EXCLUDES: readonly string[] = ['/.orchestra-cache/', '/node_modules/', '/.venv/'];
+
 /**
  * Makes the mirror's configuration ours again, whatever was written into it: the whole `config`
  * file is replaced (only the object format is carried over), and `info/attributes`,
- * `info/grafts` and `hooks/` are removed. Nothing a test wrote there survives to our next git call.
+ * `info/grafts` and `hooks/` are removed, and `info/exclude` lists SETUP_EXCLUDES. Nothing a test
+ * wrote there survives to our next git call.
  */
 export async function sealMirror(dir: string, repo: Pick<ResolvedRepo, 'source' | 'kind'>): Promise<void> {
   const format = (await gitMaybe(dir, ['config', '--file', join(dir, 'config'), '--get', 'extensions.objectformat'])) ?? '';
@@ -181,6 +185,9 @@ export async function sealMirror(dir: string, repo: Pick<ResolvedRepo, 'source' 
   ];
   await writeAtomic(join(dir, 'config'), lines.join('\n'));
   for (const p of ['info/attributes', 'info/grafts', 'hooks']) await rm(join(dir, p), { recursive: true, force: true });
+  // What the setup step creates in a worktree is never committed (tracked files are unaffected).
+  await mkdir(join(dir, 'info'), { recursive: true });
+  await writeAtomic(join(dir, 'info', 'exclude'), SETUP_EXCLUDES.map((p) => `${p}\n`).join(''));
 }
 
 /**

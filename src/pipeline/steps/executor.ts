@@ -8,6 +8,7 @@ import { effectiveLimits, exceededLimit, type Spent } from '../budget.js';
 import { DEV_WORKSTREAM } from '../dev-workstream.js';
 import { roleModel } from '../model-runtime.js';
 import { retryLater, runTurns } from '../turns.js';
+import { recordedSetup, setupTail, TOOL_ENV_NAMES, toolEnv } from '../setup-run.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
 import { executionTarget, resolveTarget } from '../target.js';
 import { worktreeTools } from '../tools/worktree-tools.js';
@@ -86,6 +87,18 @@ export function createExecutorLoop(env: LoopEnv): Loop {
           await failTask(lease, 'execute', 'no test command: set the task field "test" or the config "testCommand" (none was detected in the repository)');
           return;
         }
+        // The setup step (dependencies) runs once per execution, before any model turn.
+        let setup = current.dev.setup;
+        if (!setup?.passed) {
+          const ran = await recordedSetup(ws, lease, current, exec, String(task.fields.repo), loopSignal);
+          if (!ran.passed) {
+            if (loopSignal.aborted) throw new Error('stopped during setup');
+            await failTask(lease, 'setup', `setup failed: \`${ran.plan?.command}\` ${ran.exitCode === null ? 'was stopped' : `exited ${ran.exitCode}`} (output in ${ran.file}): ${setupTail(ran)}`);
+            return;
+          }
+          setup = (await ws.task(task.id)).dev.setup;
+        }
+        const setupNote = !setup || setup.source === 'none' ? 'setup: none needed' : `setup: ${setup.command} (${setup.cached ? 'restored from the dependency cache' : 'installed'})`;
         const tools = worktreeTools(exec.worktree);
         const model = roleModel(ws, ws.config.executor);
         const spent: Spent = { turns: current.dev.turns, testRuns: current.dev.testRuns.length, ...current.dev.runUsage, startedAt: Date.parse(current.dev.execution!.startedAt) };
@@ -140,6 +153,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
             // Throws SANDBOX_UNAVAILABLE where no sandbox can be built: the catch below fails the task with that reason.
             const result = await runSandboxed({
               ...sandboxOptions(ws.config.sandbox), command: testCommand as string, cwd: exec!.worktree, signal: loopSignal, hidePaths: [ws.paths.root],
+              env: { ...process.env, ...toolEnv(exec!.worktree) }, passEnv: [...ws.config.sandbox.passEnv, ...TOOL_ENV_NAMES],
             });
             const iso = result.isolation;
             const header = `$ ${testCommand}\n# exit ${result.exitCode ?? result.signal}${result.timedOut ? ' (killed at the timeout)' : ''}, ${result.durationMs} ms, isolation ${iso.mode === 'unconfined' ? 'UNCONFINED (sandbox.isolation is "unconfined")' : iso.mode}, network ${iso.network}, limits ${iso.limits}\n`;
@@ -147,7 +161,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
             await lease.append([{ type: 'tests.ran', data: { run: spent.testRuns, passed: result.passed, exitCode: result.exitCode, timedOut: result.timedOut, aborted: result.aborted, durationMs: result.durationMs, file, isolation: iso.mode } }]);
             if (result.passed) greenAtEdit = tools.edits();
             const verdict = result.passed ? 'PASSED' : result.timedOut ? `FAILED: killed after ${ws.config.sandbox.testTimeoutSeconds} s` : `FAILED (exit ${result.exitCode ?? result.signal})`;
-            return { outcome: { output: `${verdict}\n${result.output}`, isError: !result.passed } };
+            return { outcome: { output: `${verdict}\n${setupNote}\n${result.output}`, isError: !result.passed } };
           }
           if (call.name === 'finish') {
             if (greenAtEdit !== tools.edits()) return { outcome: { output: 'refused: the tests have not passed since your last edit; call run_tests first', isError: true } };

@@ -9,7 +9,9 @@ import { latestPlanVersion } from '../commands.js';
 import { DEV_WORKSTREAM } from '../dev-workstream.js';
 import { roleModel } from '../model-runtime.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
-import { resolveTarget } from '../target.js';
+import { resolveTarget, type Target } from '../target.js';
+import { planSetupFromNames, REPO_SETUP_FILE } from '../setup.js';
+import { git } from '../../vcs/git.js';
 import { repoReader } from '../tools/repo-reader.js';
 import type { ChatMessage, ToolSpec } from '../../providers/types.js';
 import type { Loop, LoopEnv } from '../../loops/loop.js';
@@ -24,13 +26,19 @@ const SUBMIT_PLAN: ToolSpec = {
   parameters: planParameters,
 };
 
-async function briefing(ws: Workspace, task: TaskView, baseBranch: string): Promise<string> {
+async function briefing(ws: Workspace, task: TaskView, target: Target): Promise<string> {
+  const root = (await git(target.objects, ['ls-tree', '--name-only', target.base.commit]).catch(() => '')).split('\n').filter(Boolean);
+  const repoSetupFile = (await git(target.objects, ['ls-tree', '--name-only', target.base.commit, '--', REPO_SETUP_FILE]).catch(() => '')).trim() !== '';
+  const setup = planSetupFromNames(task, ws.config, root, repoSetupFile);
+  const test = (typeof task.fields.test === 'string' && task.fields.test) || ws.config.testCommand;
   const parts = [
     `Task: ${task.title}`,
     '',
     task.description || '(no description)',
     '',
-    `Repository: ${String(task.fields.repo)} (base branch ${baseBranch})`,
+    `Repository: ${String(task.fields.repo)} (base branch ${target.base.branch})`,
+    `Setup step before the tests: ${setup ? `${setup.command} (${setup.source})` : 'none (no lockfile or .orchestra/setup.sh)'}`,
+    `Test command: ${test || 'detected from the repository when the execution starts'}`,
   ];
   const previous = task.dev.plans.at(-1);
   const feedback = task.dev.feedback.filter((f) => f.onVersion === previous?.version);
@@ -56,7 +64,7 @@ export function createPlannerLoop(env: LoopEnv): Loop {
         const target = await resolveTarget(ws, task);
         const tools = repoReader(target.objects, target.base.commit);
         const model = roleModel(ws, ws.config.planner);
-        const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target.base.branch) }];
+        const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target) }];
         const outcome = await runTurns<Plan>({
           ws, lease, role: 'planner', model, messages, signal, maxTurns: limits.plannerMaxTurns,
           prompts: () => loadPromptSet(ws, PROMPT_SETS.planner),

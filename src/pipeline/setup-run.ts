@@ -1,0 +1,124 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Lease } from '../core/leases.js';
+import { newId } from '../core/ids.js';
+import type { TaskView } from '../core/model/task.js';
+import type { Workspace } from '../core/workspace.js';
+import { runSandboxed, sandboxOptions } from '../exec/sandbox.js';
+import { devEvent } from './dev-events.js';
+import { cacheKey, planSetup, type SetupPlan } from './setup.js';
+
+/**
+ * Runs an execution's setup step once, before the executor's first model turn (see setup.ts for
+ * what the step is). It runs in the sandbox like a test, but with network (it downloads) and its
+ * own time limit; its output is a record file and `setup.ran` says how it went.
+ *
+ * Dependency cache: the tree a detected install fills (node_modules, .venv) is copied, after a
+ * successful install and before any test runs, to `.orchestra/deps/<key>/`, keyed by repository,
+ * command and lockfile bytes (setup.ts `cacheKey`). The next execution with the same key copies it
+ * back (reflinks where the file system has them) instead of installing: no network, no install
+ * scripts. Test code never writes the cached copy: it runs after the copy was taken, in its own.
+ *
+ * Package-manager caches and toolchain homes go to `.orchestra-cache/` inside the worktree, which
+ * the mirror's exclude file keeps out of every commit (see vcs/repo-source.ts `sealMirror`).
+ */
+export interface SetupOutcome { plan?: SetupPlan; passed: boolean; cached: boolean; exitCode: number | null; durationMs: number; output: string }
+
+const run = promisify(execFile);
+const TAIL_CHARS = 1500;
+
+/** Where package managers keep their caches in a worktree, and the variables that say so. */
+export function toolEnv(worktree: string): Record<string, string> {
+  const cache = join(worktree, '.orchestra-cache');
+  return {
+    npm_config_cache: join(cache, 'npm'),
+    npm_config_update_notifier: 'false',
+    PIP_CACHE_DIR: join(cache, 'pip'),
+    UV_CACHE_DIR: join(cache, 'uv'),
+    GOMODCACHE: join(cache, 'go', 'mod'),
+    GOPATH: join(cache, 'go'),
+    GOFLAGS: '-modcacherw',
+    CARGO_HOME: join(cache, 'cargo'),
+  };
+}
+export const TOOL_ENV_NAMES = Object.keys(toolEnv('/'));
+
+/** Copies a directory tree (reflinks where possible; links inside it kept as links). */
+async function copyTree(from: string, to: string): Promise<void> {
+  await run('cp', ['-R', '--reflink=auto', '--no-dereference', '--preserve=mode,timestamps,links', '--', from, to], { maxBuffer: 1024 * 1024 });
+}
+
+function cacheDir(ws: Workspace, key: string): string {
+  return join(ws.paths.runtime, 'deps', key);
+}
+
+/** Restores the cached tree of `key` into the worktree; false when there is none. */
+async function restore(ws: Workspace, key: string, installs: string, worktree: string): Promise<boolean> {
+  const cached = join(cacheDir(ws, key), installs);
+  if (!existsSync(cached)) return false;
+  const target = join(worktree, installs);
+  await rm(target, { recursive: true, force: true });
+  await copyTree(cached, target);
+  return true;
+}
+
+/** Keeps the freshly installed tree under `key` (whole or not at all: copied aside, then renamed). */
+async function keep(ws: Workspace, key: string, installs: string, worktree: string): Promise<void> {
+  const source = join(worktree, installs);
+  const dir = cacheDir(ws, key);
+  if (!existsSync(source) || existsSync(dir)) return;
+  const temp = `${dir}.tmp-${newId()}`;
+  await mkdir(temp, { recursive: true });
+  try {
+    await copyTree(source, join(temp, installs));
+    await rename(temp, dir).catch(() => undefined); // another execution kept it first: fine
+  } finally {
+    await rm(temp, { recursive: true, force: true });
+  }
+}
+
+export async function runSetup(ws: Workspace, task: TaskView, repoSource: string, worktree: string, signal: AbortSignal): Promise<SetupOutcome> {
+  const plan = planSetup(task, ws.config, worktree);
+  if (!plan) return { passed: true, cached: false, exitCode: 0, durationMs: 0, output: 'no setup step: no lockfile or .orchestra/setup.sh at the repository root\n' };
+  const key = cacheKey(plan, repoSource, worktree);
+  const started = performance.now();
+  if (key && plan.installs && (await restore(ws, key, plan.installs, worktree))) {
+    return { plan, passed: true, cached: true, exitCode: 0, durationMs: Math.round(performance.now() - started), output: `restored ${plan.installs} from the dependency cache (${key})\n` };
+  }
+  const result = await runSandboxed({
+    ...sandboxOptions(ws.config.sandbox),
+    timeoutMs: ws.config.sandbox.setupTimeoutSeconds * 1000,
+    network: 'on',
+    command: plan.command,
+    cwd: worktree,
+    signal,
+    hidePaths: [ws.paths.root],
+    env: { ...process.env, ...toolEnv(worktree) },
+    passEnv: [...ws.config.sandbox.passEnv, ...TOOL_ENV_NAMES],
+  });
+  if (result.passed && key && plan.installs) await keep(ws, key, plan.installs, worktree).catch(() => undefined);
+  return { plan, passed: result.passed, cached: false, exitCode: result.exitCode, durationMs: result.durationMs, output: result.output };
+}
+
+/** Runs the setup step and records it; returns the outcome (the caller fails the task when it did not pass). */
+export async function recordedSetup(ws: Workspace, lease: Lease, task: TaskView, exec: { number: number; worktree: string }, repoSource: string, signal: AbortSignal): Promise<SetupOutcome & { file: string }> {
+  const outcome = await runSetup(ws, task, repoSource, exec.worktree, signal);
+  const header = outcome.plan
+    ? `$ ${outcome.plan.command}\n# ${outcome.cached ? 'restored from the dependency cache' : `exit ${outcome.exitCode}`}, ${outcome.durationMs} ms, setup from ${outcome.plan.source}${outcome.plan.lockfile ? ` (${outcome.plan.lockfile})` : ''}\n`
+    : '';
+  const file = await ws.writeTaskFile(task.id, `exec${exec.number}-setup.txt`, header + outcome.output, { onTaken: 'newName' });
+  await lease.append([devEvent('setup.ran', {
+    command: outcome.plan?.command ?? '', source: outcome.plan?.source ?? 'none', passed: outcome.passed, cached: outcome.cached,
+    exitCode: outcome.exitCode, durationMs: outcome.durationMs, file,
+  })]);
+  return { ...outcome, file };
+}
+
+/** The end of the setup output, for a failure reason a person can act on. */
+export function setupTail(outcome: SetupOutcome): string {
+  const text = outcome.output.trim();
+  return text.length > TAIL_CHARS ? `...${text.slice(-TAIL_CHARS)}` : text;
+}

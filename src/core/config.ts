@@ -51,6 +51,8 @@ export const ConfigSchema = z.object({
       /** An inbox file is taken once it has not changed for this long (still-growing files wait). */
       settleMs: z.number().int().min(0).default(150),
       concurrency: z.number().int().min(1).max(64).default(2),
+      /** A step that throws this many times in a row on one task gives up: the task fails with the error. */
+      maxStepFailures: z.number().int().min(1).max(100).default(3),
     })
     .prefault({}),
   git: z

@@ -28,6 +28,13 @@ export interface TaskLoopSpec {
    * when this says no (e.g. the task was aborted by a person): the step stops at its next safe point.
    */
   keepWorkingWhile?: (task: TaskView) => boolean;
+  /**
+   * Called (with the lease still held) when `work` has thrown `loops.maxStepFailures` times in a
+   * row on one task: ends the task with the reason (e.g. moves it to failed). Without it the loop
+   * stops taking that task until this process restarts. Either way a task whose step always
+   * throws is not claimed and released forever.
+   */
+  giveUp?: (lease: Lease, reason: string) => Promise<void>;
 }
 
 /**
@@ -38,6 +45,9 @@ export class TaskLoop implements Loop {
   readonly name: string;
   private readonly queue = new Set<string>();
   private readonly running = new Map<string, AbortController>();
+  /** Consecutive failures of `work` per task (reset when it returns), and tasks given up on. */
+  private readonly failures = new Map<string, number>();
+  private readonly parked = new Set<string>();
   private signals?: Subscription;
   private timer?: NodeJS.Timeout;
   private stopping = false;
@@ -68,7 +78,7 @@ export class TaskLoop implements Loop {
     await this.spec.beforeScan?.();
     let found = 0;
     for (const task of await this.env.ws.tasks()) {
-      if (!task.archived && this.spec.wants(task) && !this.running.has(task.id)) {
+      if (!task.archived && this.spec.wants(task) && !this.running.has(task.id) && !this.parked.has(task.id)) {
         if (task.lease && !task.lease.released && (await taskLeaseStatus(this.env.ws, task)).state === 'held') continue;
         found++;
         this.enqueue(task.id);
@@ -88,7 +98,7 @@ export class TaskLoop implements Loop {
   }
 
   private enqueue(taskId: string): void {
-    if (this.stopping || !isUlid(taskId)) return;
+    if (this.stopping || !isUlid(taskId) || this.parked.has(taskId)) return;
     this.queue.add(taskId);
     void this.pump();
   }
@@ -135,15 +145,34 @@ export class TaskLoop implements Loop {
       }, Math.max(50, Math.floor(this.ttl / 3)));
       try {
         await this.spec.work({ lease: held, task: await ws.task(taskId), signal: controller.signal });
+        this.failures.delete(taskId);
       } finally {
         clearInterval(heartbeat);
       }
     } catch (err) {
       const { code, message } = describeError(err);
-      if (code !== 'LEASE_LOST') log.error('work failed', { task: taskId, code, message });
+      if (code !== 'LEASE_LOST') {
+        log.error('work failed', { task: taskId, code, message });
+        if (!controller.signal.aborted) await this.countFailure(taskId, lease, message);
+      }
     } finally {
       if (lease) await this.releaseIfHeld(lease);
     }
+  }
+
+  private async countFailure(taskId: string, lease: Lease | null, message: string): Promise<void> {
+    const count = (this.failures.get(taskId) ?? 0) + 1;
+    this.failures.set(taskId, count);
+    const limit = this.env.ws.config.loops.maxStepFailures;
+    if (count < limit) return;
+    this.failures.delete(taskId);
+    const reason = `${this.name} gave up after ${count} failures in a row: ${message}`;
+    if (lease && this.spec.giveUp) {
+      await this.spec.giveUp(lease, reason).catch((err) => this.env.log.error('giving up failed', { task: taskId, ...describeError(err) }));
+      return;
+    }
+    this.parked.add(taskId);
+    this.env.log.error('not taking this task again until restart', { task: taskId, reason });
   }
 
   private async releaseIfHeld(lease: Lease): Promise<void> {

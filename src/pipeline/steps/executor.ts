@@ -63,6 +63,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
     purpose: 'execute',
     wants: (task) => task.workstream === DEV_WORKSTREAM && ((task.state === 'approved' && task.dev.approvedVersion !== undefined) || task.state === 'executing'),
     keepWorkingWhile: (task) => task.state === 'executing' || task.state === 'approved',
+    giveUp: (lease, reason) => failTask(lease, 'execute', reason),
     async work({ lease, task, signal: loopSignal }) {
       const resumed = task.state === 'executing';
       let exec: Execution | undefined;

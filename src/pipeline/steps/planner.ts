@@ -58,9 +58,10 @@ export function createPlannerLoop(env: LoopEnv): Loop {
     purpose: 'plan',
     wants: (task) => task.workstream === DEV_WORKSTREAM && task.state === 'planning',
     keepWorkingWhile: (task) => task.state === 'planning',
+    giveUp: (lease, reason) => failTask(lease, 'plan', reason),
     async work({ lease, task, signal }) {
-      const limits = effectiveLimits(ws.config.limits, task);
       try {
+        const limits = effectiveLimits(ws.config.limits, task);
         const target = await resolveTarget(ws, task);
         const tools = repoReader(target.objects, target.base.commit);
         const model = roleModel(ws, ws.config.planner);

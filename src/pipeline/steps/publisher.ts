@@ -24,6 +24,7 @@ export function createPublisherLoop(env: LoopEnv): Loop {
     name: 'publisher',
     purpose: 'publish',
     wants: (task) => task.workstream === DEV_WORKSTREAM && task.state === 'publishing',
+    giveUp: (lease, reason) => failTask(lease, 'publish', reason),
     async work({ lease, task }) {
       const exec = task.dev.execution;
       try {

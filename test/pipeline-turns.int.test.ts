@@ -22,3 +22,17 @@ test('an overloaded model (529) is retried in place by the turn loop: the plan a
   assert.equal(calls, OVERLOADED_CALLS + PLANNER_REPLIES.length);
   assert.equal(view.attempts, 1, 'retried within the same lease, not by failing and re-claiming');
 });
+
+test('an unpriced model is refused before any call while a dollar limit applies (it would count as $0)', async (t) => {
+  let calls = 0;
+  const anthropic = await startFakeAnthropic({ apiKey: 'sk-ant-test', respond: (body) => { calls++; return byTurn(PLANNER_REPLIES)(body); } });
+  Object.assign(process.env, { ANTHROPIC_API_KEY: 'sk-ant-test', ANTHROPIC_BASE_URL: anthropic.url });
+  const p = await makePipeline(t, { config: { planner: { provider: 'anthropic', model: 'claude-unknown-9' } } });
+  p.defer(() => anthropic.close());
+  await startLoops(p, ['intake', 'planner']);
+  const id = await dropTask(p, 'unpriced');
+  const view = await waitState(p, id, ['planned', 'failed'], 30_000);
+  assert.equal(view.state, 'failed');
+  assert.match(view.dev.failure!.reason, /model "claude-unknown-9" has no price.*config "prices"/);
+  assert.equal(calls, 0, 'no model call was made');
+});

@@ -2,7 +2,8 @@ import { isAbsolute, join } from 'node:path';
 import type { ModelRoleConfig } from '../core/config.js';
 import type { Lease } from '../core/leases.js';
 import type { Workspace } from '../core/workspace.js';
-import { costUsd, DEFAULT_PRICE_TABLE } from '../providers/pricing.js';
+import { OrchestraError } from '../core/errors.js';
+import { costUsd, DEFAULT_PRICE_TABLE, findPrice } from '../providers/pricing.js';
 import { createProvider } from '../providers/factory.js';
 import type { ModelProvider, ModelReply, ModelRequest } from '../providers/types.js';
 
@@ -15,6 +16,16 @@ export function roleModel(ws: Workspace, settings: ModelRoleConfig): RoleModel {
   const scriptFile = settings.scriptFile && !isAbsolute(settings.scriptFile) ? join(ws.paths.root, settings.scriptFile) : settings.scriptFile;
   const provider = createProvider({ kind: settings.provider, model: settings.model, streaming: settings.streaming, ...(scriptFile ? { scriptFile } : {}) });
   return { provider, settings };
+}
+
+/**
+ * Refuses a role whose model has no price while a dollar limit applies: an unpriced model would
+ * be counted at $0 and silently switch the limit off. (The scripted provider spends nothing.)
+ */
+export function assertPriced(ws: Workspace, model: RoleModel): void {
+  if (model.settings.provider === 'scripted') return;
+  if (findPrice(model.settings.model, { ...DEFAULT_PRICE_TABLE, ...ws.config.prices })) return;
+  throw new OrchestraError('INVALID_INPUT', `model "${model.settings.model}" has no price, so the cost limit could not be kept: add it to config "prices" ({"${model.settings.model}": {"inputPerMTok": ..., "outputPerMTok": ...}})`);
 }
 
 /**

@@ -6,7 +6,7 @@ import { detectTestCommand } from '../../exec/detect-test.js';
 import { runSandboxed, sandboxOptions } from '../../exec/sandbox.js';
 import { effectiveLimits, exceededLimit, type Spent } from '../budget.js';
 import { DEV_WORKSTREAM } from '../dev-workstream.js';
-import { roleModel } from '../model-runtime.js';
+import { assertPriced, roleModel } from '../model-runtime.js';
 import { retryLater, runTurns } from '../turns.js';
 import { recordedSetup, setupTail, TOOL_ENV_NAMES, toolEnv } from '../setup-run.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
@@ -102,6 +102,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
         const setupNote = !setup || setup.source === 'none' ? 'setup: none needed' : `setup: ${setup.command} (${setup.cached ? 'restored from the dependency cache' : 'installed'})`;
         const tools = worktreeTools(exec.worktree);
         const model = roleModel(ws, ws.config.executor);
+        assertPriced(ws, model);
         const spent: Spent = { turns: current.dev.turns, testRuns: current.dev.testRuns.length, ...current.dev.runUsage, startedAt: Date.parse(current.dev.execution!.startedAt) };
         let greenAtEdit = -1;
         const messages: ChatMessage[] = [{ role: 'user', text: await openingMessage(ws, current, resumed) }];

@@ -7,7 +7,7 @@ import { PlanSchema, renderPlanMarkdown, type Plan } from '../plan.js';
 import { retryLater, runTurns } from '../turns.js';
 import { latestPlanVersion } from '../commands.js';
 import { DEV_WORKSTREAM } from '../dev-workstream.js';
-import { roleModel } from '../model-runtime.js';
+import { assertPriced, roleModel } from '../model-runtime.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
 import { resolveTarget, type Target } from '../target.js';
 import { planSetupFromNames, REPO_SETUP_FILE } from '../setup.js';
@@ -65,6 +65,7 @@ export function createPlannerLoop(env: LoopEnv): Loop {
         const target = await resolveTarget(ws, task);
         const tools = repoReader(target.objects, target.base.commit);
         const model = roleModel(ws, ws.config.planner);
+        assertPriced(ws, model);
         const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target) }];
         const outcome = await runTurns<Plan>({
           ws, lease, role: 'planner', model, messages, signal, maxTurns: limits.plannerMaxTurns,

@@ -13,13 +13,32 @@ import { createTask } from '../src/core/ops/tasks.js';
 import { addTrigger } from '../src/core/ops/workstreams.js';
 import { runJson } from './support/cli-run.js';
 import { eventsOf, makeWorkspace, testActor, waitFor } from './support/core-workspace.js';
-import { dropTask, eventsOfType, FIXER_REPLIES, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
+import { dropTask, eventsOfType, FIXER_REPLIES, makePipeline, PLANNER_REPLIES, waitState } from './support/pipeline-harness.js';
 
 const NO_BWRAP = '/nonexistent/orchestra-test/bwrap';
 
-test('without bwrap the executor fails the task with the reason and runs no test', async (t) => {
+test('without bwrap up does not start the executor and says why; the task waits, no test runs', async (t) => {
+  process.env.ORCHESTRA_LOG = ''; // this test reads up's log lines
+
   const p = await makePipeline(t, { scripts: { planner: PLANNER_REPLIES, executor: FIXER_REPLIES }, config: { sandbox: { bwrapPath: NO_BWRAP } } });
-  await startLoops(p);
+  const lines: string[] = [];
+  const up = await runUp(p.ws, { only: ['intake', 'planner', 'executor', 'publisher'], log: createLogger('test', (l) => lines.push(l)) });
+  p.defer(() => up.stop());
+  const warning = lines.find((l) => l.includes('not starting executor'));
+  assert.ok(warning, lines.join('\n'));
+  assert.match(warning!, /no sandbox for test commands .*bwrap is not an executable at \/nonexistent.*apt-get install bubblewrap/);
+  const id = await dropTask(p, 'waits');
+  await waitState(p, id, ['planned']);
+  assert.equal((await runJson(p.root, ['approve', id])).code, 0);
+  await new Promise((r) => setTimeout(r, 1000)); // several scan intervals
+  assert.equal((await p.ws.task(id)).state, 'approved', 'nobody takes it: it waits for an executor that can run');
+  assert.deepEqual(eventsOfType(p, id, 'tests.ran'), []);
+});
+
+test('if bwrap goes away after up started, the executor fails the task with the reason and runs no test', async (t) => {
+  const p = await makePipeline(t, { scripts: { planner: PLANNER_REPLIES, executor: FIXER_REPLIES }, config: { sandbox: { bwrapPath: NO_BWRAP } } });
+  const up = await runUp(p.ws, { only: ['intake', 'planner', 'executor', 'publisher'], log: createLogger('test', () => undefined), checks: false });
+  p.defer(() => up.stop());
   const id = await dropTask(p, 'refused');
   await waitState(p, id, ['planned']);
   assert.equal((await runJson(p.root, ['approve', id])).code, 0);

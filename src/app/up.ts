@@ -5,10 +5,18 @@ import type { Workspace } from '../core/workspace.js';
 import type { Loop, LoopEnv } from '../loops/loop.js';
 import { DEV_WORKSTREAM } from '../pipeline/dev-workstream.js';
 import { ensureBuiltinWorkstreams } from './setup.js';
+import { preflight } from './preflight.js';
 import { LOOP_NAMES, createLoop, type LoopName } from './loop-registry.js';
 import { telegramEnv } from '../core/environment.js';
 
-export interface UpOptions { only?: string[]; once?: boolean; log?: Logger; idlePollMs?: number }
+export interface UpOptions {
+  only?: string[];
+  once?: boolean;
+  log?: Logger;
+  idlePollMs?: number;
+  /** false: start the loops without checking what they need (tests of the run-time refusals). */
+  checks?: boolean;
+}
 
 /**
  * Runs loops until stopped (or, with `once`, until every loop is idle twice in a row). This
@@ -23,14 +31,20 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   if (wanted.some((n) => ['planner', 'executor', 'publisher'].includes(n)) && (await ws.findWorkstream(DEV_WORKSTREAM))) {
     await ensureBuiltinWorkstreams(ws, loopActor('up'));
   }
+  // Loops that could only fail every task they take are not started; up says why.
+  const checked = opts.checks === false ? { ready: wanted, notStarted: [] } : await preflight(ws, wanted);
+  for (const { loop, reason } of checked.notStarted) log.warn(`not starting ${loop}: ${reason}`, { loop });
+  if (checked.ready.length === 0) {
+    throw new OrchestraError('UNSUPPORTED', `no loop can run: ${checked.notStarted.map((n) => `${n.loop}: ${n.reason}`).join('; ')}`);
+  }
   const loops: Loop[] = [];
-  for (const name of wanted) {
+  for (const name of checked.ready) {
     const env: LoopEnv = { ws, actor: loopActor(name), log: log.child(name) };
     loops.push(await createLoop(name, env));
   }
   ws.journal.start(undefined, (err, retry) => log.warn('commit failed', { ...describeError(err), failures: retry.failures, retryInMs: retry.waitMs }));
   for (const loop of loops) await loop.start();
-  log.info('loops running', { loops: wanted.join(','), workspace: ws.paths.root });
+  log.info('loops running', { loops: checked.ready.join(','), workspace: ws.paths.root });
 
   let stopped = false;
   let resolveDone!: () => void;

@@ -22,6 +22,7 @@ import { replaySection } from './core/replay.js';
 import { floorSection } from './core/floor.js';
 import { scanSection } from './core/scan.js';
 import { pipelineSection } from './pipeline/pipeline.js';
+import { setupSection } from './pipeline/setup.js';
 
 /** Run in this order; `floor` comes after the sections whose figures it divides. */
 const SECTIONS: Section[] = [
@@ -32,6 +33,7 @@ const SECTIONS: Section[] = [
   scanSection,
   floorSection,
   pipelineSection,
+  setupSection,
 ];
 
 const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.url));

@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { loopActor } from '../src/core/actor.js';
 import { createLogger } from '../src/core/log.js';
@@ -53,8 +55,9 @@ test('without giveUp the loop parks the task instead of looping on it', async (t
 });
 
 test('a dev task whose limits field is not an object fails at once with the reason, without looping', async (t) => {
-  const ws = await makeWorkspace(t);
+  const ws = await makeWorkspace(t, { planner: { provider: 'scripted', model: 'm', scriptFile: 'planner.json' } });
   const root = ws.paths.root;
+  writeFileSync(join(root, 'planner.json'), JSON.stringify({ replies: [{ text: 'never reached' }] }));
   const bad = await runJson(root, ['task', 'new', 'bad limits', '--workstream', 'dev', '--field', 'repo=.', '--field', 'limits={"maxTurns":2}']);
   assert.equal(bad.code, 0, bad.stdout);
   const id = bad.json.data.id ?? bad.json.data;

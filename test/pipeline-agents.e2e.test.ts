@@ -4,6 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cliOk, runCli, runJson } from './support/cli-run.js';
 import { eventsOf, makeWorkspace, rawRecords } from './support/core-workspace.js';
 import { startFakeAnthropic } from './support/fake-anthropic.js';
@@ -37,6 +39,12 @@ test('the shipped reviewer agent, fired by a run_agent trigger, leaves a comment
   assert.equal(shown.code, 0, shown.stderr);
   assert.deepEqual(shown.json.data.comments.map((c: { text: string }) => c.text), [review], 'the agent\'s comment is folded into the task');
   assert.match(await cliOk(root, ['task', 'show', id]), /Missing: which browsers/);
+
+  // The recorded prompt hash covers the agent's own prompt, and its text is kept.
+  const called = eventsOf(root, `tasks/${id}`).find((e) => e.type === 'model.called')!;
+  const stored = readFileSync(join(root, 'prompts', `${called.data.promptHash}.md`), 'utf8');
+  assert.equal(stored, server.requests[0]!.system);
+  assert.match(stored, /You review tasks in Orchestra/);
 
   const verify = await runJson(root, ['verify']);
   assert.equal(verify.code, 0, JSON.stringify(verify.json.data?.findings));

@@ -4,7 +4,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cliOk, runCli, runJson } from './support/cli-run.js';
-import { gitOut, makeWorkspace, rawRecords, tempDir, walk } from './support/core-workspace.js';
+import { claimTask } from '../src/core/leases.js';
+import { gitOut, makeWorkspace, rawRecords, tempDir, testActor, walk } from './support/core-workspace.js';
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const ids = (json: any) => (json.data as Array<{ id: string }>).map((v) => v.id).sort();
@@ -120,6 +121,42 @@ describe('CLI contract', { concurrency: 3 }, () => {
     const log = await runJson(root, ['task', 'log', id]);
     const types = log.json.data.flatMap((r: any) => r.events.map((e: any) => e.type));
     assert.deepEqual(types.filter((x: string) => x.startsWith('lease.')), ['lease.acquired', 'lease.released', 'lease.acquired', 'lease.expired', 'lease.acquired']);
+  });
+
+  test('a manual lock refuses task writes by others with TASK_LOCKED naming the owner; the owner writes; loop leases do not block', async (t) => {
+    const ws = await makeWorkspace(t);
+    const root = ws.paths.root;
+    const id = await cliOk(root, ['task', 'new', 'guarded', '--workstream', 'default']);
+    assert.equal((await runJson(root, ['lock', 'acquire', id, '--owner', 'alice', '--ttl', '60'])).code, 0);
+    const before = rawRecords(root, `tasks/${id}`).length;
+    for (const args of [
+      ['task', 'move', id, 'in_progress'],
+      ['task', 'comment', id, 'sneaking in'],
+      ['task', 'update', id, '--title', 'renamed'],
+      ['task', 'archive', id],
+      ['task', 'comment', id, 'as bob', '--owner', 'bob'],
+    ]) {
+      const refused = await runJson(root, args);
+      assert.notEqual(refused.code, 0, `${args.join(' ')} was refused`);
+      assert.equal(refused.json.code, 'TASK_LOCKED', args.join(' '));
+      assert.match(refused.json.message, /locked by alice/);
+    }
+    assert.equal(rawRecords(root, `tasks/${id}`).length, before, 'nothing was written');
+    // The holder writes.
+    assert.equal((await runJson(root, ['task', 'move', id, 'in_progress', '--owner', 'alice'])).json.data.state, 'in_progress');
+    assert.equal((await runJson(root, ['task', 'comment', id, 'mine', '--owner', 'alice'])).code, 0);
+    assert.equal((await runJson(root, ['task', 'update', id, '--title', 'guarded well', '--owner', 'alice'])).json.data.title, 'guarded well');
+    // Released: anyone writes again.
+    assert.equal((await runJson(root, ['lock', 'release', id, '--owner', 'alice'])).code, 0);
+    assert.equal((await runJson(root, ['task', 'comment', id, 'free again'])).code, 0);
+    // A loop's lease (any purpose but 'lock') never blocks people's commands.
+    const lease = await claimTask(ws, id, { purpose: 'trigger', owner: 'loop:triggers@h#1', ttlMs: 60_000, actor: testActor });
+    assert.ok(lease);
+    assert.equal((await runJson(root, ['lock', 'status', id])).json.data.state, 'held');
+    assert.equal((await runJson(root, ['task', 'comment', id, 'while a loop works'])).code, 0);
+    assert.equal((await runJson(root, ['task', 'move', id, 'completed'])).json.data.state, 'completed');
+    const shown = await runJson(root, ['task', 'show', id]);
+    assert.deepEqual(shown.json.data.comments.map((c: { text: string }) => c.text), ['mine', 'free again', 'while a loop works']);
   });
 
   test('artifact put/get/list: content round-trips, the latest put of a path wins', async (t) => {

@@ -2,7 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isOrchestraError } from '../src/core/errors.js';
 import { parseInboxFile } from '../src/core/inbox-format.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WorkspacePaths } from '../src/core/paths.js';
 import { checksum, parseRecord, recordFileName, seal, RECORD_FILE, type UnsealedRecord } from '../src/core/record.js';
+import { StreamStore, type RecordDraft } from '../src/core/stream-store.js';
 
 const unsealed = (over: Partial<UnsealedRecord> = {}): UnsealedRecord => ({
   v: 1, stream: 'tasks/T', seq: 3, id: 'R', at: '2030-01-01T00:00:00.000Z',
@@ -35,6 +40,31 @@ test('record checksum: a sealed record parses back unchanged; any edit, tear or 
   const { sum: _sum, ...noSum } = record;
   assert.deepEqual(parseRecord(JSON.stringify(noSum), 3), { ok: false, reason: 'does not match the record format' });
   assert.equal(parseRecord(JSON.stringify(seal(unsealed({ events: [] }))), 3).ok, false, 'a record holds at least one event');
+});
+
+test('store: an actor (or event) given in any key order seals and verifies', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'orchestra-record-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const writer = new StreamStore(new WorkspacePaths(root), { fsync: false });
+  const entries: Array<[string, unknown]> = [['kind', 'agent'], ['name', 'reviewer'], ['user', 'u'], ['pid', 7], ['host', 'h']];
+  // Every order of the actor's keys, among them the agents' {kind, name, host, pid}.
+  const orders = (items: Array<[string, unknown]>): Array<Array<[string, unknown]>> =>
+    items.length <= 1 ? [items] : items.flatMap((item, i) => orders([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+  const actors = [...orders(entries).map((o) => Object.fromEntries(o)), { kind: 'agent', name: 'reviewer', host: 'h', pid: 7 }];
+  let seq = 0;
+  for (const actor of actors) {
+    const draft = { actor, events: [{ data: { text: 'hi' }, type: 'task.commented' }, { type: 'task.archived' }], fence: { attempt: 1 }, cause: 'c' } as unknown as RecordDraft;
+    const written = await writer.append('tasks/T', seq, draft);
+    seq = written.seq;
+  }
+  const reader = new StreamStore(new WorkspacePaths(root), { fsync: false });
+  const state = await reader.read('tasks/T');
+  assert.deepEqual(state.damaged, [], 'no record fails its own checksum');
+  assert.deepEqual(state.chainBreaks, []);
+  assert.equal(state.records.length, actors.length);
+  assert.deepEqual(state.records.at(-1)!.actor, { kind: 'agent', name: 'reviewer', pid: 7, host: 'h' });
+  assert.deepEqual(state.records.at(-1)!.events, [{ type: 'task.commented', data: { text: 'hi' } }, { type: 'task.archived', data: {} }]);
+  assert.deepEqual((await writer.read('tasks/T')).records, state.records, 'the writer caches what a reader parses');
 });
 
 test('record file names: zero-padded sequence numbers that sort in order', () => {

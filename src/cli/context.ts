@@ -28,3 +28,6 @@ export const int = (name: string) => (value: string) => {
   if (!Number.isInteger(n) || n < 0) throw new OrchestraError('INVALID_INPUT', `${name} must be a whole number`);
   return n;
 };
+
+/** `--owner`: the lock owner a write is made as; a task locked by another owner refuses it (TASK_LOCKED). */
+export const OWNER = ['--owner <name>', 'write as this lock owner (a task locked by someone else refuses writes)'] as const;

@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import { taskExtensions } from './model/task-extension.js';
 import { OrchestraError } from './errors.js';
 import { TEMP_PREFIX, writeAtomic } from './fsutil.js';
-import { RECORD_DIRS, type WorkspacePaths } from './paths.js';
+import { CONFIG_PATHS, RECORD_DIRS, type WorkspacePaths } from './paths.js';
 import { parseRecord, RECORD_FILE } from './record.js';
 import { shortLine, singleLine } from './text-sanitize.js';
 
@@ -44,7 +44,7 @@ function pidAlive(pid: number): boolean {
  * The one writer of the workspace repo. Every process that writes records may commit, but only
  * while it holds the committer lock, so git never sees two writers (no index.lock fights).
  * Only untracked record files are ever staged: a commit can add records, never change or
- * delete one.
+ * delete one. Config (orchestra.json, ai/) is committed whatever the change: it is not a record.
  */
 export class GitJournal {
   private timer?: NodeJS.Timeout;
@@ -116,13 +116,20 @@ export class GitJournal {
   }
 
   private async doCommit(): Promise<number> {
+    const notTemp = (f: string) => f && !f.split('/').some((part) => part.startsWith(TEMP_PREFIX));
     const listed = await git(this.paths, this.config, ['ls-files', '--others', '--exclude-standard', '-z', '--', ...RECORD_DIRS]);
-    const files = listed.split('\0').filter((f) => f && !f.split('/').some((part) => part.startsWith(TEMP_PREFIX)));
-    if (files.length === 0) return 0;
+    const records = listed.split('\0').filter(notTemp);
+    // Config (orchestra.json, ai/ overrides) is not a record: new, edited and removed files all go in.
+    const changed = await git(this.paths, this.config, ['ls-files', '--others', '--modified', '--deleted', '--exclude-standard', '-z', '--', ...CONFIG_PATHS]);
+    const config = [...new Set(changed.split('\0').filter(notTemp))];
+    if (records.length === 0 && config.length === 0) return 0;
     await this.clearStaleIndexLock();
     // update-index takes exact paths: `git add <pathspecs>` matches every pathspec against every
     // path, which is quadratic and took tens of seconds for a few thousand new records.
-    await git(this.paths, this.config, ['update-index', '--add', '-z', '--stdin'], files.join('\0'));
+    // Records are only ever added (never --remove): a commit cannot change or delete one.
+    if (records.length > 0) await git(this.paths, this.config, ['update-index', '--add', '-z', '--stdin'], records.join('\0'));
+    if (config.length > 0) await git(this.paths, this.config, ['update-index', '--add', '--remove', '-z', '--stdin'], config.join('\0'));
+    const files = [...records, ...config];
     const { title, body } = await this.describe(files);
     // The message goes through stdin, never argv: record text may hold anything (a NUL byte in an
     // argument makes spawning fail), and every line is reduced to printable single-line text.
@@ -146,11 +153,17 @@ export class GitJournal {
       const parts = file.split('/');
       const name = parts[parts.length - 1]!;
       const match = RECORD_FILE.exec(name);
-      const subject = parts[0] === 'tasks' || parts[0] === 'workstreams' ? `${parts[0] === 'tasks' ? 'task' : 'workstream'} ${parts[1]}` : parts[0]!;
+      const isConfig = CONFIG_PATHS.includes(parts[0]!);
+      const subject = parts[0] === 'tasks' || parts[0] === 'workstreams' ? `${parts[0] === 'tasks' ? 'task' : 'workstream'} ${parts[1]}` : isConfig ? 'config' : parts[0]!;
       subjects.add(subject);
       if (first && lines.length >= MAX_BODY_LINES) continue; // the rest only count; no need to read them
       let line: string;
-      if (match && parts[parts.length - 2] === 'events') {
+      if (isConfig) {
+        const present = await fs.lstat(join(this.paths.root, file)).then(() => true, () => false);
+        line = `config: ${file} ${present ? 'changed' : 'removed'}`;
+      } else if (parts[0] === 'prompts') {
+        line = `prompts: prompt text ${name.replace(/\.md$/, '')} recorded`;
+      } else if (match && parts[parts.length - 2] === 'events') {
         const text = await fs.readFile(join(this.paths.root, file), 'utf8').catch(() => '');
         const parsed = parseRecord(text, Number(match[1]));
         line = parsed.ok

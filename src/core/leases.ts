@@ -15,6 +15,9 @@ import type { Workspace } from './workspace.js';
  */
 export interface Heartbeat { attempt: number; at: number }
 
+/** The purpose of a person's manual lock (`orchestra lock acquire`): it refuses others' task writes. */
+export const LOCK_PURPOSE = 'lock';
+
 export async function readHeartbeat(ws: Workspace, taskId: string): Promise<Heartbeat | undefined> {
   try {
     return JSON.parse(await fs.readFile(join(ws.paths.heartbeats, `${taskId}.json`), 'utf8')) as Heartbeat;

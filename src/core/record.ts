@@ -38,6 +38,14 @@ export const RecordSchema = z.object({
 export type StreamRecord = z.infer<typeof RecordSchema>;
 export type UnsealedRecord = Omit<StreamRecord, 'sum'>;
 
+/**
+ * A record before sealing, as a reader will see it: parsing puts every object's keys in the
+ * schema's order (an actor given as {kind, name, host, pid} comes back as {kind, name, pid,
+ * host}), fills defaults (an event's `data`) and drops unknown keys. The store seals this
+ * output, so the checksum is over exactly what a reader re-serialises.
+ */
+export const UnsealedRecordSchema = RecordSchema.omit({ sum: true });
+
 export const RECORD_FILE = /^(\d{10})\.json$/;
 export const recordFileName = (seq: number) => `${String(seq).padStart(10, '0')}.json`;
 

@@ -6,7 +6,7 @@ import { newId } from './ids.js';
 import { jsonExceeds } from './json-size.js';
 import { createExclusive, isTempName, readdirSafe } from './fsutil.js';
 import { WorkspacePaths } from './paths.js';
-import { parseRecord, RECORD_FILE, recordFileName, seal, type StreamRecord, type UnsealedRecord } from './record.js';
+import { parseRecord, RECORD_FILE, recordFileName, seal, UnsealedRecordSchema, type StreamRecord, type UnsealedRecord } from './record.js';
 import { readRegularFileSync } from './safe-read.js';
 
 /**
@@ -135,7 +135,7 @@ export class StreamStore {
     // Before serializing: shared sub-values (YAML aliases) could expand to gigabytes of JSON.
     if (jsonExceeds(draft.events, this.opts.maxRecordBytes)) throw this.tooLarge(stream, draft, `more than ${this.opts.maxRecordBytes}`);
     const seq = expectedLastSeq + 1;
-    const unsealed: UnsealedRecord = {
+    const draftRecord: UnsealedRecord = {
       v: 1,
       stream,
       seq,
@@ -147,10 +147,21 @@ export class StreamStore {
       events: draft.events,
       prev: this.prevFor(stream, expectedLastSeq),
     };
-    const record = seal(unsealed);
+    // Sealed in the shape a reader parses it to (key order, defaults, no unknown keys): a writer
+    // passing an actor or event with its keys in another order must not write a record whose
+    // checksum fails on reading (folds would skip it and verify would call it damage).
+    const normalised = UnsealedRecordSchema.safeParse(draftRecord);
+    if (!normalised.success) {
+      const issue = normalised.error.issues[0]!;
+      throw new OrchestraError('INVALID_INPUT', `refused to write a malformed record to ${stream}: ${issue.path.join('.')}: ${issue.message}`, { stream });
+    }
+    const record = seal(normalised.data);
     const text = JSON.stringify(record, null, 1) + '\n';
     const size = Buffer.byteLength(text);
     if (size > this.opts.maxRecordBytes) throw this.tooLarge(stream, draft, String(size));
+    // The bytes must read back as this record; anything else is a bug here, never a file on disk.
+    const check = parseRecord(text, seq);
+    if (!check.ok) throw new OrchestraError('INTERNAL', `a record for ${stream} would not read back (${check.reason}); nothing was written`, { stream, seq });
     const path = join(this.paths.streamDir(stream), recordFileName(seq));
     const created = await createExclusive(path, text, { fsync: this.opts.fsync });
     if (!created) {

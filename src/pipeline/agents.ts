@@ -75,7 +75,8 @@ export async function runAgent(ws: Workspace, name: string, taskId: string, acto
   const agentActor: Actor = { kind: 'agent', name, ...(actor.host ? { host: actor.host } : {}), pid: process.pid };
   const model = roleModel(ws, { provider: agent.provider, model: agent.model, streaming: false, maxOutputTokens: 4096, ...(agent.scriptFile ? { scriptFile: agent.scriptFile } : {}) });
   const tools = agent.tools.map((t) => AGENT_TOOLS[t]!);
-  const base = await loadPromptSet(ws, ['system/base.md']);
+  // The agent's own prompt is part of the set, so the recorded hash names the whole system text.
+  const prompt = await loadPromptSet(ws, ['system/base.md'], [agent.prompt]);
   const messages: ChatMessage[] = [{ role: 'user', text: `Task id: ${taskId}. Do your work on this task now.` }];
   let output = '';
   let ok = false;
@@ -84,7 +85,7 @@ export async function runAgent(ws: Workspace, name: string, taskId: string, acto
     const outcome = await runTurns<string>({
       ws, lease, role: 'agent', model, messages, tools, maxTurns: agent.maxTurns,
       ...(opts.signal ? { signal: opts.signal } : {}),
-      prompts: async () => ({ system: `${base.system}\n\n---\n\n${agent.prompt}`, hash: base.hash }),
+      prompts: async () => prompt,
       onText: (reply) => ({ done: reply.text.trim() }),
       runCall: (call) => runTool(ws, agent, taskId, agentActor, call),
     });

@@ -8,7 +8,7 @@ import { decideAbort, decideApprove, decideFeedback, decideRetry } from './decid
 
 export { latestPlanVersion } from './decide.js';
 
-interface Opts { actor: Actor; cause?: string }
+interface Opts { actor: Actor; cause?: string; owner?: string }
 
 async function devChange(ws: Workspace, id: string, opts: Opts, decide: (view: TaskView) => ReturnType<Parameters<typeof changeTask>[3]>) {
   const workstream = await ws.workstream((await ws.task(id)).workstream);

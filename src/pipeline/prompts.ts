@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OrchestraError } from '../core/errors.js';
+import { createExclusive } from '../core/fsutil.js';
 import type { Workspace } from '../core/workspace.js';
 import { promptHash } from '../providers/prompt-hash.js';
 
@@ -27,7 +28,27 @@ export async function readPrompt(ws: Workspace, relative: string): Promise<strin
 
 export interface PromptSet { system: string; hash: string; files: string[] }
 
-export async function loadPromptSet(ws: Workspace, files: readonly string[]): Promise<PromptSet> {
-  const texts = await Promise.all(files.map((f) => readPrompt(ws, f)));
-  return { system: texts.map((t) => t.trim()).join('\n\n---\n\n'), hash: promptHash(texts), files: [...files] };
+/**
+ * The system prompt of `files` (and `extra` texts after them, e.g. an agent's own prompt) and
+ * the hash that `model.called` records. The text of each distinct hash is kept once, as
+ * `prompts/<hash>.md` in the workspace (committed with the records), so a recorded hash can
+ * always be traced to the exact system text the model got.
+ */
+export async function loadPromptSet(ws: Workspace, files: readonly string[], extra: readonly string[] = []): Promise<PromptSet> {
+  const texts = [...(await Promise.all(files.map((f) => readPrompt(ws, f)))), ...extra];
+  const set = { system: texts.map((t) => t.trim()).join('\n\n---\n\n'), hash: promptHash(texts), files: [...files] };
+  await recordPromptText(ws, set.hash, set.system);
+  return set;
+}
+
+/** Hashes whose text this process has stored (or found stored), per workspace root. */
+const storedPrompts = new Map<string, Set<string>>();
+
+/** Writes `prompts/<hash>.md` once (exclusive create: an existing file is never replaced). */
+export async function recordPromptText(ws: Workspace, hash: string, system: string): Promise<void> {
+  const known = storedPrompts.get(ws.paths.root) ?? new Set<string>();
+  storedPrompts.set(ws.paths.root, known);
+  if (known.has(hash)) return;
+  await createExclusive(ws.paths.promptText(hash), system, { fsync: ws.config.fsync });
+  known.add(hash);
 }

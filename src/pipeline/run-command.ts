@@ -7,10 +7,11 @@ import { abortTask, approvePlan, givePlanFeedback, retryTask } from './commands.
 
 /**
  * Carries out one command, whichever door it came through (inbox file, CLI, adapter). The intake
- * loop gets it from the app wiring, so the runtime does not depend on the pipeline.
+ * loop gets it from the app wiring, so the runtime does not depend on the pipeline. `owner` is the
+ * lock owner the caller writes as (a task locked by another owner refuses the command).
  */
-export async function runCommand(ws: Workspace, command: Command, actor: Actor, cause?: string): Promise<TaskView> {
-  const opts = { actor, ...(cause ? { cause } : {}) };
+export async function runCommand(ws: Workspace, command: Command, actor: Actor, cause?: string, owner?: string): Promise<TaskView> {
+  const opts = { actor, ...(cause ? { cause } : {}), ...(owner ? { owner } : {}) };
   switch (command.command) {
     case 'comment': return commentTask(ws, command.task, command.text, opts);
     case 'move': return moveTask(ws, command.task, command.to, { ...opts, ...(command.reason ? { reason: command.reason } : {}) });

@@ -2,14 +2,16 @@
 import type { Command } from 'commander';
 import { cliActor } from '../../core/actor.js';
 import { OrchestraError } from '../../core/errors.js';
-import { int, type CliContext } from '../context.js';
+import { int, OWNER, type CliContext } from '../context.js';
 
 export function register(program: Command, ctx: CliContext): void {
   const { act } = ctx;
   const runCmd = (build: (id: string, ...rest: any[]) => import('../../core/inbox-format.js').Command, done: (view: import('../../core/model/task.js').TaskView) => string) =>
     act(async (ws, o, id: string, ...rest: unknown[]) => {
       const { runCommand } = await import('../../pipeline/run-command.js');
-      const view = await runCommand(ws, build(id, ...rest), cliActor());
+      // commander passes the options object before the Command itself
+      const owner = (rest.at(-2) as { owner?: string } | undefined)?.owner;
+      const view = await runCommand(ws, build(id, ...rest), cliActor(), undefined, owner);
       o.ok(view, done(view));
     });
 
@@ -23,12 +25,12 @@ export function register(program: Command, ctx: CliContext): void {
       const status = view.dev.approvedVersion === plan.version ? 'approved' : availableActions(view).approve === plan.version ? `awaiting approval: orchestra approve ${id} --version ${plan.version}` : 'superseded';
       o.ok({ ...plan, markdown: text, status }, `${text}\n(${status})`);
     }));
-  program.command('approve <id>').description('approve a plan version (default: the latest); nothing runs without it').option('--version <n>', 'the version you reviewed', int('version'))
+  program.command('approve <id>').description('approve a plan version (default: the latest); nothing runs without it').option('--version <n>', 'the version you reviewed', int('version')).option(...OWNER)
     .action(runCmd((id, opts: { version?: number }) => ({ command: 'approve', task: id, ...(opts.version ? { version: opts.version } : {}) }), (v) => `approved plan v${v.dev.approvedVersion} of ${v.id}; the executor takes it from here`));
-  program.command('feedback <id> <text>').description('ask the planner for a revised plan')
+  program.command('feedback <id> <text>').description('ask the planner for a revised plan').option(...OWNER)
     .action(runCmd((id, text: string) => ({ command: 'feedback', task: id, text }), (v) => `feedback recorded; plan v${v.dev.plans.length + 1} will follow for ${v.id}`));
-  program.command('abort <id>').description('stop the task at the next safe point (the worktree is kept)').option('--reason <text>')
+  program.command('abort <id>').description('stop the task at the next safe point (the worktree is kept)').option('--reason <text>').option(...OWNER)
     .action(runCmd((id, opts: { reason?: string }) => ({ command: 'abort', task: id, ...(opts.reason ? { reason: opts.reason } : {}) }), (v) => `${v.id} aborted`));
-  program.command('retry <id>').description('send a failed task back to execution (same plan) or, with --replan, to planning').option('--replan')
+  program.command('retry <id>').description('send a failed task back to execution (same plan) or, with --replan, to planning').option('--replan').option(...OWNER)
     .action(runCmd((id, opts: { replan?: boolean }) => ({ command: 'retry', task: id, replan: Boolean(opts.replan) }), (v) => `${v.id} is ${v.state} again`));
 }

@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import { cliActor } from '../../core/actor.js';
 import { OrchestraError } from '../../core/errors.js';
-import { collect, type CliContext } from '../context.js';
+import { collect, OWNER, type CliContext } from '../context.js';
+
+const writer = (opts: { owner?: string }) => ({ actor: cliActor(), ...(opts.owner ? { owner: opts.owner } : {}) });
 
 export function register(program: Command, ctx: CliContext): void {
   const { act } = ctx;
@@ -56,25 +58,25 @@ export function register(program: Command, ctx: CliContext): void {
     const { records } = await ws.readStream(`tasks/${id}`);
     o.ok(records, records.flatMap((r) => r.events.map((e) => `#${String(r.seq).padEnd(4)} ${r.at}  ${summarizeEvent(e.type, e.data).padEnd(50)} ${describeActor(r.actor)}`)));
   }));
-  task.command('comment <id> <text>').action(act(async (ws, o, id: string, text: string) => {
+  task.command('comment <id> <text>').option(...OWNER).action(act(async (ws, o, id: string, text: string, opts: { owner?: string }) => {
     const { commentTask } = await import('../../core/ops/tasks.js');
-    o.ok(await commentTask(ws, id, text, { actor: cliActor() }), 'comment recorded');
+    o.ok(await commentTask(ws, id, text, writer(opts)), 'comment recorded');
   }));
-  task.command('move <id> <state>').option('--reason <text>').action(act(async (ws, o, id: string, state: string, opts: { reason?: string }) => {
+  task.command('move <id> <state>').option('--reason <text>').option(...OWNER).action(act(async (ws, o, id: string, state: string, opts: { reason?: string; owner?: string }) => {
     const { moveTask } = await import('../../core/ops/tasks.js');
-    const view = await moveTask(ws, id, state, { actor: cliActor(), ...(opts.reason ? { reason: opts.reason } : {}) });
+    const view = await moveTask(ws, id, state, { ...writer(opts), ...(opts.reason ? { reason: opts.reason } : {}) });
     o.ok(view, `${id} is now ${view.state}`);
   }));
   task.command('update <id>').description('change the title, description or tags')
-    .option('--title <text>').option('-d, --description <text>').option('--tag <tag>', 'the new tags (repeatable; replaces them)', collect)
-    .action(act(async (ws, o, id: string, opts: { title?: string; description?: string; tag?: string[] }) => {
+    .option('--title <text>').option('-d, --description <text>').option('--tag <tag>', 'the new tags (repeatable; replaces them)', collect).option(...OWNER)
+    .action(act(async (ws, o, id: string, opts: { title?: string; description?: string; tag?: string[]; owner?: string }) => {
       if (opts.title === undefined && opts.description === undefined && opts.tag === undefined) throw new OrchestraError('INVALID_INPUT', 'give --title, --description or --tag');
       const { updateTask } = await import('../../core/ops/tasks.js');
-      const view = await updateTask(ws, id, { title: opts.title, description: opts.description, tags: opts.tag }, { actor: cliActor() });
+      const view = await updateTask(ws, id, { title: opts.title, description: opts.description, tags: opts.tag }, writer(opts));
       o.ok(view, `${id} updated`);
     }));
-  task.command('archive <id>').action(act(async (ws, o, id: string) => {
+  task.command('archive <id>').option(...OWNER).action(act(async (ws, o, id: string, opts: { owner?: string }) => {
     const { archiveTask } = await import('../../core/ops/tasks.js');
-    o.ok(await archiveTask(ws, id, { actor: cliActor() }), `${id} archived`);
+    o.ok(await archiveTask(ws, id, writer(opts)), `${id} archived`);
   }));
 }

@@ -1,9 +1,13 @@
 import type { Actor } from '../actor.js';
 import { OrchestraError } from '../errors.js';
-import { claimTask, readHeartbeat, taskLeaseStatus, Lease, type LeaseStatus } from '../leases.js';
+import { claimTask, LOCK_PURPOSE, readHeartbeat, taskLeaseStatus, Lease, type LeaseStatus } from '../leases.js';
 import type { Workspace } from '../workspace.js';
 
-/** The Orchestra "lock": an exclusive, expiring claim of a task by a named owner (a lease). */
+/**
+ * The Orchestra "lock": an exclusive, expiring claim of a task by a named owner (a lease of
+ * purpose LOCK_PURPOSE). While it holds, task writes through `changeTask` by anyone but that
+ * owner are refused with TASK_LOCKED.
+ */
 export async function acquireLock(ws: Workspace, taskId: string, owner: string, ttlMs: number, actor: Actor): Promise<{ attempt: number; expiresAt: number }> {
   const view = await ws.task(taskId);
   const status = await taskLeaseStatus(ws, view);
@@ -15,7 +19,7 @@ export async function acquireLock(ws: Workspace, taskId: string, owner: string, 
     }
     throw new OrchestraError('TASK_LOCKED', `task ${taskId} is locked by ${status.lease.owner} until ${new Date(status.expiresAt).toISOString()}`);
   }
-  const lease = await claimTask(ws, taskId, { purpose: 'lock', owner, ttlMs, actor });
+  const lease = await claimTask(ws, taskId, { purpose: LOCK_PURPOSE, owner, ttlMs, actor });
   if (!lease) {
     const now = await taskLeaseStatus(ws, await ws.task(taskId));
     throw new OrchestraError('TASK_LOCKED', `task ${taskId} was locked by ${now.state === 'free' ? 'another owner' : now.lease.owner} first`);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Actor } from '../actor.js';
 import { OrchestraError } from '../errors.js';
 import { isUlid, newId } from '../ids.js';
+import { leaseStatus, LOCK_PURPOSE, readHeartbeat, type Heartbeat } from '../leases.js';
 import type { TaskView } from '../model/task.js';
 import { assertTransition } from '../model/workstream.js';
 import type { StoredEvent } from '../record.js';
@@ -79,16 +80,35 @@ export async function createTask(ws: Workspace, input: NewTask, opts: CreateOpti
   return view;
 }
 
-interface ChangeOptions { actor: Actor; cause?: string }
+export interface ChangeOptions {
+  actor: Actor;
+  cause?: string;
+  /** Who asks, as a lock owner: the holder of a manual lock on the task may still write it. */
+  owner?: string;
+}
+
+/**
+ * Refuses a write while someone else holds a manual lock (`orchestra lock acquire`, purpose
+ * LOCK_PURPOSE, unexpired, unreleased). Leases taken by loops (plan, execute, publish, trigger,
+ * agents) do not block people's commands: `abort` must reach a running step.
+ */
+export function assertNotLockedByOther(view: TaskView, heartbeat: Heartbeat | undefined, owner: string | undefined): void {
+  const status = leaseStatus(view, heartbeat);
+  if (status.state !== 'held' || status.lease.purpose !== LOCK_PURPOSE || status.lease.owner === owner) return;
+  throw new OrchestraError('TASK_LOCKED', `task ${view.id} is locked by ${status.lease.owner} until ${new Date(status.expiresAt).toISOString()}; only its owner may change it until the lock is released or expires`, { owner: status.lease.owner });
+}
 
 /**
  * Appends events to an existing task after `check` approves its current view. Idempotent per
- * cause: a request already applied (same cause) is not applied twice.
+ * cause: a request already applied (same cause) is not applied twice. Refused with TASK_LOCKED
+ * while another owner holds a manual lock on the task.
  */
 export async function changeTask(ws: Workspace, id: string, opts: ChangeOptions, decide: (view: TaskView) => StoredEvent[] | null): Promise<TaskView> {
+  const heartbeat = await readHeartbeat(ws, id);
   const { view } = await ws.appendToTask(id, (current) => {
     if (!current) throw new OrchestraError('NOT_FOUND', `no task with id ${id}`);
     if (opts.cause && current.causes.includes(opts.cause)) return null;
+    assertNotLockedByOther(current, heartbeat, opts.owner);
     const events = decide(current);
     if (!events) return null;
     return { actor: opts.actor, events, ...(opts.cause ? { cause: opts.cause } : {}) };

@@ -1,4 +1,5 @@
 import type { TaskView } from '../core/model/task.js';
+import { formatUsd, plural } from '../core/text-sanitize.js';
 
 export function taskLine(t: TaskView): string {
   return `${t.id}  ${t.state.padEnd(11)} ${t.workstream.padEnd(10)} ${t.title.slice(0, 60)}${t.tags.length ? `  [${t.tags.join(',')}]` : ''}`;
@@ -19,7 +20,7 @@ export function taskDetails(t: TaskView, lease?: string): string[] {
   if (d.plans.length) lines.push(`  plan:       v${d.plans.at(-1)!.version}${d.approvedVersion ? ` (approved v${d.approvedVersion})` : ' (awaiting approval)'}`);
   if (d.execution) lines.push(`  branch:     ${d.execution.branch} from ${d.execution.base}`);
   if (d.testRuns.length) lines.push(`  tests:      ${d.testRuns.length} run(s), last ${d.testRuns.at(-1)!.passed ? 'passed' : 'failed'}`);
-  if (d.usage.calls) lines.push(`  usage:      ${d.usage.calls} model calls, ${d.usage.inputTokens} in / ${d.usage.outputTokens} out tokens, $${d.usage.costUsd.toFixed(4)}`);
+  if (d.usage.calls) lines.push(`  usage:      ${plural(d.usage.calls, 'model call')}, ${d.usage.inputTokens} in / ${d.usage.outputTokens} out tokens, ${formatUsd(d.usage.costUsd)}`);
   if (d.commit) lines.push(`  commit:     ${d.commit.sha}`);
   if (d.push) lines.push(`  link:       ${d.push.link}`);
   if (d.failure) lines.push(`  failure:    ${d.failure.reason}${d.failure.patchFile ? ` (work saved: ${d.failure.patchFile})` : ''}`);

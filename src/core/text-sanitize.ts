@@ -60,3 +60,13 @@ export function clip(text: string, max: number, marker: (dropped: number) => str
 export function shortLine(value: unknown, n = 60): string {
   return singleLine(String(value ?? '')).replace(/\s+/g, ' ').slice(0, n);
 }
+
+/** A dollar amount as every view shows it: 4 decimals below $1 (model calls cost cents), else 2. */
+export function formatUsd(usd: number): string {
+  return `$${usd.toFixed(Math.abs(usd) < 1 ? 4 : 2)}`;
+}
+
+/** `1 model call`, `2 model calls`: a count with its noun, singular or plural. */
+export function plural(count: number, singular: string, pluralForm = `${singular}s`): string {
+  return `${count} ${count === 1 ? singular : pluralForm}`;
+}

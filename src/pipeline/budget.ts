@@ -1,6 +1,7 @@
 import { LimitsSchema, type Limits } from '../core/config.js';
 import { OrchestraError } from '../core/errors.js';
 import type { TaskView } from '../core/model/task.js';
+import { formatUsd } from '../core/text-sanitize.js';
 
 /** Global limits from config, overridden per task by its `limits` field. */
 export function effectiveLimits(global: Limits, task: TaskView): Limits {
@@ -20,7 +21,7 @@ export function exceededLimit(limits: Limits, spent: Spent, now = Date.now()): s
   if (spent.testRuns > limits.maxTestRuns) return `the test-run limit (${limits.maxTestRuns} runs) was reached`;
   if (spent.inputTokens >= limits.maxInputTokens) return `the input-token limit (${limits.maxInputTokens}) was reached`;
   if (spent.outputTokens >= limits.maxOutputTokens) return `the output-token limit (${limits.maxOutputTokens}) was reached`;
-  if (spent.costUsd >= limits.maxCostUsd) return `the cost limit ($${limits.maxCostUsd}) was reached ($${spent.costUsd.toFixed(4)} spent)`;
+  if (spent.costUsd >= limits.maxCostUsd) return `the cost limit (${formatUsd(limits.maxCostUsd)}) was reached (${formatUsd(spent.costUsd)} spent)`;
   if ((now - spent.startedAt) / 1000 >= limits.maxWallClockSeconds) return `the time limit (${limits.maxWallClockSeconds} s) was reached`;
   return undefined;
 }

@@ -7,6 +7,7 @@ import type { PlanRef } from '../../pipeline/dev-fold.js';
 import { planSections } from '../../pipeline/plan.js';
 import type { TaskView } from '../../core/model/task.js';
 import { bold, clip, code, esc, linkOrCode } from './html.js';
+import { formatUsd, plural } from '../../core/text-sanitize.js';
 
 export { bold, clip, code, esc, htmlToText, linkOrCode, MESSAGE_LIMIT, splitHtml, titleOf } from './html.js';
 export { BOT_COMMANDS, HELP } from './help.js';
@@ -74,7 +75,7 @@ export function shortDiffStat(diffStat: string, maxFiles = 15): string {
   return [...lines.slice(0, maxFiles), `... ${lines.length - maxFiles - 1} more files`, lines.at(-1)!].join('\n');
 }
 
-const cost = (task: TaskView) => (task.dev.usage.calls ? `\nModel cost: $${task.dev.usage.costUsd.toFixed(2)} (${task.dev.usage.calls} calls)` : '');
+const cost = (task: TaskView) => (task.dev.usage.calls ? `\nModel cost: ${formatUsd(task.dev.usage.costUsd)} (${plural(task.dev.usage.calls, 'model call')})` : '');
 
 export function renderCompleted(task: TaskView): string {
   const push = task.dev.push;
@@ -113,7 +114,7 @@ export function renderStatus(task: TaskView): string {
   if (dev.push) lines.push(`Pushed: ${linkOrCode(dev.push.link)}`);
   if (dev.diffStat) lines.push(`<pre>${esc(clip(shortDiffStat(dev.diffStat, 8), 1200))}</pre>`);
   if (dev.failure) lines.push(`Failure: ${esc(clip(dev.failure.reason, 800))}${dev.failure.patchFile ? `\nSaved patch: ${code(dev.failure.patchFile)}` : ''}`);
-  if (dev.usage.calls) lines.push(`Model cost: $${dev.usage.costUsd.toFixed(2)} (${dev.usage.calls} calls)`);
+  if (dev.usage.calls) lines.push(`Model cost: ${formatUsd(dev.usage.costUsd)} (${plural(dev.usage.calls, 'model call')})`);
   if (task.description && task.description !== task.title) lines.push(`\n${esc(clip(task.description, 1500))}`);
   return lines.join('\n');
 }

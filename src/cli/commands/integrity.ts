@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { OrchestraError } from '../../core/errors.js';
 import type { CliContext } from '../context.js';
+import { formatUsd } from '../../core/text-sanitize.js';
 
 export function register(program: Command, ctx: CliContext): void {
   const { out, open, wsDir } = ctx;
@@ -27,7 +28,7 @@ export function register(program: Command, ctx: CliContext): void {
       o.ok(s, [
         `replayed ${s.records} records (${s.events} events) in ${s.streams} streams in ${s.ms} ms`,
         `${s.workstreams} workstreams, ${s.tasks} tasks: ${Object.entries(s.byState).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}`,
-        `model calls recorded: ${s.usage.modelCalls}, cost $${s.usage.costUsd.toFixed(4)}${s.damaged ? `; ${s.damaged} unreadable record(s) skipped (run verify)` : ''}`,
+        `model calls recorded: ${s.usage.modelCalls}, cost ${formatUsd(s.usage.costUsd)}${s.damaged ? `; ${s.damaged} unreadable record(s) skipped (run verify)` : ''}`,
       ]);
     } catch (err) {
       o.fail(err);

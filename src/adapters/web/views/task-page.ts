@@ -9,6 +9,7 @@ import { actionsCard } from './actions.js';
 import { diffHtml, fileBlock } from './files.js';
 import { layout, stateClass, time } from './layout.js';
 import { planCard } from './plan.js';
+import { formatUsd } from '../../../core/text-sanitize.js';
 
 function executionCard(d: TaskPageData): SafeHtml | '' {
   const x = d.view.dev;
@@ -60,7 +61,7 @@ function usageCard(v: TaskView): SafeHtml | '' {
   const u = v.dev.usage;
   if (!u.calls) return '';
   const n = (x: number) => x.toLocaleString('en-US');
-  return html`<section class="card" id="usage"><h2>Usage</h2><dl><dt>Model calls</dt><dd>${n(u.calls)}</dd><dt>Tokens</dt><dd>${n(u.inputTokens)} in · ${n(u.outputTokens)} out</dd><dt>Cost</dt><dd>$${u.costUsd.toFixed(4)}</dd></dl></section>`;
+  return html`<section class="card" id="usage"><h2>Usage</h2><dl><dt>Model calls</dt><dd>${n(u.calls)}</dd><dt>Tokens</dt><dd>${n(u.inputTokens)} in · ${n(u.outputTokens)} out</dd><dt>Cost</dt><dd>${formatUsd(u.costUsd)}</dd></dl></section>`;
 }
 
 function timelineCard(records: StreamRecord[]): SafeHtml {

@@ -23,6 +23,14 @@ export async function replayWorkspace(root: string): Promise<ReplaySummary> {
   const started = performance.now();
   const ws = await Workspace.open(root);
   const summary: ReplaySummary = { streams: 0, records: 0, events: 0, damaged: 0, tasks: 0, byState: {}, workstreams: 0, usage: { modelCalls: 0, costUsd: 0 }, ms: 0 };
+  const checks = new Map<string, ReturnType<typeof transitionCheck> | undefined>();
+  const checkOf = async (name: string) => {
+    if (!checks.has(name)) {
+      const workstream = await ws.findWorkstream(name);
+      checks.set(name, workstream ? transitionCheck((await ws.readStream(streamOfWorkstream(workstream.name))).records) : undefined);
+    }
+    return checks.get(name);
+  };
   for (const stream of await allStreams(ws)) {
     const state = await ws.readStream(stream);
     summary.streams++;
@@ -30,8 +38,7 @@ export async function replayWorkspace(root: string): Promise<ReplaySummary> {
     summary.damaged += state.damaged.length;
     for (const r of state.records) summary.events += r.events.length;
     if (stream.startsWith('tasks/')) {
-      const workstream = await ws.findWorkstream(workstreamOfTask(state.records) ?? '');
-      const task = foldTask(state.records, workstream ? transitionCheck((await ws.readStream(streamOfWorkstream(workstream.name))).records) : undefined);
+      const task = foldTask(state.records, await checkOf(workstreamOfTask(state.records) ?? ''));
       if (task) {
         summary.tasks++;
         summary.byState[task.state] = (summary.byState[task.state] ?? 0) + 1;

@@ -84,17 +84,22 @@ export class Workspace {
     return this.store.read(stream);
   }
 
-  async findTask(id: string): Promise<TaskView | undefined> {
+  async findTask(id: string, scan?: Map<string, StreamState>): Promise<TaskView | undefined> {
     if (!/^[0-9A-Za-z]{1,64}$/.test(id)) return undefined;
     const state = await this.store.read(streamOfTask(id));
-    return this.foldTaskState(state, await this.transitionsOf(state));
+    // An unchanged stream keeps its view: the workstream's map is read only when a fold is due.
+    const cached = this.views.get(state.stream);
+    if (cached && cached.state === state) return cached.view;
+    return this.foldTaskState(state, await this.transitionsOf(state, scan));
   }
 
   /** The state map check of the task's workstream (undefined when the workstream has no records). */
-  private async transitionsOf(task: StreamState): Promise<TransitionCheck | undefined> {
+  private async transitionsOf(task: StreamState, scan?: Map<string, StreamState>): Promise<TransitionCheck | undefined> {
     const name = workstreamOfTask(task.records);
     if (!name || !isSlug(name)) return undefined;
-    const state = await this.store.read(streamOfWorkstream(name));
+    // Within one scan of all tasks a workstream is read once (not once per task).
+    const state = scan?.get(name) ?? (await this.store.read(streamOfWorkstream(name)));
+    scan?.set(name, state);
     if (state.records.length === 0) return undefined;
     const cached = this.checks.get(name);
     if (cached && cached.state === state) return cached.check;
@@ -110,7 +115,7 @@ export class Workspace {
    */
   private foldTaskState(state: StreamState, check: TransitionCheck | undefined): TaskView | undefined {
     const cached = this.views.get(state.stream);
-    if (cached && cached.state === state && cached.check === check) return cached.view;
+    if (cached && cached.state === state) return cached.view;
     const view = foldTask(state.records, check);
     this.views.set(state.stream, { state, check, view });
     return view;
@@ -128,8 +133,9 @@ export class Workspace {
 
   async tasks(): Promise<TaskView[]> {
     const views: TaskView[] = [];
+    const scan = new Map<string, StreamState>();
     for (const id of await this.taskIds()) {
-      const view = await this.findTask(id);
+      const view = await this.findTask(id, scan);
       if (view) views.push(view);
     }
     return views;

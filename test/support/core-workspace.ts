@@ -1,7 +1,7 @@
 /** Temp workspaces with short timings, record readers and polling helpers for the core tests. */
 import { execFileSync } from 'node:child_process';
 import { reapUnder } from './reaper.js';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,6 +24,23 @@ export const FAST_CONFIG = {
 
 type Cleanup = { after: (fn: () => void | Promise<void>) => void };
 
+/**
+ * Waits (up to 60 s) until no `git gc --auto` that a commit detached is running in a repository
+ * under `dir` (git holds `.git/gc.pid` meanwhile): removing the directory under it fails.
+ */
+async function gcFinished(dir: string): Promise<void> {
+  const pidFiles = () => {
+    const found: string[] = [];
+    for (const sub of ['', ...readdirSync(dir)]) {
+      const file = join(dir, sub, '.git', 'gc.pid');
+      if (existsSync(file)) found.push(file);
+    }
+    return found;
+  };
+  const until = Date.now() + 60_000;
+  while (pidFiles().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+}
+
 /** A fresh temp dir removed after the test. */
 export function tempDir(t: Cleanup, prefix = 'orchestra-core-'): string {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
@@ -31,7 +48,8 @@ export function tempDir(t: Cleanup, prefix = 'orchestra-core-'): string {
   // `gc --auto` after a large commit.
   t.after(async () => {
     await reapUnder(dir);
-    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    await gcFinished(dir);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 20, retryDelay: 200 });
   });
   return dir;
 }

@@ -24,7 +24,10 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', ...files], {
+// ORCHESTRA_TEST_TIMEOUT_SCALE (default 1) stretches every wait of the test helpers and this timeout.
+const rawScale = Number(process.env.ORCHESTRA_TEST_TIMEOUT_SCALE ?? 1);
+const scale = Number.isFinite(rawScale) && rawScale > 0 ? rawScale : 1;
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', `--test-timeout=${Math.round(300_000 * scale)}`, ...files], {
   stdio: 'inherit',
 });
 process.exit(result.status ?? 1);

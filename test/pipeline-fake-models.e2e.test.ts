@@ -97,6 +97,11 @@ test('task file -> plan v1 -> feedback -> plan v2 -> approve -> red/green -> pus
   const message = git(p.remote, 'log', '-1', '--format=%B', `task/${id}`);
   assert.match(message, new RegExp(`^Task-Id: ${id}$`, 'm'));
   assert.match(message, /^Plan-Version: v2$/m);
+  // The subject says what was done (approved plan v2's summary), not what was asked (the title).
+  assert.equal(message.split('\n')[0], 'fix: add() subtracts; fix it and keep the change minimal');
+  // The publisher's first attempt, although the task had planner and executor leases before it.
+  assert.match(message, /^Orchestra-Attempt: 1$/m);
+  assert.ok(view.attempts > 1);
   assert.equal(git(p.remote, 'show', `task/${id}:src/math.js`).includes('return a + b;'), true);
   assert.equal(eventsOfType(p, id, 'git.pushed').length, 1);
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runJson } from './support/cli-run.js';
+import { runCli, runJson } from './support/cli-run.js';
 import { dropTask, eventsOfType, makePipeline, PLANNER_REPLIES, procsWith, startLoops, waitFor, waitState } from './support/pipeline-harness.js';
 
 const EDIT_THEN_READ_FOREVER = [
@@ -28,9 +28,13 @@ test('a model that never finishes fails at the turn limit with its patch saved; 
   const patch = readFileSync(join(p.root, patchFile), 'utf8');
   assert.match(patch, /^-  return a - b;$/m);
   assert.match(patch, /^\+  return a \+ b; \/\/ turn-limit-edit$/m);
-  assert.match(view.dev.failure!.reason, /exec1-patch\.diff/);
+  // The patch is named once: by its field, not again inside the reason.
+  assert.doesNotMatch(view.dev.failure!.reason, /exec1-patch\.diff/);
+  assert.match(view.dev.failure!.reason, /saved as a patch/);
   const show = await runJson(p.root, ['task', 'show', id]);
   assert.equal(show.json.data.dev.failure.patchFile, patchFile);
+  const shown = await runCli(p.root, ['task', 'show', id]);
+  assert.equal(shown.stdout.split('exec1-patch.diff').length - 1, 1, shown.stdout);
 
   // retry: back to approved with the same plan; the executor runs it again (and fails again).
   const retried = await runJson(p.root, ['retry', id]);

@@ -6,7 +6,7 @@ import { emptyDevView } from '../src/pipeline/dev-fold.js';
 import type { TaskView } from '../src/core/model/task.js';
 import { effectiveLimits, exceededLimit } from '../src/pipeline/budget.js';
 import { PlanSchema, renderPlanMarkdown as renderPlan } from '../src/pipeline/plan.js';
-import { commitType, renderCommitMessage } from '../src/pipeline/commit-message.js';
+import { commitSubject, commitType, renderCommitMessage } from '../src/pipeline/commit-message.js';
 import { safeRelative } from '../src/pipeline/tools/common.js';
 
 const rules = readFileSync(new URL('../../ai/git/rules.md', import.meta.url), 'utf8');
@@ -32,13 +32,26 @@ test('the commit message fills the template of ai/git/rules.md with bullets and 
   assert.throws(() => renderCommitMessage('no template here', task('x'), 1), /template/);
 });
 
+test('the commit subject is what was done: the first sentence of the approved plan\'s summary, else the title', () => {
+  const planned = task('Login is broken', ['bug']);
+  const plan = (version: number, summary: string) => ({ version, file: '', summary, steps: [], criteria: [], risks: [], at: '' });
+  planned.dev.plans = [plan(1, 'Rewrite the whole module.'), plan(2, 'Fix the session check in login(). It compared the wrong field.\nMore.')];
+  const message = renderCommitMessage(rules, planned, 1);
+  assert.equal(message.split('\n')[0], 'fix: the session check in login()');
+  assert.match(message, /\nOrchestra-Attempt: 1\n$/);
+  assert.equal(commitSubject(planned), 'the session check in login()');
+  planned.dev.plans[1]!.summary = `Make ${'x'.repeat(100)}`;
+  assert.equal(commitSubject(planned).length, 68);
+  assert.equal(commitSubject(task('Add a --verbose flag.')), 'add a --verbose flag', 'no plan: the title');
+});
+
 test('limits: the first one reached ends the run, with a plain reason; task fields override', () => {
   const limits = LimitsSchema.parse({ maxTurns: 5, maxTestRuns: 2, maxCostUsd: 1, maxWallClockSeconds: 60 });
   const fresh = { turns: 0, testRuns: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, startedAt: Date.now() };
   assert.equal(exceededLimit(limits, fresh), undefined);
   assert.match(exceededLimit(limits, { ...fresh, turns: 5 })!, /turn limit \(5/);
   assert.match(exceededLimit(limits, { ...fresh, testRuns: 3 })!, /test-run limit/);
-  assert.match(exceededLimit(limits, { ...fresh, costUsd: 1.2 })!, /cost limit \(\$1\)/);
+  assert.match(exceededLimit(limits, { ...fresh, costUsd: 1.2 })!, /cost limit \(\$1\.00\) was reached \(\$1\.20 spent\)/);
   assert.match(exceededLimit(limits, { ...fresh, startedAt: Date.now() - 61_000 })!, /time limit/);
   assert.equal(effectiveLimits(limits, task('x', [], { limits: { maxTurns: 2 } })).maxTurns, 2);
   assert.throws(() => effectiveLimits(limits, task('x', [], { limits: { maxTurns: 'many' } })), /limits/);

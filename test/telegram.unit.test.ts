@@ -12,7 +12,7 @@ function task(extra: Partial<TaskView> = {}): TaskView {
   return {
     id: '01JABCDEFGHJKMNPQRSTVWXYZ0', workstream: 'dev', title: NASTY, description: '', tags: [], fields: { repo: 'web<1>' }, state: 'planning',
     stateSeq: 1, stateSince: '2025-01-01T00:00:00.000Z', archived: false, createdAt: '', createdBy: 'adapter:telegram:111', updatedAt: '', lastSeq: 1,
-    comments: [], attempts: 0, retries: 0, retryExhausted: false, firedTriggers: [], causes: [], illegalMoves: [], dev: emptyDevView(), ...extra,
+    comments: [], attempts: 0, claims: {}, retries: 0, retryExhausted: false, firedTriggers: [], causes: [], illegalMoves: [], dev: emptyDevView(), ...extra,
   };
 }
 

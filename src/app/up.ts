@@ -7,7 +7,8 @@ import { DEV_WORKSTREAM } from '../pipeline/dev-workstream.js';
 import { ensureBuiltinWorkstreams } from './setup.js';
 import { preflight } from './preflight.js';
 import { LOOP_NAMES, createLoop, type LoopName } from './loop-registry.js';
-import { telegramEnv } from '../core/environment.js';
+import { logSilenced, telegramEnv } from '../core/environment.js';
+import { ProgressReporter, type ProgressFormat } from './progress.js';
 
 export interface UpOptions {
   only?: string[];
@@ -16,6 +17,8 @@ export interface UpOptions {
   idlePollMs?: number;
   /** false: start the loops without checking what they need (tests of the run-time refusals). */
   checks?: boolean;
+  /** Where to print one line per step per task as it happens (see progress.ts); none by default. */
+  progress?: { print: (line: string) => void; format?: ProgressFormat };
 }
 
 /**
@@ -42,6 +45,9 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
     const env: LoopEnv = { ws, actor: loopActor(name), log: log.child(name) };
     loops.push(await createLoop(name, env));
   }
+  // Progress lines are quiet with ORCHESTRA_LOG=silent, like the log.
+  const progress = opts.progress && !logSilenced() ? new ProgressReporter(ws, opts.progress.print, opts.progress.format) : undefined;
+  await progress?.begin();
   ws.journal.start(undefined, (err, retry) => log.warn('commit failed', { ...describeError(err), failures: retry.failures, retryInMs: retry.waitMs }));
   for (const loop of loops) await loop.start();
   log.info('loops running', { loops: checked.ready.join(','), workspace: ws.paths.root });
@@ -59,6 +65,7 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
     if (stopped) return settled;
     stopped = true;
     for (const loop of loops) await loop.stop().catch((err) => log.warn(`stopping ${loop.name} failed`, describeError(err)));
+    await progress?.end().catch(() => undefined);
     await ws.journal.stop().catch((err) => log.warn('final commit failed', describeError(err)));
     log.info('stopped');
     resolveDone();

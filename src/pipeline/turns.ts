@@ -53,9 +53,13 @@ export async function runTurns<R>(loop: TurnLoop<R>): Promise<TurnOutcome<R>> {
     const reason = loop.beforeTurn?.();
     if (reason) return { kind: 'stopped', reason, turns };
     const prompts = await loop.prompts();
+    // Each call gets a signal of its own, tied to the run's by one listener removed after the
+    // call: SDKs add abort listeners to the signal they are given and do not all remove them, so
+    // passing the run's signal leaked one per turn (MaxListenersExceededWarning after 10 turns).
+    const call = turnSignal(loop.signal);
     const { reply, costUsd } = await withProviderRetries(loop.signal, () =>
-      recordedTurn(loop.ws, loop.lease, loop.role, loop.model, prompts.hash, { system: prompts.system, messages: loop.messages, tools: loop.tools, ...(loop.signal ? { signal: loop.signal } : {}) }),
-    );
+      recordedTurn(loop.ws, loop.lease, loop.role, loop.model, prompts.hash, { system: prompts.system, messages: loop.messages, tools: loop.tools, ...(call ? { signal: call.signal } : {}) }),
+    ).finally(() => call?.dispose());
     turns++;
     loop.afterReply?.(reply, costUsd);
     loop.messages.push({ role: 'assistant', text: reply.text, toolCalls: reply.toolCalls });
@@ -100,6 +104,16 @@ async function withProviderRetries<T>(signal: AbortSignal | undefined, call: () 
       await abortableSleep(RETRY_BASE_MS * 4 ** attempt, signal);
     }
   }
+}
+
+/** A signal that aborts with `parent`, through one listener that `dispose` removes. */
+export function turnSignal(parent: AbortSignal | undefined): { signal: AbortSignal; dispose: () => void } | undefined {
+  if (!parent) return undefined;
+  const controller = new AbortController();
+  const abort = () => controller.abort(parent.reason);
+  if (parent.aborted) abort();
+  else parent.addEventListener('abort', abort, { once: true });
+  return { signal: controller.signal, dispose: () => parent.removeEventListener('abort', abort) };
 }
 
 function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -1,7 +1,8 @@
 /** Runs the built CLI (dist/src/cli/main.js) as a child process, the way a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { track } from './reaper.js';
+import { killGroup, track } from './reaper.js';
+import { scaled } from './timeouts.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -12,12 +13,14 @@ const childEnv = (extra: Record<string, string> = {}) => ({ ...process.env, ORCH
 /** `orchestra -w <root> ...args`, to completion. */
 export function runCli(root: string, args: string[], opts: { input?: string | Buffer; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, '-w', root, ...args], { env: childEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own process group (detached), killed as a group at the timeout or by the reaper.
+    const child = spawn(process.execPath, [CLI, '-w', root, ...args], { env: childEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    track(root, child, new Promise((r) => child.on('close', r)));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => killGroup(child), scaled(opts.timeoutMs ?? 30_000));
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -55,14 +58,15 @@ export interface Running {
 
 /** Starts a long-running node script (default: the CLI with `-w root`) in the background. */
 export function spawnNode(script: string, args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [script, ...args], { env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, ...args], { env: childEnv(env), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   const workspace = args[args.indexOf('-w') + 1];
-  if (args.includes('-w') && workspace) track(workspace, child, exited);
+  // Tracked even without a workspace: the reaper's exit hook kills whatever is left.
+  track(args.includes('-w') && workspace ? workspace : '', child, exited);
   return { child, exited, output: () => stdout + stderr };
 }
 
@@ -72,12 +76,6 @@ export function spawnCli(root: string, args: string[], env: Record<string, strin
 
 /** Kills a still-running child (test cleanup); harmless when it already exited. */
 export function killIfRunning(running: Running): void {
-  if (running.child.exitCode === null && running.child.signalCode === null) {
-    try {
-      running.child.kill('SIGCONT');
-      running.child.kill('SIGKILL');
-    } catch {
-      // gone
-    }
-  }
+  // The group too: what the child started (git, tests) must not outlive the test.
+  killGroup(running.child);
 }

@@ -1,6 +1,7 @@
 /** Temp workspaces with short timings, record readers and polling helpers for the core tests. */
 import { execFileSync } from 'node:child_process';
 import { reapUnder } from './reaper.js';
+import { scaled } from './timeouts.js';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,11 +107,12 @@ export function gitOut(cwd: string, ...args: string[]): string {
 
 /** Polls `cond` until it returns something truthy; throws with `what` after `ms`. */
 export async function waitFor<T>(what: string, cond: () => T | Promise<T>, ms = 10_000, every = 25): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
+  const limit = scaled(ms);
+  const end = Date.now() + limit;
   for (;;) {
     const value = await cond();
     if (value) return value as NonNullable<T>;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out after ${limit} ms waiting for ${what}`);
     await sleep(every);
   }
 }

@@ -10,6 +10,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { scaled } from './timeouts.js';
 
 export interface Call { method: string; params: Record<string, any>; at: number }
 export interface SentMessage { message_id: number; chat: number; text: string; html?: string; reply_markup?: any; document?: { filename: string; content: string } }
@@ -200,7 +201,7 @@ export async function startFakeTelegram(opts: { token?: string; maxPollMs?: numb
     /** Resolves once the bot confirmed the update (its next getUpdates asked past it: handled). */
     handled(updateId: number, timeoutMs = 5000) {
       return new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`update ${updateId} not handled in ${timeoutMs} ms`)); }, timeoutMs);
+        const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`update ${updateId} not handled in ${scaled(timeoutMs)} ms`)); }, scaled(timeoutMs));
         const check = () => { if (confirmed >= updateId) { clearTimeout(timer); waiters.delete(check); resolve(); } };
         waiters.add(check);
         check();
@@ -208,7 +209,7 @@ export async function startFakeTelegram(opts: { token?: string; maxPollMs?: numb
     },
     /** Polls until `find` returns something (calls or messages appear asynchronously). */
     async waitFor<T>(find: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-      const until = Date.now() + timeoutMs;
+      const until = Date.now() + scaled(timeoutMs);
       for (;;) {
         const found = find();
         if (found) return found;

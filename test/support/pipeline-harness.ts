@@ -15,6 +15,8 @@ import { createLogger } from '../../src/core/log.js';
 import type { TaskView } from '../../src/core/model/task.js';
 import { Workspace } from '../../src/core/workspace.js';
 import { eventsOf } from './core-workspace.js';
+import { reapUnder } from './reaper.js';
+import { scaled } from './timeouts.js';
 
 process.env.ORCHESTRA_LOG = 'silent';
 
@@ -77,7 +79,11 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
  */
 export async function makePipeline(t: Cleanup, opts: { config?: Record<string, unknown>; scripts?: Record<string, unknown[]>; repoSetup?: (repo: string, dir: string) => void } = {}): Promise<Pipeline> {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'orchestra-pipe-')));
-  const cleanups: Array<() => unknown> = [() => process.env.PIPELINE_KEEP_DIRS || rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 })];
+  const cleanups: Array<() => unknown> = [
+    () => process.env.PIPELINE_KEEP_DIRS || rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }),
+    // Processes still working in it (a background `up` of a failed test) die first.
+    () => reapUnder(dir),
+  ];
   t.after(async () => {
     for (const fn of cleanups.reverse()) await fn();
   });
@@ -118,7 +124,7 @@ export async function dropTask(p: Pipeline, name: string, front: Record<string, 
   const file = join(p.root, 'inbox', `${name}.md`);
   writeFileSync(`${file}.tmp`, `---\n${yaml}\n---\n${body}\n`);
   execFileSync('mv', [`${file}.tmp`, file]);
-  const until = Date.now() + 15_000;
+  const until = Date.now() + scaled(15_000);
   for (;;) {
     for (const task of await p.ws.tasks()) if (task.createdBy.includes(`${name}.md`)) return task.id;
     if (Date.now() > until) throw new Error(`inbox file ${name}.md was not taken`);
@@ -133,7 +139,8 @@ export function dropCommand(p: Pipeline, name: string, command: Record<string, u
   execFileSync('mv', [`${file}.tmp`, file]);
 }
 
-export async function waitState(p: Pipeline, id: string, states: string[], ms = 30_000): Promise<TaskView> {
+export async function waitState(p: Pipeline, id: string, states: string[], wait = 30_000): Promise<TaskView> {
+  const ms = scaled(wait);
   const until = Date.now() + ms;
   for (;;) {
     const view = await p.ws.findTask(id);

@@ -9,6 +9,7 @@ import type { Actor } from '../../src/core/actor.js';
 import { createTask } from '../../src/core/ops/tasks.js';
 import type { StoredEvent } from '../../src/core/record.js';
 import { Workspace } from '../../src/core/workspace.js';
+import { scaled } from './timeouts.js';
 
 process.env.ORCHESTRA_LOG = 'silent';
 
@@ -87,7 +88,7 @@ export async function login(web: WebServer): Promise<{ cookie: string; csrf: str
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
+  const end = Date.now() + scaled(ms);
   for (;;) {
     const value = await probe();
     if (value) return value;

@@ -1,5 +1,6 @@
 /** orchestra init|up|demo|web|telegram: create a workspace and run things in the foreground. */
 import type { Command } from 'commander';
+import { OrchestraError } from '../../core/errors.js';
 import { int, type CliContext } from '../context.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -23,15 +24,26 @@ export function register(program: Command, ctx: CliContext): void {
     .description('run the loops until SIGINT/SIGTERM')
     .option('--only <loops>', 'comma-separated loops to run (intake,triggers,retry,planner,executor,publisher,telegram,web)')
     .option('--once', 'process everything pending, wait until idle, then exit')
-    .action((opts: { only?: string; once?: boolean }) => runLoops(opts.only?.split(',').map((s) => s.trim()).filter(Boolean), opts.once));
+    .option('--log-format <format>', 'text (default) or json: one JSON object per line, for progress and log lines')
+    .action((opts: { only?: string; once?: boolean; logFormat?: string }) => runLoops(opts.only?.split(',').map((s) => s.trim()).filter(Boolean), opts.once, opts.logFormat));
 
-  /** Runs loops (all configured ones by default) in the foreground until SIGINT/SIGTERM or idle with --once. */
-  async function runLoops(only?: string[], once?: boolean) {
+  /**
+   * Runs loops (all configured ones by default) in the foreground until SIGINT/SIGTERM or idle
+   * with --once, printing one line per step per task on stdout (JSON lines with --log-format
+   * json or --json) and the loops' log on stderr.
+   */
+  async function runLoops(only?: string[], once?: boolean, logFormat?: string) {
     const o = out();
     try {
+      if (logFormat !== undefined && logFormat !== 'text' && logFormat !== 'json') {
+        throw new OrchestraError('INVALID_INPUT', `--log-format must be text or json, not "${logFormat}"`);
+      }
+      const format = logFormat === 'json' || o.json ? 'json' : 'text';
       const ws = await open();
       const { runUp } = await import('../../app/up.js');
-      const { stop, done } = await runUp(ws, { only, once });
+      const { createLogger } = await import('../../core/log.js');
+      const print = (line: string) => void process.stdout.write(line + '\n');
+      const { stop, done } = await runUp(ws, { only, once, log: createLogger('orchestra', undefined, format), progress: { print, format } });
       const onSignal = () => void stop();
       // `on`, not `once`: execa's signal-exit re-raises a signal that has no other listener left,
       // which killed the process (exit 143) before the loops stopped and released their leases.

@@ -49,6 +49,8 @@ export interface TaskView extends TaskExtensions {
   lease?: LeaseView;
   /** Number of leases ever granted: the fencing token of the next one is attempts + 1. */
   attempts: number;
+  /** Leases granted per purpose (how many times each step claimed this task). */
+  claims: Record<string, number>;
   retries: number;
   retryExhausted: boolean;
   firedTriggers: string[];
@@ -99,6 +101,7 @@ function applyCoreEvent(view: TaskView, event: StoredEvent, record: StreamRecord
       return true;
     case 'lease.acquired':
       view.attempts = Number(d.attempt);
+      view.claims[String(d.purpose)] = (view.claims[String(d.purpose)] ?? 0) + 1;
       view.lease = { attempt: Number(d.attempt), owner: String(d.owner), purpose: String(d.purpose), acquiredAt: record.at, ttlMs: Number(d.ttlMs), released: false };
       return true;
     case 'lease.released':
@@ -145,6 +148,7 @@ export function foldTask(records: StreamRecord[], allowed?: TransitionCheck): Ta
           lastSeq: record.seq,
           comments: [],
           attempts: 0,
+          claims: {},
           retries: 0,
           retryExhausted: false,
           firedTriggers: [],

@@ -126,7 +126,8 @@ export function createExecutorLoop(env: LoopEnv): Loop {
         });
         if (outcome.kind === 'stopped') {
           const patchFile = await saveWork('patch');
-          await failTask(lease, 'execute', `Stopped: ${outcome.reason}.${patchFile ? ` The work so far is saved as ${patchFile}.` : ''}`, patchFile ? { patchFile } : {});
+          // The saved patch is named once, by its own field (every view shows it next to the reason).
+          await failTask(lease, 'execute', `Stopped: ${outcome.reason}.${patchFile ? ' The work so far is saved as a patch.' : ''}`, patchFile ? { patchFile } : {});
           log.warn('execution stopped by a limit', { task: task.id, reason: outcome.reason });
           return;
         }
@@ -194,7 +195,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
           return; // lease released by the runner; the next scan resumes the execution
         }
         const patchFile = await saveWork('patch').catch(() => undefined);
-        await failTask(lease, 'execute', `${message}${patchFile ? ` (work so far saved as ${patchFile})` : ''}`, patchFile ? { patchFile } : {}).catch(() => undefined);
+        await failTask(lease, 'execute', message, patchFile ? { patchFile } : {}).catch(() => undefined);
       }
     },
   });

@@ -29,7 +29,7 @@ export function createPublisherLoop(env: LoopEnv): Loop {
       const exec = task.dev.execution;
       try {
         if (!exec) throw new Error('the task has no execution to publish');
-        const message = renderCommitMessage(await readPrompt(ws, 'git/rules.md'), task, lease.attempt);
+        const message = renderCommitMessage(await readPrompt(ws, 'git/rules.md'), task, Math.max(1, task.claims.publish ?? 0));
         // First: the mirror's config is made ours again, before any git call in the worktree.
         const target = await executionTarget(ws, task, exec);
         const author = await commitIdentity(ws.config.git.author);

@@ -34,9 +34,27 @@ function packageVersion(): string {
 const argsBeforeDashDash = process.argv.slice(2, process.argv.includes('--') ? process.argv.indexOf('--') : undefined);
 const jsonWanted = argsBeforeDashDash.includes('--json');
 
+// `--version` is handled here, not as a commander option: plan and approve have their own
+// `--version <n>` (a plan version), which a program-wide option would take over.
+if (versionAsked(argsBeforeDashDash)) {
+  process.stdout.write((jsonWanted ? JSON.stringify({ status: 'ok', data: { version: packageVersion() } }) : packageVersion()) + '\n');
+  process.exit(0);
+}
+
+/** Whether `--version`/`-V` comes before any command word (`orchestra -w X --json --version`). */
+function versionAsked(args: string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--version' || a === '-V') return true;
+    if (a === '-w' || a === '--workspace') i++;
+    else if (!a.startsWith('-')) return false;
+  }
+  return false;
+}
+
 const program = new Command('orchestra')
   .description('Event-sourced orchestrator for AI software work')
-  .version(packageVersion(), '-V, --version', 'print the version')
+  .addHelpText('after', '\n`orchestra --version` (-V) prints the version.')
   .option('-w, --workspace <dir>', 'workspace directory (default: $ORCHESTRA_WORKSPACE or ./workspace)')
   .option('--json', 'machine-readable output: {"status":"ok","data":...}')
   .showHelpAfterError()

@@ -47,8 +47,7 @@ export function register(program: Command, ctx: CliContext): void {
         await checkRepoSpec(ws, fields.repo);
       }
       const view = await createTask(ws, { title, description: opts.description, workstream: opts.workstream, tags: opts.tag ?? [], fields }, { actor: cliActor() });
-      const { taskHandle } = await import('../../core/task-ref.js');
-      o.ok(view, typeof view.number === 'number' ? `${view.id}  (${taskHandle(view)})` : view.id);
+      o.ok(view, view.id); // the id alone: scripts take it with $(orchestra task new ...); the number is in --json and task list
     }));
   task
     .command('list')

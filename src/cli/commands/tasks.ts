@@ -73,12 +73,12 @@ export function register(program: Command, ctx: CliContext): void {
   task.command('log <id>').description('the task\'s history: model calls and their tools, refusals, setup and test runs (--all: lease bookkeeping too)')
     .option('--all', 'also the lease records (acquired, released, expired)')
     .action(act(async (ws, o, ref: string, opts: { all?: boolean }) => {
-      const { logLines, isBookkeeping } = await import('../format.js');
+      const { logLines } = await import('../format.js');
       const id = await resolveTaskRef(ws, ref);
       await ws.task(id);
       const { records } = await ws.readStream(`tasks/${id}`);
-      const shown = opts.all ? records : records.map((r) => ({ ...r, events: r.events.filter((e) => !isBookkeeping(e.type)) })).filter((r) => r.events.length);
-      o.ok(shown, logLines(records, Boolean(opts.all)));
+      // --json keeps every record (the machine view is the whole history); the text collapses leases.
+      o.ok(records, logLines(records, Boolean(opts.all)));
     }));
   task.command('comment <id> <text>').option(...OWNER).action(act(async (ws, o, ref: string, text: string, opts: { owner?: string }) => {
     const id = await resolveTaskRef(ws, ref);

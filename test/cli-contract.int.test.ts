@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,7 +50,10 @@ describe('CLI contract', { concurrency: 3 }, () => {
     const shown = await runJson(root, ['task', 'show', a]);
     assert.equal(shown.json.data.title, 'alpha');
     const b = await cliOk(root, ['task', 'new', 'beta', '--tag', 'x']);
-    const c = await cliOk(root, ['task', 'new', 'gamma', '--workstream', 'dev', '--repo', '/nowhere', '--tag', 'y']);
+    const repo = join(tempDir(t), 'app');
+    execFileSync('git', ['init', '-q', repo]);
+    assert.equal((await runJson(root, ['task', 'new', 'gamma', '--workstream', 'dev', '--repo', '/nowhere'])).json.code, 'INVALID_INPUT', 'the repo is checked at submission');
+    const c = await cliOk(root, ['task', 'new', 'gamma', '--workstream', 'dev', '--repo', repo, '--tag', 'y']);
     await cliOk(root, ['task', 'move', b, 'in_progress']);
 
     assert.deepEqual(ids((await runJson(root, ['task', 'list'])).json), [a, b, c].sort());

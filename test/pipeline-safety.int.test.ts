@@ -7,7 +7,7 @@ import { OrchestraError } from '../src/core/errors.js';
 import { assertPushAllowed, pushTaskBranch } from '../src/vcs/push.js';
 import { startFakeAnthropic } from './support/fake-anthropic.js';
 import { startFakeGemini } from './support/fake-gemini.js';
-import { runJson } from './support/cli-run.js';
+import { runCli, runJson } from './support/cli-run.js';
 import { sh } from './support/git-fixtures.js';
 import {
   byTurn, dropTask, FIX_CALL as FIX, eventsOfType, filesContaining, git, makePipeline, PLANNER_REPLIES, startLoops, taskCommits, TEST_CMD, waitState,
@@ -87,6 +87,11 @@ test('a model asking to push main or to write outside its worktree is refused an
   for (const r of [parts[1], parts[2], parts[4]]) assert.match(r.response.error, /refused: .* is outside the worktree/);
   assert.match(parts[3].response.error, /refused: "escape" is a symbolic link/);
   assert.ok(parts.every((r: any) => r.response.output === undefined));
+  // ... and is recorded compactly (tool.refused), so `task log` shows why.
+  const refused = eventsOfType(p, id, 'tool.refused').map((e: any) => e.data ?? e);
+  assert.deepEqual(refused.map((d: any) => d.name), ['git_push', 'write_file', 'write_file', 'write_file', 'replace_in_file']);
+  assert.match(refused[0].reason, /there is no tool "git_push"/);
+  assert.match((await runCli(p.root, ['task', 'log', id])).stdout, /executor tool git_push refused: refused: there is no tool "git_push"/);
 
   // Nothing was written outside; only task/<id> reached the remote.
   assert.deepEqual(readdirSync(outside), []);

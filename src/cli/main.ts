@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { OrchestraError } from '../core/errors.js';
 import { resolveWorkspaceDir, Workspace } from '../core/workspace.js';
 import { register as agents } from './commands/agents.js';
 import { register as artifacts } from './commands/artifacts.js';
@@ -14,13 +16,54 @@ import type { CliContext } from './context.js';
 import { createOutput, type Output } from './output.js';
 import '../pipeline/dev-fold.js'; // task views carry the dev pipeline's section (task.dev)
 
+/** The package's version, from the package.json next to the build (dist/src/cli/main.js -> ../../..). */
+function packageVersion(): string {
+  for (const rel of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'orchestra' && pkg.version) return pkg.version;
+    } catch {
+      // try the next place
+    }
+  }
+  return 'unknown';
+}
+
+// --json is known before commander parses, so a usage error (unknown command or option, missing
+// argument) can be reported as the JSON error envelope too, not as commander's text.
+const argsBeforeDashDash = process.argv.slice(2, process.argv.includes('--') ? process.argv.indexOf('--') : undefined);
+const jsonWanted = argsBeforeDashDash.includes('--json');
+
+// `--version` is handled here, not as a commander option: plan and approve have their own
+// `--version <n>` (a plan version), which a program-wide option would take over.
+if (versionAsked(argsBeforeDashDash)) {
+  process.stdout.write((jsonWanted ? JSON.stringify({ status: 'ok', data: { version: packageVersion() } }) : packageVersion()) + '\n');
+  process.exit(0);
+}
+
+/** Whether `--version`/`-V` comes before any command word (`orchestra -w X --json --version`). */
+function versionAsked(args: string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--version' || a === '-V') return true;
+    if (a === '-w' || a === '--workspace') i++;
+    else if (!a.startsWith('-')) return false;
+  }
+  return false;
+}
+
 const program = new Command('orchestra')
   .description('Event-sourced orchestrator for AI software work')
+  .addHelpText('after', '\n`orchestra --version` (-V) prints the version.')
   .option('-w, --workspace <dir>', 'workspace directory (default: $ORCHESTRA_WORKSPACE or ./workspace)')
   .option('--json', 'machine-readable output: {"status":"ok","data":...}')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Inherited by every subcommand registered below: usage errors throw instead of exiting, and
+  // with --json commander writes nothing itself (the envelope says it all).
+  .exitOverride()
+  .configureOutput(jsonWanted ? { writeErr: () => undefined, outputError: () => undefined } : {});
 
-const out = (): Output => createOutput(Boolean(program.opts().json));
+const out = (): Output => createOutput(Boolean(program.opts().json) || jsonWanted);
 const wsDir = () => resolveWorkspaceDir(program.opts().workspace);
 const open = () => Workspace.open(wsDir());
 
@@ -42,4 +85,12 @@ const ctx: CliContext = { out, wsDir, open, act };
 for (const register of [run, workstreams, tasks, locks, triggers, artifacts, integrity, pipeline, agents]) register(program, ctx);
 
 program.addOption(new Option('--debug').hideHelp());
-program.parseAsync(process.argv).catch((err) => createOutput(false).fail(err));
+program.parseAsync(process.argv).catch((err) => {
+  if (err instanceof CommanderError) {
+    // --help and --version end this way too, with exit code 0.
+    if (err.exitCode === 0) process.exit(0);
+    if (!jsonWanted) process.exit(err.exitCode || 1); // commander already printed the error and the help
+    createOutput(true).fail(new OrchestraError('INVALID_INPUT', err.message.replace(/^error: /, '')));
+  }
+  createOutput(jsonWanted).fail(err);
+});

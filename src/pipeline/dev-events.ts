@@ -21,6 +21,8 @@ export const DevEventSchemas = {
     inputTokens: z.number().min(0).default(0), outputTokens: z.number().min(0).default(0), costUsd: z.number().min(0).default(0),
     priced: z.boolean().optional(), stopReason: str.optional(), text: str.optional(), toolCalls: z.array(z.unknown()).optional(),
   }),
+  /** A tool call the step refused or that failed (the model saw this reason as the call's result). */
+  'tool.refused': z.object({ role: str.optional(), name: str, reason: str.default('') }),
   'exec.started': z.object({ worktree: str, branch: str, base: str, baseCommit: str, planVersion: int }),
   'exec.resumed': z.object({ attempt: int }),
   'tests.ran': z.object({

@@ -142,12 +142,13 @@ export function summarizeDevEvent(type: string, data: Record<string, unknown>): 
     case 'plan.approved': return `plan v${d.version} approved`;
     case 'plan.feedback': return `feedback on plan v${d.onVersion}: "${cut(d.text)}"`;
     case 'model.called': return `${d.role} model ${d.model}: ${d.inputTokens} in / ${d.outputTokens} out tokens${Array.isArray(d.toolCalls) && d.toolCalls.length ? `, calls ${d.toolCalls.map((c: any) => c.name).join(', ')}` : ''}`;
+    case 'tool.refused': return `${d.role ? `${d.role} ` : ''}tool ${d.name} refused: ${cut(d.reason, 100)}`;
     case 'exec.started': return `execution started on ${d.branch} from ${d.base}`;
     case 'exec.resumed': return `execution resumed (attempt ${d.attempt})`;
     case 'exec.finished': return `execution finished: ${cut(d.summary)}`;
     case 'exec.stopped': return `execution stopped (${d.reason})`;
-    case 'setup.ran': return d.source === 'none' ? 'no setup step needed' : `setup ${d.cached ? 'restored from the dependency cache' : d.passed ? 'passed' : 'failed'}: ${cut(d.command)}`;
-    case 'tests.ran': return `test run ${d.run} ${d.passed ? 'passed' : d.timedOut ? 'killed at the timeout' : 'failed'}`;
+    case 'setup.ran': return d.source === 'none' ? 'no setup step needed' : `setup ${d.cached ? 'restored from the dependency cache' : d.passed ? 'passed' : 'failed'}: ${cut(d.command)}${typeof d.durationMs === 'number' && !d.cached ? ` (${(d.durationMs / 1000).toFixed(1)} s)` : ''}`;
+    case 'tests.ran': return `test run ${d.run} ${d.passed ? 'passed' : d.timedOut ? 'killed at the timeout' : 'failed'}${typeof d.exitCode === 'number' ? ` (exit ${d.exitCode})` : ''}`;
     case 'git.committed': return `committed ${String(d.sha).slice(0, 10)}${d.created === false ? ' (already there)' : ''}`;
     case 'git.pushed': return `pushed ${d.branch}${d.pushed === false ? ' (already there)' : ''}`;
     case 'abort.requested': return `abort requested${d.reason ? `: ${cut(d.reason)}` : ''}`;

@@ -38,3 +38,20 @@ export async function executionTarget(ws: Workspace, task: TaskView, recorded: {
   await sealMirror(objects, resolved);
   return { resolved, objects, base: { branch: recorded.base, commit: recorded.baseCommit } };
 }
+
+/**
+ * Checks a task's `repo` at submission or update (a path, URL or configured name), without the
+ * network: URLs are only checked for form. An unknown name or path is INVALID_INPUT naming the
+ * configured repositories.
+ */
+export async function checkRepoSpec(ws: Workspace, spec: string): Promise<void> {
+  const named = repoPaths(ws.config);
+  try {
+    await resolveRepo(spec, named, { cwd: ws.paths.root });
+  } catch (err) {
+    if (!(err instanceof OrchestraError)) throw err;
+    const known = Object.keys(named);
+    const list = known.length ? `known repositories: ${known.join(', ')}` : 'no repositories are configured (config "repos")';
+    throw new OrchestraError('INVALID_INPUT', /known:|no repos configured/.test(err.message) ? err.message : `${err.message}; ${list}`, { spec });
+  }
+}

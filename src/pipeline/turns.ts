@@ -2,6 +2,7 @@ import { OrchestraError } from '../core/errors.js';
 import type { Lease } from '../core/leases.js';
 import type { Workspace } from '../core/workspace.js';
 import type { ChatMessage, ModelReply, ToolCall, ToolResult, ToolSpec } from '../providers/types.js';
+import { devEvent } from './dev-events.js';
 import { recordedTurn, type ModelRole, type RoleModel } from './model-runtime.js';
 
 /**
@@ -78,6 +79,9 @@ export async function runTurns<R>(loop: TurnLoop<R>): Promise<TurnOutcome<R>> {
       if (value !== undefined) done = { value };
     }
     loop.messages.push({ role: 'tool', results });
+    // Refused or failed tool calls, compactly, so the task's log shows why (one record a turn).
+    const refused = results.filter((r) => r.isError).map((r) => devEvent('tool.refused', { role: loop.role, name: r.name, reason: r.output.slice(0, 500) }));
+    if (refused.length) await loop.lease.append(refused);
     if (done) return { kind: 'done', value: done.value, turns };
   }
   return { kind: 'out-of-turns', turns };

@@ -1,6 +1,7 @@
 /** orchestra agent list|run */
 import type { Command } from 'commander';
 import { cliActor } from '../../core/actor.js';
+import { resolveTaskRef } from '../../core/task-ref.js';
 import type { CliContext } from '../context.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -13,7 +14,7 @@ export function register(program: Command, ctx: CliContext): void {
   }));
   agent.command('run <name>').requiredOption('--task <id>').action(act(async (ws, o, name: string, opts: { task: string }) => {
     const { runAgent } = await import('../../pipeline/agents.js');
-    const result = await runAgent(ws, name, opts.task, cliActor());
+    const result = await runAgent(ws, name, await resolveTaskRef(ws, opts.task), cliActor());
     o.ok(result, result.output);
     if (!result.ok) process.exitCode = 1;
   }));

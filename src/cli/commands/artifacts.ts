@@ -2,6 +2,7 @@
 import { createReadStream } from 'node:fs';
 import type { Command } from 'commander';
 import { cliActor } from '../../core/actor.js';
+import { resolveTaskRef } from '../../core/task-ref.js';
 import type { CliContext } from '../context.js';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -12,7 +13,7 @@ export function register(program: Command, ctx: CliContext): void {
       const { putArtifact } = await import('../../core/ops/artifacts.js');
       // Streamed: a huge file or an endless pipe is cut off at storage.maxArtifactBytes.
       const content = opts.file ? createReadStream(opts.file) : process.stdin;
-      const ref = await putArtifact(ws, path, content, cliActor(), opts.task);
+      const ref = await putArtifact(ws, path, content, cliActor(), opts.task === undefined ? undefined : await resolveTaskRef(ws, opts.task));
       o.ok(ref, `stored ${path} (${ref.size} bytes, sha256 ${ref.sha256.slice(0, 12)})`);
     }));
   artifact.command('get <path>').action(act(async (ws, o, path: string) => {

@@ -13,6 +13,8 @@ export const TaskCreatedSchema = z.object({
   state: z.string(),
   /** The original inbox file, kept as a record of the task (relative to the workspace). */
   original: z.string().optional(),
+  /** The task's per-workspace number (`#12`), claimed at creation (see task-ref.ts); absent on older tasks. */
+  number: z.number().int().positive().optional(),
 });
 
 export interface LeaseView {
@@ -30,6 +32,8 @@ export interface TaskExtensions {}
 
 export interface TaskView extends TaskExtensions {
   id: string;
+  /** Per-workspace number, the short handle `#12` (tasks created before numbering have none). */
+  number?: number;
   workstream: string;
   title: string;
   description: string;

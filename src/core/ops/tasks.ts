@@ -7,6 +7,7 @@ import type { TaskView } from '../model/task.js';
 import { assertTransition } from '../model/workstream.js';
 import type { StoredEvent } from '../record.js';
 import type { Workspace } from '../workspace.js';
+import { allocateTaskNumber } from '../task-ref.js';
 import { cleanStrings, multiLine, singleLine } from '../text-sanitize.js';
 import { MAX_NESTING, measure } from '../value-limits.js';
 
@@ -61,6 +62,7 @@ export async function createTask(ws: Workspace, input: NewTask, opts: CreateOpti
     if (opts.cause && before.causes.includes(opts.cause)) return before;
     throw new OrchestraError('CONFLICT', `a task with id ${id} already exists`);
   }
+  const number = await allocateTaskNumber(ws);
   const original = opts.original ? await ws.writeTaskFile(id, `original-${opts.original.name}`, opts.original.content) : undefined;
   const { view } = await ws.appendToTask(id, (existing) => {
     if (existing) {
@@ -72,7 +74,7 @@ export async function createTask(ws: Workspace, input: NewTask, opts: CreateOpti
       ...(opts.cause ? { cause: opts.cause } : {}),
       events: [{
         type: 'task.created',
-        data: { id, workstream: workstream.name, title: task.title, description: task.description, tags: task.tags, fields: task.fields, state: workstream.initial, ...(original ? { original } : {}) },
+        data: { id, workstream: workstream.name, title: task.title, description: task.description, tags: task.tags, fields: task.fields, state: workstream.initial, number, ...(original ? { original } : {}) },
       }],
     };
   });
@@ -140,12 +142,22 @@ export const TaskUpdateSchema = z.object({
   title: titleText.optional(),
   description: descriptionText.optional(),
   tags: z.array(tagText).max(50).optional(),
+  /** Fields to set (merged over the current ones). */
+  fields: fieldsValue.optional(),
 });
 
-export async function updateTask(ws: Workspace, id: string, update: z.input<typeof TaskUpdateSchema>, opts: ChangeOptions): Promise<TaskView> {
+/**
+ * Changes a task's title, description, tags or fields. `check` sees the current view inside the
+ * optimistic append (so it holds against concurrent writers) and throws to refuse.
+ */
+export async function updateTask(ws: Workspace, id: string, update: z.input<typeof TaskUpdateSchema>, opts: ChangeOptions, check?: (view: TaskView) => void): Promise<TaskView> {
   const parsed = TaskUpdateSchema.safeParse(update);
   if (!parsed.success) throw new OrchestraError('INVALID_INPUT', parsed.error.issues[0]!.message);
-  return changeTask(ws, id, opts, () => [{ type: 'task.updated', data: parsed.data }]);
+  const data = Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
+  return changeTask(ws, id, opts, (view) => {
+    check?.(view);
+    return [{ type: 'task.updated', data }];
+  });
 }
 
 export interface TaskFilter { state?: string; workstream?: string; tags?: string[]; includeArchived?: boolean }

@@ -1,0 +1,77 @@
+/**
+ * Short names for tasks: a per-workspace number (`#12`, given at creation) and unique id
+ * prefixes. Every door that takes a task id resolves it here (`resolveTaskRef`).
+ *
+ * Numbers are allocated without races among any number of writers: each is claimed by the
+ * exclusive creation of `.orchestra/task-numbers/<n>` (link(2), EEXIST for the loser, who tries
+ * n+1), then recorded in the task's `task.created` event, so the records alone carry it and a
+ * replay gives the same handles. A number is never renumbered: deriving it from the creation
+ * order instead would shift handles already shown to someone whenever a record with an earlier
+ * timestamp lands late (another writer, another clock, an inbox file with its own ULID). A
+ * number claimed by a creation that then fails is skipped (gaps are harmless).
+ */
+import { join } from 'node:path';
+import { OrchestraError } from './errors.js';
+import { createExclusive, readFileSafe, writeAtomic } from './fsutil.js';
+import { isUlid } from './ids.js';
+import type { TaskView } from './model/task.js';
+import type { Workspace } from './workspace.js';
+
+const numbersDir = (ws: Workspace) => join(ws.paths.runtime, 'task-numbers');
+const HINT = 'last';
+const MAX_TRIES = 10_000;
+
+/** Claims the next free task number of the workspace. */
+export async function allocateTaskNumber(ws: Workspace): Promise<number> {
+  const dir = numbersDir(ws);
+  const hint = Number((await readFileSafe(join(dir, HINT)))?.trim());
+  // No hint (a new workspace, or a fresh clone: .orchestra/ is not in git): start above every
+  // number the records already hold.
+  let n = (Number.isInteger(hint) && hint >= 0 ? hint : await highestRecordedNumber(ws)) + 1;
+  for (let tries = 0; tries < MAX_TRIES; tries++, n++) {
+    if (await createExclusive(join(dir, String(n)), '', { fsync: ws.config.fsync })) {
+      await writeAtomic(join(dir, HINT), String(n)).catch(() => undefined); // a hint only: a stale one costs a retry
+      return n;
+    }
+  }
+  throw new OrchestraError('CONFLICT', 'could not claim a task number');
+}
+
+async function highestRecordedNumber(ws: Workspace): Promise<number> {
+  let max = 0;
+  for (const t of await ws.tasks()) if (typeof t.number === 'number' && t.number > max) max = t.number;
+  return max;
+}
+
+/** `#12` for a numbered task, else the id's first 10 characters. */
+export const taskHandle = (t: Pick<TaskView, 'id' | 'number'>) => (typeof t.number === 'number' ? `#${t.number}` : t.id.slice(0, 10));
+
+/**
+ * The full id a person meant: the id itself, `#12` / `12` (the task's number), or a unique
+ * prefix of the id (case-insensitive). NOT_FOUND when nothing matches; INVALID_INPUT listing the
+ * candidates when a prefix (or number) matches more than one task.
+ */
+export async function resolveTaskRef(ws: Workspace, ref: string): Promise<string> {
+  const wanted = String(ref ?? '').trim();
+  if (!wanted) throw new OrchestraError('INVALID_INPUT', 'which task? give its id, a unique prefix of it, or its number (#12)');
+  const numbered = /^#?(\d{1,9})$/.exec(wanted);
+  if (numbered) {
+    const number = Number(numbered[1]);
+    const matches = (await ws.tasks()).filter((t) => t.number === number);
+    if (matches.length === 1) return matches[0]!.id;
+    if (!matches.length) throw new OrchestraError('NOT_FOUND', `no task #${number}`);
+    throw ambiguous(wanted, matches.map((t) => t.id));
+  }
+  const upper = wanted.toUpperCase();
+  if (isUlid(upper) && (await ws.findTask(upper))) return upper;
+  if (!/^[0-9A-Z]{1,26}$/.test(upper)) throw new OrchestraError('NOT_FOUND', `no task with id ${wanted}`);
+  const matches = (await ws.taskIds()).filter((id) => id.toUpperCase().startsWith(upper));
+  if (matches.length === 1) return matches[0]!;
+  if (!matches.length) throw new OrchestraError('NOT_FOUND', `no task with id ${wanted}`);
+  throw ambiguous(wanted, matches);
+}
+
+function ambiguous(wanted: string, ids: string[]): OrchestraError {
+  const shown = ids.slice(0, 10).join(', ') + (ids.length > 10 ? `, and ${ids.length - 10} more` : '');
+  return new OrchestraError('INVALID_INPUT', `"${wanted}" matches ${ids.length} tasks: ${shown}; give more of the id`);
+}

@@ -38,3 +38,12 @@ export async function executionTarget(ws: Workspace, task: TaskView, recorded: {
   await sealMirror(objects, resolved);
   return { resolved, objects, base: { branch: recorded.base, commit: recorded.baseCommit } };
 }
+
+/**
+ * Checks a repository spec the way an execution will resolve it (a name from config `repos`, the
+ * root of an existing git repository, or a URL), without fetching anything: for the doors that
+ * take a spec from a person. Throws an OrchestraError that says why not.
+ */
+export async function checkRepo(ws: Workspace, spec: string): Promise<ResolvedRepo> {
+  return resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root });
+}

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import { readKey, sealMatches } from '../src/core/inbox-seal.js';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTelegram, type TelegramLoop } from '../src/adapters/telegram/index.js';
@@ -27,6 +28,8 @@ describe('telegram bot against a fake Bot API', () => {
   let bot: TelegramLoop;
   let intake: IntakeLoop;
   let taskId: string;
+  /** Git repositories for the configured names `web` and `api`, and one known only by its path. */
+  let repos: { web: string; api: string; bare: string };
   const start = () => runTelegram(ws, { token: tg.token, apiRoot: tg.url, allowedUsers: [ALLOWED], env: {}, pollTimeoutSeconds: 1 });
 
   before(async () => {
@@ -34,7 +37,12 @@ describe('telegram bot against a fake Bot API', () => {
     await initWorkspace(dir);
     const config = JSON.parse(readFileSync(join(dir, 'orchestra.json'), 'utf8'));
     Object.assign(config.loops, { scanIntervalMs: 200, settleMs: 0 });
-    writeFileSync(join(dir, 'orchestra.json'), JSON.stringify({ ...config, fsync: false }));
+    repos = { web: join(dir, 'git', 'web'), api: join(dir, 'git', 'api'), bare: join(dir, 'git', 'by-path') };
+    for (const path of Object.values(repos)) {
+      mkdirSync(path, { recursive: true });
+      execFileSync('git', ['init', '-q', path]);
+    }
+    writeFileSync(join(dir, 'orchestra.json'), JSON.stringify({ ...config, fsync: false, repos: { web: repos.web, api: repos.api } }));
     ws = await Workspace.open(dir);
     tg = await startFakeTelegram({ maxPollMs: 300 });
     bot = await start();
@@ -145,10 +153,15 @@ describe('telegram bot against a fake Bot API', () => {
     await append(taskId, [run(3, true), { type: 'exec.finished', data: { summary: 'Fixed the handler', diffStat } }, moved('executing', 'publishing')]);
     const link = 'https://git.example/web/tree/orchestra/fix-x';
     await append(taskId, [{ type: 'git.pushed', data: { remote: 'origin', branch: 'orchestra/fix-x', sha: 'abc', link } }, moved('publishing', 'completed')]);
-    const done = await tg.waitFor(() => tg.messages(ALLOWED).find((m) => m.text.includes('Completed')));
+    const done = await tg.waitFor(() => tg.messages(ALLOWED).find((m) => m.message_id !== progress.message_id && m.text.includes('Completed')));
     assert.ok(done.html!.includes(`<a href="${link}">`));
     assert.ok(done.text.includes('1 file changed, 2 insertions(+), 1 deletion(-)'));
-    assert.equal(tg.messages(ALLOWED).filter((m) => m.text.includes('Executing')).length, 1);
+    // the progress message's last edit shows how the run ended, not "Executing"
+    const last = tg.message(ALLOWED, progress.message_id)!.text;
+    assert.match(last, /^✅ Completed Fix x[\s\S]*test run 3 passed[\s\S]*finished: completed/);
+    assert.ok(!last.includes('Executing'), last);
+    assert.equal(tg.messages(ALLOWED).filter((m) => m.text.includes('Executing')).length, 0);
+    assert.equal(tg.calls('sendMessage').length, sends + 1, 'one progress message, then the completion');
   });
 
   it('does not repeat itself after a restart', async () => {
@@ -205,5 +218,43 @@ describe('telegram bot against a fake Bot API', () => {
     await say('Add rate limiting\nper user');
     const [item] = takeInbox();
     assert.deepEqual([item.title, item.body, item.fields, item.actor], ['Add rate limiting', 'Add rate limiting\nper user', { repo: 'api' }, ME]);
+  });
+
+  it('guided /task: a path is the answer to "Which repo?"; unknown repos are said and asked again', async () => {
+    await say('/task');
+    assert.match(lastText(), /^Which repo\?/);
+    // clients mark "/home/..." as a bot command: it is the answer, checked, not an unknown command
+    await say('/nowhere/at/all');
+    assert.match(lastText(), /^Unknown repo \/nowhere\/at\/all: Repository path does not exist: \/nowhere\/at\/all\n\nWhich repo\?/);
+    // the next free text is not taken as the repo unchecked
+    await say('Add a health check');
+    assert.match(lastText(), /^Unknown repo Add: Unknown repository 'Add': not a configured name \(known: web, api\)/);
+    assert.match(lastText(), /Which repo\?$/);
+    // a bare unknown command is still one, and the question stays open
+    await say('/frobnicate');
+    assert.equal(lastText(), 'Unknown command. See /help');
+    await say(repos.bare);
+    assert.equal(lastText(), `What should be done in ${repos.bare}?`);
+    await say('Add a /health endpoint. It returns 200 and the version.\nAlso document it.');
+    const [item] = takeInbox();
+    assert.deepEqual([item.title, item.body, item.fields], ['Add a /health endpoint', 'Add a /health endpoint. It returns 200 and the version.\nAlso document it.', { repo: repos.bare }]);
+    assert.match(lastText(), /Task submitted: Add a \/health endpoint/);
+  });
+
+  it('/task with an unknown repo keeps the text and asks for the repo; the title is short, the description whole', async () => {
+    const long = `Make the export faster. ${'It takes minutes on large workspaces and should take seconds. '.repeat(3)}`.trim();
+    await say(`/task nosuch ${long}`);
+    assert.equal(inbox().length, 0);
+    assert.match(lastText(), /^Unknown repo nosuch: Unknown repository 'nosuch'[\s\S]*Which repo\?/);
+    await say('api');
+    const [item] = takeInbox();
+    assert.deepEqual([item.title, item.body, item.fields], ['Make the export faster', long, { repo: 'api' }]);
+
+    const oneLine = `Rename ${'every_old_function_name_in_the_module '.repeat(4)}to the new style`;
+    await say(`/task web ${oneLine}`);
+    const [second] = takeInbox();
+    assert.ok(second.title.length <= 80 && second.title.endsWith('…'), second.title);
+    assert.ok(oneLine.startsWith(second.title.slice(0, -1)));
+    assert.equal(second.body, oneLine);
   });
 });

@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
 import { runUp } from '../src/app/up.js';
-import { append, proposePlan, startFixture, waitFor } from './support/web-harness.js';
+import { append, newDevTask, proposePlan, startFixture, waitFor } from './support/web-harness.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -124,4 +124,46 @@ test('browser: submit, live plan, approve, completion with branch link; phone-si
   assert.equal(response!.status(), 401);
   await stranger.close();
   await waitFor('refusals recorded', async () => (await f.ws.readStream('audit')).records.length > 0);
+});
+
+test('browser: the no-up banner follows orchestra up live; live rows show repo, needs you, cost and running time', async (t) => {
+  if (!existsSync(CHROMIUM)) return t.skip(`no Chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+  const f = await startFixture();
+  t.after(() => f.close());
+  const browser = await launch(t);
+  const page = await (await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true })).newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await page.goto(f.web.openUrl);
+  await page.locator('#live.on').waitFor();
+  const banner = page.locator('#no-up');
+  assert.equal(await banner.isVisible(), true, 'no up: the banner shows');
+  assert.match((await banner.textContent())!, /No orchestra up is running: submitted tasks wait in the inbox\. Start it with orchestra up\./);
+
+  // a task created meanwhile arrives live with its repo; its plan makes it "need you"
+  const id = await newDevTask(f.ws, 'Live row');
+  const row = page.locator(`#tasks li[data-id="${id}"]`);
+  await row.locator('.t-repo', { hasText: '/tmp/repo' }).waitFor();
+  await append(f.ws, id, [{ type: 'model.called', data: { role: 'planner', inputTokens: 1, outputTokens: 1, costUsd: 0.0123 } }]);
+  await proposePlan(f.ws, id, 1, '# Plan\n');
+  await row.locator('.needs-you').waitFor();
+  assert.equal(await row.locator('.t-cost').textContent(), '$0.0123');
+  await append(f.ws, id, [{ type: 'plan.approved', data: { version: 1 } }, { type: 'task.moved', data: { from: 'planned', to: 'approved' } }]);
+  await append(f.ws, id, [
+    { type: 'exec.started', data: { worktree: '/tmp/wt', branch: 'b', base: 'main', baseCommit: 'abc', planVersion: 1 } },
+    { type: 'task.moved', data: { from: 'approved', to: 'executing' } },
+  ], { kind: 'loop', name: 'executor' });
+  const running = row.locator('.elapsed');
+  await running.waitFor();
+  assert.equal(await row.locator('.needs-you').count(), 0);
+  const first = await running.textContent();
+  await waitFor('the running time ticks', async () => (await running.textContent()) !== first, 4000);
+
+  // orchestra up starts: the banner goes away without a reload, and comes back when it stops
+  const up = await runUp(f.ws, { only: ['intake'] });
+  t.after(() => up.stop());
+  await banner.waitFor({ state: 'hidden', timeout: 8000 });
+  await up.stop();
+  await banner.waitFor({ state: 'visible', timeout: 8000 });
+  assert.deepEqual(pageErrors, []);
 });

@@ -8,6 +8,7 @@ import { ensureBuiltinWorkstreams } from './setup.js';
 import { preflight } from './preflight.js';
 import { LOOP_NAMES, createLoop, type LoopName } from './loop-registry.js';
 import { logSilenced, telegramEnv } from '../core/environment.js';
+import { startPresence } from '../core/presence.js';
 import { ProgressReporter, type ProgressFormat } from './progress.js';
 
 export interface UpOptions {
@@ -51,6 +52,8 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   ws.journal.start(undefined, (err, retry) => log.warn('commit failed', { ...describeError(err), failures: retry.failures, retryInMs: retry.waitMs }));
   for (const loop of loops) await loop.start();
   log.info('loops running', { loops: checked.ready.join(','), workspace: ws.paths.root });
+  // `.orchestra/up/<host>-<pid>.json`: tells the adapters that loops run here (the web's banner).
+  const presence = await startPresence(ws.paths, checked.ready, { onError: (err) => log.warn('cannot touch the presence file', describeError(err)) });
 
   let stopped = false;
   let resolveDone!: () => void;
@@ -64,6 +67,7 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   const stop = async () => {
     if (stopped) return settled;
     stopped = true;
+    await presence.stop();
     for (const loop of loops) await loop.stop().catch((err) => log.warn(`stopping ${loop.name} failed`, describeError(err)));
     await progress?.end().catch(() => undefined);
     await ws.journal.stop().catch((err) => log.warn('final commit failed', describeError(err)));

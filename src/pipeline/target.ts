@@ -40,14 +40,14 @@ export async function executionTarget(ws: Workspace, task: TaskView, recorded: {
 }
 
 /**
- * Checks a task's `repo` at submission or update (a path, URL or configured name), without the
- * network: URLs are only checked for form. An unknown name or path is INVALID_INPUT naming the
- * configured repositories.
+ * Checks a task's `repo` the way an execution will resolve it (a name from config `repos`, the
+ * root of an existing git repository, or a URL), without the network: for every door that takes
+ * a spec from a person. An unknown name or path is INVALID_INPUT naming the configured ones.
  */
-export async function checkRepoSpec(ws: Workspace, spec: string): Promise<void> {
+export async function checkRepoSpec(ws: Workspace, spec: string): Promise<ResolvedRepo> {
   const named = repoPaths(ws.config);
   try {
-    await resolveRepo(spec, named, { cwd: ws.paths.root });
+    return await resolveRepo(spec, named, { cwd: ws.paths.root });
   } catch (err) {
     if (!(err instanceof OrchestraError)) throw err;
     const known = Object.keys(named);

@@ -53,10 +53,20 @@ export function renderPlanShort(task: TaskView, plan: PlanRef): string {
   return `📋 <b>Plan v${plan.version}</b> for ${taskHead(task)}${head}\n\n<i>The full plan is attached. Approve, revise (or reply with feedback), or abort.</i>`;
 }
 
+/** The header of the progress message: what the run is doing now, or how it ended. */
+const PROGRESS_HEAD: Record<string, string> = {
+  executing: '⚙️ <b>Executing</b>', publishing: '📤 <b>Publishing</b>', completed: '✅ <b>Completed</b>', failed: '❌ <b>Failed</b>', aborted: '⏹ <b>Aborted</b>',
+};
+
+/**
+ * The one message per run, edited in place: the header follows the state, so the last edit shows
+ * how the run ended (not "Executing").
+ */
 export function renderProgress(task: TaskView): string {
   const dev = task.dev;
   const version = dev.execution?.planVersion ?? dev.approvedVersion;
-  const lines = [`⚙️ <b>Executing</b> ${taskHead(task)}${version ? `\nplan v${version}` : ''}`];
+  const head = PROGRESS_HEAD[task.state] ?? `${stateLabel(task.state)}`;
+  const lines = [`${head} ${taskHead(task)}${version ? `\nplan v${version}` : ''}`];
   const last = dev.testRuns.at(-1);
   if (last) {
     if (last.passed) lines.push(`✔️ test run ${last.run} passed`);

@@ -17,10 +17,21 @@ export const bold = (text: unknown) => `<b>${esc(text)}</b>`;
 /** Cuts a string to `max` characters (by code point), the last one marking the cut. */
 export const clip = (text: string, max: number): string => clipText(text, Math.max(1, max - 1));
 
-/** First non-empty line, at most 80 characters: a task title from free text. */
-export function titleOf(text: string): string {
+/**
+ * A short task title from free text: its first non-empty line, cut at the end of the first
+ * sentence (a `.`, `!` or `?` followed by a space, after a word of two or more letters, so "e.g."
+ * does not end it), at most `max` characters, cut at a word boundary when one is near.
+ * The whole text stays the task's description.
+ */
+export function titleOf(text: string, max = 80): string {
   const line = text.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
-  return clip(line, 80);
+  const end = /[^\s.!?]{2}[.!?](?=\s)/.exec(line);
+  let title = end ? line.slice(0, end.index + 3) : line;
+  title = title.replace(/(?<=[^.])\.$/, '');
+  if (Array.from(title).length <= max) return title;
+  const cut = Array.from(title).slice(0, max - 1).join('');
+  const space = cut.lastIndexOf(' ');
+  return `${space >= max * 0.6 ? cut.slice(0, space) : cut}…`;
 }
 
 /** A link when the target is a web URL, otherwise the target as code. */

@@ -174,7 +174,8 @@ export class Notifier {
     if (exec && !finishedRun) {
       const live = view.state === 'executing' || view.state === 'publishing';
       const text = renderProgress(view);
-      if (note.progress?.run === exec.startedAt) {
+      // Edited while the run goes on and once when it ends; a retry's new states belong to the next run.
+      if (note.progress?.run === exec.startedAt && (live || TERMINAL_DEV_STATES.has(view.state))) {
         if (note.progress.text !== text) {
           await this.messenger.edit(chat, note.progress.messageId, text);
           note.progress.text = text;

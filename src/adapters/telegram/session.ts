@@ -9,9 +9,11 @@ import type { Command } from '../../core/inbox-format.js';
 import type { Logger } from '../../core/log.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
+import { describeError } from '../../core/errors.js';
 import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
+import { checkRepoSpec } from '../../pipeline/target.js';
 import { submitCommand, submitTask } from '../inbox-port.js';
-import { bold, code, titleOf } from './html.js';
+import { bold, code, esc, titleOf } from './html.js';
 import type { Messenger, SendOptions } from './messenger.js';
 import type { Notifier } from './notifier.js';
 import type { StateFile } from './state.js';
@@ -44,7 +46,7 @@ export async function resolveTaskId(ws: Workspace, arg: string | undefined): Pro
 
 /** A question the bot asked and waits for an answer to (per chat and user, for half an hour). */
 export type Conversation =
-  | { kind: 'repo'; at: number }
+  | { kind: 'repo'; at: number; text?: string }
   | { kind: 'text'; repo: string; at: number }
   | { kind: 'feedback'; taskId: string; at: number };
 
@@ -120,21 +122,50 @@ export class Session {
     await this.reply(ctx, done);
   }
 
+  /**
+   * Submits a new task: the repo is checked first (as the execution will resolve it); an unknown
+   * one is said and asked for again, the text kept for when the answer comes.
+   */
   async newTask(ctx: Context, repo: string, text: string): Promise<void> {
+    const problem = await this.repoProblem(repo);
+    if (problem) return this.askRepo(ctx, problem, text);
+    this.conversations.drop(ctx);
     const title = titleOf(text);
-    const { taskId, file } = await submitTask(this.ws, { title, description: text, workstream: DEV_WORKSTREAM, fields: { repo } }, this.actorOf(ctx));
+    const { taskId, file } = await submitTask(this.ws, { title, description: text.trim(), workstream: DEV_WORKSTREAM, fields: { repo } }, this.actorOf(ctx));
     this.deps.state.task(taskId).chat = ctx.chat!.id;
     await this.deps.state.save();
     this.deps.notifier.watchSubmission(file, ctx.chat!.id, `The task ${title}`);
     await this.reply(ctx, `📝 Task submitted: ${bold(title)}\n${code(taskId)} · repo ${code(repo)}\nI will send the plan when it is ready.`);
   }
 
-  /** A repo name the workspace knows, or anything that looks like a path or URL; else why not. */
-  repoProblem(repo: string): string | undefined {
-    const known = Object.keys(this.ws.config.repos);
-    if (repo.length > 300) return 'That repo name is too long.';
-    if (known.length === 0 || known.includes(repo) || /[/:~.]/.test(repo)) return undefined;
-    return `Unknown repo ${code(repo)}. Known repos: ${known.map(code).join(', ')}.\nUsage: /task &lt;repo&gt; &lt;what to do&gt;`;
+  /** Why `repo` cannot be a task's repo (not a configured name, an existing git root or a URL), or undefined. */
+  async repoProblem(repo: string): Promise<string | undefined> {
+    if (repo.length > 1000) return 'That repo name is too long.';
+    try {
+      await checkRepoSpec(this.ws, repo);
+      return undefined;
+    } catch (err) {
+      return `Unknown repo ${code(repo)}: ${esc(describeError(err).message)}`;
+    }
+  }
+
+  /** Asks which repo (again, after `problem`), with the configured names as buttons; `text` is the task waiting for it. */
+  async askRepo(ctx: Context, problem?: string, text?: string): Promise<void> {
+    this.conversations.ask(ctx, { kind: 'repo', ...(text ? { text } : {}) });
+    const known = Object.keys(this.ws.config.repos).filter((r) => Buffer.byteLength(`repo:${r}`) <= 64).slice(0, 12);
+    const keyboard = known.length ? { inline_keyboard: known.map((r) => [{ text: r, callback_data: `repo:${r}` }]) } : undefined;
+    const hint = known.length ? '' : '\n(a path to a git repository on this machine, or a URL)';
+    await this.reply(ctx, `${problem ? `${problem}\n\n` : ''}Which repo?${hint}`, keyboard ? { keyboard } : { forceReply: true });
+  }
+
+  /** The answer to "Which repo?": checked, then the task (if its text came already) or the question what to do. */
+  async answerRepo(ctx: Context, repo: string): Promise<void> {
+    const conv = this.conversations.current(ctx);
+    const text = conv?.kind === 'repo' ? conv.text : undefined;
+    const problem = await this.repoProblem(repo);
+    if (problem) return this.askRepo(ctx, problem, text);
+    if (text) return this.newTask(ctx, repo, text);
+    await this.askText(ctx, repo);
   }
 
   /** Asks for the text of a new task in `repo`. */

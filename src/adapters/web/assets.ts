@@ -61,7 +61,27 @@ export const APP_JS = String.raw`'use strict';
     es.onerror = function () { if (liveMark) { liveMark.classList.remove('on'); liveMark.title = 'reconnecting'; } };
     es.addEventListener('snapshot', function (e) { onSummary(JSON.parse(e.data), true); });
     es.addEventListener('task', function (e) { onSummary([JSON.parse(e.data)], false); });
+    es.addEventListener('presence', function (e) {
+      var banner = document.getElementById('no-up');
+      if (banner) banner.hidden = !!JSON.parse(e.data).up;
+    });
   }
+
+  // running times: the same words as the server's elapsed() (views/layout.ts)
+  function elapsed(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + ' s';
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + ' min ' + (s % 60) + ' s';
+    return Math.floor(m / 60) + ' h ' + (m % 60) + ' min';
+  }
+  function tick() {
+    document.querySelectorAll('.elapsed[data-since]').forEach(function (n) {
+      var since = Date.parse(n.getAttribute('data-since'));
+      if (!isNaN(since)) n.textContent = elapsed(Date.now() - since);
+    });
+  }
+  setInterval(tick, 1000);
 
   // ---- the task list ----
   function el(tag, cls, text) {
@@ -77,9 +97,26 @@ export const APP_JS = String.raw`'use strict';
     var a = el('a');
     a.href = '/tasks/' + encodeURIComponent(s.id);
     a.appendChild(el('span', 't-title', s.title));
-    a.appendChild(el('span', 'badge s-' + String(s.state).replace(/[^a-z0-9_-]/gi, ''), s.state));
-    var metaText = [s.workstream, s.planVersion ? 'plan v' + s.planVersion : '', s.link ? 'pushed' : ''].filter(Boolean).join(' · ');
-    var m = el('span', 't-meta', metaText + ' · ');
+    var badges = el('span', 't-badges');
+    if (s.needsYou) badges.appendChild(el('span', 'badge needs-you', 'needs you'));
+    badges.appendChild(el('span', 'badge s-' + String(s.state).replace(/[^a-z0-9_-]/gi, ''), s.state));
+    a.appendChild(badges);
+    // the same parts as taskRow (views/task-list.ts)
+    var m = el('span', 't-meta');
+    var parts = [];
+    parts.push(s.repo ? el('span', 't-repo', s.repo) : document.createTextNode(s.workstream));
+    if (s.planVersion) parts.push(document.createTextNode('plan v' + s.planVersion));
+    if (s.runningSince) {
+      var r = el('span');
+      r.appendChild(document.createTextNode('running '));
+      var e = el('span', 'elapsed', elapsed(Date.now() - Date.parse(s.runningSince)));
+      e.setAttribute('data-since', s.runningSince);
+      r.appendChild(e);
+      parts.push(r);
+    }
+    if (s.cost) parts.push(el('span', 't-cost', s.cost));
+    if (s.link) parts.push(document.createTextNode('pushed'));
+    parts.forEach(function (p) { m.appendChild(p); m.appendChild(document.createTextNode(' · ')); });
     var t = el('time');
     t.setAttribute('datetime', s.updatedAt);
     m.appendChild(t);
@@ -202,6 +239,13 @@ details.danger { margin-top: 0.4rem; }
 .task a { display: grid; grid-template-columns: 1fr auto; gap: 0.15rem 0.5rem; padding: 0.7rem 0.9rem; margin-bottom: 0.5rem; background: var(--card); border: 1px solid var(--line); border-radius: 0.75rem; color: inherit; text-decoration: none; }
 .task .t-title { font-weight: 600; overflow-wrap: anywhere; }
 .task .t-meta { grid-column: 1 / -1; color: var(--muted); font-size: 0.82rem; }
+.task .t-badges { display: flex; flex-wrap: wrap; gap: 0.3rem; justify-content: flex-end; align-self: start; }
+.task .t-repo { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow-wrap: anywhere; }
+.banner { margin: 0.5rem 0.75rem; padding: 0.6rem 0.9rem; border-radius: 0.5rem; background: #fef0c7; color: #93370d; border-left: 4px solid var(--warn); font-weight: 600; }
+.banner code { background: rgba(255, 255, 255, 0.6); }
+.banner[hidden], .notice[hidden] { display: none; }
+.running { margin: 0.25rem 0; font-size: 0.9rem; }
+a.badge { text-decoration: none; }
 .task.changed a { animation: flash 1.2s ease-out; }
 @keyframes flash { from { border-color: var(--accent); box-shadow: 0 0 0 2px var(--accent); } to { box-shadow: none; } }
 .empty { color: var(--muted); }

@@ -2,9 +2,12 @@ import type { ServerResponse } from 'node:http';
 import { isUlid } from '../../core/ids.js';
 import type { Subscription } from '../../core/signals.js';
 import type { Workspace } from '../../core/workspace.js';
+import { intakeRunning } from '../../core/presence.js';
 import { summarize, type TaskSummary } from './render.js';
 
 const KEEPALIVE_MS = 20_000;
+/** How often the presence files of `orchestra up` are looked at while a page is open. */
+export const PRESENCE_POLL_MS = 2_000;
 export const MAX_CLIENTS = 64;
 
 /** Frames for a client wait in `queue` until its snapshot is written, so they never arrive before it. */
@@ -13,7 +16,8 @@ interface Client { res: ServerResponse; task?: string; queue?: string[] }
 /**
  * Pushes changed task summaries to server-sent-event clients. It learns of changes from the
  * workspace's signal feed (appends by any process; the feed's reconcile scan catches what its
- * watcher misses); a change is pushed once per new sequence number.
+ * watcher misses); a change is pushed once per new sequence number. It also tells whether an
+ * `orchestra up` with an intake loop is running (`event: presence`, polled from its presence file).
  */
 export class LiveHub {
   private readonly clients = new Set<Client>();
@@ -24,8 +28,11 @@ export class LiveHub {
   private keepalive?: NodeJS.Timeout;
   private flushing?: Promise<void>;
   private stopped = false;
+  private presenceTimer?: NodeJS.Timeout;
+  /** Last presence told to the clients. */
+  private upRunning?: boolean;
 
-  constructor(private readonly ws: Workspace) {}
+  constructor(private readonly ws: Workspace, private readonly opts: { presencePollMs?: number } = {}) {}
 
   get clientCount(): number {
     return this.clients.size;
@@ -36,12 +43,27 @@ export class LiveHub {
     this.keepalive = setInterval(() => {
       for (const c of this.clients) if (!c.queue) c.res.write(': keepalive\n\n');
     }, KEEPALIVE_MS);
+    this.presenceTimer = setInterval(() => void this.checkPresence(), this.opts.presencePollMs ?? PRESENCE_POLL_MS);
+    this.presenceTimer.unref();
+  }
+
+  private async checkPresence(): Promise<void> {
+    if (this.stopped || this.clients.size === 0) return;
+    const up = await intakeRunning(this.ws.paths).catch(() => this.upRunning ?? true);
+    if (up === this.upRunning || this.stopped) return;
+    this.upRunning = up;
+    const frame = presenceFrame(up);
+    for (const c of this.clients) {
+      if (c.queue) c.queue.push(frame);
+      else c.res.write(frame);
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.signals?.close();
     if (this.keepalive) clearInterval(this.keepalive);
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
     for (const c of this.clients) c.res.end();
     this.clients.clear();
     await this.flushing?.catch(() => undefined);
@@ -66,11 +88,13 @@ export class LiveHub {
     } else {
       snapshot = (await this.ws.tasks()).filter((v) => !v.archived).map(summarize);
     }
+    const up = await intakeRunning(this.ws.paths).catch(() => true);
     // `sent` is shared by all clients: a snapshot for one must not mark changes as sent to the others.
     const queued = client.queue ?? [];
     client.queue = undefined;
     if (!this.clients.has(client)) return;
     res.write(`event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
+    res.write(presenceFrame(up));
     for (const frame of queued) res.write(frame);
   }
 
@@ -107,3 +131,5 @@ export class LiveHub {
     }
   }
 }
+
+const presenceFrame = (up: boolean) => `event: presence\ndata: ${JSON.stringify({ up })}\n\n`;

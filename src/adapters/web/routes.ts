@@ -4,6 +4,7 @@ import { describeError, OrchestraError } from '../../core/errors.js';
 import { isUlid } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import type { Workspace } from '../../core/workspace.js';
+import { intakeRunning } from '../../core/presence.js';
 import { recordRefusal, type RefusalLimiter } from '../inbox-port.js';
 import { APP_CSS, APP_JS, ASSET_VERSION } from './assets.js';
 import { actorFor, authenticate, sameSecret, sessionCookieName, type Sessions } from './auth.js';
@@ -107,7 +108,7 @@ async function get({ ws, hub }: WebContext, req: IncomingMessage, res: ServerRes
   const path = url.pathname;
   if (path === '/') {
     const tasks = (await ws.tasks()).filter((v) => !v.archived).map(summarize);
-    return send(res, 200, HTML, listPage(tasks, csrf));
+    return send(res, 200, HTML, listPage(tasks, csrf, await intakeRunning(ws.paths)));
   }
   if (path === '/events') {
     if (req.method !== 'GET') throw new HttpError(405, 'The event stream answers GET only.');
@@ -126,7 +127,7 @@ async function get({ ws, hub }: WebContext, req: IncomingMessage, res: ServerRes
     const data = isUlid(id) ? await loadTaskPage(ws, id) : undefined;
     if (!data) throw new HttpError(404, `There is no task ${id} (yet: a task just submitted appears once intake records it).`);
     if (url.searchParams.get('part') === 'live') return send(res, 200, HTML, taskLive(data, csrf));
-    return send(res, 200, HTML, taskPage(data, csrf));
+    return send(res, 200, HTML, taskPage(data, csrf, await intakeRunning(ws.paths)));
   }
   m = /^\/tasks\/([^/]+)\/records\/([^/]+)$/.exec(path);
   if (m) {

@@ -22,6 +22,8 @@ export interface WebOptions {
   actor?: Actor;
   /** Extra Host header values to accept (a reverse proxy's name). */
   allowedHosts?: string[];
+  /** How often open pages learn whether an `orchestra up` runs (default 2 s). */
+  presencePollMs?: number;
 }
 
 export interface WebServer {
@@ -49,7 +51,7 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
     sessions: new Sessions(token),
     limiter: new RefusalLimiter(),
     actor: opts.actor ?? { kind: 'adapter', name: 'web' },
-    hub: new LiveHub(ws),
+    hub: new LiveHub(ws, opts.presencePollMs ? { presencePollMs: opts.presencePollMs } : {}),
     ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}),
   };
   const handle = createHandler(ctx);

@@ -20,7 +20,7 @@ export function installCallbacks(bot: Bot, s: Session): void {
     if (action === 'repo' && chat !== undefined) {
       const repo = ctx.callbackQuery.data.slice('repo:'.length);
       await ctx.answerCallbackQuery();
-      await s.askText(ctx, repo);
+      await s.answerRepo(ctx, repo);
       return;
     }
     const view = await ws.findTask(taskId);

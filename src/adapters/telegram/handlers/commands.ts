@@ -35,18 +35,10 @@ export function installCommands(bot: Bot, s: Session): void {
   bot.command('task', async (ctx) => {
     const args = ctx.match.trim();
     s.conversations.drop(ctx);
-    if (!args) {
-      s.conversations.ask(ctx, { kind: 'repo' });
-      const known = Object.keys(ws.config.repos).filter((r) => Buffer.byteLength(`repo:${r}`) <= 64).slice(0, 12);
-      const keyboard = known.length ? { inline_keyboard: known.map((r) => [{ text: r, callback_data: `repo:${r}` }]) } : undefined;
-      await s.reply(ctx, 'Which repo?', keyboard ? { keyboard } : { forceReply: true });
-      return;
-    }
+    if (!args) return s.askRepo(ctx);
     const repo = args.split(/\s+/)[0]!;
     const text = args.slice(repo.length).trim();
-    const problem = s.repoProblem(repo);
-    if (problem) return answer(s, ctx, problem);
-    if (!text) return s.askText(ctx, repo);
+    if (!text) return s.answerRepo(ctx, repo);
     await s.newTask(ctx, repo, text);
   });
 

@@ -17,22 +17,22 @@ export function installReplies(bot: Bot, s: Session): void {
 
   bot.on('message:text', async (ctx) => {
     const text = ctx.msg.text;
-    if (text.startsWith('/')) return void (await s.reply(ctx, 'Unknown command. See /help'));
     const replyTo = ctx.msg.reply_to_message?.message_id;
     const repliedTask = replyTo !== undefined ? state.taskOfMessage(ctx.chat.id, replyTo) : undefined;
     if (repliedTask) {
       s.conversations.drop(ctx);
       return feedbackOn(ctx, repliedTask, text);
     }
+    // The open question's answer comes first: a path such as /home/me/app is an answer (clients
+    // mark it as a bot command), only a bare /word is an unknown command.
     const conv = s.conversations.current(ctx);
-    if (!conv) return void (await s.reply(ctx, 'Send /task &lt;repo&gt; &lt;what to do&gt; to start a task, or /help.'));
+    if (!conv || BARE_COMMAND.test(text.trim())) {
+      if (text.startsWith('/')) return void (await s.reply(ctx, 'Unknown command. See /help'));
+      return void (await s.reply(ctx, 'Send /task &lt;repo&gt; &lt;what to do&gt; to start a task, or /help.'));
+    }
     if (conv.kind === 'repo') {
-      const repo = text.trim().split(/\s+/)[0] ?? '';
-      const problem = s.repoProblem(repo);
-      if (problem) return void (await s.reply(ctx, problem));
-      await s.askText(ctx, repo);
+      await s.answerRepo(ctx, text.trim().split(/\s+/)[0] ?? '');
     } else if (conv.kind === 'text') {
-      s.conversations.drop(ctx);
       await s.newTask(ctx, conv.repo, text);
     } else {
       s.conversations.drop(ctx);
@@ -40,3 +40,6 @@ export function installReplies(bot: Bot, s: Session): void {
     }
   });
 }
+
+/** `/word` or `/word@bot` alone: a command the bot does not know, not an answer. */
+const BARE_COMMAND = /^\/[A-Za-z0-9_]+(?:@\w+)?$/;

@@ -1,6 +1,8 @@
 import type { TaskView } from '../../../core/model/task.js';
+import { formatUsd } from '../../../core/text-sanitize.js';
+import { availableActions } from '../../../pipeline/decide.js';
 import { html, join, safeHref, type SafeHtml } from '../html.js';
-import { layout, stateClass, time } from './layout.js';
+import { elapsed, layout, stateClass, time } from './layout.js';
 
 /** What the list and the live stream say about a task. */
 export interface TaskSummary {
@@ -14,6 +16,14 @@ export interface TaskSummary {
   approvedVersion?: number;
   link?: string;
   archived: boolean;
+  /** The task's `repo` field. */
+  repo?: string;
+  /** Model cost so far, as every view shows it (formatUsd); absent before the first model call. */
+  cost?: string;
+  /** A plan waits for this person's approval or feedback (`availableActions`). */
+  needsYou: boolean;
+  /** When the current execution started, while it runs (executing or publishing). */
+  runningSince?: string;
 }
 
 export function summarize(view: TaskView): TaskSummary {
@@ -29,18 +39,30 @@ export function summarize(view: TaskView): TaskSummary {
     ...(view.dev.approvedVersion !== undefined ? { approvedVersion: view.dev.approvedVersion } : {}),
     ...(link ? { link } : {}),
     archived: view.archived,
+    ...(typeof view.fields.repo === 'string' && view.fields.repo ? { repo: view.fields.repo } : {}),
+    ...(view.dev.usage.calls ? { cost: formatUsd(view.dev.usage.costUsd) } : {}),
+    needsYou: availableActions(view).needsYou,
+    ...(view.dev.execution && (view.state === 'executing' || view.state === 'publishing') ? { runningSince: view.dev.execution.startedAt } : {}),
   };
 }
 
-export function taskRow(s: TaskSummary): SafeHtml {
-  const meta = join([s.workstream, s.planVersion ? `plan v${s.planVersion}` : '', s.link ? 'pushed' : ''], ' · ');
+/**
+ * One row: title, state (and "needs you"), then repo, plan version, running time, cost, pushed,
+ * last change. app.js builds the same row from a live summary (buildRow): keep the two in step.
+ */
+export function taskRow(s: TaskSummary, now = Date.now()): SafeHtml {
+  const running = s.runningSince ? html`running <span class="elapsed" data-since="${s.runningSince}">${elapsed(now - Date.parse(s.runningSince))}</span>` : '';
+  const meta = join([s.repo ? html`<span class="t-repo">${s.repo}</span>` : s.workstream, s.planVersion ? `plan v${s.planVersion}` : '', running,
+    s.cost ? html`<span class="t-cost">${s.cost}</span>` : '', s.link ? 'pushed' : ''], ' · ');
+  const needsYou = s.needsYou ? html`<span class="badge needs-you">needs you</span>` : '';
   return html`<li class="task" data-id="${s.id}" data-seq="${s.lastSeq}"><a href="/tasks/${s.id}">\
-<span class="t-title">${s.title}</span><span class="${stateClass(s.state)}">${s.state}</span>\
+<span class="t-title">${s.title}</span><span class="t-badges">${needsYou}<span class="${stateClass(s.state)}">${s.state}</span></span>\
 <span class="t-meta">${meta} · ${time(s.updatedAt)}</span></a></li>`;
 }
 
-export function listPage(tasks: TaskSummary[], csrf: string): SafeHtml {
-  const rows = join([...tasks].sort((a, b) => (a.id < b.id ? 1 : -1)).map(taskRow), html`\n`);
+export function listPage(tasks: TaskSummary[], csrf: string, upRunning = true): SafeHtml {
+  const now = Date.now();
+  const rows = join([...tasks].sort((a, b) => (a.id < b.id ? 1 : -1)).map((s) => taskRow(s, now)), html`\n`);
   const main = html`<section class="card">
 <details id="new-task" data-key="new-task"${tasks.length ? '' : html` open`}>
 <summary>New task</summary>
@@ -65,5 +87,5 @@ ${rows}
 </ul>
 <p id="no-tasks" class="empty"${tasks.length ? html` hidden` : ''}>No tasks yet.</p>
 </section>`;
-  return layout({ title: 'Tasks', csrf, page: 'list' }, main);
+  return layout({ title: 'Tasks', csrf, page: 'list', upRunning }, main);
 }

@@ -7,9 +7,17 @@ import { markdown } from '../markdown.js';
 import { rawHref, type TaskPageData } from '../task-data.js';
 import { actionsCard } from './actions.js';
 import { diffHtml, fileBlock } from './files.js';
-import { layout, stateClass, time } from './layout.js';
+import { elapsed, layout, stateClass, time } from './layout.js';
 import { planCard } from './plan.js';
 import { formatUsd } from '../../../core/text-sanitize.js';
+import { availableActions } from '../../../pipeline/decide.js';
+
+/** While the execution runs: for how long, and what the model calls cost so far. */
+function runningLine(v: TaskView, now: number): SafeHtml | '' {
+  const x = v.dev.execution;
+  if (!x || (v.state !== 'executing' && v.state !== 'publishing')) return '';
+  return html`<p id="running" class="running">Running for <span class="elapsed" data-since="${x.startedAt}">${elapsed(now - Date.parse(x.startedAt))}</span> · cost so far <span class="cost">${formatUsd(v.dev.usage.costUsd)}</span></p>`;
+}
 
 function executionCard(d: TaskPageData): SafeHtml | '' {
   const x = d.view.dev;
@@ -81,20 +89,25 @@ ${v.tags.length ? html`<dt>Tags</dt><dd>${join(v.tags.map((t) => html`<span clas
 }
 
 /** The part of the task page that is replaced live. */
-export function taskLive(d: TaskPageData, csrf: string): SafeHtml {
+export function taskLive(d: TaskPageData, csrf: string, now = Date.now()): SafeHtml {
   const v = d.view;
+  // A plan waiting for approval is read first: the buttons follow it.
+  const afterPlan = availableActions(v).approve !== undefined;
+  const actions = actionsCard(v, csrf);
   const comments = v.comments.length
     ? html`<section class="card" id="comments"><h2>Comments</h2>${v.comments.map((c) => html`<blockquote><p class="muted">${time(c.at)} ${c.by}</p>${markdown(c.text)}</blockquote>`)}</section>` : '';
   return html`<div id="task" data-seq="${v.lastSeq}">
 <section class="card head">
 <h1 id="task-title">${v.title}</h1>
-<p><span id="task-state" class="${stateClass(v.state)}">${v.state}</span>${v.archived ? html` <span class="badge">archived</span>` : ''} <span class="muted">since ${time(v.stateSince)}</span></p>
+<p><span id="task-state" class="${stateClass(v.state)}">${v.state}</span>${v.archived ? html` <span class="badge">archived</span>` : ''} <span class="muted">since ${time(v.stateSince)}</span>${afterPlan ? html` <a class="badge needs-you" href="#actions">needs you: review the plan</a>` : ''}</p>
+${runningLine(v, now)}
 <details data-key="details"><summary>Details</summary><dl>${detailsList(v)}</dl></details>
 ${v.description ? html`<div class="md description">${markdown(v.description)}</div>` : ''}
 </section>
-${actionsCard(v, csrf)}
+${afterPlan ? '' : actions}
 ${resultCard(v)}
 ${planCard(d)}
+${afterPlan ? actions : ''}
 ${executionCard(d)}
 ${changesCard(d)}
 ${usageCard(v)}
@@ -103,6 +116,6 @@ ${timelineCard(d.records)}
 </div>`;
 }
 
-export function taskPage(d: TaskPageData, csrf: string): SafeHtml {
-  return layout({ title: d.view.title, csrf, page: 'task', taskId: d.view.id }, html`<p class="crumbs"><a href="/">← Tasks</a></p>\n<div id="task-live">${taskLive(d, csrf)}</div>`);
+export function taskPage(d: TaskPageData, csrf: string, upRunning = true): SafeHtml {
+  return layout({ title: d.view.title, csrf, page: 'task', taskId: d.view.id, upRunning }, html`<p class="crumbs"><a href="/">← Tasks</a></p>\n<div id="task-live">${taskLive(d, csrf)}</div>`);
 }

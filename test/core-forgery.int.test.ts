@@ -82,7 +82,7 @@ test('variant: a rewritten record that drops its prev (a downgrade to the unchai
 test('an appended record with a valid checksum and chain that makes an illegal move (failed -> publishing) is ignored and reported', async (t) => {
   const ws = await makeWorkspace(t);
   const root = ws.paths.root;
-  const id = await cliOk(root, ['task', 'new', 'failed dev task', '--workstream', 'dev', '--field', 'repo=demo']);
+  const id = await cliOk(root, ['task', 'new', 'failed dev task', '--workstream', 'dev', '--field', 'repo=.']);
   await cliOk(root, ['task', 'move', id, 'failed']);
   const stream = `tasks/${id}`;
   const seq = appendForged(root, stream, [{ type: 'task.moved', data: { from: 'failed', to: 'publishing', reason: 'forged' } }]);
@@ -103,7 +103,7 @@ test('an appended record with a valid checksum and chain that makes an illegal m
 test('variant: a forged move that lies about where the task is (claims executing -> publishing while failed) is ignored', async (t) => {
   const ws = await makeWorkspace(t);
   const root = ws.paths.root;
-  const id = await cliOk(root, ['task', 'new', 'liar', '--workstream', 'dev', '--field', 'repo=demo']);
+  const id = await cliOk(root, ['task', 'new', 'liar', '--workstream', 'dev', '--field', 'repo=.']);
   await cliOk(root, ['task', 'move', id, 'failed']);
   const seq = appendForged(root, `tasks/${id}`, [{ type: 'task.moved', data: { from: 'executing', to: 'publishing' } }]);
   assert.equal((await runJson(root, ['task', 'show', id])).json.data.state, 'failed');

@@ -119,7 +119,7 @@ test('task file -> plan v1 -> feedback -> plan v2 -> approve -> red/green -> pus
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /state:\s+completed/);
   assert.match(show.stdout, new RegExp(`link:\\s+${p.remote.replace(/[.]/g, '\\.')}#task/${id}`));
-  assert.match(show.stdout, /usage:\s+10 model calls, 16000 in \/ 700 out tokens, \$0\.0249/);
+  assert.match(show.stdout, /usage:\s+10 model calls, 16000 tokens in \/ 700 out, \$0\.0249/);
   assert.ok(existsSync(join(p.root, view.dev.diffFile!)));
 
   // Replay reads only the records: the fake servers are gone.

@@ -225,7 +225,7 @@ describe('telegram bot against a fake Bot API', () => {
     assert.match(lastText(), /^Which repo\?/);
     // clients mark "/home/..." as a bot command: it is the answer, checked, not an unknown command
     await say('/nowhere/at/all');
-    assert.match(lastText(), /^Unknown repo \/nowhere\/at\/all: Repository path does not exist: \/nowhere\/at\/all\n\nWhich repo\?/);
+    assert.match(lastText(), /^Unknown repo \/nowhere\/at\/all: Repository path does not exist: \/nowhere\/at\/all; known repositories: web, api\n\nWhich repo\?/);
     // the next free text is not taken as the repo unchecked
     await say('Add a health check');
     assert.match(lastText(), /^Unknown repo Add: Unknown repository 'Add': not a configured name \(known: web, api\)/);

@@ -37,7 +37,7 @@ test('browser: submit, live plan, approve, completion with branch link; phone-si
   await page.evaluate(() => { (window as unknown as { stay: boolean }).stay = true; });
 
   // submit a task through the form: intake records it and it appears in the list live
-  await page.fill('input[name=repo]', '/srv/git/shop');
+  await page.fill('input[name=repo]', 'shop');
   await page.fill('input[name=title]', 'Add a <b>health</b> endpoint');
   await page.fill('textarea[name=description]', 'GET /health returns **200** and the version.');
   await page.fill('input[name=test]', 'npm test');

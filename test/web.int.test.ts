@@ -94,7 +94,7 @@ test('state-changing requests: CSRF token, Origin and Host are checked', async (
   const { cookie, csrf } = await login(f.web);
   assert.ok(csrf.length > 20);
   const self = f.web.url.replace(/\/$/, '');
-  const form = (extra: Record<string, string> = {}) => new URLSearchParams({ repo: '/tmp/repo', title: 'Fix it', ...extra }).toString();
+  const form = (extra: Record<string, string> = {}) => new URLSearchParams({ repo: 'shop', title: 'Fix it', ...extra }).toString();
   const post = (headers: Record<string, string>, body = form()) =>
     http(`${f.web.url}tasks`, { method: 'POST', body, headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...headers } });
 
@@ -113,13 +113,16 @@ test('state-changing requests: CSRF token, Origin and Host are checked', async (
   const inbox = JSON.parse(readFileSync(join(f.ws.paths.inbox, `web-${taskId}.json`), 'utf8'));
   assert.equal(inbox.title, 'Fix it');
   assert.equal(inbox.workstream, 'dev');
-  assert.deepEqual(inbox.fields, { repo: '/tmp/repo' });
+  assert.deepEqual(inbox.fields, { repo: 'shop' });
   assert.equal(inbox.actor.kind, 'adapter');
 
   // the form field works as well as the header (a page without JS), and answers with a redirect
   const plain = await http(`${f.web.url}tasks`, { method: 'POST', body: form({ _csrf: csrf, base: 'dev', test: 'npm test' }), headers: { cookie, origin: self, 'content-type': 'application/x-www-form-urlencoded' } });
   assert.equal(plain.status, 303);
   assert.equal((await post({ origin: self, 'x-csrf-token': csrf }, form({ repo: '' }))).status, 400);
+  const unknown = await post({ origin: self, 'x-csrf-token': csrf }, form({ repo: 'shpo' }));
+  assert.equal(unknown.status, 400, 'an unknown repository is refused at submission');
+  assert.match(unknown.body, /Unknown repository 'shpo'.*known: shop/);
 
   // bearer clients need no CSRF token, but a foreign Origin is still refused
   const id = await newDevTask(f.ws, 'to approve');

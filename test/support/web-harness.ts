@@ -1,5 +1,6 @@
 /** Shared setup for the web UI tests: a temp workspace, the web server, record simulation, HTTP helpers. */
-import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,12 @@ export async function startFixture(opts: { token?: string | null } = {}): Promis
   config.loops.scanIntervalMs = 200;
   config.loops.settleMs = 20;
   config.fsync = false;
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  // A real repository under a configured name: the form checks the repo at submission.
+  const repo = join(root, '.orchestra', 'repo-shop');
+  mkdirSync(repo, { recursive: true });
+  execFileSync('git', ['init', '-q', repo]);
+  config.repos = { shop: repo };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   const ws = await Workspace.open(root);
   const web = await startWeb(ws, { port: 0, ...(opts.token === null ? {} : { token: opts.token ?? TOKEN }) });

@@ -10,6 +10,7 @@ import type { Logger } from '../../core/log.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
 import { describeError } from '../../core/errors.js';
+import { resolveTaskRef } from '../../core/task-ref.js';
 import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
 import { checkRepoSpec } from '../../pipeline/target.js';
 import { submitCommand, submitTask } from '../inbox-port.js';
@@ -32,10 +33,17 @@ export interface BotDeps {
 
 export const telegramActor = (userId: number | string): Actor => ({ kind: 'adapter', name: 'telegram', user: String(userId) });
 
-/** Resolves a full id or a unique prefix (at least 6 characters); the error is a reply text. */
+/** Resolves a task number (#12), a full id or a unique prefix (at least 6 characters); the error is a reply text. */
 export async function resolveTaskId(ws: Workspace, arg: string | undefined): Promise<{ id: string } | { error: string }> {
   const wanted = (arg ?? '').trim().toUpperCase();
-  if (!wanted) return { error: 'Which task? Give its id (or a unique prefix of at least 6 characters).' };
+  if (!wanted) return { error: 'Which task? Give its number (#12), its id or a unique prefix of at least 6 characters.' };
+  if (/^#?\d{1,9}$/.test(wanted)) {
+    try {
+      return { id: await resolveTaskRef(ws, wanted) };
+    } catch (err) {
+      return { error: esc(describeError(err).message) };
+    }
+  }
   if (!/^[0-9A-Z]+$/.test(wanted)) return { error: `${code(arg)} is not a task id.` };
   if (wanted.length < MIN_PREFIX) return { error: `Give at least ${MIN_PREFIX} characters of the task id.` };
   const matches = (await ws.taskIds()).filter((id) => id.startsWith(wanted));

@@ -4,7 +4,9 @@ import { isUlid } from '../../core/ids.js';
 import type { Command } from '../../core/inbox-format.js';
 import type { Logger } from '../../core/log.js';
 import type { Workspace } from '../../core/workspace.js';
+import { describeError } from '../../core/errors.js';
 import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
+import { checkRepoSpec } from '../../pipeline/target.js';
 import { submitCommand, submitTask } from '../inbox-port.js';
 import { HttpError, JSON_TYPE, send, wantsJson } from './http.js';
 
@@ -29,6 +31,10 @@ export async function post(ws: Workspace, log: Logger, req: IncomingMessage, res
     const repo = text('repo', 1000);
     if (!title) throw new HttpError(400, 'A task needs a title.');
     if (!repo) throw new HttpError(400, 'A task needs a repository.');
+    // Checked at submission (without the network), so a typo is said now, not when the task fails.
+    await checkRepoSpec(ws, repo).catch((err) => {
+      throw new HttpError(400, describeError(err).message);
+    });
     const fields: Record<string, string> = { repo };
     const base = text('base', 200);
     const test = text('test', 2000);

@@ -7,7 +7,10 @@ export type LoopName = (typeof LOOP_NAMES)[number];
 /** Loops are imported on demand so a process only loads what it runs (SDKs, bot framework). */
 export async function createLoop(name: LoopName, env: LoopEnv): Promise<Loop> {
   switch (name) {
-    case 'intake': return new (await import('../loops/intake.js')).IntakeLoop(env, (await import('../pipeline/run-command.js')).runCommand);
+    case 'intake': {
+      const { checkNewTask, runCommand } = await import('../pipeline/run-command.js');
+      return new (await import('../loops/intake.js')).IntakeLoop(env, runCommand, checkNewTask);
+    }
     case 'triggers': {
       const { runAgent } = await import('../pipeline/agents.js');
       return (await import('../loops/triggers.js')).createTriggerLoop(env, (agent, task, lease, signal) => runAgent(env.ws, agent, task.id, env.actor, { lease, signal }));

@@ -17,6 +17,9 @@ import { placeRejected } from './intake-reject.js';
 import type { Loop, LoopEnv } from './loop.js';
 import { watchDir, type DirWatcher } from '../core/watch.js';
 
+/** Refuses a task a workstream cannot take (e.g. an unknown repository), with INVALID_INPUT. */
+export type TaskChecker = (ws: Workspace, task: { workstream?: string; fields?: Record<string, unknown> }) => Promise<void>;
+
 /** Carries out an inbox command (the pipeline's runCommand, given by the app wiring). */
 export type CommandRunner = (ws: Workspace, command: Command, actor: Actor, cause: string) => Promise<unknown>;
 
@@ -64,7 +67,7 @@ export class IntakeLoop implements Loop {
   private blocked?: OrchestraError;
   readonly outcomes: IntakeOutcome[] = [];
 
-  constructor(private readonly env: LoopEnv, private readonly runCommand: CommandRunner) {}
+  constructor(private readonly env: LoopEnv, private readonly runCommand: CommandRunner, private readonly checkTask?: TaskChecker) {}
 
   async start(): Promise<void> {
     const { paths } = this.env.ws;
@@ -231,6 +234,7 @@ export class IntakeLoop implements Loop {
       const actor: Actor = item.actor ?? { kind: 'inbox', name: shown.slice(0, 200) };
       if (item.claimedActor) log.warn('the file names an actor without a valid seal: recorded as written by the inbox file', { file: shown, claimed: `${item.claimedActor.kind}:${item.claimedActor.name}`.slice(0, 120) });
       if (item.kind === 'task') {
+        await this.checkTask?.(ws, item.task);
         const task = await createTask(ws, { ...item.task, id: item.task.id ?? claimId }, {
           actor,
           cause: claimId,

@@ -4,6 +4,16 @@ import type { TaskView } from '../core/model/task.js';
 import { archiveTask, commentTask, moveTask } from '../core/ops/tasks.js';
 import type { Workspace } from '../core/workspace.js';
 import { abortTask, approvePlan, givePlanFeedback, retryTask } from './commands.js';
+import { DEV_WORKSTREAM } from './dev-workstream.js';
+import { checkRepoSpec } from './target.js';
+
+/** The dev workstream's check of a new task from any door: its repository must resolve. */
+export async function checkNewTask(ws: Workspace, task: { workstream?: string; fields?: Record<string, unknown> }): Promise<void> {
+  const workstream = task.workstream ?? ws.config.defaultWorkstream;
+  if (workstream !== DEV_WORKSTREAM) return;
+  const repo = task.fields?.repo;
+  if (typeof repo === 'string' && repo.trim()) await checkRepoSpec(ws, repo);
+}
 
 /**
  * Carries out one command, whichever door it came through (inbox file, CLI, adapter). The intake

@@ -14,6 +14,8 @@ import { shortLine, singleLine } from './text-sanitize.js';
 const STALE_LOCK_MS = 10_000;
 const MAX_BODY_LINES = 60;
 const MAX_BACKOFF_MS = 30_000;
+/** How often the committer lists every record directory anyway (a safety net for unmarked files). */
+const FULL_SCAN_MS = 5 * 60_000;
 
 /** Runs git in the workspace repo with a fixed identity so it works on machines without git config. */
 export async function git(paths: WorkspacePaths, config: Config, args: string[], input?: string) {
@@ -50,6 +52,15 @@ export class GitJournal {
   private timer?: NodeJS.Timeout;
   private holding = false;
   private running?: Promise<number>;
+  /** Task directories written since the last commit (by this process, or signalled by others). */
+  private readonly dirtyTasks = new Set<string>();
+  /**
+   * When the last full scan of the record directories ran. Only a running committer (`start`)
+   * scans everything (at its first commit, then every FULL_SCAN_MS); a one-shot writer (`flush`,
+   * the CLI) knows what it wrote and lists only that.
+   */
+  private lastFullScan = Number.POSITIVE_INFINITY;
+  private unsubscribe?: () => void;
 
   constructor(private readonly paths: WorkspacePaths, private readonly config: Config) {}
 
@@ -108,6 +119,19 @@ export class GitJournal {
     if (current.includes(`"pid":${process.pid},`)) await fs.unlink(this.paths.committerLock).catch(() => undefined);
   }
 
+  /**
+   * Notes that a task's directory has new files: the next commit lists only such directories
+   * (plus the small shared ones), so its cost follows what changed, not the workspace's size.
+   */
+  markTask(taskId: string): void {
+    this.dirtyTasks.add(taskId);
+  }
+
+  /** Also learn of other processes' appends (the signal feed); called by `start`. */
+  follow(subscribe: (onTask: (taskId: string) => void) => Promise<() => void>): void {
+    void subscribe((taskId) => this.markTask(taskId)).then((close) => (this.unsubscribe = close));
+  }
+
   /** Commits every new record file in one commit. Returns how many files were committed. */
   async commitPending(): Promise<number> {
     if (this.running) return this.running;
@@ -115,9 +139,32 @@ export class GitJournal {
     return this.running;
   }
 
+  /**
+   * Where new record files can be: the task directories marked since the last commit and the
+   * shared directories (small); every FULL_SCAN_MS (and at the first commit of a process) all of
+   * them, so a file written without a mark (a crash between write and mark) is still committed.
+   */
+  private scope(): string[] {
+    if (Date.now() - this.lastFullScan >= FULL_SCAN_MS || this.lastFullScan === 0) {
+      this.lastFullScan = Date.now();
+      this.dirtyTasks.clear();
+      return [...RECORD_DIRS];
+    }
+    const tasks = [...this.dirtyTasks].map((id) => `tasks/${id}`);
+    this.dirtyTasks.clear();
+    return [...RECORD_DIRS.filter((d) => d !== 'tasks'), ...tasks];
+  }
+
   private async doCommit(): Promise<number> {
     const notTemp = (f: string) => f && !f.split('/').some((part) => part.startsWith(TEMP_PREFIX));
-    const listed = await git(this.paths, this.config, ['ls-files', '--others', '--exclude-standard', '-z', '--', ...RECORD_DIRS]);
+    const scope = this.scope();
+    let listed: string;
+    try {
+      listed = await git(this.paths, this.config, ['ls-files', '--others', '--exclude-standard', '-z', '--', ...scope]);
+    } catch (err) {
+      this.lastFullScan = 0; // the marks were taken: make the next try a full scan
+      throw err;
+    }
     const records = listed.split('\0').filter(notTemp);
     // Config (orchestra.json, ai/ overrides) is not a record: new, edited and removed files all go in.
     const changed = await git(this.paths, this.config, ['ls-files', '--others', '--modified', '--deleted', '--exclude-standard', '-z', '--', ...CONFIG_PATHS]);
@@ -131,9 +178,14 @@ export class GitJournal {
     if (config.length > 0) await git(this.paths, this.config, ['update-index', '--add', '--remove', '-z', '--stdin'], config.join('\0'));
     const files = [...records, ...config];
     const { title, body } = await this.describe(files);
-    // The message goes through stdin, never argv: record text may hold anything (a NUL byte in an
-    // argument makes spawning fail), and every line is reduced to printable single-line text.
-    await git(this.paths, this.config, ['commit', '-q', '--no-verify', '--cleanup=whitespace', '-F', '-'], commitMessage(title, body));
+    // Plumbing, not `git commit`: commit refreshes (lstats) every index entry, which grows with the
+    // workspace; write-tree reuses the cached trees of unchanged directories. The message goes
+    // through stdin, never argv (a NUL byte in an argument makes spawning fail), every line reduced
+    // to printable single-line text.
+    const tree = await git(this.paths, this.config, ['write-tree']);
+    const parent = await git(this.paths, this.config, ['rev-parse', '-q', '--verify', 'HEAD']).catch(() => '');
+    const commit = await git(this.paths, this.config, ['commit-tree', tree, ...(parent ? ['-p', parent] : []), '-F', '-'], commitMessage(title, body));
+    await git(this.paths, this.config, ['update-ref', '-m', 'orchestra: records', 'HEAD', commit, ...(parent ? [parent] : [])]);
     return files.length;
   }
 
@@ -192,6 +244,9 @@ export class GitJournal {
    */
   start(intervalMs = this.config.git.commitIntervalMs, onError: (err: unknown, retry: { failures: number; waitMs: number }) => void = () => undefined): void {
     const backoff = new Backoff(Math.max(intervalMs, 250), MAX_BACKOFF_MS);
+    this.lastFullScan = 0; // the first commit of a committer lists everything
+    // A split index: each commit rewrites only the small part that changed, not every entry.
+    void git(this.paths, this.config, ['config', 'core.splitIndex', 'true']).catch(() => undefined);
     const tick = async () => {
       let wait = intervalMs;
       try {
@@ -208,6 +263,7 @@ export class GitJournal {
   }
 
   async stop(): Promise<void> {
+    this.unsubscribe?.();
     const t = this.timer;
     this.timer = undefined;
     if (t) clearTimeout(t);

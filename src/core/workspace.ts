@@ -45,6 +45,7 @@ export class Workspace {
     this.signals = new SignalFeed(this.paths.signals, config.loops.scanIntervalMs);
     this.store.onAppend((record) => {
       this.wrote = true;
+      if (record.stream.startsWith('tasks/')) this.journal.markTask(record.stream.slice('tasks/'.length));
       this.signal(record);
     });
   }

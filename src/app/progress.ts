@@ -172,13 +172,22 @@ export class ProgressReporter {
   private hint(name: string): void {
     if (!isUlid(name)) return;
     this.dirty.add(name);
-    this.draining ??= (async () => {
+    this.pump();
+  }
+
+  /** Reports dirty tasks one at a time; a hint that lands as a pass ends starts the next pass. */
+  private pump(): void {
+    if (this.draining) return;
+    this.draining = (async () => {
       while (this.dirty.size > 0) {
         const id = this.dirty.values().next().value!;
         this.dirty.delete(id);
         await this.report(id).catch(() => undefined);
       }
-    })().finally(() => (this.draining = undefined));
+    })().finally(() => {
+      this.draining = undefined;
+      if (this.dirty.size > 0) this.pump();
+    });
   }
 
   private async report(id: string): Promise<void> {

@@ -102,7 +102,10 @@ export class Notifier {
         this.dirty.delete(id);
         await this.process(id, false).catch((err) => this.log.warn('notify failed', { task: id, ...describeError(err) }));
       }
-    })().finally(() => (this.draining = undefined));
+    })().finally(() => {
+      this.draining = undefined;
+      if (this.dirty.size > 0) this.drain(); // a hint that landed as the pass ended
+    });
   }
 
   /** Sends a plan with its buttons: as messages, or as a document when it is very long. */

@@ -9,7 +9,7 @@ import { preflight } from './preflight.js';
 import { LOOP_NAMES, createLoop, type LoopName } from './loop-registry.js';
 import { logSilenced, telegramEnv } from '../core/environment.js';
 import { startPresence } from '../core/presence.js';
-import { AUDIT_SIGNAL } from '../core/signals.js';
+import { AUDIT_SIGNAL, SHARED_SIGNAL } from '../core/signals.js';
 import { ProgressReporter, type ProgressFormat } from './progress.js';
 
 export interface UpOptions {
@@ -52,7 +52,7 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   await progress?.begin();
   // The committer lists only what changed: its own appends, and other processes' (signals).
   ws.journal.follow(async (onTask) => {
-    const sub = await ws.signals.subscribe((name) => name !== AUDIT_SIGNAL && onTask(name), { fromNow: true });
+    const sub = await ws.signals.subscribe((name) => onTask(name === AUDIT_SIGNAL || name === SHARED_SIGNAL ? undefined : name), { fromNow: true });
     return () => sub.close();
   });
   ws.journal.start(undefined, (err, retry) => log.warn('commit failed', { ...describeError(err), failures: retry.failures, retryInMs: retry.waitMs }));

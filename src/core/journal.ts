@@ -54,6 +54,8 @@ export class GitJournal {
   private running?: Promise<number>;
   /** Task directories written since the last commit (by this process, or signalled by others). */
   private readonly dirtyTasks = new Set<string>();
+  /** Anything written since the last commit (a committer that runs with no writes spawns no git). */
+  private dirty = true;
   /**
    * When the last full scan of the record directories ran. Only a running committer (`start`)
    * scans everything (at its first commit, then every FULL_SCAN_MS); a one-shot writer (`flush`,
@@ -125,11 +127,17 @@ export class GitJournal {
    */
   markTask(taskId: string): void {
     this.dirtyTasks.add(taskId);
+    this.dirty = true;
   }
 
-  /** Also learn of other processes' appends (the signal feed); called by `start`. */
-  follow(subscribe: (onTask: (taskId: string) => void) => Promise<() => void>): void {
-    void subscribe((taskId) => this.markTask(taskId)).then((close) => (this.unsubscribe = close));
+  /** Notes a write outside the task directories (audit, workstreams, artifacts, prompts). */
+  markShared(): void {
+    this.dirty = true;
+  }
+
+  /** Also learn of other processes' appends (the signal feed: a task id, or undefined for a shared stream). */
+  follow(subscribe: (onWrite: (taskId: string | undefined) => void) => Promise<() => void>): void {
+    void subscribe((taskId) => (taskId ? this.markTask(taskId) : this.markShared())).then((close) => (this.unsubscribe = close));
   }
 
   /** Commits every new record file in one commit. Returns how many files were committed. */
@@ -156,6 +164,9 @@ export class GitJournal {
   }
 
   private async doCommit(): Promise<number> {
+    const fullScanDue = Date.now() - this.lastFullScan >= FULL_SCAN_MS || this.lastFullScan === 0;
+    if (!this.dirty && !fullScanDue) return 0;
+    this.dirty = false;
     const notTemp = (f: string) => f && !f.split('/').some((part) => part.startsWith(TEMP_PREFIX));
     const scope = this.scope();
     let listed: string;
@@ -163,6 +174,7 @@ export class GitJournal {
       listed = await git(this.paths, this.config, ['ls-files', '--others', '--exclude-standard', '-z', '--', ...scope]);
     } catch (err) {
       this.lastFullScan = 0; // the marks were taken: make the next try a full scan
+      this.dirty = true;
       throw err;
     }
     const records = listed.split('\0').filter(notTemp);
@@ -275,6 +287,7 @@ export class GitJournal {
   /** For one-shot writers (the CLI): commit now unless a live committer will do it shortly. */
   async flush(): Promise<void> {
     if (!(await this.acquire())) return;
+    this.dirty = true; // an explicit flush looks (config edits make no append to mark)
     try {
       await this.commitPending();
     } finally {

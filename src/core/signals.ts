@@ -18,7 +18,9 @@ import { watchDir, type DirWatcher } from './watch.js';
  * are hints about what to re-read, never the data itself (a consumer re-folds the stream).
  */
 export const AUDIT_SIGNAL = '_audit';
-const SIGNAL_NAME = /^(?:[0-9A-Za-z]{1,64}|_audit)$/;
+/** Any other shared stream (workstreams, artifacts): only "something was written" matters. */
+export const SHARED_SIGNAL = '_shared';
+const SIGNAL_NAME = /^(?:[0-9A-Za-z]{1,64}|_audit|_shared)$/;
 
 export interface Subscription {
   /** Highest seq given to this subscriber per name: its checkpoint. */

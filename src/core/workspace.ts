@@ -8,7 +8,7 @@ import { git, GitJournal } from './journal.js';
 import { foldTask, workstreamOfTask, type TaskView, type TransitionCheck } from './model/task.js';
 import { foldWorkstream, transitionCheck, type WorkstreamView } from './model/workstream.js';
 import { AUDIT_STREAM, streamOfTask, streamOfWorkstream, WorkspacePaths } from './paths.js';
-import { AUDIT_SIGNAL, SignalFeed } from './signals.js';
+import { AUDIT_SIGNAL, SHARED_SIGNAL, SignalFeed } from './signals.js';
 import type { StreamRecord } from './record.js';
 import { StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
 import { workspaceEnv } from './environment.js';
@@ -46,6 +46,7 @@ export class Workspace {
     this.store.onAppend((record) => {
       this.wrote = true;
       if (record.stream.startsWith('tasks/')) this.journal.markTask(record.stream.slice('tasks/'.length));
+      else this.journal.markShared();
       this.signal(record);
     });
   }
@@ -77,7 +78,9 @@ export class Workspace {
   private signal(record: StreamRecord): void {
     if (record.stream.startsWith('tasks/')) void this.signals.write(record.stream.slice('tasks/'.length), record.seq);
     else if (record.stream === AUDIT_STREAM) void this.signals.write(AUDIT_SIGNAL, record.seq);
+    else void this.signals.write(SHARED_SIGNAL, Date.now());
   }
+
 
   // ---- reading ----
 
@@ -132,11 +135,26 @@ export class Workspace {
     return (await readdirSafe(this.paths.tasks)).filter((n) => !n.startsWith('.')).sort();
   }
 
-  async tasks(): Promise<TaskView[]> {
+  /**
+   * Every task. With `settledFromCache` (the loops' periodic scans), a task this process already
+   * folded that is archived, or whose state has no way out in its workstream's map (completed),
+   * is returned as cached without re-reading its stream: no loop takes such a task, so a scan
+   * costs reads of the open tasks only. Its later records still reach the loops through the
+   * signal feed, and a new process reads everything.
+   */
+  async tasks(opts: { settledFromCache?: boolean } = {}): Promise<TaskView[]> {
     const views: TaskView[] = [];
     const scan = new Map<string, StreamState>();
+    const maps = new Map<string, WorkstreamView | undefined>();
+    const settled = async (view: TaskView) => {
+      if (view.archived) return true;
+      if (!maps.has(view.workstream)) maps.set(view.workstream, await this.findWorkstream(view.workstream));
+      const exits = maps.get(view.workstream)?.states[view.state];
+      return exits !== undefined && exits.length === 0;
+    };
     for (const id of await this.taskIds()) {
-      const view = await this.findTask(id, scan);
+      const cached = opts.settledFromCache ? this.views.get(streamOfTask(id))?.view : undefined;
+      const view = cached && (await settled(cached)) ? cached : await this.findTask(id, scan);
       if (view) views.push(view);
     }
     return views;

@@ -29,7 +29,7 @@ export function createRetryLoop(env: LoopEnv): Loop {
     const workstreams = new Map((await env.ws.workstreams()).map((w) => [w.name, w]));
     let acted = 0;
     let nextDue = Infinity;
-    for (const task of await env.ws.tasks()) {
+    for (const task of await env.ws.tasks({ settledFromCache: true })) {
       const workstream = workstreams.get(task.workstream);
       const due = workstream && retryDueAt(task, workstream);
       if (!workstream || due === undefined) continue;

@@ -77,7 +77,7 @@ export class TaskLoop implements Loop {
   async scan(): Promise<number> {
     await this.spec.beforeScan?.();
     let found = 0;
-    for (const task of await this.env.ws.tasks()) {
+    for (const task of await this.env.ws.tasks({ settledFromCache: true })) {
       if (!task.archived && this.spec.wants(task) && !this.running.has(task.id) && !this.parked.has(task.id)) {
         if (task.lease && !task.lease.released && (await taskLeaseStatus(this.env.ws, task)).state === 'held') continue;
         found++;

@@ -1,18 +1,16 @@
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { describeActor } from './actor.js';
 import { Backoff } from './backoff.js';
+import { commitMessage, describeFiles } from './commit-text.js';
 import type { Config } from './config.js';
-import { taskExtensions } from './model/task-extension.js';
 import { OrchestraError } from './errors.js';
 import { TEMP_PREFIX, writeAtomic } from './fsutil.js';
 import { CONFIG_PATHS, RECORD_DIRS, type WorkspacePaths } from './paths.js';
-import { parseRecord, RECORD_FILE } from './record.js';
-import { shortLine, singleLine } from './text-sanitize.js';
+
+export { commitMessage, summarizeEvent } from './commit-text.js';
 
 const STALE_LOCK_MS = 10_000;
-const MAX_BODY_LINES = 60;
 const MAX_BACKOFF_MS = 30_000;
 /** How often the committer lists every record directory anyway (a safety net for unmarked files). */
 const FULL_SCAN_MS = 5 * 60_000;
@@ -189,7 +187,7 @@ export class GitJournal {
     if (records.length > 0) await git(this.paths, this.config, ['update-index', '--add', '-z', '--stdin'], records.join('\0'));
     if (config.length > 0) await git(this.paths, this.config, ['update-index', '--add', '--remove', '-z', '--stdin'], config.join('\0'));
     const files = [...records, ...config];
-    const { title, body } = await this.describe(files);
+    const { title, body } = await describeFiles(this.paths, files);
     // Plumbing, not `git commit`: commit refreshes (lstats) every index entry, which grows with the
     // workspace; write-tree reuses the cached trees of unchanged directories. The message goes
     // through stdin, never argv (a NUL byte in an argument makes spawning fail), every line reduced
@@ -208,46 +206,7 @@ export class GitJournal {
     if (stat && Date.now() - stat.mtimeMs > 5000) await fs.unlink(indexLock).catch(() => undefined);
   }
 
-  private async describe(files: string[]): Promise<{ title: string; body: string }> {
-    const lines: string[] = [];
-    const eventLines: string[] = [];
-    const subjects = new Set<string>();
-    let first = '';
-    for (const file of files.sort()) {
-      const parts = file.split('/');
-      const name = parts[parts.length - 1]!;
-      const match = RECORD_FILE.exec(name);
-      const isConfig = CONFIG_PATHS.includes(parts[0]!);
-      const subject = parts[0] === 'tasks' || parts[0] === 'workstreams' ? `${parts[0] === 'tasks' ? 'task' : 'workstream'} ${parts[1]}` : isConfig ? 'config' : parts[0]!;
-      subjects.add(subject);
-      if (first && lines.length >= MAX_BODY_LINES) continue; // the rest only count; no need to read them
-      let line: string;
-      if (isConfig) {
-        const present = await fs.lstat(join(this.paths.root, file)).then(() => true, () => false);
-        line = `config: ${file} ${present ? 'changed' : 'removed'}`;
-      } else if (parts[0] === 'prompts') {
-        line = `prompts: prompt text ${name.replace(/\.md$/, '')} recorded`;
-      } else if (match && parts[parts.length - 2] === 'events') {
-        const text = await fs.readFile(join(this.paths.root, file), 'utf8').catch(() => '');
-        const parsed = parseRecord(text, Number(match[1]));
-        line = parsed.ok
-          ? `${subject} #${parsed.record.seq}: ${parsed.record.events.map((e) => summarizeEvent(e.type, e.data)).join('; ')} (by ${describeActor(parsed.record.actor)})`
-          : `${subject}: unreadable record ${name}`;
-        eventLines.push(line);
-      } else {
-        line = `${subject}: record file ${parts.slice(2).join('/') || name}`;
-      }
-      if (!first) first = line;
-      if (lines.length < MAX_BODY_LINES) lines.push(`- ${line}`);
-    }
-    if (files.length > MAX_BODY_LINES) lines.push(`- ... and ${files.length - MAX_BODY_LINES} more`);
-    const strip = (line: string) => line.replace(/ \(by [^)]*\)$/, '');
-    const records = eventLines.length;
-    const title = subjects.size === 1
-      ? `${strip(eventLines.at(-1) ?? first)}${records > 1 ? ` (+${records - 1} earlier)` : ''}`.slice(0, 150)
-      : `${files.length} records across ${subjects.size} streams`;
-    return { title, body: lines.join('\n') };
-  }
+
 
   /**
    * Commits every `intervalMs` while this process holds (or can take) the committer lock.
@@ -293,46 +252,5 @@ export class GitJournal {
     } finally {
       await this.release();
     }
-  }
-}
-
-/** A commit message from any text: control characters (NUL, ESC, CR, bidi marks) removed, lines kept. */
-export function commitMessage(title: string, body: string): string {
-  const clean = (line: string) => singleLine(line).trimEnd();
-  const subject = clean(title).trim() || 'records';
-  const lines = body.split('\n').map(clean).filter((l) => l.length > 0);
-  return `${subject}\n\n${lines.join('\n')}\n`;
-}
-
-export function summarizeEvent(type: string, data: Record<string, unknown>): string {
-  const d = data as Record<string, any>;
-  const cut = shortLine;
-  switch (type) {
-    case 'task.created': return `created "${cut(d.title)}" in ${d.workstream} (${d.state})`;
-    case 'task.moved': return `moved ${d.from} -> ${d.to}${d.reason ? ` (${cut(d.reason)})` : ''}`;
-    case 'task.updated': return `updated ${Object.keys(d).join(', ')}`;
-    case 'task.commented': return `comment: "${cut(d.text)}"`;
-    case 'task.archived': return 'archived';
-    case 'task.retried': return `automatic retry ${d.retry}`;
-    case 'retry.exhausted': return `retries exhausted after ${d.retries}`;
-    case 'lease.acquired': return `claimed by ${d.owner} for ${d.purpose}, attempt ${d.attempt}`;
-    case 'lease.released': return `released attempt ${d.attempt}${d.outcome ? ` (${d.outcome})` : ''}`;
-    case 'lease.expired': return `lease attempt ${d.attempt} expired`;
-    case 'trigger.firing': return `trigger ${d.triggerId} firing`;
-    case 'trigger.fired': return `trigger ${d.triggerId} ${d.ok ? 'succeeded' : 'failed'}`;
-    case 'workstream.created': return `workstream ${d.name} created`;
-    case 'workstream.updated': return 'workstream updated';
-    case 'trigger.added': return `trigger ${d.id} added on ${d.on}`;
-    case 'trigger.removed': return `trigger ${d.id} removed`;
-    case 'artifact.put': return `artifact ${d.path} stored`;
-    case 'inbox.rejected': return `inbox file ${d.file} rejected (${d.code})`;
-    case 'inbox.skipped': return `inbox file ${d.file} skipped: it cannot be moved (${d.code})`;
-    case 'access.refused': return `access refused: ${cut(d.what)}`;
-    default:
-      for (const ext of taskExtensions()) {
-        const line = ext.summarize?.(type, data);
-        if (line !== undefined) return line;
-      }
-      return type;
   }
 }

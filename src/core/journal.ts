@@ -150,8 +150,12 @@ export class GitJournal {
    * shared directories (small); every FULL_SCAN_MS (and at the first commit of a process) all of
    * them, so a file written without a mark (a crash between write and mark) is still committed.
    */
+  private fullScanDue(): boolean {
+    return this.lastFullScan === 0 || Date.now() - this.lastFullScan >= FULL_SCAN_MS;
+  }
+
   private scope(): string[] {
-    if (Date.now() - this.lastFullScan >= FULL_SCAN_MS || this.lastFullScan === 0) {
+    if (this.fullScanDue()) {
       this.lastFullScan = Date.now();
       this.dirtyTasks.clear();
       return [...RECORD_DIRS];
@@ -162,8 +166,7 @@ export class GitJournal {
   }
 
   private async doCommit(): Promise<number> {
-    const fullScanDue = Date.now() - this.lastFullScan >= FULL_SCAN_MS || this.lastFullScan === 0;
-    if (!this.dirty && !fullScanDue) return 0;
+    if (!this.dirty && !this.fullScanDue()) return 0;
     this.dirty = false;
     const notTemp = (f: string) => f && !f.split('/').some((part) => part.startsWith(TEMP_PREFIX));
     const scope = this.scope();

@@ -1,8 +1,6 @@
-import { foldTask } from './model/task.js';
-import { foldWorkstream, transitionCheck } from './model/workstream.js';
-import { workstreamOfTask } from './model/task.js';
+import { foldWorkstream } from './model/workstream.js';
 import { taskExtensions } from './model/task-extension.js';
-import { streamOfWorkstream } from './paths.js';
+import type { StreamState } from './stream-store.js';
 import { Workspace } from './workspace.js';
 import { allStreams } from './verify.js';
 
@@ -23,14 +21,7 @@ export async function replayWorkspace(root: string): Promise<ReplaySummary> {
   const started = performance.now();
   const ws = await Workspace.open(root);
   const summary: ReplaySummary = { streams: 0, records: 0, events: 0, damaged: 0, tasks: 0, byState: {}, workstreams: 0, usage: { modelCalls: 0, costUsd: 0 }, ms: 0 };
-  const checks = new Map<string, ReturnType<typeof transitionCheck> | undefined>();
-  const checkOf = async (name: string) => {
-    if (!checks.has(name)) {
-      const workstream = await ws.findWorkstream(name);
-      checks.set(name, workstream ? transitionCheck((await ws.readStream(streamOfWorkstream(workstream.name))).records) : undefined);
-    }
-    return checks.get(name);
-  };
+  const scan = new Map<string, StreamState>(); // each workstream's map read once
   for (const stream of await allStreams(ws)) {
     const state = await ws.readStream(stream);
     summary.streams++;
@@ -38,7 +29,7 @@ export async function replayWorkspace(root: string): Promise<ReplaySummary> {
     summary.damaged += state.damaged.length;
     for (const r of state.records) summary.events += r.events.length;
     if (stream.startsWith('tasks/')) {
-      const task = foldTask(state.records, await checkOf(workstreamOfTask(state.records) ?? ''));
+      const task = await ws.findTask(stream.slice('tasks/'.length), scan);
       if (task) {
         summary.tasks++;
         summary.byState[task.state] = (summary.byState[task.state] ?? 0) + 1;

@@ -1,11 +1,8 @@
 import { describeError } from './errors.js';
 import { isTempName, readdirSafe } from './fsutil.js';
 import { git } from './journal.js';
-import { foldTask, workstreamOfTask } from './model/task.js';
-import { transitionCheck } from './model/workstream.js';
-import { ARTIFACTS_STREAM, AUDIT_STREAM, RECORD_DIRS, streamOfWorkstream } from './paths.js';
+import { ARTIFACTS_STREAM, AUDIT_STREAM, RECORD_DIRS } from './paths.js';
 import { RECORD_FILE } from './record.js';
-import type { StreamState } from './stream-store.js';
 import type { Workspace } from './workspace.js';
 
 export interface Finding { severity: 'damage' | 'warning'; kind: string; path: string; message: string }
@@ -23,16 +20,14 @@ export async function allStreams(ws: Workspace): Promise<string[]> {
 
 const DAMAGE_KIND = { unreadable: 'torn-record', oversized: 'oversized-record', 'not-regular': 'not-a-record-file' } as const;
 
-/** Moves in a task stream that its workstream's state map does not allow (ignored by the fold). */
-async function illegalMoves(ws: Workspace, stream: string, state: StreamState): Promise<Finding[]> {
-  const workstream = await ws.findWorkstream(workstreamOfTask(state.records) ?? '');
-  if (!workstream) return [];
-  const view = foldTask(state.records, transitionCheck((await ws.readStream(streamOfWorkstream(workstream.name))).records));
+/** Moves in a task stream that its workstream's state map does not allow (the fold ignored them). */
+async function illegalMoves(ws: Workspace, stream: string): Promise<Finding[]> {
+  const view = await ws.findTask(stream.slice('tasks/'.length));
   return (view?.illegalMoves ?? []).map((m) => ({
     severity: 'damage' as const,
     kind: 'illegal-transition',
     path: `${stream}/events`,
-    message: `record ${m.seq} of ${stream} moves the task ${m.claimedFrom} -> ${m.to}, which workstream ${workstream.name} does not allow from ${m.from}; ignored (forged or written around orchestra)`,
+    message: `record ${m.seq} of ${stream} moves the task ${m.claimedFrom} -> ${m.to}, which workstream ${view!.workstream} does not allow from ${m.from}; ignored (forged or written around orchestra)`,
   }));
 }
 
@@ -46,7 +41,7 @@ export async function verifyWorkspace(ws: Workspace): Promise<VerifyReport> {
     records += state.records.length;
     for (const d of state.damaged) findings.push({ severity: 'damage', kind: DAMAGE_KIND[d.kind], path: d.file, message: `record ${d.seq} of ${stream} is skipped: ${d.reason}` });
     for (const b of state.chainBreaks) findings.push({ severity: 'damage', kind: 'chain-break', path: b.file, message: b.reason });
-    if (stream.startsWith('tasks/')) findings.push(...(await illegalMoves(ws, stream, state)));
+    if (stream.startsWith('tasks/')) findings.push(...(await illegalMoves(ws, stream)));
     const present = new Set((await readdirSafe(ws.paths.streamDir(stream))).map((n) => RECORD_FILE.exec(n)?.[1]).filter(Boolean).map(Number));
     for (let seq = 1; seq <= state.lastSeq; seq++) {
       if (!present.has(seq)) findings.push({ severity: 'damage', kind: 'sequence-gap', path: `${stream}/events`, message: `record ${seq} of ${stream} is missing (gap before ${state.lastSeq})` });

@@ -33,7 +33,7 @@ export class Workspace {
   readonly journal: GitJournal;
   /** Streams that grew, in this process or another: see signals.ts. */
   readonly signals: SignalFeed;
-  private readonly views = new Map<string, { state: StreamState; check?: TransitionCheck; view: TaskView | undefined }>();
+  private readonly views = new Map<string, { state: StreamState; view: TaskView | undefined }>();
   private readonly checks = new Map<string, { state: StreamState; check: TransitionCheck }>();
   /** True once this process appended a record: only then does a one-shot writer need to commit. */
   wrote = false;
@@ -121,7 +121,7 @@ export class Workspace {
     const cached = this.views.get(state.stream);
     if (cached && cached.state === state) return cached.view;
     const view = foldTask(state.records, check);
-    this.views.set(state.stream, { state, check, view });
+    this.views.set(state.stream, { state, view });
     return view;
   }
 

@@ -3,7 +3,7 @@
  * ring buffer) are kept, whatever the command prints in between is counted and dropped. Memory use
  * is fixed at `maxBytes` however much the command writes.
  */
-import { maskCutEdges, maskSecrets } from './env.js';
+import { maskCutEdges, maskSecrets } from '../core/env-secrets.js';
 
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024;
 

@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../core/config.js';
 import { OrchestraError } from '../core/errors.js';
-import { sandboxEnv, secretValues } from './env.js';
+import { sandboxEnv, secretValues } from '../core/env-secrets.js';
 import {
   probeIsolation,
   wrapCommand,
@@ -34,7 +34,7 @@ import { knownSecrets, SecretScanner } from '../core/secret-scan.js';
 import { DEFAULT_MAX_OUTPUT_BYTES, OutputCollector } from './output.js';
 import { ProcessGroup, ProcessTree } from './process-tree.js';
 
-export { scrubEnv, isSecretName, DEFAULT_ENV_DENY, SECRET_NAME_PATTERNS } from './env.js';
+export { scrubEnv } from '../core/env-secrets.js';
 export { probeIsolation, DEFAULT_LIMITS, SANDBOX_HOME } from './isolation.js';
 export type { IsolationCapabilities, IsolationMode, IsolationReport, SandboxLimits } from './isolation.js';
 

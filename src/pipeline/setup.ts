@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoSetup } from '../core/config.js';
 import type { TaskView } from '../core/model/task.js';
@@ -89,6 +89,6 @@ export function planSetupFromNames(task: TaskView, repos: Parameters<typeof repo
 export function cacheKey(plan: SetupPlan, repoSource: string, worktree: string): string | undefined {
   if (!plan.lockfile || !plan.installs) return undefined;
   const path = join(worktree, plan.lockfile);
-  if (!existsSync(path) || !regularFile(path)) return undefined;
+  if (!regularFile(path)) return undefined;
   return createHash('sha256').update(repoSource).update('\0').update(plan.command).update('\0').update(readFileSync(path)).digest('hex').slice(0, 32);
 }

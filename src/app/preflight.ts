@@ -1,6 +1,7 @@
 import { describeError } from '../core/errors.js';
 import type { Workspace } from '../core/workspace.js';
 import { probeIsolation } from '../exec/isolation.js';
+import { isRoot } from '../exec/sandbox-user.js';
 import { roleModel } from '../pipeline/model-runtime.js';
 import type { LoopName } from './loop-registry.js';
 
@@ -15,7 +16,7 @@ async function sandboxProblem(ws: Workspace): Promise<string | undefined> {
   if (ws.config.sandbox.isolation === 'unconfined') return undefined;
   const caps = await probeIsolation(ws.config.sandbox.bwrapPath);
   if (caps.bwrap) return undefined;
-  return `no sandbox for test commands (${caps.notes.join('; ') || 'bwrap is not usable'}): install bubblewrap (apt-get install bubblewrap)${process.getuid?.() === 0 ? ' and util-linux (setpriv)' : ''}`;
+  return `no sandbox for test commands (${caps.notes.join('; ') || 'bwrap is not usable'}): install bubblewrap (apt-get install bubblewrap)${isRoot() ? ' and util-linux (setpriv)' : ''}`;
 }
 
 function modelProblem(ws: Workspace, role: 'planner' | 'executor'): string | undefined {

@@ -31,7 +31,7 @@ const run = promisify(execFile);
 const TAIL_CHARS = 1500;
 
 /** Where package managers keep their caches in a worktree, and the variables that say so. */
-export function toolEnv(worktree: string): Record<string, string> {
+function toolEnv(worktree: string): Record<string, string> {
   const cache = join(worktree, '.orchestra-cache');
   return {
     npm_config_cache: join(cache, 'npm'),
@@ -44,7 +44,11 @@ export function toolEnv(worktree: string): Record<string, string> {
     CARGO_HOME: join(cache, 'cargo'),
   };
 }
-export const TOOL_ENV_NAMES = Object.keys(toolEnv('/'));
+/** The environment of a command in a worktree (setup or tests): the toolchain caches passed through. */
+export function worktreeEnv(ws: Workspace, worktree: string): { env: NodeJS.ProcessEnv; passEnv: string[] } {
+  const tools = toolEnv(worktree);
+  return { env: { ...process.env, ...tools }, passEnv: [...ws.config.sandbox.passEnv, ...Object.keys(tools)] };
+}
 
 /** Copies a directory tree (reflinks where possible; links inside it kept as links). */
 async function copyTree(from: string, to: string): Promise<void> {
@@ -96,8 +100,7 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
     cwd: worktree,
     signal,
     hidePaths: [ws.paths.root],
-    env: { ...process.env, ...toolEnv(worktree) },
-    passEnv: [...ws.config.sandbox.passEnv, ...TOOL_ENV_NAMES],
+    ...worktreeEnv(ws, worktree),
   });
   if (result.passed && key && plan.installs) await keep(ws, key, plan.installs, worktree).catch(() => undefined);
   return { plan, passed: result.passed, cached: false, exitCode: result.exitCode, durationMs: result.durationMs, output: result.output };

@@ -8,7 +8,7 @@ import { effectiveLimits, exceededLimit, type Spent } from '../budget.js';
 import { DEV_WORKSTREAM } from '../dev-workstream.js';
 import { assertPriced, roleModel } from '../model-runtime.js';
 import { retryLater, runTurns } from '../turns.js';
-import { recordedSetup, setupTail, TOOL_ENV_NAMES, toolEnv } from '../setup-run.js';
+import { recordedSetup, setupTail, worktreeEnv } from '../setup-run.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
 import { executionTarget, resolveTarget } from '../target.js';
 import { worktreeTools } from '../tools/worktree-tools.js';
@@ -156,7 +156,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
             // Throws SANDBOX_UNAVAILABLE where no sandbox can be built: the catch below fails the task with that reason.
             const result = await runSandboxed({
               ...sandboxOptions(ws.config.sandbox), command: testCommand as string, cwd: exec!.worktree, signal: loopSignal, hidePaths: [ws.paths.root],
-              env: { ...process.env, ...toolEnv(exec!.worktree) }, passEnv: [...ws.config.sandbox.passEnv, ...TOOL_ENV_NAMES],
+              ...worktreeEnv(ws, exec!.worktree),
             });
             const iso = result.isolation;
             const header = `$ ${testCommand}\n# exit ${result.exitCode ?? result.signal}${result.timedOut ? ' (killed at the timeout)' : ''}, ${result.durationMs} ms, isolation ${iso.mode === 'unconfined' ? 'UNCONFINED (sandbox.isolation is "unconfined")' : iso.mode}, network ${iso.network}, limits ${iso.limits}\n`;

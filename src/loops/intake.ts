@@ -17,8 +17,11 @@ import { placeRejected } from './intake-reject.js';
 import type { Loop, LoopEnv } from './loop.js';
 import { watchDir, type DirWatcher } from '../core/watch.js';
 
-/** Refuses a task a workstream cannot take (e.g. an unknown repository), with INVALID_INPUT. */
-export type TaskChecker = (ws: Workspace, task: { workstream?: string; fields?: Record<string, unknown> }) => Promise<void>;
+/**
+ * Refuses a task a workstream cannot take from this actor (e.g. an unknown repository, a command
+ * the actor's profile does not allow, a rate limit), with a typed error before anything is recorded.
+ */
+export type TaskChecker = (ws: Workspace, task: { workstream?: string; fields?: Record<string, unknown> }, actor: Actor) => Promise<void>;
 
 /** Carries out an inbox command (the pipeline's runCommand, given by the app wiring). */
 export type CommandRunner = (ws: Workspace, command: Command, actor: Actor, cause: string) => Promise<unknown>;
@@ -234,7 +237,7 @@ export class IntakeLoop implements Loop {
       const actor: Actor = item.actor ?? { kind: 'inbox', name: shown.slice(0, 200) };
       if (item.claimedActor) log.warn('the file names an actor without a valid seal: recorded as written by the inbox file', { file: shown, claimed: `${item.claimedActor.kind}:${item.claimedActor.name}`.slice(0, 120) });
       if (item.kind === 'task') {
-        await this.checkTask?.(ws, item.task);
+        await this.checkTask?.(ws, item.task, actor);
         const task = await createTask(ws, { ...item.task, id: item.task.id ?? claimId }, {
           actor,
           cause: claimId,

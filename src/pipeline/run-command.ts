@@ -8,7 +8,7 @@ import { DEV_WORKSTREAM } from './dev-workstream.js';
 import { checkRepoSpec } from './target.js';
 
 /** The dev workstream's check of a new task from any door: its repository must resolve. */
-export async function checkNewTask(ws: Workspace, task: { workstream?: string; fields?: Record<string, unknown> }): Promise<void> {
+export async function checkNewTask(ws: Workspace, task: { workstream?: string; fields?: Record<string, unknown> }, _actor: Actor): Promise<void> {
   const workstream = task.workstream ?? ws.config.defaultWorkstream;
   if (workstream !== DEV_WORKSTREAM) return;
   const repo = task.fields?.repo;

@@ -42,11 +42,10 @@ export function register(program: Command, ctx: CliContext): void {
         fields[pair.slice(0, at)] = pair.slice(at + 1);
       }
       for (const key of ['repo', 'base', 'test'] as const) if (opts[key]) fields[key] = opts[key];
-      if (typeof fields.repo === 'string') {
-        const { checkRepoSpec } = await import('../../pipeline/target.js');
-        await checkRepoSpec(ws, fields.repo);
-      }
-      const view = await createTask(ws, { title, description: opts.description, workstream: opts.workstream, tags: opts.tag ?? [], fields }, { actor: cliActor() });
+      const actor = cliActor();
+      const { checkNewTask } = await import('../../pipeline/run-command.js');
+      await checkNewTask(ws, { workstream: opts.workstream, fields }, actor);
+      const view = await createTask(ws, { title, description: opts.description, workstream: opts.workstream, tags: opts.tag ?? [], fields }, { actor });
       o.ok(view, view.id); // the id alone: scripts take it with $(orchestra task new ...); the number is in --json and task list
     }));
   task

@@ -42,7 +42,7 @@ export class Workspace {
     this.paths = new WorkspacePaths(root);
     this.store = new StreamStore(this.paths, { fsync: config.fsync, maxRecordBytes: config.storage.maxRecordBytes });
     this.journal = new GitJournal(this.paths, config);
-    this.signals = new SignalFeed(this.paths.signals, config.loops.scanIntervalMs);
+    this.signals = new SignalFeed(this.paths.signals, this.paths.signalLog, config.loops.scanIntervalMs);
     this.store.onAppend((record) => {
       this.wrote = true;
       if (record.stream.startsWith('tasks/')) this.journal.markTask(record.stream.slice('tasks/'.length));

@@ -17,8 +17,10 @@ import { AUDIT_STREAM } from '../src/core/paths.js';
 import { resolveProfile } from '../src/core/security-profiles.js';
 import { submitTask } from '../src/adapters/inbox-port.js';
 import { SubmissionWatch } from '../src/adapters/telegram/submissions.js';
-import { runJson } from './support/cli-run.js';
-import { eventsOf } from './support/core-workspace.js';
+import { runCli, runJson } from './support/cli-run.js';
+import { eventsOf, makeWorkspace } from './support/core-workspace.js';
+import { startFakeAnthropic } from './support/fake-anthropic.js';
+import { http, startFixture, TOKEN } from './support/web-harness.js';
 import { dropTask, eventsOfType, FIXER_REPLIES, makePipeline, PLANNER_REPLIES, startLoops, waitState, type Pipeline } from './support/pipeline-harness.js';
 import { scaled } from './support/timeouts.js';
 
@@ -126,4 +128,65 @@ test('run records name their profile and its hash; a task that got past intake i
   assert.deepEqual(eventsOfType(p, forged.id, 'tests.ran'), [], 'no test ran');
   assert.deepEqual(eventsOfType(p, forged.id, 'setup.ran'), [], 'no setup ran');
   assert.deepEqual(eventsOfType(p, forged.id, 'exec.started'), [], 'no worktree was made');
+});
+
+test('the web form refuses a disallowed test command at once, with the rule, and writes nothing', async (t) => {
+  const f = await startFixture();
+  t.after(() => f.close());
+  const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', accept: 'application/json' };
+  const submit = (test: string) => http(`${f.web.url}tasks`, { method: 'POST', body: JSON.stringify({ title: 'Fix it', repo: 'shop', test }), headers });
+  const refused = await submit(HOSTILE);
+  assert.equal(refused.status, 400);
+  assert.match(refused.body, /is not allowed: profile tests: the command holds the shell character/);
+  assert.doesNotMatch(refused.body, /at .*\.js:\d+/);
+  assert.deepEqual((await import('node:fs')).readdirSync(f.ws.paths.inbox).filter((n) => n.endsWith('.json')), [], 'no inbox file was written');
+  assert.equal((await submit('npm test')).status, 202, 'an allowed command is taken');
+});
+
+const AGENT = (front: string) => `---\nname: reader\nprovider: anthropic\nmodel: claude-sonnet-5-5\n${front}\n---\nRead the task with task_show, then comment on it.\n`;
+
+test('an agent whose profile lacks a tool is refused the call with the rule named; one asking for a tool or secret beyond its profile does not load', async (t) => {
+  const ws = await makeWorkspace(t, { security: { profiles: { reader: { tools: ['task_show'], secrets: ['READ_*'] } } } });
+  const root = ws.paths.root;
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(root, 'ai', 'agents'), { recursive: true });
+  writeFileSync(join(root, 'ai', 'agents', 'reader.md'), AGENT('profile: reader\ntools: [task_show]'));
+  const server = await startFakeAnthropic({
+    respond: (body) => {
+      const n = (body.messages as Array<{ role: string }>).filter((m) => m.role === 'assistant').length;
+      if (n === 0) return { toolCalls: [{ name: 'task_show', args: {} }, { name: 'task_comment', args: { text: 'pwned' } }] };
+      return { text: 'Read it; could not comment.' };
+    },
+  });
+  t.after(() => server.close());
+  const env = { ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: server.url };
+  const task = await runJson(root, ['task', 'new', 'Review me']);
+  const id = task.json.data.id as string;
+  const ran = await runCli(root, ['agent', 'run', 'reader', '--task', id], { env, timeoutMs: 60_000 });
+  assert.equal(ran.code, 0, ran.stderr);
+
+  // The model was offered only what the profile grants, and the call beyond it never ran.
+  assert.deepEqual(server.requests[0]!.tools.map((tool: { name: string }) => tool.name), ['task_show']);
+  const events = eventsOf(root, `tasks/${id}`);
+  const refused = events.filter((e) => e.type === 'tool.refused');
+  assert.equal(refused.length, 1);
+  assert.equal(refused[0]!.data.name, 'task_comment');
+  assert.match(String(refused[0]!.data.reason), /profile reader \(narrowed by agent reader\): tool "task_comment" not in tools/);
+  assert.equal(events.some((e) => e.type === 'task.commented'), false, 'no comment was written');
+  const agentRan = events.find((e) => e.type === 'agent.ran')!;
+  assert.equal(agentRan.data.profile, 'reader');
+  assert.match(String(agentRan.data.profileHash), /^[0-9a-f]{64}$/);
+
+  // Front matter cannot widen its profile: a tool or a secret it lacks is an error at load.
+  writeFileSync(join(root, 'ai', 'agents', 'reader.md'), AGENT('profile: reader\ntools: [task_show, task_comment]'));
+  const wider = await runJson(root, ['agent', 'run', 'reader', '--task', id], { env });
+  assert.equal(wider.json.code, 'INVALID_INPUT');
+  assert.match(wider.json.message, /reader\.md: agent reader: narrowing profile reader would widen it: tool "task_comment" not in tools/);
+  writeFileSync(join(root, 'ai', 'agents', 'reader.md'), AGENT('profile: reader\ntools: [task_show]\nsecrets: [DEPLOY_TOKEN]'));
+  const secret = await runJson(root, ['agent', 'list']);
+  assert.equal(secret.json.code, 'INVALID_INPUT');
+  assert.match(secret.json.message, /secret "DEPLOY_TOKEN" not in secrets/);
+  writeFileSync(join(root, 'ai', 'agents', 'reader.md'), AGENT('profile: reader\ntools: [task_show]\nnarrow: { network: "on" }'));
+  assert.match((await runJson(root, ['agent', 'list'])).json.message, /network "on"/);
+  assert.equal(server.requests.length, 2, 'no model was called for an agent that did not load');
 });

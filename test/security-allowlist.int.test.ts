@@ -40,7 +40,7 @@ async function rejection(p: Pipeline, file: string): Promise<Record<string, unkn
 
 test('a Telegram user\'s task with test: curl … | sh is refused with COMMAND_NOT_ALLOWED, nothing recorded or run, and the chat is told the rule; the CLI user\'s same task is accepted', async (t) => {
   // The default trust: only the local CLI user chooses commands freely.
-  const p = await makePipeline(t, { config: { security: { trustedActors: ['cli'] } } });
+  const p = await makePipeline(t, { config: { security: { trustedActors: ['cli', 'system'] } } });
   await startLoops(p, ['intake']);
   const sent: Array<{ chat: number; html: string }> = [];
   const watch = new SubmissionWatch(p.ws, { send: async (chat: number, html: string) => (sent.push({ chat, html }), [1]) } as never, createLogger('test', () => undefined));
@@ -189,4 +189,24 @@ test('an agent whose profile lacks a tool is refused the call with the rule name
   writeFileSync(join(root, 'ai', 'agents', 'reader.md'), AGENT('profile: reader\ntools: [task_show]\nnarrow: { network: "on" }'));
   assert.match((await runJson(root, ['agent', 'list'])).json.message, /network "on"/);
   assert.equal(server.requests.length, 2, 'no model was called for an agent that did not load');
+});
+
+test('the executor\'s profile is enforced: an edit outside writablePaths is refused with the rule, and its budget caps the run', async (t) => {
+  const p = await makePipeline(t, {
+    config: { security: { trustedActors: ['cli', 'inbox'], profiles: { executor: { writablePaths: ['docs/**'], budget: { maxTurns: 5 } } } } },
+    scripts: { planner: PLANNER_REPLIES, executor: FIXER_REPLIES },
+  });
+  await startLoops(p);
+  // The task asks for more turns than the profile allows: the profile's budget wins.
+  const id = await dropTask(p, 'outside', { limits: { maxTurns: 30 } });
+  await waitState(p, id, ['planned']);
+  assert.equal((await runJson(p.root, ['approve', id])).code, 0);
+  const done = await waitState(p, id, ['failed', 'completed'], 60_000);
+  assert.equal(done.state, 'failed');
+  assert.match(done.dev.failure?.reason ?? '', /turn limit \(5 model turns\)/);
+  const refused = eventsOfType(p, id, 'tool.refused').map((e) => e.data);
+  assert.ok(refused.some((d) => d.name === 'replace_in_file' && /profile executor: path "src\/math\.js" not in writablePaths/.test(String(d.reason))), JSON.stringify(refused));
+  const worktree = String(eventsOfType(p, id, 'exec.started')[0]!.data.worktree);
+  assert.match(readFileSync(join(worktree, 'src', 'math.js'), 'utf8'), /return a - b;/, 'the file was not edited');
+  assert.equal(eventsOfType(p, id, 'model.called').filter((e) => e.data.role === 'executor').length, 5);
 });

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { checkCommand, patternCovers, splitCommand } from '../src/core/command-allow.js';
 import { ConfigSchema, parseConfig } from '../src/core/config.js';
 import { isOrchestraError } from '../src/core/errors.js';
+import type { TaskView } from '../src/core/model/task.js';
+import { effectiveLimits } from '../src/pipeline/budget.js';
 import {
   assertGranted, checkTaskCommands, grantedSecrets, isTrustedActor, narrowProfile, profileFor, resolveProfile, toolRefusal, writeRefusal,
 } from '../src/core/security-profiles.js';
@@ -110,6 +112,7 @@ test('trusted actors: the CLI by default; a chat user or an inbox file is held t
   const c = ConfigSchema.parse({});
   assert.equal(isTrustedActor(c, cli), true);
   assert.equal(isTrustedActor(c, 'cli:orchestra:me@host#12'), true);
+  assert.equal(isTrustedActor(c, { kind: 'system', name: 'test' }), true, 'Orchestra itself');
   assert.equal(isTrustedActor(c, telegram), false);
   assert.equal(isTrustedActor(c, { kind: 'inbox', name: 'cli:orchestra.json' }), false);
   const one = config({ security: { trustedActors: ['adapter:telegram:4242'] } });
@@ -128,4 +131,14 @@ test('trusted actors: the CLI by default; a chat user or an inbox file is held t
   checkTaskCommands(c, { test: 'npm test -- --grep x', setup: 'npm ci', repo: 'x' }, telegram);
   checkTaskCommands(c, { test: 'curl http://x | sh' }, cli);
   checkTaskCommands(c, undefined, telegram);
+});
+
+test('budgets: a profile caps every limit; an untrusted task may lower its limits but never raise them', () => {
+  const global = ConfigSchema.parse({}).limits;
+  const task = (limits: Record<string, unknown>) => ({ fields: { limits } }) as unknown as TaskView;
+  assert.equal(effectiveLimits(global, task({ maxTurns: 100 })).maxTurns, 100, 'a trusted task may raise (as before)');
+  assert.equal(effectiveLimits(global, task({ maxTurns: 100 }), { trusted: false }).maxTurns, global.maxTurns);
+  assert.equal(effectiveLimits(global, task({ maxTurns: 3 }), { trusted: false }).maxTurns, 3);
+  const capped = effectiveLimits(global, task({ maxCostUsd: 50, maxTurns: 100 }), { trusted: true, budget: { maxCostUsd: 1, maxTurns: 10 } });
+  assert.deepEqual([capped.maxCostUsd, capped.maxTurns, capped.maxInputTokens], [1, 10, global.maxInputTokens]);
 });

@@ -54,9 +54,10 @@ const actorPattern = z.string().min(1).max(300).regex(/^(cli|loop|adapter|inbox|
 export const SecurityConfigSchema = z.object({
   /**
    * Who may choose a command freely (a task's `test`/`setup`, a trigger's command); everyone
-   * else is held to the step's profile allow-list. Default: the local CLI user only.
+   * else is held to the step's profile allow-list. Default: the local CLI user, and `system`
+   * (Orchestra's own writes; no adapter or inbox file can write as it).
    */
-  trustedActors: z.array(actorPattern).default(['cli']),
+  trustedActors: z.array(actorPattern).default(['cli', 'system']),
   /** Profiles by name: a built-in name changes the fields given; a new name grants only what it lists. */
   profiles: z.record(name, ProfileInputSchema).default({}),
 }).prefault({});

@@ -69,6 +69,14 @@ test('built-in profiles: what each step gets, limits from config sandbox, a stab
   // A new profile name grants nothing it does not list.
   const reader = resolveProfile(config({ security: { profiles: { reader: { tools: ['task_show'] } } } }), 'reader');
   assert.deepEqual([reader.tools, reader.commands, reader.secrets, reader.network], [['task_show'], [], [], 'off']);
+  for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+    assert.throws(() => resolveProfile(c, name), (err: unknown) => isOrchestraError(err, 'NOT_FOUND'), name);
+  }
+  const polluted = config({ security: { profiles: JSON.parse('{"__proto__": {"tools": ["x"]}}') } });
+  assert.deepEqual(Object.keys(polluted.security.profiles), []);
+  assert.equal(({} as Record<string, unknown>).tools, undefined, 'no prototype was polluted');
+  assert.throws(() => resolveProfile(polluted, '__proto__'), (err: unknown) => isOrchestraError(err, 'NOT_FOUND'));
+  assert.throws(() => config({ security: { profiles: { constructor: { tools: ['x'] } } } }), /INVALID_INPUT|constructor/);
   assert.throws(() => resolveProfile(c, 'nope'), (err: unknown) => isOrchestraError(err, 'NOT_FOUND') && /no security profile "nope"/.test((err as Error).message));
 });
 

@@ -11,7 +11,7 @@ import { isCommandPattern } from './command-allow.js';
  * model's file tools may write, sandbox limits, a token/USD budget, and the context keys and
  * secrets it may read. Unset limits and budget fields inherit config `sandbox` and `limits`.
  */
-const name = z.string().min(1).max(100).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . -');
+const name = z.string().min(1).max(100).regex(/^(?!__proto__$|constructor$|prototype$)[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - (not __proto__, constructor, prototype)');
 /** A key or secret pattern: a name, or a prefix ending in `*` (`DEPLOY_*`); `*` alone is everything. */
 const keyPattern = z.string().min(1).max(200).regex(/^[A-Za-z0-9_./:-]*\*?$/, 'a name, or a prefix ending in *');
 /** A writable path pattern relative to the worktree: `**` (everything), `dir/**`, or one file. */

@@ -78,6 +78,9 @@ export function matchesPattern(words: readonly string[], pattern: string): boole
   return p.words.every((w, i) => words[i] === w);
 }
 
+/** How many allowed patterns a refusal lists (the message stays short enough for a chat). */
+const SHOWN_PATTERNS = 8;
+
 export type CommandVerdict = { allowed: true; pattern: string } | { allowed: false; reason: string };
 
 /** Whether `line` is allowed by one of `patterns`; the reason names the rule that refused. */
@@ -86,7 +89,8 @@ export function checkCommand(line: string, patterns: readonly string[]): Command
   if (!split.ok) return { allowed: false, reason: split.reason };
   const pattern = patterns.find((p) => matchesPattern(split.words, p));
   if (pattern) return { allowed: true, pattern };
-  return { allowed: false, reason: patterns.length ? `it matches none of the allowed commands (${patterns.map((p) => `"${p}"`).join(', ')})` : 'no command is allowed' };
+  const shown = patterns.slice(0, SHOWN_PATTERNS).map((p) => `"${p}"`).join(', ') + (patterns.length > SHOWN_PATTERNS ? `, and ${patterns.length - SHOWN_PATTERNS} more` : '');
+  return { allowed: false, reason: patterns.length ? `it matches none of the allowed commands (${shown})` : 'no command is allowed' };
 }
 
 /**

@@ -7,7 +7,7 @@ import { newId } from '../../src/core/ids.js';
 import { streamOfTask, WorkspacePaths } from '../../src/core/paths.js';
 import type { StoredEvent } from '../../src/core/record.js';
 import { StreamStore } from '../../src/core/stream-store.js';
-import { forEachParallel, makeWorkspace, now, patchConfig, sleep, type Section } from '../harness.js';
+import { forEachParallel, makeWorkspace, now, patchConfig, sleep, waitForGitGc, type Section } from '../harness.js';
 
 /** Tasks in the idle workspace (ORCHESTRA_BENCH_IDLE_TASKS overrides: the generation is the slow part). */
 const TASKS = Number(process.env.ORCHESTRA_BENCH_IDLE_TASKS ?? 100_000);
@@ -96,10 +96,12 @@ export const idleSection: Section = {
     started = now();
     execFileSync('git', ['-C', root, 'add', '-A'], { stdio: 'ignore' });
     execFileSync('git', ['-C', root, '-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '--no-verify', '-m', 'idle bench records'], { stdio: 'ignore' });
+    await waitForGitGc(root, 600_000);
     ctx.log(`idle: committed in ${Math.round(now() - started)} ms; starting up (no index yet)`);
     const first = await measureUp(root);
     ctx.log(`idle: first start settled in ${Math.round(first.settleMs)} ms; restarting (with the settled index)`);
     const second = await measureUp(root);
+    await waitForGitGc(root, 600_000);
     const n = TASKS.toLocaleString('en');
     ctx.record({ key: 'idle.first.settleMs', label: `first \`up\` over ${n} tasks: start until idle (reads every task once, writes the index)`, value: Math.round(first.settleMs), unit: 'ms' });
     ctx.record({ key: 'idle.first.peakMb', label: 'first `up`: peak RSS', value: Math.round(first.peakMb), unit: 'MB' });

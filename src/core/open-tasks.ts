@@ -10,14 +10,15 @@ import type { SignalFeed, Subscription } from './signals.js';
  * A task is *settled* when it is archived or in a state its workstream's map gives no way out of
  * (`completed`); every other task is open. The first pass reads every task, except those the
  * persisted index (`.orchestra/index/settled.json`, `{id: seq}`) says were settled at exactly
- * the seq their signal file shows now; later passes re-fold only the open tasks and those the
- * signal feed says grew. A settled task's records leave the process's caches, so memory follows
- * the open tasks too.
+ * the seq their signal file shows now; later passes re-fold only the tasks the signal feed says
+ * grew, and serve the other open tasks from their last view. A settled task's records leave the
+ * process's caches, so memory follows the open tasks too. A full pass runs every FULL_PASS_MS.
  *
  * Invariants: an index entry is trusted only while the task's signal shows the same seq, so a
  * record appended by any process (any signal past that seq) makes the task re-read; the index is
  * a cache of what the records say (`verify` re-derives it, `index-stale` when it disagrees), and
- * a missing or unreadable index only costs one full read.
+ * a missing or unreadable index only costs one full read. A workstream map changed so that a
+ * settled state gets a way out again is seen for its settled tasks only when they next change.
  */
 export interface OpenTaskSource {
   taskIds(): Promise<string[]>;
@@ -35,7 +36,8 @@ const SAVE_EVERY_MS = 60_000;
 const FULL_PASS_MS = 30 * 60_000;
 
 export class OpenTaskIndex {
-  private readonly open = new Set<string>();
+  /** Open tasks and their views as of their last signal: unchanged streams are not re-read. */
+  private readonly open = new Map<string, TaskView>();
   private readonly settled = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private subscription?: Subscription;
@@ -67,15 +69,11 @@ export class OpenTaskIndex {
   private async pass(): Promise<TaskView[]> {
     if (this.closed) for (const id of await this.source.taskIds()) this.dirty.add(id);
     else if (!this.subscription || Date.now() - this.lastFullPass > FULL_PASS_MS) await this.fullPass();
-    const ids = new Set([...this.open, ...this.dirty]);
+    const ids = [...this.dirty];
     this.dirty.clear();
-    const views: TaskView[] = [];
-    for (const id of ids) {
-      const view = await this.classify(id);
-      if (view) views.push(view);
-    }
+    for (const id of ids) await this.classify(id);
     await this.saveIfDue();
-    return views;
+    return [...this.open.values()];
   }
 
   /** Reads every task not known to be settled at its current seq. */
@@ -107,7 +105,7 @@ export class OpenTaskIndex {
       return undefined;
     }
     if (this.settled.delete(id)) this.unsaved = true;
-    this.open.add(id);
+    this.open.set(id, view);
     return view;
   }
 

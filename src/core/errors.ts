@@ -21,6 +21,7 @@ export const ErrorCodes = [
   'RECORD_TOO_LARGE',
   'ARTIFACT_TOO_LARGE',
   'SANDBOX_UNAVAILABLE',
+  'RATE_LIMITED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -7,7 +7,7 @@ import type { Actor } from './actor.js';
  * limiting, and the stream that holds each actor's admissions (its ledger).
  *
  * Config shape (every field has a default; a limit of `null` means unlimited):
- *   { "default": {"perMinute": 5, "perDay": 100, "inFlight": 3, "usdPerDay": 20},
+ *   { "default": {"perMinute": 5, "perDay": 100, "inFlight": 3, "usdPerDay": 20, "commandsPerMinute": 30},
  *     "doors":  {"telegram": {"perDay": 50}},          // per door (the part before ':')
  *     "actors": {"telegram:12345": {"inFlight": 10}},   // per individual actor key
  *     "exempt": ["cli", "loop", "system", "inbox"] }     // keys or doors never limited (default)
@@ -31,7 +31,7 @@ import type { Actor } from './actor.js';
 const LimitValue = z.number().min(0).nullable();
 
 export const RateLimitSchema = z.object({
-  /** Submissions (new tasks and commands) in the last 60 seconds. */
+  /** New tasks in the last 60 seconds. */
   perMinute: LimitValue.optional(),
   /** New tasks in the last 24 hours. */
   perDay: LimitValue.optional(),
@@ -39,11 +39,13 @@ export const RateLimitSchema = z.object({
   inFlight: LimitValue.optional(),
   /** Model spend recorded in the last 24 hours by tasks the actor created, in USD. */
   usdPerDay: LimitValue.optional(),
+  /** Commands on tasks (comment, approve, retry, ...) in the last 60 seconds. */
+  commandsPerMinute: LimitValue.optional(),
 });
 export type RateLimit = z.infer<typeof RateLimitSchema>;
 export type ResolvedRateLimit = { [K in keyof RateLimit]-?: number | null };
 
-export const RATE_LIMIT_DEFAULTS: ResolvedRateLimit = { perMinute: 5, perDay: 100, inFlight: 3, usdPerDay: 20 };
+export const RATE_LIMIT_DEFAULTS: ResolvedRateLimit = { perMinute: 5, perDay: 100, inFlight: 3, usdPerDay: 20, commandsPerMinute: 30 };
 
 const KeySchema = z.string().min(1).max(200);
 

@@ -16,8 +16,9 @@ import { parseDevEvent } from './dev-events.js';
  * Each admitted submission is a `limit.admitted` record in the actor's ledger stream
  * (`limits/<key>`), appended with the workspace's optimistic append: the decision and the record
  * are one step, so concurrent intake workers or processes cannot admit past a limit (a lost race
- * re-folds and decides again). Counted: submissions of the last minute (tasks and commands),
- * tasks of the last 24 h, tasks in flight (admitted and not yet in a terminal state) and the
+ * re-folds and decides again). Counted: new tasks of the last minute and of the last 24 h,
+ * commands of the last minute (retry and approve, which start model work, also against spend, and
+ * retry against tasks in flight), tasks in flight (admitted and not yet in a terminal state) and the
  * `model.called` spend of the last 24 h of the actor's tasks. A submission that passes is counted
  * whatever happens to it later (refused by a later check, a bad repository), so a flood of
  * requests refused for another reason is not free; a RATE_LIMITED refusal itself is not
@@ -46,8 +47,8 @@ const PENDING_MS = 10 * MINUTE_MS;
 const SPENDING_COMMANDS = new Set(['retry', 'approve']);
 
 interface Ledger {
-  /** Times (ms) of every admission in the last day, ascending. */
-  times: number[];
+  /** Times (ms) of command admissions in the last day, ascending. */
+  commandTimes: number[];
   /** Times (ms) of task admissions in the last day, ascending. */
   taskTimes: number[];
   /** Every task the actor was admitted to create, with its admission time. */
@@ -74,7 +75,7 @@ function memoryOf(ws: Workspace): Memory {
 function foldLedger(memory: Memory, state: StreamState, now: number): Ledger {
   const cached = memory.ledgers.get(state.stream);
   if (cached && cached.state === state) return cached.ledger;
-  const ledger: Ledger = { times: [], taskTimes: [], tasks: new Map(), causes: new Set() };
+  const ledger: Ledger = { commandTimes: [], taskTimes: [], tasks: new Map(), causes: new Set() };
   for (const record of state.records) {
     const at = Date.parse(record.at);
     for (const event of record.events) {
@@ -82,13 +83,10 @@ function foldLedger(memory: Memory, state: StreamState, now: number): Ledger {
       if (record.cause) ledger.causes.add(record.cause);
       const task = typeof event.data.task === 'string' ? event.data.task : undefined;
       if (event.data.what === 'task' && task) ledger.tasks.set(task, at);
-      if (now - at < DAY_MS) {
-        ledger.times.push(at);
-        if (event.data.what === 'task') ledger.taskTimes.push(at);
-      }
+      if (now - at < DAY_MS) (event.data.what === 'task' ? ledger.taskTimes : ledger.commandTimes).push(at);
     }
   }
-  ledger.times.sort((a, b) => a - b);
+  ledger.commandTimes.sort((a, b) => a - b);
   ledger.taskTimes.sort((a, b) => a - b);
   memory.ledgers.set(state.stream, { state, ledger });
   return ledger;
@@ -141,7 +139,8 @@ function freeAt(times: number[], max: number, windowMs: number): number | undefi
 
 function refuse(key: string, limit: LimitName, max: number, count: number, retryMs: number | undefined, now: number, what: string): OrchestraError {
   const described: Record<LimitName, string> = {
-    perMinute: `at most ${max} submission${max === 1 ? '' : 's'} per minute (${count} in the last minute)`,
+    perMinute: `at most ${max} new task${max === 1 ? '' : 's'} per minute (${count} in the last minute)`,
+    commandsPerMinute: `at most ${max} command${max === 1 ? '' : 's'} per minute (${count} in the last minute)`,
     perDay: `at most ${max} new task${max === 1 ? '' : 's'} per day (${count} in the last 24 hours)`,
     inFlight: `at most ${max} task${max === 1 ? '' : 's'} in flight (${count} not finished)`,
     usdPerDay: `at most ${formatUsd(max)} of model spend per day (${formatUsd(count)} in the last 24 hours)`,
@@ -179,8 +178,9 @@ export async function admit(ws: Workspace, actor: Actor, submission: Submission,
   const tasks = spending ? await readTasks(ws, memory, foldLedger(memory, await ws.readStream(stream), now), now) : new Map<string, TaskInfo | 'missing'>();
 
   const check = (ledger: Ledger) => {
-    const minute = ledger.times.filter((t) => now - t < MINUTE_MS);
-    if (limits.perMinute !== null && minute.length >= limits.perMinute) throw refuse(key, 'perMinute', limits.perMinute, minute.length, freeAt(minute, limits.perMinute, MINUTE_MS), now, what);
+    const perMinute = isTask ? limits.perMinute : limits.commandsPerMinute;
+    const minute = (isTask ? ledger.taskTimes : ledger.commandTimes).filter((t) => now - t < MINUTE_MS);
+    if (perMinute !== null && minute.length >= perMinute) throw refuse(key, isTask ? 'perMinute' : 'commandsPerMinute', perMinute, minute.length, freeAt(minute, perMinute, MINUTE_MS), now, what);
     if (isTask && limits.perDay !== null) {
       const day = ledger.taskTimes.filter((t) => now - t < DAY_MS);
       if (day.length >= limits.perDay) throw refuse(key, 'perDay', limits.perDay, day.length, freeAt(day, limits.perDay, DAY_MS), now, what);
@@ -223,4 +223,34 @@ export async function admit(ws: Workspace, actor: Actor, submission: Submission,
       events: [{ type: 'limit.admitted', data: { key, what: isTask ? 'task' : command!.command, ...(taskId ? { task: taskId } : {}) } }],
     };
   });
+}
+
+const LIMIT_WORDS: Record<LimitName, string> = {
+  perMinute: 'the limit of new tasks per minute',
+  perDay: 'the limit of new tasks per day',
+  inFlight: 'the limit of tasks in flight',
+  usdPerDay: 'the limit of model spend per day',
+  commandsPerMinute: 'the limit of commands per minute',
+};
+const isLimitName = (value: unknown): value is LimitName => typeof value === 'string' && Object.hasOwn(LIMIT_WORDS, value);
+
+/** "14:05 UTC (in 3 min)" for a retry time, counted from `now`. */
+export function retryHint(retryAt: string, now = Date.now()): string | undefined {
+  const at = Date.parse(retryAt);
+  if (Number.isNaN(at)) return undefined;
+  const minutes = Math.max(1, Math.ceil((at - now) / MINUTE_MS));
+  const clock = new Date(at).toISOString().slice(11, 16);
+  const day = new Date(at).toISOString().slice(0, 10) === new Date(now).toISOString().slice(0, 10) ? '' : `${new Date(at).toISOString().slice(0, 10)} `;
+  return `${day}${clock} UTC (in ${minutes} min)`;
+}
+
+/**
+ * What a chat door tells a person whose submission was refused with RATE_LIMITED, from the
+ * refusal's recorded `limit` and `retryAt` (audit `inbox.rejected` data, or the error's details).
+ */
+export function rateLimitNotice(facts: { limit?: unknown; retryAt?: unknown }, now = Date.now()): string {
+  const which = isLimitName(facts.limit) ? LIMIT_WORDS[facts.limit] : 'a rate limit';
+  const hint = typeof facts.retryAt === 'string' ? retryHint(facts.retryAt, now) : undefined;
+  const when = hint ? `try again at ${hint}` : facts.limit === 'inFlight' ? 'try again when one of your tasks ends' : 'ask the operator';
+  return `Too many ${facts.limit === 'commandsPerMinute' ? 'commands' : 'tasks'}: you reached ${which}; ${when}.`;
 }

@@ -148,5 +148,5 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
   if (status === 500) log.error('request failed', { url: req.url?.split('?')[0], ...describeError(err) });
   if (res.headersSent) return void res.end();
   if (wantsJson(req)) return send(res, status, JSON_TYPE, JSON.stringify({ ok: false, error: message }));
-  send(res, status, HTML, status === 404 ? messagePage('Not found', message) : messagePage(status === 400 ? 'Not accepted' : 'Error', message));
+  send(res, status, HTML, status === 404 ? messagePage('Not found', message) : messagePage(status === 400 || status === 429 ? 'Not accepted' : 'Error', message));
 }

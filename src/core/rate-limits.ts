@@ -99,6 +99,7 @@ export const LIMITS_DIR = 'limits';
 
 /** The ledger stream of a key: readable, and unique by a hash of the whole key. */
 export function streamOfLimits(key: string): string {
-  const readable = key.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 60);
+  // No leading dot: stream listings skip hidden names.
+  const readable = key.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[._-]+/, '').slice(0, 60) || 'key';
   return `${LIMITS_DIR}/${readable}-${shortHash(key, 12)}`;
 }

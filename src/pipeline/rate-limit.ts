@@ -178,6 +178,8 @@ export async function admit(ws: Workspace, actor: Actor, submission: Submission,
   const tasks = spending ? await readTasks(ws, memory, foldLedger(memory, await ws.readStream(stream), now), now) : new Map<string, TaskInfo | 'missing'>();
 
   const check = (ledger: Ledger) => {
+    // The clock at the decision, not at the call: other writers' admissions may be newer than the call.
+    const now = opts.now ?? Date.now();
     const perMinute = isTask ? limits.perMinute : limits.commandsPerMinute;
     const minute = (isTask ? ledger.taskTimes : ledger.commandTimes).filter((t) => now - t < MINUTE_MS);
     if (perMinute !== null && minute.length >= perMinute) throw refuse(key, isTask ? 'perMinute' : 'commandsPerMinute', perMinute, minute.length, freeAt(minute, perMinute, MINUTE_MS), now, what);

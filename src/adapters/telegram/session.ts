@@ -9,9 +9,10 @@ import type { Command } from '../../core/inbox-format.js';
 import type { Logger } from '../../core/log.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
-import { describeError } from '../../core/errors.js';
+import { describeError, isOrchestraError } from '../../core/errors.js';
 import { resolveTaskRef } from '../../core/task-ref.js';
 import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
+import { admit, rateLimitNotice, type Submission } from '../../pipeline/rate-limit.js';
 import { checkRepoSpec } from '../../pipeline/target.js';
 import { submitCommand, submitTask } from '../inbox-port.js';
 import { bold, code, esc, titleOf } from './html.js';
@@ -124,6 +125,7 @@ export class Session {
 
   /** Drops a command into the inbox, watches for its refusal and confirms with `done`. */
   async submit(ctx: Context, view: TaskView, cmd: Command, done: string): Promise<void> {
+    if (await this.limitReached(ctx, { kind: 'command', command: cmd })) return;
     const { file } = await submitCommand(this.ws, cmd, this.actorOf(ctx));
     await this.adopt(ctx, view.id);
     this.deps.notifier.watchSubmission(file, ctx.chat!.id, `The ${cmd.command} command for ${view.title}`);
@@ -138,12 +140,28 @@ export class Session {
     const problem = await this.repoProblem(repo);
     if (problem) return this.askRepo(ctx, problem, text);
     this.conversations.drop(ctx);
+    if (await this.limitReached(ctx, { kind: 'task' })) return;
     const title = titleOf(text);
     const { taskId, file } = await submitTask(this.ws, { title, description: text.trim(), workstream: DEV_WORKSTREAM, fields: { repo } }, this.actorOf(ctx));
     this.deps.state.task(taskId).chat = ctx.chat!.id;
     await this.deps.state.save();
     this.deps.notifier.watchSubmission(file, ctx.chat!.id, `The task ${title}`);
     await this.reply(ctx, `📝 Task submitted: ${bold(title)}\n${code(taskId)} · repo ${code(repo)}\nI will send the plan when it is ready.`);
+  }
+
+  /**
+   * Says a rate limit the user has already reached, instead of submitting (a check only: the
+   * intake's check counts and records; a refusal there is reported by the submission watch).
+   */
+  private async limitReached(ctx: Context, submission: Submission): Promise<boolean> {
+    try {
+      await admit(this.ws, this.actorOf(ctx), submission, { dryRun: true });
+      return false;
+    } catch (err) {
+      if (!isOrchestraError(err, 'RATE_LIMITED')) throw err;
+      await this.reply(ctx, `⏳ ${esc(rateLimitNotice(err.details ?? {}))}`);
+      return true;
+    }
   }
 
   /** Why `repo` cannot be a task's repo (not a configured name, an existing git root or a URL), or undefined. */

@@ -25,9 +25,9 @@ import { parseDevEvent } from './dev-events.js';
  * counted, so the time it names stays true if the actor waits.
  *
  * Cost: one ledger read (cached, re-folded only when it grew: O(the actor's admissions)), one view
- * read per task of the actor that is still open or had activity in the last 24 h (settled tasks
- * are remembered per process), and nothing about other actors' tasks. A new process pays
- * one read of each of the actor's tasks at its first check.
+ * read per open task of the actor (settled tasks are remembered per process with their final
+ * spend), and nothing about other actors' tasks. A new process pays one read of each of the
+ * actor's tasks at its first check (figures: bench/core/ratelimit.ts, `npm run bench ratelimit`).
  *
  * A request with an intake claim id (`cause`) that the ledger already admitted is admitted again
  * without a new record: intake finishing a claim after a crash does not count it twice.
@@ -61,8 +61,11 @@ interface TaskInfo { settled: boolean; updatedMs: number; costs: Array<{ at: num
 /** What one process remembers: ledger folds by stream state, and tasks known to be settled. */
 interface Memory {
   ledgers: Map<string, { state: StreamState; ledger: Ledger }>;
-  /** Settled tasks (archived or in a state without exits never run again), with their last update. */
-  settled: Map<string, number>;
+  /**
+   * Settled tasks (archived, or in a state without exits): no loop works them again, so their
+   * spend is final and they are never read again by this process.
+   */
+  settled: Map<string, TaskInfo>;
   costs: Map<string, { state: StreamState; costs: TaskInfo['costs'] }>;
 }
 const memories = new WeakMap<Workspace, Memory>();
@@ -112,8 +115,11 @@ async function readTasks(ws: Workspace, memory: Memory, ledger: Ledger, now: num
   const out = new Map<string, TaskInfo | 'missing'>();
   const exits = new Map<string, Record<string, string[]> | undefined>();
   for (const [id, admittedAt] of ledger.tasks) {
-    const settledAt = memory.settled.get(id);
-    if (settledAt !== undefined && now - settledAt >= DAY_MS) continue; // settled and quiet: counts for nothing
+    const known = memory.settled.get(id);
+    if (known) {
+      if (now - known.updatedMs < DAY_MS) out.set(id, known); // its spend may still be in the window
+      continue;
+    }
     const view: TaskView | undefined = await ws.findTask(id);
     if (!view) {
       if (now - admittedAt >= PENDING_MS) out.set(id, 'missing');
@@ -123,8 +129,12 @@ async function readTasks(ws: Workspace, memory: Memory, ledger: Ledger, now: num
     const next = exits.get(view.workstream)?.[view.state];
     const settled = view.archived || (next !== undefined && next.length === 0);
     const updatedMs = Date.parse(view.updatedAt);
-    if (settled) memory.settled.set(id, updatedMs);
-    out.set(id, { settled, updatedMs, costs: costsOf(memory, await ws.readStream(`tasks/${id}`)) });
+    const info: TaskInfo = { settled, updatedMs, costs: costsOf(memory, await ws.readStream(`tasks/${id}`)) };
+    if (settled) {
+      memory.settled.set(id, info);
+      memory.costs.delete(`tasks/${id}`);
+    }
+    out.set(id, info);
   }
   return out;
 }
@@ -175,7 +185,8 @@ export async function admit(ws: Workspace, actor: Actor, submission: Submission,
 
   // The actor's tasks are read before the append (reads are async; `decide` is not). Tasks
   // admitted meanwhile by another writer are not in `tasks` and count as in flight.
-  const tasks = spending ? await readTasks(ws, memory, foldLedger(memory, await ws.readStream(stream), now), now) : new Map<string, TaskInfo | 'missing'>();
+  const needTasks = spending && (limits.inFlight !== null || limits.usdPerDay !== null);
+  const tasks = needTasks ? await readTasks(ws, memory, foldLedger(memory, await ws.readStream(stream), now), now) : new Map<string, TaskInfo | 'missing'>();
 
   const check = (ledger: Ledger) => {
     // The clock at the decision, not at the call: other writers' admissions may be newer than the call.

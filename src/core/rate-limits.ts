@@ -51,7 +51,8 @@ const KeySchema = z.string().min(1).max(200);
 
 export const RateLimitsSchema = z.object({
   enabled: z.boolean().default(true),
-  default: RateLimitSchema.default({}),
+  /** Written out in full by `orchestra init`; a field left out falls back to RATE_LIMIT_DEFAULTS. */
+  default: RateLimitSchema.default({ ...RATE_LIMIT_DEFAULTS }),
   doors: z.record(KeySchema, RateLimitSchema).default({}),
   actors: z.record(KeySchema, RateLimitSchema).default({}),
   exempt: z.array(KeySchema).default(['cli', 'loop', 'system', 'inbox']),

@@ -23,7 +23,7 @@ import { devEvent } from '../src/pipeline/dev-events.js';
 import { admit } from '../src/pipeline/rate-limit.js';
 import { checkNewTask, runCommand } from '../src/pipeline/run-command.js';
 import { runCli } from './support/cli-run.js';
-import { eventsOf, makeWorkspace, testActor, waitFor } from './support/core-workspace.js';
+import { eventsOf, gitOut, makeWorkspace, testActor, waitFor } from './support/core-workspace.js';
 
 const telegram = (user: number | string): Actor => ({ kind: 'adapter', name: 'telegram', user: String(user) });
 
@@ -100,6 +100,10 @@ test('a flood of 100 submissions from one Telegram user stops at the limit, and 
   const last = rejections(root).at(-1)!;
   assert.equal(last.data.code, 'RATE_LIMITED');
   assert.equal(last.data.actor.user, '111');
+  // The ledgers are records like the others: committed, and verify reads them.
+  assert.ok(gitOut(root, 'ls-files', 'limits').split('\n').length >= 7, 'ledger records are committed');
+  const verify = await runCli(root, ['verify']);
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 
   // A new Workspace instance a minute later (simulated clock): the minute has passed, the day has
   // not. Two more fit under perDay = 7, the third is refused until the first one is a day old.
@@ -111,6 +115,18 @@ test('a flood of 100 submissions from one Telegram user stops at the limit, and 
   const firstAdmitted = Math.min(...eventsOf(root, `limits/${ledger111}`).map((e) => Date.parse(e.record.at)));
   assert.equal(daily.details?.retryAt, new Date(firstAdmitted + 86_400_000).toISOString(), 'free again when the oldest admission is a day old');
   assert.match(daily.message, /at most 7 new tasks per day \(7 in the last 24 hours\); try again at .* \(in 14\d\d minutes\)/);
+});
+
+test('two intake processes at once admit no more than the limit between them', async (t) => {
+  const ws = await makeWorkspace(t, { rateLimits: { default: { perMinute: 5, inFlight: null, usdPerDay: null } } });
+  const root = ws.paths.root;
+  for (let i = 0; i < 40; i++) await submitTask(ws, { title: `race ${i}`, workstream: 'default' }, telegram(555));
+  const [a, b] = await Promise.all([0, 1].map(() => runCli(root, ['up', '--once', '--only', 'intake'], { timeoutMs: 60_000 })));
+  assert.equal(a!.code, 0, a!.stderr);
+  assert.equal(b!.code, 0, b!.stderr);
+  const fresh = await Workspace.open(root);
+  assert.equal((await tasksBy(fresh, 'adapter:telegram:555')).length, 5);
+  assert.equal(rejections(root).filter((e) => e.data.code === 'RATE_LIMITED').length, 35);
 });
 
 test('tasks in flight and USD per day each refuse; retry is checked, a comment is not', async (t) => {

@@ -65,6 +65,11 @@ test('telegram: a user over the per-minute limit is told when to try again, by t
   assert.equal(now.length, 1);
   assert.equal(now[0]!.text, `⏳ Too many tasks: you reached the limit of new tasks per minute; try again at ${clock(retryAt)} (in 1 min).`);
   assert.equal(inboxFiles(ws).length, 0, 'nothing was submitted');
+  // The refusal at the door is audited for monitoring, with who, which limit and when.
+  const atDoor = (await ws.readStream('audit')).records.filter((r) => r.events.some((e) => e.type === 'access.refused'));
+  assert.equal(atDoor.length, 1);
+  assert.equal(atDoor[0]!.actor.user, String(USER));
+  assert.deepEqual(atDoor[0]!.events[0]!.data, { what: 'telegram submission over a rate limit', code: 'RATE_LIMITED', limit: 'perMinute', retryAt });
 });
 
 test('web: a reached limit is answered 429 with when to try again, in JSON and on the page, for every session', async (t) => {
@@ -107,4 +112,8 @@ test('web: a reached limit is answered 429 with when to try again, in JSON and o
   const minute = await post('task 6');
   assert.equal(minute.status, 429);
   assert.match(JSON.parse(minute.body).error, /^Too many tasks: you reached the limit of new tasks per minute; try again at \d\d:\d\d UTC \(in 1 min\)\.$/);
+  // Five refusals at the door within a minute: one audit record for the token holder, not five.
+  const atDoor = (await f.ws.readStream('audit')).records.flatMap((r) => r.events).filter((e) => e.type === 'access.refused' && e.data.code === 'RATE_LIMITED');
+  assert.equal(atDoor.length, 1);
+  assert.equal(atDoor[0]!.data.limit, 'inFlight');
 });

@@ -167,7 +167,8 @@ function refuse(key: string, limit: LimitName, max: number, count: number, retry
 
 /**
  * Admits one submission of `actor` or throws RATE_LIMITED (details: RateLimitDetails). Exempt
- * actors (config `rateLimits.exempt`, by default the local CLI and the loops) pass without a record.
+ * actors (config `rateLimits.exempt`: by default the local CLI, the loops and system actors, and
+ * unsealed inbox files) pass without a record.
  * With `dryRun` nothing is recorded: a door can tell a person at once (the web form does).
  */
 export async function admit(ws: Workspace, actor: Actor, submission: Submission, opts: { dryRun?: boolean; now?: number } = {}): Promise<void> {
@@ -265,5 +266,6 @@ export function rateLimitNotice(facts: { limit?: unknown; retryAt?: unknown }, n
   const which = isLimitName(facts.limit) ? LIMIT_WORDS[facts.limit] : 'a rate limit';
   const hint = typeof facts.retryAt === 'string' ? retryHint(facts.retryAt, now) : undefined;
   const when = hint ? `try again at ${hint}` : facts.limit === 'inFlight' ? 'try again when one of your tasks ends' : 'ask the operator';
-  return `Too many ${facts.limit === 'commandsPerMinute' ? 'commands' : 'tasks'}: you reached ${which}; ${when}.`;
+  const what = facts.limit === 'commandsPerMinute' ? 'Too many commands' : facts.limit === 'usdPerDay' ? 'Spending limit' : 'Too many tasks';
+  return `${what}: you reached ${which}; ${when}.`;
 }

@@ -9,10 +9,11 @@ import type { Command } from '../../core/inbox-format.js';
 import type { Logger } from '../../core/log.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
-import { describeError, isOrchestraError } from '../../core/errors.js';
+import { describeError } from '../../core/errors.js';
 import { resolveTaskRef } from '../../core/task-ref.js';
 import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
-import { admit, rateLimitNotice, type Submission } from '../../pipeline/rate-limit.js';
+import type { Submission } from '../../pipeline/rate-limit.js';
+import { DoorLimits } from '../rate-limited.js';
 import { checkRepoSpec } from '../../pipeline/target.js';
 import { submitCommand, submitTask } from '../inbox-port.js';
 import { bold, code, esc, titleOf } from './html.js';
@@ -88,7 +89,11 @@ export class Conversations {
 export class Session {
   readonly conversations = new Conversations();
 
-  constructor(readonly deps: BotDeps) {}
+  private readonly limits: DoorLimits;
+
+  constructor(readonly deps: BotDeps) {
+    this.limits = new DoorLimits(deps.ws, deps.log, 'telegram');
+  }
 
   get ws(): Workspace {
     return this.deps.ws;
@@ -154,14 +159,9 @@ export class Session {
    * intake's check counts and records; a refusal there is reported by the submission watch).
    */
   private async limitReached(ctx: Context, submission: Submission): Promise<boolean> {
-    try {
-      await admit(this.ws, this.actorOf(ctx), submission, { dryRun: true });
-      return false;
-    } catch (err) {
-      if (!isOrchestraError(err, 'RATE_LIMITED')) throw err;
-      await this.reply(ctx, `⏳ ${esc(rateLimitNotice(err.details ?? {}))}`);
-      return true;
-    }
+    const refusal = await this.limits.refusal(this.actorOf(ctx), submission);
+    if (refusal) await this.reply(ctx, `⏳ ${esc(refusal)}`);
+    return refusal !== undefined;
   }
 
   /** Why `repo` cannot be a task's repo (not a configured name, an existing git root or a URL), or undefined. */

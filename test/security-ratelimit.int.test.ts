@@ -130,7 +130,7 @@ test('two intake processes at once admit no more than the limit between them', a
 });
 
 test('tasks in flight and USD per day each refuse; retry is checked, a comment is not', async (t) => {
-  const ws = await makeWorkspace(t, { rateLimits: { default: { perMinute: null, perDay: null, inFlight: 2, usdPerDay: 1 } } });
+  const ws = await makeWorkspace(t, { rateLimits: { default: { perMinute: null, perDay: null, inFlight: 2, usdPerDay: 1 }, actors: { 'telegram:666': { perMinute: 0 } } } });
   const root = ws.paths.root;
   const intake = intakeOf(ws);
   for (let i = 0; i < 3; i++) await submitTask(ws, { title: `work ${i}`, workstream: 'default' }, telegram(333));
@@ -173,6 +173,11 @@ test('tasks in flight and USD per day each refuse; retry is checked, a comment i
   await submitTask(ws, { title: 'someone else', workstream: 'default' }, telegram(444));
   await drain(intake);
   assert.equal((await tasksBy(ws, 'adapter:telegram:444')).length, 1);
+
+  // A limit of 0 for one actor: refused with no time to come back.
+  const zero = await refusal(() => admit(ws, telegram(666), { kind: 'task', taskId: newId() }));
+  assert.equal(zero?.message, 'Too many tasks from telegram:666: at most 0 new tasks per minute (0 in the last minute); this limit is 0: ask the operator to raise it.');
+  assert.equal(zero?.details?.retryAt, undefined);
 });
 
 test('hostile actor fields: odd and huge names are keyed by a hash, ledgers stay bounded, floods still stop', async (t) => {

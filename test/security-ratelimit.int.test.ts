@@ -6,7 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { submitTask } from '../src/adapters/inbox-port.js';
 import { cliActor, loopActor, type Actor } from '../src/core/actor.js';
@@ -173,6 +174,18 @@ test('tasks in flight and USD per day each refuse; retry is checked, a comment i
   await submitTask(ws, { title: 'someone else', workstream: 'default' }, telegram(444));
   await drain(intake);
   assert.equal((await tasksBy(ws, 'adapter:telegram:444')).length, 1);
+
+  // A failed dev task is terminal: not in flight, though it can be retried.
+  const repo = join(root, '..', 'repo');
+  mkdirSync(repo);
+  execFileSync('git', ['init', '-q', repo]);
+  for (let i = 0; i < 2; i++) await submitTask(ws, { title: `dev ${i}`, workstream: 'dev', fields: { repo } }, telegram(777));
+  await drain(intake);
+  const dev = await tasksBy(ws, 'adapter:telegram:777');
+  assert.equal(dev.length, 2);
+  assert.equal((await refusal(() => admit(ws, telegram(777), { kind: 'task', taskId: newId() }, { dryRun: true })))?.details?.limit, 'inFlight', 'planning counts');
+  await moveTask(ws, dev[0]!.id, 'failed', { actor: testActor });
+  assert.equal(await refusal(() => admit(ws, telegram(777), { kind: 'task', taskId: newId() }, { dryRun: true })), undefined, 'failed does not');
 
   // A limit of 0 for one actor: refused with no time to come back.
   const zero = await refusal(() => admit(ws, telegram(666), { kind: 'task', taskId: newId() }));

@@ -8,6 +8,7 @@ import type { StreamState } from '../core/stream-store.js';
 import { formatUsd } from '../core/text-sanitize.js';
 import type { Workspace } from '../core/workspace.js';
 import { parseDevEvent } from './dev-events.js';
+import { DEV_WORKSTREAM, TERMINAL_DEV_STATES } from './dev-workstream.js';
 
 /**
  * Per-actor rate limits (config `rateLimits`, core/rate-limits.ts), folded from records so they
@@ -25,8 +26,8 @@ import { parseDevEvent } from './dev-events.js';
  * counted, so the time it names stays true if the actor waits.
  *
  * Cost: one ledger read (cached, re-folded only when it grew: O(the actor's admissions)), one view
- * read per open task of the actor (settled tasks are remembered per process with their final
- * spend), and nothing about other actors' tasks. A new process pays one read of each of the
+ * read per task of the actor that can still move (settled ones, archived or in a state without
+ * exits, are remembered per process with their final spend), and nothing about other actors' tasks. A new process pays one read of each of the
  * actor's tasks at its first check (figures: bench/core/ratelimit.ts, `npm run bench ratelimit`).
  *
  * A request with an intake claim id (`cause`) that the ledger already admitted is admitted again
@@ -56,13 +57,14 @@ interface Ledger {
   causes: Set<string>;
 }
 
-interface TaskInfo { settled: boolean; updatedMs: number; costs: Array<{ at: number; usd: number }> }
+/** `inFlight`: not in a terminal state (for dev tasks: not completed, failed or aborted; for others: a state with exits). */
+interface TaskInfo { inFlight: boolean; updatedMs: number; costs: Array<{ at: number; usd: number }> }
 
 /** What one process remembers: ledger folds by stream state, and tasks known to be settled. */
 interface Memory {
   ledgers: Map<string, { state: StreamState; ledger: Ledger }>;
   /**
-   * Settled tasks (archived, or in a state without exits): no loop works them again, so their
+   * Settled tasks (archived, or in a state without exits): nothing moves them again, so their
    * spend is final and they are never read again by this process.
    */
   settled: Map<string, TaskInfo>;
@@ -127,10 +129,13 @@ async function readTasks(ws: Workspace, memory: Memory, ledger: Ledger, now: num
     }
     if (!exits.has(view.workstream)) exits.set(view.workstream, (await ws.findWorkstream(view.workstream))?.states);
     const next = exits.get(view.workstream)?.[view.state];
-    const settled = view.archived || (next !== undefined && next.length === 0);
+    // Final: no loop or person can move it again. A failed or aborted dev task is terminal (not in
+    // flight) but may be retried, so it is read again at the next check.
+    const final = view.archived || (next !== undefined && next.length === 0);
+    const inFlight = !final && !(view.workstream === DEV_WORKSTREAM && TERMINAL_DEV_STATES.has(view.state));
     const updatedMs = Date.parse(view.updatedAt);
-    const info: TaskInfo = { settled, updatedMs, costs: costsOf(memory, await ws.readStream(`tasks/${id}`)) };
-    if (settled) {
+    const info: TaskInfo = { inFlight, updatedMs, costs: costsOf(memory, await ws.readStream(`tasks/${id}`)) };
+    if (final) {
       memory.settled.set(id, info);
       memory.costs.delete(`tasks/${id}`);
     }
@@ -205,7 +210,7 @@ export async function admit(ws: Workspace, actor: Actor, submission: Submission,
         if (id === command?.task) continue; // a retried task is the one asked for, not another one
         const info = tasks.get(id);
         // Not read: settled long ago (remembered), or admitted since the read (in flight).
-        if (info === undefined ? !memory.settled.has(id) : info !== 'missing' && !info.settled) open++;
+        if (info === undefined ? !memory.settled.has(id) : info !== 'missing' && info.inFlight) open++;
       }
       if (open >= limits.inFlight) throw refuse(key, 'inFlight', limits.inFlight, open, undefined, now, what);
     }

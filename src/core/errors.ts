@@ -21,6 +21,8 @@ export const ErrorCodes = [
   'RECORD_TOO_LARGE',
   'ARTIFACT_TOO_LARGE',
   'SANDBOX_UNAVAILABLE',
+  'COMMAND_NOT_ALLOWED',
+  'PROFILE_DENIED',
   'RATE_LIMITED',
   'INTERNAL',
 ] as const;

@@ -115,7 +115,6 @@ function costsOf(memory: Memory, state: StreamState): TaskInfo['costs'] {
 /** The tasks of a ledger that may still count (open, or active in the last day), read now. */
 async function readTasks(ws: Workspace, memory: Memory, ledger: Ledger, now: number): Promise<Map<string, TaskInfo | 'missing'>> {
   const out = new Map<string, TaskInfo | 'missing'>();
-  const exits = new Map<string, Record<string, string[]> | undefined>();
   for (const [id, admittedAt] of ledger.tasks) {
     const known = memory.settled.get(id);
     if (known) {
@@ -127,11 +126,9 @@ async function readTasks(ws: Workspace, memory: Memory, ledger: Ledger, now: num
       if (now - admittedAt >= PENDING_MS) out.set(id, 'missing');
       continue; // a recent admission without a stream is counted as in flight by the caller
     }
-    if (!exits.has(view.workstream)) exits.set(view.workstream, (await ws.findWorkstream(view.workstream))?.states);
-    const next = exits.get(view.workstream)?.[view.state];
-    // Final: no loop or person can move it again. A failed or aborted dev task is terminal (not in
+    // Final (settled): nothing moves it again. A failed or aborted dev task is terminal (not in
     // flight) but may be retried, so it is read again at the next check.
-    const final = view.archived || (next !== undefined && next.length === 0);
+    const final = await ws.isSettled(view);
     const inFlight = !final && !(view.workstream === DEV_WORKSTREAM && TERMINAL_DEV_STATES.has(view.state));
     const updatedMs = Date.parse(view.updatedAt);
     const info: TaskInfo = { inFlight, updatedMs, costs: costsOf(memory, await ws.readStream(`tasks/${id}`)) };

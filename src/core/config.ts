@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import { OrchestraError } from './errors.js';
 import { writeAtomic } from './fsutil.js';
+import { RateLimitsSchema } from './rate-limits.js';
 import { SecurityConfigSchema } from './security-config.js';
 
 /** The model providers there are: one list for config, agents and the provider factory. */
@@ -135,6 +136,8 @@ export const ConfigSchema = z.object({
       token: z.string().optional(),
     })
     .prefault({}),
+  /** Per-actor submission limits (see rate-limits.ts). */
+  rateLimits: RateLimitsSchema.prefault({}),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -23,6 +23,7 @@ export const ErrorCodes = [
   'SANDBOX_UNAVAILABLE',
   'COMMAND_NOT_ALLOWED',
   'PROFILE_DENIED',
+  'RATE_LIMITED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -18,13 +18,13 @@ const TICKS_PER_SECOND = 100; // USER_HZ of /proc/<pid>/stat on Linux
 const MEASURE_MS = 20_000;
 
 /** A finished task is created then moved to completed; an open one stays pending. Signal files as the loops would leave them. */
-async function generate(root: string): Promise<void> {
+export async function generateTasks(root: string, count: number): Promise<void> {
   const store = new StreamStore(new WorkspacePaths(root), { fsync: false });
   const actor = loopActor('bench');
   const signals = new WorkspacePaths(root).signals;
   await fs.mkdir(signals, { recursive: true });
   const openEvery = Math.round(1 / OPEN_SHARE);
-  await forEachParallel(Array.from({ length: TASKS }, () => newId()), 16, async (id, i) => {
+  await forEachParallel(Array.from({ length: count }, () => newId()), 16, async (id, i) => {
     const created: StoredEvent = { type: 'task.created', data: { id, workstream: 'default', title: `Idle task ${i}`, description: 'Generated for the idle bench.', tags: [], fields: {}, state: 'pending' } };
     await store.append(streamOfTask(id), 0, { actor, events: [created] });
     let seq = 1;
@@ -91,7 +91,7 @@ export const idleSection: Section = {
     config.sandbox = { ...(config.sandbox ?? {}), isolation: 'unconfined' }; // no command runs; skips the bwrap probe
     await fs.writeFile(join(root, 'orchestra.json'), JSON.stringify(config, null, 2));
     let started = now();
-    await generate(root);
+    await generateTasks(root, TASKS);
     ctx.log(`idle: generated ${TASKS} tasks in ${Math.round(now() - started)} ms; committing them`);
     started = now();
     execFileSync('git', ['-C', root, 'add', '-A'], { stdio: 'ignore' });
@@ -102,6 +102,8 @@ export const idleSection: Section = {
     ctx.log(`idle: first start settled in ${Math.round(first.settleMs)} ms; restarting (with the settled index)`);
     const second = await measureUp(root);
     await waitForGitGc(root, 600_000);
+    ctx.shared.set('idle.root', root);
+    ctx.shared.set('idle.tasks', TASKS);
     const n = TASKS.toLocaleString('en');
     ctx.record({ key: 'idle.first.settleMs', label: `first \`up\` over ${n} tasks: start until idle (reads every task once, writes the index)`, value: Math.round(first.settleMs), unit: 'ms' });
     ctx.record({ key: 'idle.first.peakMb', label: 'first `up`: peak RSS', value: Math.round(first.peakMb), unit: 'MB' });

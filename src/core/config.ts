@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import { OrchestraError } from './errors.js';
 import { writeAtomic } from './fsutil.js';
+import { ContextConfigSchema } from './context/config.js';
 
 /** The model providers there are: one list for config, agents and the provider factory. */
 export const ProviderKindSchema = z.enum(['anthropic', 'gemini', 'scripted']);
@@ -132,6 +133,7 @@ export const ConfigSchema = z.object({
       token: z.string().optional(),
     })
     .prefault({}),
+  context: ContextConfigSchema,
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

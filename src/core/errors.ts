@@ -21,6 +21,8 @@ export const ErrorCodes = [
   'RECORD_TOO_LARGE',
   'ARTIFACT_TOO_LARGE',
   'SANDBOX_UNAVAILABLE',
+  'CONTEXT_DECRYPT_FAILED',
+  'CONTEXT_KEY_MISSING',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -13,6 +13,7 @@ export async function allStreams(ws: Workspace): Promise<string[]> {
   return [
     ...(await ws.store.listStreams('tasks')),
     ...(await ws.store.listStreams('workstreams')),
+    ...(await ws.store.listStreams('context')),
     ARTIFACTS_STREAM,
     AUDIT_STREAM,
   ];

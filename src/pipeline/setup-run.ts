@@ -3,6 +3,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { loopActor } from '../core/actor.js';
+import { repoScopeName } from '../core/context/entry.js';
+import { secretEnvFor } from '../core/context/secrets.js';
 import type { Lease } from '../core/leases.js';
 import { newId } from '../core/ids.js';
 import type { TaskView } from '../core/model/task.js';
@@ -92,8 +95,15 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
   if (key && plan.installs && (await restore(ws, key, plan.installs, worktree))) {
     return { plan, passed: true, cached: true, exitCode: 0, durationMs: Math.round(performance.now() - started), output: `restored ${plan.installs} from the dependency cache (${key})\n` };
   }
+  // Secrets granted to the setup step (config context.setupSecrets for now), opened only when it
+  // really runs: audited, set in its environment, masked in its output.
+  const granted = ws.config.context.setupSecrets;
+  const secrets = granted.length
+    ? await secretEnvFor(ws, granted, { actor: loopActor('executor'), purpose: 'setup', task: task.id, repo: repoScopeName(repoSource) })
+    : undefined;
   const result = await runSandboxed({
     ...sandboxOptions(ws.config.sandbox),
+    ...(secrets ? { grantedEnv: secrets.env } : {}),
     timeoutMs: ws.config.sandbox.setupTimeoutSeconds * 1000,
     network: 'on',
     command: plan.command,

@@ -12,6 +12,7 @@
  * INVALID_INPUT before anything is written.
  */
 import type { Actor } from '../actor.js';
+import { MIN_REDACT_LENGTH } from '../env-secrets.js';
 import { OrchestraError } from '../errors.js';
 import { readdirSafe } from '../fsutil.js';
 import type { StreamState } from '../stream-store.js';
@@ -83,7 +84,8 @@ export async function writeContext(ws: Workspace, w: ContextWrite): Promise<Entr
     if (!content.trim()) throw new OrchestraError('INVALID_INPUT', 'context content is empty');
     event = { type: CONTEXT_WRITTEN, data: { key: w.key, scope, kind: 'knowledge', summary: summaryOf(content), content, ...(w.writer ? { writer: w.writer } : {}) } };
   } else {
-    if (bytes === 0 || bytes > MAX_SECRET_BYTES) throw new OrchestraError('INVALID_INPUT', `a secret value must be 1 to ${MAX_SECRET_BYTES} bytes (got ${bytes})`);
+    // Shorter values cannot be masked in output without masking ordinary text too (env-secrets.ts).
+    if (w.value.length < MIN_REDACT_LENGTH || bytes > MAX_SECRET_BYTES) throw new OrchestraError('INVALID_INPUT', `a secret value must be ${MIN_REDACT_LENGTH} characters to ${MAX_SECRET_BYTES} bytes (got ${bytes} bytes)`);
     const key = await writingKey(ws);
     event = { type: CONTEXT_WRITTEN, data: { key: w.key, scope, kind: 'secret', sealed: sealValue(key, stream, w.value), reason: 'set' } };
   }

@@ -12,6 +12,8 @@ import { recordedSetup, setupTail, worktreeEnv } from '../setup-run.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
 import { executionTarget, resolveTarget } from '../target.js';
 import { worktreeTools } from '../tools/worktree-tools.js';
+import { contextRefsText, contextTools, CONTEXT_TOOL_NAMES } from '../tools/context-tools.js';
+import { loopActor } from '../../core/actor.js';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../providers/types.js';
 import { diffAgainstBase } from '../../vcs/changes.js';
 import { prepareWorktree } from '../../vcs/worktree.js';
@@ -49,6 +51,7 @@ async function openingMessage(ws: Workspace, task: TaskView, resumed: boolean): 
   return [
     `Task: ${task.title}`, '', task.description || '(no description)', '',
     `The approved plan (v${plan.version}):`, '', await ws.readWorkspaceFile(plan.file), '',
+    await contextRefsText(ws, { taskId: task.id, repo: String(task.fields.repo) }), '',
     resumed
       ? 'This run resumes after an interruption: the worktree already holds the earlier edits. Run the tests first to see where things stand.'
       : 'Carry out the plan. Edit, run the tests, fix failures, and call finish when the tests pass.',
@@ -101,6 +104,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
         }
         const setupNote = !setup || setup.source === 'none' ? 'setup: none needed' : `setup: ${setup.command} (${setup.cached ? 'restored from the dependency cache' : 'installed'})`;
         const tools = worktreeTools(exec.worktree);
+        const context = contextTools(ws, { role: 'executor', taskId: task.id, repo: String(task.fields.repo), actor: loopActor('executor') });
         const model = roleModel(ws, ws.config.executor);
         assertPriced(ws, model);
         const spent: Spent = { turns: current.dev.turns, testRuns: current.dev.testRuns.length, ...current.dev.runUsage, startedAt: Date.parse(current.dev.execution!.startedAt) };
@@ -110,7 +114,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
         const outcome = await runTurns<string>({
           ws, lease, role: 'executor', model, messages, signal: loopSignal, maxTurns: Number.MAX_SAFE_INTEGER, // limits.maxTurns is a budget: beforeTurn
           prompts: () => loadPromptSet(ws, PROMPT_SETS.executor),
-          tools: [...tools.specs, RUN_TESTS, FINISH],
+          tools: [...tools.specs, ...context.specs, RUN_TESTS, FINISH],
           beforeTurn: () => exceededLimit(limits, spent),
           afterReply: (reply, costUsd) => {
             spent.turns++;
@@ -170,6 +174,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
             if (greenAtEdit !== tools.edits()) return { outcome: { output: 'refused: the tests have not passed since your last edit; call run_tests first', isError: true } };
             return { outcome: { output: 'finished', isError: false }, finished: typeof call.args.summary === 'string' ? call.args.summary : '' };
           }
+          if (CONTEXT_TOOL_NAMES.has(call.name)) return { outcome: await context.run(call) };
           if (!tools.specs.some((s) => s.name === call.name)) {
             return { outcome: { output: `refused: there is no tool "${call.name}". You cannot run git or shell commands; committing and pushing task/${task.id} is done by the git agent after you finish.`, isError: true } };
           }

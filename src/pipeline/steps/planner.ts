@@ -13,6 +13,8 @@ import { resolveTarget, type Target } from '../target.js';
 import { planSetupFromNames, REPO_SETUP_FILE } from '../setup.js';
 import { git } from '../../vcs/git.js';
 import { repoReader } from '../tools/repo-reader.js';
+import { contextRefsText, contextTools, CONTEXT_TOOL_NAMES } from '../tools/context-tools.js';
+import { loopActor } from '../../core/actor.js';
 import type { ChatMessage, ToolSpec } from '../../providers/types.js';
 import type { Loop, LoopEnv } from '../../loops/loop.js';
 import { failTask, stillInState } from './step-outcome.js';
@@ -47,6 +49,7 @@ async function briefing(ws: Workspace, task: TaskView, target: Target): Promise<
   } else {
     parts.push('', 'Explore the repository, then call submit_plan.');
   }
+  parts.push('', await contextRefsText(ws, { taskId: task.id, repo: String(task.fields.repo) }));
   return parts.join('\n');
 }
 
@@ -64,15 +67,17 @@ export function createPlannerLoop(env: LoopEnv): Loop {
         const limits = effectiveLimits(ws.config.limits, task);
         const target = await resolveTarget(ws, task);
         const tools = repoReader(target.objects, target.base.commit);
+        const context = contextTools(ws, { role: 'planner', taskId: task.id, repo: String(task.fields.repo), actor: loopActor('planner') });
         const model = roleModel(ws, ws.config.planner);
         assertPriced(ws, model);
         const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target) }];
         const outcome = await runTurns<Plan>({
           ws, lease, role: 'planner', model, messages, signal, maxTurns: limits.plannerMaxTurns,
           prompts: () => loadPromptSet(ws, PROMPT_SETS.planner),
-          tools: [...tools.specs, SUBMIT_PLAN],
+          tools: [...tools.specs, ...context.specs, SUBMIT_PLAN],
           onText: () => ({ nudge: 'Please finish by calling submit_plan with summary, steps, criteria and risks.' }),
           async runCall(call) {
+            if (CONTEXT_TOOL_NAMES.has(call.name)) return context.run(call);
             if (call.name !== 'submit_plan') return tools.run(call);
             const plan = PlanSchema.safeParse(call.args);
             if (plan.success) return { output: 'plan received', isError: false, done: plan.data };

@@ -23,6 +23,7 @@ import { floorSection } from './core/floor.js';
 import { scanSection } from './core/scan.js';
 import { pipelineSection } from './pipeline/pipeline.js';
 import { setupSection } from './pipeline/setup.js';
+import { contextSection } from './context/context.js';
 
 /** Run in this order; `floor` comes after the sections whose figures it divides. */
 const SECTIONS: Section[] = [
@@ -34,6 +35,7 @@ const SECTIONS: Section[] = [
   floorSection,
   pipelineSection,
   setupSection,
+  contextSection,
 ];
 
 const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.url));

@@ -14,7 +14,7 @@ import { readContext, writeContext } from '../src/core/context/store.js';
 import { runCli } from './support/cli-run.js';
 import { startFakeAnthropic } from './support/fake-anthropic.js';
 import { startFakeGemini } from './support/fake-gemini.js';
-import { byTurn, dropTask, eventsOf, eventsOfType, FIX_CALL, filesContaining, git, makePipeline, startLoops, waitState } from './support/pipeline-harness.js';
+import { byTurn, dropTask, eventsOf, eventsOfType, FIX_CALL, FIXER_REPLIES, filesContaining, git, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
 import { testActor } from './support/core-workspace.js';
 
 const TOKEN = 'npm_registryToken_9f8e7d6c5b';
@@ -95,8 +95,10 @@ test('planner records knowledge, executor reads it, a follow-up task starts from
   const output = readFileSync(join(p.root, setup!.data.file), 'utf8');
   assert.match(output, /registry token: \[redacted\]/);
   assert.equal(output.includes(TOKEN) || output.includes(Buffer.from(TOKEN).toString('base64')), false, output);
-  const reads = eventsOf(p.root, 'audit').filter((e) => e.type === 'context.secret-read');
-  assert.deepEqual(reads.map((r) => [r.data.ref, r.data.purpose, r.data.task, r.record.actor.name]), [['workspace/NPM_TOKEN', 'setup', id, 'executor']]);
+  const reads = eventsOf(p.root, 'audit').filter((e) => e.type === 'context.secret-read' && e.data.task === id);
+  assert.deepEqual(reads.filter((r) => r.data.purpose === 'setup').map((r) => [r.data.ref, r.record.actor.name]), [['workspace/NPM_TOKEN', 'executor']]);
+  // The kept diff, the commit and the push were scanned for it too: each such read is audited.
+  assert.deepEqual([...new Set(reads.map((r) => `${r.data.purpose} by ${r.record.actor.name}`))].sort(), ['publish scan by executor', 'publish scan by publisher', 'setup by executor']);
 
   // A follow-up task on the same repository: its planner's briefing lists the finding.
   const second = await dropTask(p, 'second', { title: 'second task on the same repo' });
@@ -108,4 +110,31 @@ test('planner records knowledge, executor reads it, a follow-up task starts from
   await p.ws.journal.flush();
   assert.equal(git(p.root, 'log', '-p', '--all').includes(TOKEN), false);
   assert.deepEqual(filesContaining(p.dir, TOKEN), []);
+});
+
+test('a granted secret that the setup step writes into the worktree is never published: SECRET_IN_CHANGES', async (t) => {
+  const p = await makePipeline(t, {
+    scripts: { planner: PLANNER_REPLIES, executor: FIXER_REPLIES },
+    config: { context: { setupSecrets: ['NPM_TOKEN'] } },
+    repoSetup: (repo) => {
+      mkdirSync(join(repo, '.orchestra'), { recursive: true });
+      writeFileSync(join(repo, '.orchestra', 'setup.sh'), 'printf "//registry.example/:_authToken=%s\\n" "$NPM_TOKEN" > .npmrc\n');
+      for (const args of [['add', '-A'], ['commit', '-q', '-m', 'setup writes .npmrc'], ['push', '-q', 'origin', 'main'], ['branch', '-f', 'development'], ['push', '-q', '-f', 'origin', 'development']]) {
+        execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: repo, stdio: 'pipe' });
+      }
+    },
+  });
+  await writeContext(p.ws, { scope: { kind: 'workspace' }, key: 'NPM_TOKEN', kind: 'secret', value: TOKEN, actor: testActor });
+  await startLoops(p);
+  const id = await dropTask(p, 'leaky-setup');
+  await waitState(p, id, ['planned']);
+  assert.equal((await runCli(p.root, ['approve', id])).code, 0);
+  const done = await waitState(p, id, ['completed', 'failed'], 60_000);
+  assert.equal(done.state, 'failed');
+  assert.match(done.dev.failure?.reason ?? '', /context secret NPM_TOKEN/);
+  assert.equal(git(p.remote, 'branch', '--list', `task/${id}`), '', 'nothing was pushed');
+  await p.ws.journal.flush();
+  assert.equal(git(p.root, 'log', '-p', '--all').includes(TOKEN), false);
+  // The one copy on disk is the file the setup script itself wrote in the (kept) worktree.
+  assert.deepEqual(filesContaining(p.root, TOKEN).map((f) => f.slice(p.root.length)), [`/.orchestra/worktrees/${id}/.npmrc`]);
 });

@@ -12,6 +12,7 @@ import type { TaskView } from '../core/model/task.js';
 import type { Workspace } from '../core/workspace.js';
 import { runSandboxed, sandboxOptions } from '../exec/sandbox.js';
 import { devEvent } from './dev-events.js';
+import { grantedSecretNames } from './granted-secrets.js';
 import { cacheKey, planSetup, type SetupPlan } from './setup.js';
 
 /**
@@ -97,7 +98,7 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
   }
   // Secrets granted to the setup step (config context.setupSecrets for now), opened only when it
   // really runs: audited, set in its environment, masked in its output.
-  const granted = ws.config.context.setupSecrets;
+  const granted = grantedSecretNames(ws);
   const secrets = granted.length
     ? await secretEnvFor(ws, granted, { actor: loopActor('executor'), purpose: 'setup', task: task.id, repo: repoScopeName(repoSource) })
     : undefined;

@@ -13,6 +13,7 @@
  */
 import type { Actor } from '../actor.js';
 import { OrchestraError } from '../errors.js';
+import { knownSecrets, type NamedSecret } from '../secret-scan.js';
 import { AUDIT_STREAM } from '../paths.js';
 import type { Workspace } from '../workspace.js';
 import { checkKey, formatRef, parseRef, SECRET_KEY_PATTERN, SECRET_READ, type EntryView, type Scope } from './entry.js';
@@ -81,4 +82,22 @@ export async function secretEnvFor(ws: Workspace, grantedNames: readonly string[
     env[variable] = value;
   }
   return { env, mask: Object.values(values) };
+}
+
+/**
+ * What a publish-side secret scan looks for (vcs/secret-guard.ts): this process's secret-named
+ * variables plus the values of the context secrets granted to the task's steps, since a step that
+ * got one could have written it into the worktree. Each is opened (and audited) for this purpose;
+ * a granted name that no longer exists is skipped (there is no value to look for).
+ */
+export async function secretsToScanFor(ws: Workspace, grantedNames: readonly string[], reader: SecretReader): Promise<NamedSecret[]> {
+  const found: NamedSecret[] = [];
+  for (const name of new Set(grantedNames)) {
+    const values = await openSecrets(ws, [name], reader).catch((err) => {
+      if (err instanceof OrchestraError && err.code === 'NOT_FOUND') return {};
+      throw err;
+    });
+    for (const [key, value] of Object.entries(values)) found.push({ name: `context secret ${key}`, value });
+  }
+  return [...knownSecrets(), ...found];
 }

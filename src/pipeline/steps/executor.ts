@@ -14,6 +14,7 @@ import { executionTarget, resolveTarget } from '../target.js';
 import { worktreeTools } from '../tools/worktree-tools.js';
 import { contextRefsText, contextTools, CONTEXT_TOOL_NAMES } from '../tools/context-tools.js';
 import { loopActor } from '../../core/actor.js';
+import { publishScanSecrets } from '../granted-secrets.js';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../providers/types.js';
 import { diffAgainstBase } from '../../vcs/changes.js';
 import { prepareWorktree } from '../../vcs/worktree.js';
@@ -75,10 +76,13 @@ export function createExecutorLoop(env: LoopEnv): Loop {
 
       const saveWork = async (label: string): Promise<string | undefined> => {
         if (!exec) return undefined;
-        const diff = await diffAgainstBase(exec.worktree, exec.baseCommit).catch(() => undefined);
+        const diff = await diffAgainstBase(exec.worktree, exec.baseCommit, { secrets: await scanSecrets() }).catch(() => undefined);
         if (!diff || !diff.patch.trim()) return undefined;
         return ws.writeTaskFile(task.id, `exec${exec.number}-${label}.diff`, diff.patch, { onTaken: 'newName' });
       };
+      // Kept diffs are scanned for the context secrets granted to the task too (opened once, audited).
+      let scanList: Promise<Awaited<ReturnType<typeof publishScanSecrets>>> | undefined;
+      const scanSecrets = () => (scanList ??= publishScanSecrets(ws, task, 'executor'));
       const userAborted = async () => (await ws.findTask(task.id))?.state === 'aborted';
 
       try {
@@ -136,7 +140,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
           return;
         }
         if (outcome.kind === 'done') {
-          const diff = await diffAgainstBase(exec.worktree, exec.baseCommit);
+          const diff = await diffAgainstBase(exec.worktree, exec.baseCommit, { secrets: await scanSecrets() });
           if (diff.files.length === 0) {
             await failTask(lease, 'execute', 'the executor finished without changing any file');
             return;

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, runJson } from './support/cli-run.js';
 import { eventsOf, gitOut, makeWorkspace } from './support/core-workspace.js';
@@ -84,6 +84,14 @@ test('a key from ORCHESTRA_CONTEXT_KEY: no key file is made; another key cannot 
   assert.match(set.json.data.keyId, /^env-[0-9a-f]{12}$/);
   assert.equal(existsSync(join(root, '.orchestra', 'context-keys')) && readdirSync(join(root, '.orchestra', 'context-keys')).length > 0, false);
   assert.equal((await runCli(root, ['context', 'get', 'GH_TOKEN', '--reveal'], { env })).stdout, `${TOKEN}\n`);
+
+  // The same key from a file: private (0600) works, a file others can read is refused.
+  const keyFile = join(root, '..', 'context.key');
+  writeFileSync(keyFile, `${key}\n`, { mode: 0o600 });
+  assert.equal((await runCli(root, ['context', 'get', 'GH_TOKEN', '--reveal'], { env: { ORCHESTRA_CONTEXT_KEY_FILE: keyFile } })).stdout, `${TOKEN}\n`);
+  chmodSync(keyFile, 0o644);
+  const open = await runJson(root, ['context', 'get', 'GH_TOKEN', '--reveal'], { env: { ORCHESTRA_CONTEXT_KEY_FILE: keyFile } });
+  assert.deepEqual([open.json.code, /chmod 600/.test(open.json.message)], ['INVALID_INPUT', true]);
 
   const other = await runJson(root, ['context', 'get', 'GH_TOKEN', '--reveal'], { env: { ORCHESTRA_CONTEXT_KEY: randomBytes(32).toString('hex') } });
   assert.deepEqual([other.code, other.json.code], [1, 'CONTEXT_KEY_MISSING']);

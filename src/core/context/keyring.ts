@@ -13,8 +13,9 @@
  *   with another key id, fails authentication.
  * - Opening never returns unauthenticated bytes: a changed ciphertext, nonce or tag, or a wrong key
  *   is CONTEXT_DECRYPT_FAILED; a key id that is not available is CONTEXT_KEY_MISSING.
- * - A key file that is a link, not a regular file, over 4 KiB, or readable by group or others is
- *   refused (the key is never read from it).
+ * - A key file that is not a regular file, over 4 KiB, or readable by group or others is refused
+ *   (the key is never read from it); in the ring a link is refused too (ORCHESTRA_CONTEXT_KEY_FILE
+ *   is the operator's own path and may be a link, as mounted secret volumes are).
  * - Nonces are 12 random bytes per seal (a key seals far fewer than 2^32 values).
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
@@ -49,10 +50,10 @@ function decodeKey(text: string, where: string): Buffer {
 }
 
 /** Reads a key file without following links; refuses one others could read. */
-async function readKeyFile(path: string, where: string): Promise<string> {
+async function readKeyFile(path: string, where: string, opts: { followLinks?: boolean } = {}): Promise<string> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    handle = await fs.open(path, constants.O_RDONLY | constants.O_NONBLOCK | (opts.followLinks ? 0 : constants.O_NOFOLLOW));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new OrchestraError(code === 'ENOENT' ? 'CONTEXT_KEY_MISSING' : 'INVALID_INPUT', `${where} ${code === 'ENOENT' ? 'does not exist' : code === 'ELOOP' ? 'is a symbolic link (never followed)' : `cannot be read (${code})`}`);
@@ -71,7 +72,7 @@ async function readKeyFile(path: string, where: string): Promise<string> {
 async function envKey(env: NodeJS.ProcessEnv): Promise<ContextKey | undefined> {
   const { key, file } = contextKeyEnv(env);
   if (!key && !file) return undefined;
-  const bytes = key ? decodeKey(key, 'ORCHESTRA_CONTEXT_KEY') : decodeKey(await readKeyFile(file!, `ORCHESTRA_CONTEXT_KEY_FILE (${file})`), `ORCHESTRA_CONTEXT_KEY_FILE (${file})`);
+  const bytes = key ? decodeKey(key, 'ORCHESTRA_CONTEXT_KEY') : decodeKey(await readKeyFile(file!, `ORCHESTRA_CONTEXT_KEY_FILE (${file})`, { followLinks: true }), `ORCHESTRA_CONTEXT_KEY_FILE (${file})`);
   const id = `env-${createHash('sha256').update(bytes).digest('hex').slice(0, 12)}`;
   return { id, key: bytes, createdAt: new Date(0).toISOString(), source: 'env' };
 }

@@ -80,16 +80,23 @@ export async function keyStatus(ws: Workspace): Promise<{ current?: { id: string
   const count = (id: string) => secrets.filter((s) => s.sealed!.keyId === id).length;
   const c = ring.current;
   const ageDays = c && c.source === 'ring' ? (Date.now() - Date.parse(c.createdAt)) / DAY_MS : undefined;
-  const after = ws.config.context.rotateAfterDays;
   return {
     ...(c ? { current: { id: c.id, source: c.source, createdAt: c.createdAt, ...(ageDays !== undefined ? { ageDays: Math.floor(ageDays * 10) / 10 } : {}) } } : {}),
-    rotationDue: after > 0 && ageDays !== undefined && !(ageDays < after),
+    rotationDue: await rotationDue(ws),
     keys: [...ring.keys.values()].map((k) => ({ id: k.id, source: k.source, createdAt: k.createdAt, secrets: count(k.id) })).sort((a, b) => a.id.localeCompare(b.id, undefined, { numeric: true })),
   };
 }
 
-/** Rotates when the current ring key is older than `context.rotateAfterDays`; undefined when not due. */
+/** True when the current key is a ring key older than `context.rotateAfterDays` (reads only the key ring). */
+export async function rotationDue(ws: Workspace): Promise<boolean> {
+  const after = ws.config.context.rotateAfterDays;
+  if (after <= 0) return false;
+  const current = (await keyRingOf(ws, true)).current;
+  return current?.source === 'ring' && !((Date.now() - Date.parse(current.createdAt)) / DAY_MS < after);
+}
+
+/** Rotates when `rotationDue`; undefined when not due. */
 export async function maybeAutoRotate(ws: Workspace, actor: Actor): Promise<RotationReport | undefined> {
-  if (!(await keyStatus(ws)).rotationDue) return undefined;
+  if (!(await rotationDue(ws))) return undefined;
   return rotateKeys(ws, actor);
 }

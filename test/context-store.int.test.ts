@@ -170,6 +170,12 @@ test('rotation: a new key version, current secrets re-encrypted as new records, 
   // Rotating again with nothing to re-encrypt: k3, k2 retired.
   const second = await rotateKeys(fresh, testActor);
   assert.deepEqual([second.to, second.reencrypted, second.retired], ['k3', 3, ['k2']]);
+
+  // Two rotations at once: one runs, the other is refused; every secret still opens.
+  const both = await Promise.allSettled([rotateKeys(fresh, testActor), rotateKeys(fresh, testActor)]);
+  assert.deepEqual(both.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as { code: string }).code)).sort(), ['CONFLICT', 'ok']);
+  assert.deepEqual(await openSecrets(await Workspace.open(ws.paths.root), ['NPM_TOKEN', 'DEPLOY_KEY', 'NEW_TOKEN'], reader), { NPM_TOKEN: TOKEN, DEPLOY_KEY: DEPLOY, NEW_TOKEN: 'another-secret-value' });
+  assert.deepEqual(readdirSync(keyRingDir(ws.paths)), ['k4.json']);
 });
 
 test('automatic rotation by age (context.rotateAfterDays); 0 turns it off', async (t) => {

@@ -52,6 +52,7 @@ export function register(program: Command, ctx: CliContext): void {
       const sources = [value !== undefined, Boolean(opts.file), Boolean(opts.stdin)].filter(Boolean).length;
       if (sources !== 1) throw new OrchestraError('INVALID_INPUT', 'give the value exactly one way: as an argument, --file FILE or --stdin');
       const kind = opts.secret ? 'secret' : 'knowledge';
+      if (kind === 'secret' && value !== undefined && !o.json) process.stderr.write('note: a value given as an argument is kept in shell history and visible in ps; prefer --stdin or --file\n');
       const max = kind === 'secret' ? MAX_SECRET_BYTES : ws.config.context.maxContentBytes;
       let text = value ?? (await readBounded(opts.stdin ? 'stdin' : opts.file!, max));
       // `echo TOKEN | orchestra context set X --secret --stdin`: the newline is not part of the token.

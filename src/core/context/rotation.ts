@@ -14,16 +14,19 @@
  * listing shows no current secret sealed with it; a secret that cannot be opened (its key is
  * already gone) is reported, never dropped, and keeps nothing else from rotating.
  */
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
 import type { Actor } from '../actor.js';
-import { describeError } from '../errors.js';
+import { describeError, OrchestraError } from '../errors.js';
 import { AUDIT_STREAM } from '../paths.js';
 import type { Workspace } from '../workspace.js';
 import { CONTEXT_WRITTEN, foldEntry, scopeText } from './entry.js';
-import { createNextKey, retireKey, sealValue } from './keyring.js';
+import { createNextKey, keyRingDir, retireKey, sealValue } from './keyring.js';
 import { decryptEntry, keyRingOf, listContext } from './store.js';
 
 export const KEY_ROTATED = 'context.key-rotated';
 const DAY_MS = 24 * 60 * 60 * 1000;
+const ROTATION_LOCK_STALE_MS = 10 * 60_000;
 
 export interface RotationReport {
   from?: string;
@@ -36,7 +39,35 @@ export interface RotationReport {
   failures: Array<{ ref: string; code: string; message: string }>;
 }
 
+/**
+ * One rotation at a time per workspace: `.orchestra/context-keys/rotating.lock`, created
+ * exclusively; a lock older than ROTATION_LOCK_STALE_MS is a crashed rotation's and is taken over.
+ * Two rotations at once could otherwise retire the key the other is re-sealing with.
+ */
+async function withRotationLock<T>(ws: Workspace, fn: () => Promise<T>): Promise<T> {
+  const dir = keyRingDir(ws.paths);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const lock = join(dir, 'rotating.lock');
+  try {
+    await fs.writeFile(lock, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const age = Date.now() - (await fs.stat(lock).then((s) => s.mtimeMs, () => Date.now()));
+    if (age < ROTATION_LOCK_STALE_MS) throw new OrchestraError('CONFLICT', 'another key rotation is running in this workspace; try again when it has finished');
+    await fs.writeFile(lock, `${process.pid}\n`, { mode: 0o600 });
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.unlink(lock).catch(() => undefined);
+  }
+}
+
 export async function rotateKeys(ws: Workspace, actor: Actor, opts: { newKey?: boolean } = {}): Promise<RotationReport> {
+  return withRotationLock(ws, () => rotateLocked(ws, actor, opts));
+}
+
+async function rotateLocked(ws: Workspace, actor: Actor, opts: { newKey?: boolean }): Promise<RotationReport> {
   const before = await keyRingOf(ws, true);
   let created = false;
   if (opts.newKey !== false && before.current?.source !== 'env') created = (await createNextKey(ws.paths)).created;

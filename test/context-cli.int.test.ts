@@ -52,6 +52,8 @@ test('context set/get/list/rm: knowledge in the clear, secrets only with --revea
   const gone = await runJson(root, ['context', 'get', 'build', '--scope', 'repo:app']);
   assert.deepEqual([gone.code, gone.json.code], [1, 'NOT_FOUND']);
   assert.equal((await runJson(root, ['context', 'list', '--all'])).json.data.find((e: { ref: string }) => e.ref === 'repo:app/build').removed, true);
+  assert.equal((await runJson(root, ['context', 'get', 'build', '--scope', 'repo:app', '--at-version', '2'])).json.code, 'NOT_FOUND', 'the tombstone is no version to print');
+  assert.equal((await runCli(root, ['context', 'get', 'build', '--scope', 'repo:app', '--at-version', '1'])).stdout, 'Build with make\nthen make test\n');
 
   assert.equal(gitOut(root, 'log', '-p', '--all').includes(TOKEN), false);
   assert.deepEqual(filesContaining(root, TOKEN), []);

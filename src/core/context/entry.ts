@@ -33,8 +33,11 @@ export function isEntryKey(key: unknown): key is string {
   return typeof key === 'string' && KEY_PATTERN.test(key);
 }
 
+/** What a refusal may quote of a hostile value: a string's start, else its type (never String(obj)). */
+const shown = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value.slice(0, 80)) : `of type ${value === null ? 'null' : typeof value}`);
+
 export function checkKey(key: unknown, kind: EntryKind = 'knowledge'): string {
-  if (!isEntryKey(key)) throw new OrchestraError('INVALID_INPUT', `bad context key ${JSON.stringify(String(key).slice(0, 80))}: use 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  if (!isEntryKey(key)) throw new OrchestraError('INVALID_INPUT', `bad context key ${shown(key)}: use 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit`);
   if (kind === 'secret' && !SECRET_KEY_PATTERN.test(key)) throw new OrchestraError('INVALID_INPUT', `bad secret key "${key}": a secret is delivered as an environment variable, so its key must be a variable name (letters, digits, "_", e.g. NPM_TOKEN)`);
   return key;
 }
@@ -47,7 +50,7 @@ export function parseScope(text: unknown): Scope {
     if (rest.length === 0 && kind === 'repo' && name !== undefined && isSlug(name)) return { kind: 'repo', name };
     if (rest.length === 0 && kind === 'task' && name !== undefined && isUlid(name)) return { kind: 'task', id: name };
   }
-  throw new OrchestraError('INVALID_INPUT', `bad context scope ${JSON.stringify(String(text).slice(0, 80))}: use "workspace", "repo:NAME" (lower-case letters, digits, "-", "_") or "task:ID" (a task id)`);
+  throw new OrchestraError('INVALID_INPUT', `bad context scope ${shown(text)}: use "workspace", "repo:NAME" (lower-case letters, digits, "-", "_") or "task:ID" (a task id)`);
 }
 
 export function scopeText(scope: Scope): string {
@@ -94,7 +97,7 @@ export function parseRef(text: unknown): EntryRef {
   const scope = parseScope(slash < 0 ? 'workspace' : text.slice(0, slash));
   const rest = slash < 0 ? text : text.slice(slash + 1);
   const m = /^([^@]+)(?:@([1-9][0-9]{0,9}))?$/.exec(rest);
-  if (!m) throw new OrchestraError('INVALID_INPUT', `bad context ref ${JSON.stringify(text.slice(0, 80))}: expected SCOPE/KEY or SCOPE/KEY@VERSION`);
+  if (!m) throw new OrchestraError('INVALID_INPUT', `bad context ref ${shown(text)}: expected SCOPE/KEY or SCOPE/KEY@VERSION`);
   return { scope, key: checkKey(m[1]), ...(m[2] ? { version: Number(m[2]) } : {}) };
 }
 

@@ -114,7 +114,7 @@ export async function readContext(ws: Workspace, ref: string | EntryRef): Promis
   const stream = entryStream(r.scope, r.key);
   const state = await ws.readStream(stream);
   const view = r.version === undefined ? viewOf(ws, state) : foldEntry(stream, state.records, r.version);
-  if (!view || (view.removed && r.version === undefined)) throw new OrchestraError('NOT_FOUND', `no context entry ${formatRef(r.scope, r.key)} (see: orchestra context list)`);
+  if (!view || view.removed) throw new OrchestraError('NOT_FOUND', `no context entry ${formatRef(r.scope, r.key)} (see: orchestra context list)`);
   if (r.version !== undefined && view.version !== r.version) throw new OrchestraError('NOT_FOUND', `context entry ${formatRef(r.scope, r.key)} has no version ${r.version}`);
   return view;
 }

@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { parseScope, type Scope } from '../../src/core/context/entry.js';
 import { decryptEntry, listContext, readContext, writeContext } from '../../src/core/context/store.js';
 import { openSecrets } from '../../src/core/context/secrets.js';
@@ -6,6 +9,7 @@ import { Workspace } from '../../src/core/workspace.js';
 import { forEachParallel, makeWorkspace, now, type Section } from '../harness.js';
 import { round, summarize } from '../stats.js';
 
+const run = promisify(execFile);
 const ENTRIES = 10_000;
 const SECRETS = 500;
 const REPOS = 100;
@@ -95,6 +99,18 @@ export const contextSection: Section = {
     ctx.record({ key: 'context.coldRead.p50', label: 'cold knowledge read (fresh workspace object), p50', value: round(k.p50), unit: 'ms' });
     ctx.record({ key: 'context.coldRead.p99', label: 'cold knowledge read (fresh workspace object), p99 (target < 50 ms)', value: round(k.p99), unit: 'ms', note: 'OS page cache warm; node start (~50-100 ms) not included' });
     ctx.record({ key: 'context.coldSecretRead.p99', label: 'cold secret read + key ring load + decrypt, p99 (target < 50 ms)', value: round(ks.p99), unit: 'ms', note: `p50 ${round(ks.p50)} ms` });
+
+    // A new process: `orchestra context get` (node start, CLI load, workspace open, one read).
+    const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    const processes: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      started = now();
+      const n = SECRETS + i * 97;
+      await run(process.execPath, [cli, '-w', root, 'context', 'get', `finding-${n}`, '--scope', `repo:repo-${n % REPOS}`]);
+      processes.push(now() - started);
+    }
+    const np = summarize(processes);
+    ctx.record({ key: 'context.cliGet.p50', label: 'orchestra context get in a new process (node start included), p50', value: round(np.p50), unit: 'ms', note: `max ${round(np.max)} ms over ${np.n}` });
 
     // What a step's opening message costs: the refs of one repository scope (95 of the 10,000 entries).
     const listing: number[] = [];

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, runJson } from './support/cli-run.js';
 import { eventsOf, gitOut, makeWorkspace } from './support/core-workspace.js';
@@ -126,4 +126,19 @@ test('hostile CLI input is refused with INVALID_INPUT and writes nothing', async
   const viaLink = await runJson(root, ['context', 'set', 'k', '--file', link]);
   assert.deepEqual([viaLink.json.code, /symbolic link/.test(viaLink.json.message)], ['INVALID_INPUT', true]);
   assert.equal(existsSync(join(root, 'context')), false);
+});
+
+test('orchestra up rotates a key older than context.rotateAfterDays when it starts', async (t) => {
+  const ws = await makeWorkspace(t, { context: { rotateAfterDays: 7 } });
+  const root = ws.paths.root;
+  await runCli(root, ['context', 'set', 'GH_TOKEN', '--secret', '--stdin'], { input: TOKEN });
+  const keyFile = join(root, '.orchestra', 'context-keys', 'k1.json');
+  writeFileSync(keyFile, JSON.stringify({ ...JSON.parse(readFileSync(keyFile, 'utf8')), createdAt: new Date(Date.now() - 8 * 86_400_000).toISOString() }), { mode: 0o600 });
+  assert.equal((await runJson(root, ['key', 'status'])).json.data.rotationDue, true);
+  const up = await runCli(root, ['up', '--once', '--only', 'intake'], { timeoutMs: 60_000 });
+  assert.equal(up.code, 0, up.stderr);
+  const status = await runJson(root, ['key', 'status']);
+  assert.deepEqual([status.json.data.current.id, status.json.data.rotationDue, status.json.data.keys.map((k: { id: string }) => k.id)], ['k2', false, ['k2']]);
+  assert.equal((await runCli(root, ['context', 'get', 'GH_TOKEN', '--reveal'])).stdout, `${TOKEN}\n`);
+  assert.equal(eventsOf(root, 'audit').filter((e) => e.type === 'context.key-rotated').length, 1);
 });

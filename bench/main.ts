@@ -21,6 +21,7 @@ import { reactionSection } from './core/reaction.js';
 import { replaySection } from './core/replay.js';
 import { floorSection } from './core/floor.js';
 import { scanSection } from './core/scan.js';
+import { idleSection } from './core/idle.js';
 import { pipelineSection } from './pipeline/pipeline.js';
 import { setupSection } from './pipeline/setup.js';
 import { contextSection } from './context/context.js';
@@ -32,6 +33,7 @@ const SECTIONS: Section[] = [
   reactionSection,
   replaySection,
   scanSection,
+  idleSection,
   floorSection,
   pipelineSection,
   setupSection,

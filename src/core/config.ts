@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { OrchestraError } from './errors.js';
 import { writeAtomic } from './fsutil.js';
 import { ContextConfigSchema } from './context/config.js';
+import { SecurityConfigSchema } from './security-config.js';
 
 /** The model providers there are: one list for config, agents and the provider factory. */
 export const ProviderKindSchema = z.enum(['anthropic', 'gemini', 'scripted']);
@@ -118,6 +119,8 @@ export const ConfigSchema = z.object({
       bwrapPath: z.string().refine((p) => p.startsWith('/'), 'must be an absolute path').optional(),
     })
     .prefault({}),
+  /** Security profiles (what each step and agent may do) and trusted actors: security-config.ts. */
+  security: SecurityConfigSchema,
   telegram: z
     .object({
       enabled: z.boolean().default(false),

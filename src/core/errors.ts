@@ -23,6 +23,8 @@ export const ErrorCodes = [
   'SANDBOX_UNAVAILABLE',
   'CONTEXT_DECRYPT_FAILED',
   'CONTEXT_KEY_MISSING',
+  'COMMAND_NOT_ALLOWED',
+  'PROFILE_DENIED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -13,6 +13,7 @@ export class WorkspacePaths {
   get runtime() { return join(this.root, '.orchestra'); }
   get intake() { return join(this.runtime, 'intake'); }
   get signals() { return join(this.runtime, 'signals'); }
+  get signalLog() { return join(this.runtime, 'signal-log'); }
   get heartbeats() { return join(this.runtime, 'leases'); }
   get committerLock() { return join(this.runtime, 'committer.lock'); }
   get worktrees() { return join(this.runtime, 'worktrees'); }

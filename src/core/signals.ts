@@ -1,6 +1,7 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdirSafe, readFileSafe } from './fsutil.js';
+import { SignalLog, type LogCursor } from './signal-log.js';
 import { watchDir, type DirWatcher } from './watch.js';
 
 /**
@@ -9,8 +10,11 @@ import { watchDir, type DirWatcher } from './watch.js';
  * into calls `onSignal(name, seq)` for each subscriber.
  *
  * Sources, in order of speed: appends made by this process (at once), a watch of the signals
- * directory (other processes; see watch.ts for why fs.watch), and a reconcile scan every
- * `scanMs` that re-reads signal files whose mtime or size changed (watchers miss events).
+ * directory (other processes; see watch.ts for why fs.watch), and a reconcile every `scanMs`
+ * that reads the lines appended to the shared signal log since the last one (watchers miss
+ * events; see signal-log.ts). Its cost follows the appends, not the number of streams: a full
+ * scan of the signal files (re-reading those whose mtime or size changed) runs only at start,
+ * when the log cannot account for a gap, and every `FULL_SCAN_MS` as a last resort.
  *
  * Invariants: each subscriber has its own checkpoint (the seq it was last given per name) and is
  * called only when a seq passes it, so a burst of hints becomes one call per new seq; a
@@ -21,6 +25,10 @@ export const AUDIT_SIGNAL = '_audit';
 /** Any other shared stream (workstreams, artifacts): only "something was written" matters. */
 export const SHARED_SIGNAL = '_shared';
 const SIGNAL_NAME = /^(?:[0-9A-Za-z]{1,64}|_audit|_shared)$/;
+/** The safety-net full scan's period (writers of an older version do not append to the log). */
+const FULL_SCAN_MS = 10 * 60 * 1000;
+/** Signal files read between two turns of the event loop during a full scan. */
+const SCAN_SLICE = 500;
 
 export interface Subscription {
   /** Highest seq given to this subscriber per name: its checkpoint. */
@@ -44,13 +52,24 @@ export class SignalFeed {
   private timer?: NodeJS.Timeout;
   private scanning?: Promise<void>;
   private started?: Promise<void>;
+  private readonly log: SignalLog;
+  private cursor?: LogCursor;
+  private lastFullScan = 0;
 
-  constructor(private readonly dir: string, private readonly scanMs: number) {}
+  constructor(private readonly dir: string, logDir: string, private readonly scanMs: number) {
+    this.log = new SignalLog(logDir);
+  }
 
   /** Writes the signal of a stream that reached `seq` (called for every append of this process). */
   async write(name: string, seq: number): Promise<void> {
     this.seen(name, seq);
     await fs.writeFile(join(this.dir, name), String(seq)).catch(() => undefined);
+    await this.log.append(name, seq);
+  }
+
+  /** The last seq seen of a stream (from any source), 0 if none: what a full scan or the log said. */
+  lastSeq(name: string): number {
+    return this.known.get(name) ?? 0;
   }
 
   /**
@@ -75,10 +94,24 @@ export class SignalFeed {
     return sub;
   }
 
-  /** Re-reads changed signal files now (tests and `--once` use it instead of waiting for the timer). */
+  /** Catches up now (tests and `--once` use it instead of waiting for the timer). */
   scan(): Promise<void> {
-    this.scanning ??= this.scanFiles().finally(() => (this.scanning = undefined));
+    this.scanning ??= this.reconcile().finally(() => (this.scanning = undefined));
     return this.scanning;
+  }
+
+  /** Reads the log since the cursor; falls back to a full scan without a cursor, on a gap, or when it is due. */
+  private async reconcile(): Promise<void> {
+    if (this.cursor && Date.now() - this.lastFullScan < FULL_SCAN_MS) {
+      const read = await this.log.readSince(this.cursor);
+      this.cursor = read.cursor;
+      for (const [name, seq] of read.entries) if (SIGNAL_NAME.test(name)) this.seen(name, seq);
+      if (!read.lost) return;
+    }
+    // The cursor is taken before the scan: a line appended during it is read (again) next time.
+    this.cursor = await this.log.mark();
+    this.lastFullScan = Date.now();
+    await this.scanFiles();
   }
 
   private ensureStarted(): Promise<void> {
@@ -103,15 +136,30 @@ export class SignalFeed {
     this.started = undefined;
   }
 
+  /**
+   * Stats every signal file and re-reads those whose mtime or size changed. Synchronous calls in
+   * slices (a signal file is a few bytes, usually cached): one await per file made the first scan
+   * of 100,000 signals take minutes on a busy machine; the event loop gets a turn between slices.
+   */
   private async scanFiles(): Promise<void> {
-    for (const name of await readdirSafe(this.dir)) {
-      if (!SIGNAL_NAME.test(name)) continue;
-      const st = await fs.stat(join(this.dir, name)).catch(() => undefined);
-      if (!st) continue;
-      const print = `${st.mtimeMs}:${st.size}`;
-      if (this.prints.get(name) === print) continue;
-      this.prints.set(name, print);
-      await this.readOne(name);
+    const names = (await readdirSafe(this.dir)).filter((name) => SIGNAL_NAME.test(name));
+    for (let i = 0; i < names.length; i += SCAN_SLICE) {
+      for (const name of names.slice(i, i + SCAN_SLICE)) {
+        const path = join(this.dir, name);
+        const st = statSync(path, { throwIfNoEntry: false });
+        if (!st?.isFile()) continue;
+        const print = `${st.mtimeMs}:${st.size}`;
+        if (this.prints.get(name) === print) continue;
+        this.prints.set(name, print);
+        let seq = NaN;
+        try {
+          seq = Number(readFileSync(path, 'latin1'));
+        } catch {
+          // vanished or unreadable: the next scan looks again
+        }
+        if (Number.isInteger(seq) && seq > 0) this.seen(name, seq);
+      }
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

@@ -122,6 +122,11 @@ export class StreamStore {
     return next;
   }
 
+  /** Drops a stream from the cache (records are re-read on the next `read`). */
+  forget(stream: string): void {
+    this.cache.delete(stream);
+  }
+
   /** The `prev` of a record appended after `lastSeq`: from the cache, or the file itself. */
   private prevFor(stream: string, lastSeq: number): string {
     if (lastSeq === 0) return GENESIS_PREV;

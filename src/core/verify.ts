@@ -4,6 +4,7 @@ import { git } from './journal.js';
 import { ARTIFACTS_STREAM, AUDIT_STREAM, RECORD_DIRS } from './paths.js';
 import { RECORD_FILE } from './record.js';
 import type { Workspace } from './workspace.js';
+import { loadSettledIndex, OpenTaskIndex } from './open-tasks.js';
 
 export interface Finding { severity: 'damage' | 'warning'; kind: string; path: string; message: string }
 export interface VerifyReport { ok: boolean; streams: number; records: number; findings: Finding[] }
@@ -52,8 +53,25 @@ export async function verifyWorkspace(ws: Workspace): Promise<VerifyReport> {
   for (const claim of await readdirSafe(ws.paths.intake)) {
     findings.push({ severity: 'warning', kind: 'pending-intake', path: `.orchestra/intake/${claim}`, message: 'inbox file claimed but not yet recorded; the next intake scan finishes it' });
   }
+  findings.push(...(await openIndexFindings(ws)));
   findings.push(...(await gitFindings(ws)));
   return { ok: !findings.some((f) => f.severity === 'damage'), streams: streams.length, records, findings };
+}
+
+/**
+ * Entries of the settled-task index (open-tasks.ts) that the records contradict: the task is not
+ * settled at that seq. A stale entry is trusted only while the task's signal shows that seq, so
+ * this is a warning: deleting `.orchestra/index/` makes the next `up` read every task once.
+ */
+async function openIndexFindings(ws: Workspace): Promise<Finding[]> {
+  const path = OpenTaskIndex.pathIn(ws.paths.runtime);
+  const stale: string[] = [];
+  for (const [id, seq] of await loadSettledIndex(path)) {
+    const view = await ws.findTask(id);
+    if (!view || (view.lastSeq === seq && !(await ws.isSettled(view)))) stale.push(id);
+  }
+  if (!stale.length) return [];
+  return [{ severity: 'warning', kind: 'index-stale', path: '.orchestra/index/settled.json', message: `${stale.length} task(s) listed as settled are not (first: ${stale[0]}); delete .orchestra/index/ to rebuild it` }];
 }
 
 /** Record files changed in the working tree or by a commit: records are append-only in both. */

@@ -9,6 +9,7 @@ import { foldTask, workstreamOfTask, type TaskView, type TransitionCheck } from 
 import { foldWorkstream, transitionCheck, type WorkstreamView } from './model/workstream.js';
 import { AUDIT_STREAM, streamOfTask, streamOfWorkstream, WorkspacePaths } from './paths.js';
 import { AUDIT_SIGNAL, SHARED_SIGNAL, SignalFeed } from './signals.js';
+import { OpenTaskIndex } from './open-tasks.js';
 import type { StreamRecord } from './record.js';
 import { StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
 import { workspaceEnv } from './environment.js';
@@ -35,6 +36,9 @@ export class Workspace {
   readonly signals: SignalFeed;
   private readonly views = new Map<string, { state: StreamState; view: TaskView | undefined }>();
   private readonly checks = new Map<string, { state: StreamState; check: TransitionCheck }>();
+  private readonly workstreamViews = new Map<string, { state: StreamState; view: WorkstreamView | undefined }>();
+  private openIndex?: OpenTaskIndex;
+  private openUsers = 0;
   /** True once this process appended a record: only then does a one-shot writer need to commit. */
   wrote = false;
 
@@ -42,7 +46,7 @@ export class Workspace {
     this.paths = new WorkspacePaths(root);
     this.store = new StreamStore(this.paths, { fsync: config.fsync, maxRecordBytes: config.storage.maxRecordBytes });
     this.journal = new GitJournal(this.paths, config);
-    this.signals = new SignalFeed(this.paths.signals, config.loops.scanIntervalMs);
+    this.signals = new SignalFeed(this.paths.signals, this.paths.signalLog, config.loops.scanIntervalMs);
     this.store.onAppend((record) => {
       this.wrote = true;
       if (record.stream.startsWith('tasks/')) this.journal.markTask(record.stream.slice('tasks/'.length));
@@ -135,34 +139,61 @@ export class Workspace {
     return (await readdirSafe(this.paths.tasks)).filter((n) => !n.startsWith('.')).sort();
   }
 
-  /**
-   * Every task. With `settledFromCache` (the loops' periodic scans), a task this process already
-   * folded that is archived, or whose state has no way out in its workstream's map (completed),
-   * is returned as cached without re-reading its stream: no loop takes such a task, so a scan
-   * costs reads of the open tasks only. Its later records still reach the loops through the
-   * signal feed, and a new process reads everything.
-   */
-  async tasks(opts: { settledFromCache?: boolean } = {}): Promise<TaskView[]> {
+  /** Every task, each folded from its records. */
+  async tasks(): Promise<TaskView[]> {
     const views: TaskView[] = [];
     const scan = new Map<string, StreamState>();
-    const maps = new Map<string, WorkstreamView | undefined>();
-    const settled = async (view: TaskView) => {
-      if (view.archived) return true;
-      if (!maps.has(view.workstream)) maps.set(view.workstream, await this.findWorkstream(view.workstream));
-      const exits = maps.get(view.workstream)?.states[view.state];
-      return exits !== undefined && exits.length === 0;
-    };
     for (const id of await this.taskIds()) {
-      const cached = opts.settledFromCache ? this.views.get(streamOfTask(id))?.view : undefined;
-      const view = cached && (await settled(cached)) ? cached : await this.findTask(id, scan);
+      const view = await this.findTask(id, scan);
       if (view) views.push(view);
     }
     return views;
   }
 
+  /**
+   * The tasks that can still change state (not archived, not in a state without exits): what the
+   * loops' periodic scans read, at O(open tasks) after the first pass (see open-tasks.ts). The
+   * index follows the signal feed while at least one user holds it; `close()` lets it go.
+   */
+  openTasks(): { views(): Promise<TaskView[]>; close(): void } {
+    this.openIndex ??= new OpenTaskIndex(this, OpenTaskIndex.pathIn(this.paths.runtime));
+    const index = this.openIndex;
+    this.openUsers++;
+    let closed = false;
+    return {
+      views: () => index.views(),
+      close: () => {
+        if (closed) return;
+        closed = true;
+        if (--this.openUsers === 0 && this.openIndex === index) {
+          index.close();
+          this.openIndex = undefined;
+        }
+      },
+    };
+  }
+
+  /** Archived, or in a state its workstream's map gives no way out of: no loop acts on it again. */
+  async isSettled(view: TaskView): Promise<boolean> {
+    if (view.archived) return true;
+    const exits = (await this.findWorkstream(view.workstream))?.states[view.state];
+    return exits !== undefined && exits.length === 0;
+  }
+
+  /** Drops a task's records and view from this process's caches (a settled task, for memory). */
+  forget(id: string): void {
+    this.views.delete(streamOfTask(id));
+    this.store.forget(streamOfTask(id));
+  }
+
   async findWorkstream(name: string): Promise<WorkstreamView | undefined> {
     if (!isSlug(name)) return undefined;
-    return foldWorkstream((await this.store.read(streamOfWorkstream(name))).records);
+    const state = await this.store.read(streamOfWorkstream(name));
+    const cached = this.workstreamViews.get(name);
+    if (cached && cached.state === state) return cached.view;
+    const view = foldWorkstream(state.records);
+    this.workstreamViews.set(name, { state, view });
+    return view;
   }
 
   async workstream(name: string): Promise<WorkstreamView> {

@@ -23,13 +23,14 @@ export function retryDueAt(task: TaskView, ws: WorkstreamView): number | 'exhaus
 export function createRetryLoop(env: LoopEnv): Loop {
   let timer: NodeJS.Timeout | undefined;
   let stopping = false;
+  const open = env.ws.openTasks();
 
   /** One pass over the failed tasks; returns how many it acted on and when the next retry is due. */
   const pass = async (): Promise<{ acted: number; nextDue: number }> => {
     const workstreams = new Map((await env.ws.workstreams()).map((w) => [w.name, w]));
     let acted = 0;
     let nextDue = Infinity;
-    for (const task of await env.ws.tasks({ settledFromCache: true })) {
+    for (const task of await open.views()) {
       const workstream = workstreams.get(task.workstream);
       const due = workstream && retryDueAt(task, workstream);
       if (!workstream || due === undefined) continue;
@@ -64,7 +65,7 @@ export function createRetryLoop(env: LoopEnv): Loop {
   return {
     name: 'retry',
     start: async () => { await tick(); },
-    stop: async () => { stopping = true; if (timer) clearTimeout(timer); },
+    stop: async () => { stopping = true; if (timer) clearTimeout(timer); open.close(); },
     idle: async () => (await pass()).acted === 0,
   };
 }

@@ -49,6 +49,8 @@ export class TaskLoop implements Loop {
   private readonly failures = new Map<string, number>();
   private readonly parked = new Set<string>();
   private signals?: Subscription;
+  /** The workspace's open tasks, shared by the loops of this process; closed at stop. */
+  private readonly open: { views(): Promise<TaskView[]>; close(): void };
   private timer?: NodeJS.Timeout;
   private stopping = false;
   private pumping = false;
@@ -56,6 +58,7 @@ export class TaskLoop implements Loop {
 
   constructor(private readonly env: LoopEnv, private readonly spec: TaskLoopSpec) {
     this.name = spec.name;
+    this.open = env.ws.openTasks();
   }
 
   private get ttl() { return this.spec.leaseTtlMs ?? this.env.ws.config.loops.leaseTtlMs; }
@@ -77,7 +80,7 @@ export class TaskLoop implements Loop {
   async scan(): Promise<number> {
     await this.spec.beforeScan?.();
     let found = 0;
-    for (const task of await this.env.ws.tasks({ settledFromCache: true })) {
+    for (const task of await this.open.views()) {
       if (!task.archived && this.spec.wants(task) && !this.running.has(task.id) && !this.parked.has(task.id)) {
         if (task.lease && !task.lease.released && (await taskLeaseStatus(this.env.ws, task)).state === 'held') continue;
         found++;
@@ -192,6 +195,7 @@ export class TaskLoop implements Loop {
     if (this.timer) clearTimeout(this.timer);
     this.queue.clear();
     this.signals?.close();
+    this.open.close();
     for (const controller of this.running.values()) controller.abort(new OrchestraError('INTERNAL', 'loop stopping'));
     while (this.running.size > 0) await new Promise((r) => setTimeout(r, 20));
   }

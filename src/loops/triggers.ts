@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { describeError } from '../core/errors.js';
 import type { Lease } from '../core/leases.js';
 import type { Workspace } from '../core/workspace.js';
-import { runSandboxed, sandboxOptions } from '../exec/sandbox.js';
+import { runSandboxed } from '../exec/sandbox.js';
+import { profileSandboxOptions } from '../exec/profile-sandbox.js';
+import { assertCommandAllowed, isTrustedActor, profileRef, resolveProfile } from '../core/security-profiles.js';
 import { triggerKey, type TaskView } from '../core/model/task.js';
 import type { Trigger, WorkstreamView } from '../core/model/workstream.js';
 import type { Loop, LoopEnv } from './loop.js';
@@ -17,23 +19,24 @@ export function substitute(command: string, task: TaskView): string {
   return command.replaceAll('{task_id}', shellQuote(task.id)).replaceAll('{workstream_id}', shellQuote(task.workstream));
 }
 
-const TRIGGER_TIMEOUT_MS = 10 * 60_000;
 /** How much of a trigger's (masked) output the `trigger.fired` record keeps: the end. */
 const TRIGGER_OUTPUT_CHARS = 4000;
 
 /**
  * Runs a `run_command` trigger like a test command: in the sandbox (bwrap required unless the
- * config opts out), network off, secrets dropped from the environment and masked in the output,
+ * config opts out), under the `triggers` profile (network off, its time and resource limits; a
+ * command added by an actor config does not trust must be on its allow-list, else
+ * COMMAND_NOT_ALLOWED), secrets dropped from the environment and masked in the output,
  * in a private empty directory (the workspace is not visible), the whole tree killed at the end.
  * A refused sandbox (SANDBOX_UNAVAILABLE) propagates: the caller records it as the outcome.
  */
-async function runTriggerCommand(ws: Workspace, task: TaskView, command: string, signal: AbortSignal): Promise<{ ok: boolean; output: string; exitCode: number }> {
+async function runTriggerCommand(ws: Workspace, task: TaskView, trigger: Trigger & { addedBy?: string }, command: string, signal: AbortSignal): Promise<{ ok: boolean; output: string; exitCode: number }> {
+  const profile = resolveProfile(ws.config, 'triggers');
+  if (!isTrustedActor(ws.config, trigger.addedBy ?? '')) assertCommandAllowed(profile, `trigger ${trigger.id}'s command`, command);
   const dir = await mkdtemp(join(tmpdir(), 'orchestra-trigger-'));
   try {
     const result = await runSandboxed({
-      ...sandboxOptions(ws.config.sandbox),
-      timeoutMs: TRIGGER_TIMEOUT_MS,
-      network: 'off',
+      ...profileSandboxOptions(ws.config.sandbox, profile),
       command: substitute(command, task),
       cwd: dir,
       signal,
@@ -73,7 +76,7 @@ export function createTriggerLoop(env: LoopEnv, runAgent?: AgentRunner): Loop {
         let outcome: { ok: boolean; output: string; exitCode?: number };
         try {
           if (trigger.action.kind === 'run_command') {
-            outcome = await runTriggerCommand(env.ws, task, trigger.action.command, signal);
+            outcome = { ...(await runTriggerCommand(env.ws, task, trigger, trigger.action.command, signal)), ...profileRef(resolveProfile(env.ws.config, 'triggers')) };
           } else if (runAgent) {
             outcome = await runAgent(trigger.action.agent, task, lease, signal);
           } else {

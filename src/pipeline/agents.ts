@@ -11,6 +11,7 @@ import { commentTask, moveTask } from '../core/ops/tasks.js';
 import { readdirSafe } from '../core/fsutil.js';
 import { isSlug } from '../core/ids.js';
 import type { Workspace } from '../core/workspace.js';
+import { profileFor, profileRef, toolRefusal, type Profile } from '../core/security-profiles.js';
 import type { ChatMessage, ToolCall, ToolSpec } from '../providers/types.js';
 import { roleModel } from './model-runtime.js';
 import { runTurns } from './turns.js';
@@ -34,10 +35,18 @@ export const AgentDefSchema = z.object({
   provider: ModelRoleConfigSchema.shape.provider,
   model: z.string().min(1),
   scriptFile: z.string().optional(),
+  /** The tools it uses: they narrow its profile's tools (a tool the profile lacks is an error at load). */
   tools: z.array(z.enum(Object.keys(AGENT_TOOLS) as [string, ...string[]])).default([]),
   maxTurns: z.number().int().positive().max(50).default(10),
+  /** Its security profile (config `security.profiles` or a built-in; default `agent`). */
+  profile: z.string().min(1).max(100).optional(),
+  /** Fields that narrow the profile further (security-config.ts ProfileInputSchema; they may only shrink it). */
+  narrow: z.record(z.string(), z.unknown()).optional(),
+  /** The secrets and context keys it reads: they narrow the profile's (and must be granted by it). */
+  secrets: z.array(z.string()).optional(),
+  context: z.array(z.string()).optional(),
 });
-export type AgentDef = z.infer<typeof AgentDefSchema> & { prompt: string; file: string };
+export type AgentDef = z.infer<typeof AgentDefSchema> & { prompt: string; file: string; securityProfile: Profile };
 
 async function agentFiles(ws: Workspace): Promise<Map<string, string>> {
   const files = new Map<string, string>();
@@ -47,24 +56,39 @@ async function agentFiles(ws: Workspace): Promise<Map<string, string>> {
   return files;
 }
 
-function parseAgent(file: string, text: string): AgentDef {
+function parseAgent(ws: Workspace, file: string, text: string): AgentDef {
   const parsed = parseFrontMatter(text, `${file}: the front matter`);
   if (!parsed.present) throw new OrchestraError('INVALID_INPUT', `${file}: an agent needs YAML front matter (--- name: ... ---)`);
   const def = AgentDefSchema.safeParse(parsed.data);
   if (!def.success) throw new OrchestraError('INVALID_INPUT', `${file}: ${def.error.issues[0]!.path.join('.')}: ${def.error.issues[0]!.message}`);
-  return { ...def.data, prompt: parsed.content.trim(), file };
+  return { ...def.data, prompt: parsed.content.trim(), file, securityProfile: agentProfile(ws, def.data, file) };
+}
+
+/**
+ * The agent's effective profile: the one its front matter names, narrowed by its `narrow`,
+ * `tools`, `secrets` and `context`. A front matter that would widen the profile is refused here,
+ * when the agent is loaded, with the rule named (INVALID_INPUT).
+ */
+function agentProfile(ws: Workspace, def: z.infer<typeof AgentDefSchema>, file: string): Profile {
+  const narrow = { ...def.narrow, tools: def.tools, ...(def.secrets ? { secrets: def.secrets } : {}), ...(def.context ? { context: def.context } : {}) };
+  try {
+    return profileFor(ws.config, def.profile ?? 'agent', { by: `agent ${def.name}`, narrow });
+  } catch (err) {
+    const { message } = describeError(err);
+    throw new OrchestraError('INVALID_INPUT', `${file}: ${message}`);
+  }
 }
 
 export async function listAgents(ws: Workspace): Promise<AgentDef[]> {
   const agents: AgentDef[] = [];
-  for (const [, file] of await agentFiles(ws)) agents.push(parseAgent(file, await fs.readFile(file, 'utf8')));
+  for (const [, file] of await agentFiles(ws)) agents.push(parseAgent(ws, file, await fs.readFile(file, 'utf8')));
   return agents.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export async function loadAgent(ws: Workspace, name: string): Promise<AgentDef> {
   const file = (await agentFiles(ws)).get(name);
   if (!file) throw new OrchestraError('NOT_FOUND', `no agent "${name}" (looked in ai/agents/)`);
-  return parseAgent(file, await fs.readFile(file, 'utf8'));
+  return parseAgent(ws, file, await fs.readFile(file, 'utf8'));
 }
 
 /**
@@ -78,6 +102,7 @@ export async function runAgent(ws: Workspace, name: string, taskId: string, acto
   const agentActor: Actor = { kind: 'agent', name, ...(actor.host ? { host: actor.host } : {}), pid: process.pid };
   const model = roleModel(ws, { provider: agent.provider, model: agent.model, streaming: false, maxOutputTokens: 4096, ...(agent.scriptFile ? { scriptFile: agent.scriptFile } : {}) });
   const tools = agent.tools.map((t) => AGENT_TOOLS[t]!);
+  const maxTurns = Math.min(agent.maxTurns, agent.securityProfile.budget.maxTurns ?? Infinity);
   // The agent's own prompt is part of the set, so the recorded hash names the whole system text.
   const prompt = await loadPromptSet(ws, ['system/base.md'], [agent.prompt]);
   const messages: ChatMessage[] = [{ role: 'user', text: `Task id: ${taskId}. Do your work on this task now.` }];
@@ -86,7 +111,7 @@ export async function runAgent(ws: Workspace, name: string, taskId: string, acto
   let turns = 0;
   try {
     const outcome = await runTurns<string>({
-      ws, lease, role: 'agent', model, messages, tools, maxTurns: agent.maxTurns,
+      ws, lease, role: 'agent', model, messages, tools, maxTurns, profile: agent.securityProfile,
       ...(opts.signal ? { signal: opts.signal } : {}),
       prompts: async () => prompt,
       onText: (reply) => ({ done: reply.text.trim() }),
@@ -94,18 +119,19 @@ export async function runAgent(ws: Workspace, name: string, taskId: string, acto
     });
     turns = outcome.turns;
     ok = outcome.kind === 'done';
-    output = outcome.kind === 'done' ? outcome.value : outcome.kind === 'aborted' ? `agent ${name} was stopped` : `agent ${name} did not finish within ${agent.maxTurns} turns`;
+    output = outcome.kind === 'done' ? outcome.value : outcome.kind === 'aborted' ? `agent ${name} was stopped` : `agent ${name} did not finish within ${maxTurns} turns`;
   } catch (err) {
     output = describeError(err).message;
   }
-  await lease.append([{ type: 'agent.ran', data: { agent: name, ok, turns, output: output.slice(0, 4000) } }]).catch(() => undefined);
+  await lease.append([{ type: 'agent.ran', data: { agent: name, ok, turns, output: output.slice(0, 4000), ...profileRef(agent.securityProfile) } }]).catch(() => undefined);
   if (!opts.lease) await lease.release([], ok ? 'agent done' : 'agent failed').catch(() => undefined);
   return { ok, output, turns };
 }
 
 async function runTool(ws: Workspace, agent: AgentDef, taskId: string, actor: Actor, call: ToolCall): Promise<{ output: string; isError: boolean }> {
   const reply = (output: string, isError = false) => ({ output, isError });
-  if (!agent.tools.includes(call.name)) return reply(`refused: agent ${agent.name} may not use "${call.name}"`, true);
+  const refusal = toolRefusal(agent.securityProfile, call.name);
+  if (refusal || !agent.tools.includes(call.name)) return reply(`refused: agent ${agent.name} may not use "${call.name}" (${refusal ?? 'not in its tools'})`, true);
   const arg = (k: string) => (typeof call.args[k] === 'string' ? (call.args[k] as string) : '');
   if (CONTEXT_TOOL_NAMES.has(call.name)) {
     const repo = (await ws.task(taskId)).fields.repo;

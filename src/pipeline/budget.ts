@@ -1,13 +1,25 @@
 import { LimitsSchema, type Limits } from '../core/config.js';
 import { OrchestraError } from '../core/errors.js';
 import type { TaskView } from '../core/model/task.js';
+import type { Profile } from '../core/security-profiles.js';
 import { formatUsd } from '../core/text-sanitize.js';
 
-/** Global limits from config, overridden per task by its `limits` field. */
-export function effectiveLimits(global: Limits, task: TaskView): Limits {
+/**
+ * Global limits from config, overridden per task by its `limits` field, then capped by the step's
+ * profile budget. A task made by an actor config does not trust (`trusted: false`) may only lower
+ * a limit: nothing but a config change widens what a run may spend.
+ */
+export function effectiveLimits(global: Limits, task: TaskView, opts: { trusted?: boolean; budget?: Profile['budget'] } = {}): Limits {
   const override = LimitsSchema.partial().safeParse(task.fields.limits ?? {});
   if (!override.success) throw new OrchestraError('INVALID_INPUT', `task field "limits": ${override.error.issues[0]!.message}`);
-  return { ...global, ...Object.fromEntries(Object.entries(override.data).filter(([, v]) => v !== undefined)) };
+  const limits: Limits = { ...global };
+  for (const [key, value] of Object.entries(override.data) as [keyof Limits, number | undefined][]) {
+    if (value !== undefined) limits[key] = opts.trusted === false ? Math.min(value, global[key]) : value;
+  }
+  for (const [key, cap] of Object.entries(opts.budget ?? {}) as [keyof Limits, number | undefined][]) {
+    if (cap !== undefined && key in limits) limits[key] = Math.min(limits[key], cap);
+  }
+  return limits;
 }
 
 export interface Spent { turns: number; testRuns: number; inputTokens: number; outputTokens: number; costUsd: number; startedAt: number }

@@ -11,9 +11,11 @@ import type { StoredEvent } from '../core/record.js';
 const str = z.string();
 const int = z.number().int();
 const strings = z.array(z.string()).default([]);
+/** The security profile a run ran under and its hash (security-profiles.ts); absent in older records. */
+const profiled = { profile: str.optional(), profileHash: str.optional() };
 
 export const DevEventSchemas = {
-  'plan.proposed': z.object({ version: int.positive(), file: str, summary: str.default(''), steps: strings, criteria: strings, risks: strings, base: str.optional(), baseCommit: str.optional() }),
+  'plan.proposed': z.object({ version: int.positive(), file: str, summary: str.default(''), steps: strings, criteria: strings, risks: strings, base: str.optional(), baseCommit: str.optional(), ...profiled }),
   'plan.feedback': z.object({ onVersion: int.min(0), text: str }),
   'plan.approved': z.object({ version: int.positive() }),
   'model.called': z.object({
@@ -23,15 +25,15 @@ export const DevEventSchemas = {
   }),
   /** A tool call the step refused or that failed (the model saw this reason as the call's result). */
   'tool.refused': z.object({ role: str.optional(), name: str, reason: str.default('') }),
-  'exec.started': z.object({ worktree: str, branch: str, base: str, baseCommit: str, planVersion: int }),
+  'exec.started': z.object({ worktree: str, branch: str, base: str, baseCommit: str, planVersion: int, ...profiled }),
   'exec.resumed': z.object({ attempt: int }),
   'tests.ran': z.object({
     run: int, passed: z.boolean(), exitCode: int.nullable().default(null), timedOut: z.boolean().default(false), aborted: z.boolean().optional(),
-    durationMs: z.number().min(0).default(0), file: str, isolation: str.optional(),
+    durationMs: z.number().min(0).default(0), file: str, isolation: str.optional(), ...profiled,
   }),
   'setup.ran': z.object({
     command: str, source: z.enum(['task', 'config', 'repository', 'detected', 'none']), passed: z.boolean(), cached: z.boolean().default(false),
-    exitCode: int.nullable().default(null), durationMs: z.number().min(0).default(0), file: str,
+    exitCode: int.nullable().default(null), durationMs: z.number().min(0).default(0), file: str, ...profiled,
   }),
   'exec.finished': z.object({ summary: str.default(''), diffStat: str.optional(), diffFile: str.optional(), files: z.array(str).optional() }),
   'exec.stopped': z.object({ reason: str, patchFile: str.optional() }),
@@ -40,7 +42,7 @@ export const DevEventSchemas = {
   'task.failed': z.object({ step: str.default(''), reason: str, patchFile: str.optional() }).loose(),
   'abort.requested': z.object({ reason: str.optional() }),
   'retry.requested': z.object({ replan: z.boolean().default(false) }),
-  'agent.ran': z.object({ agent: str, ok: z.boolean(), turns: int.optional(), output: str.default('') }),
+  'agent.ran': z.object({ agent: str, ok: z.boolean(), turns: int.optional(), output: str.default(''), ...profiled }),
 } as const;
 
 export type DevEventType = keyof typeof DevEventSchemas;

@@ -3,14 +3,20 @@ import type { Command } from '../core/inbox-format.js';
 import type { TaskView } from '../core/model/task.js';
 import { archiveTask, commentTask, moveTask } from '../core/ops/tasks.js';
 import type { Workspace } from '../core/workspace.js';
+import { checkTaskCommands } from '../core/security-profiles.js';
 import { abortTask, approvePlan, givePlanFeedback, retryTask } from './commands.js';
 import { DEV_WORKSTREAM } from './dev-workstream.js';
 import { checkRepoSpec } from './target.js';
 
-/** The dev workstream's check of a new task from any door: its repository must resolve. */
-export async function checkNewTask(ws: Workspace, task: { workstream?: string; fields?: Record<string, unknown> }, _actor: Actor): Promise<void> {
+/**
+ * The dev workstream's check of a new task from any door: its repository must resolve, and an
+ * actor config does not trust may name only `test`/`setup` commands its profiles allow
+ * (COMMAND_NOT_ALLOWED, naming the rule, before anything is recorded or run).
+ */
+export async function checkNewTask(ws: Workspace, task: { workstream?: string; fields?: Record<string, unknown> }, actor: Actor): Promise<void> {
   const workstream = task.workstream ?? ws.config.defaultWorkstream;
   if (workstream !== DEV_WORKSTREAM) return;
+  checkTaskCommands(ws.config, task.fields, actor);
   const repo = task.fields?.repo;
   if (typeof repo === 'string' && repo.trim()) await checkRepoSpec(ws, repo);
 }

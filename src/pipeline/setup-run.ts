@@ -10,7 +10,9 @@ import type { Lease } from '../core/leases.js';
 import { newId } from '../core/ids.js';
 import type { TaskView } from '../core/model/task.js';
 import type { Workspace } from '../core/workspace.js';
-import { runSandboxed, sandboxOptions } from '../exec/sandbox.js';
+import { runSandboxed } from '../exec/sandbox.js';
+import { profileSandboxOptions } from '../exec/profile-sandbox.js';
+import { profileRef, resolveProfile, type Profile } from '../core/security-profiles.js';
 import { devEvent } from './dev-events.js';
 import { grantedSecretNames } from './granted-secrets.js';
 import { cacheKey, planSetup, type SetupPlan } from './setup.js';
@@ -29,7 +31,7 @@ import { cacheKey, planSetup, type SetupPlan } from './setup.js';
  * Package-manager caches and toolchain homes go to `.orchestra-cache/` inside the worktree, which
  * the mirror's exclude file keeps out of every commit (see vcs/repo-source.ts `sealMirror`).
  */
-export interface SetupOutcome { plan?: SetupPlan; passed: boolean; cached: boolean; exitCode: number | null; durationMs: number; output: string }
+export interface SetupOutcome { profile: Profile; plan?: SetupPlan; passed: boolean; cached: boolean; exitCode: number | null; durationMs: number; output: string }
 
 const run = promisify(execFile);
 const TAIL_CHARS = 1500;
@@ -90,11 +92,13 @@ async function keep(ws: Workspace, key: string, installs: string, worktree: stri
 
 export async function runSetup(ws: Workspace, task: TaskView, repoSource: string, worktree: string, signal: AbortSignal): Promise<SetupOutcome> {
   const plan = planSetup(task, ws.config, worktree);
-  if (!plan) return { passed: true, cached: false, exitCode: 0, durationMs: 0, output: 'no setup step: no lockfile or .orchestra/setup.sh at the repository root\n' };
+  // The setup profile: network (on by default: it downloads), time and resource limits.
+  const profile = resolveProfile(ws.config, 'setup');
+  if (!plan) return { profile, passed: true, cached: false, exitCode: 0, durationMs: 0, output: 'no setup step: no lockfile or .orchestra/setup.sh at the repository root\n' };
   const key = cacheKey(plan, repoSource, worktree);
   const started = performance.now();
   if (key && plan.installs && (await restore(ws, key, plan.installs, worktree))) {
-    return { plan, passed: true, cached: true, exitCode: 0, durationMs: Math.round(performance.now() - started), output: `restored ${plan.installs} from the dependency cache (${key})\n` };
+    return { profile, plan, passed: true, cached: true, exitCode: 0, durationMs: Math.round(performance.now() - started), output: `restored ${plan.installs} from the dependency cache (${key})\n` };
   }
   // Secrets granted to the setup step (config context.setupSecrets for now), opened only when it
   // really runs: audited, set in its environment, masked in its output.
@@ -103,10 +107,8 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
     ? await secretEnvFor(ws, granted, { actor: loopActor('executor'), purpose: 'setup', task: task.id, repo: repoScopeName(repoSource) })
     : undefined;
   const result = await runSandboxed({
-    ...sandboxOptions(ws.config.sandbox),
+    ...profileSandboxOptions(ws.config.sandbox, profile),
     ...(secrets ? { grantedEnv: secrets.env } : {}),
-    timeoutMs: ws.config.sandbox.setupTimeoutSeconds * 1000,
-    network: 'on',
     command: plan.command,
     cwd: worktree,
     signal,
@@ -114,7 +116,7 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
     ...worktreeEnv(ws, worktree),
   });
   if (result.passed && key && plan.installs) await keep(ws, key, plan.installs, worktree).catch(() => undefined);
-  return { plan, passed: result.passed, cached: false, exitCode: result.exitCode, durationMs: result.durationMs, output: result.output };
+  return { profile, plan, passed: result.passed, cached: false, exitCode: result.exitCode, durationMs: result.durationMs, output: result.output };
 }
 
 /** Runs the setup step and records it; returns the outcome (the caller fails the task when it did not pass). */
@@ -126,7 +128,7 @@ export async function recordedSetup(ws: Workspace, lease: Lease, task: TaskView,
   const file = await ws.writeTaskFile(task.id, `exec${exec.number}-setup.txt`, header + outcome.output, { onTaken: 'newName' });
   await lease.append([devEvent('setup.ran', {
     command: outcome.plan?.command ?? '', source: outcome.plan?.source ?? 'none', passed: outcome.passed, cached: outcome.cached,
-    exitCode: outcome.exitCode, durationMs: outcome.durationMs, file,
+    exitCode: outcome.exitCode, durationMs: outcome.durationMs, file, ...profileRef(outcome.profile),
   })]);
   return { ...outcome, file };
 }

@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
 import { lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoSetup } from '../core/config.js';
+import { checkCommand } from '../core/command-allow.js';
+import { repoSetup, type Config } from '../core/config.js';
+import { isTrustedActor, resolveProfile } from '../core/security-profiles.js';
 import type { TaskView } from '../core/model/task.js';
 
 /**
  * What installs a repository's dependencies before its tests can run: the setup step of an
  * execution. Chosen, first match wins, from:
- * 1. the task's `setup` field, only when a person at the CLI made the task (a chat or inbox
- *    writer cannot choose what runs with network);
+ * 1. the task's `setup` field, when a trusted actor made the task (config `security.trustedActors`,
+ *    default the CLI) or the command is on the `setup` profile's allow-list (a chat or inbox
+ *    writer cannot choose freely what runs with network);
  * 2. config `repos.<name>.setup`;
  * 3. a committed `.orchestra/setup.sh` in the repository;
  * 4. the lockfile at the repository root (package-lock.json -> npm ci, pnpm-lock.yaml, yarn.lock,
@@ -62,22 +65,24 @@ export function detectSetup(rootNames: readonly string[], hasRepoSetupFile = fal
   return undefined;
 }
 
-/** True when the task's own `setup` field may be run: tasks a person made at the CLI. */
-export function trustsTaskSetup(task: TaskView): boolean {
-  return task.createdBy.startsWith('cli:');
+type SetupConfig = Pick<Config, 'repos' | 'security' | 'sandbox'>;
+
+/** True when the task's own `setup` command may be run: made by a trusted actor, or allowed by the setup profile. */
+export function trustsTaskSetup(task: TaskView, config: SetupConfig, command: string): boolean {
+  return isTrustedActor(config, task.createdBy) || checkCommand(command, resolveProfile(config, 'setup').commands).allowed;
 }
 
 /** The setup step of a task's execution in `worktree` (see the order above), or undefined: none needed. */
-export function planSetup(task: TaskView, repos: Parameters<typeof repoSetup>[0], worktree: string): SetupPlan | undefined {
+export function planSetup(task: TaskView, config: SetupConfig, worktree: string): SetupPlan | undefined {
   const names = DETECTORS.map((d) => d.lockfile).filter((n) => regularFile(join(worktree, n)));
-  return planSetupFromNames(task, repos, names, regularFile(join(worktree, REPO_SETUP_FILE)));
+  return planSetupFromNames(task, config, names, regularFile(join(worktree, REPO_SETUP_FILE)));
 }
 
 /** The same choice as planSetup from the names at the repository's root (the planner's view of a commit). */
-export function planSetupFromNames(task: TaskView, repos: Parameters<typeof repoSetup>[0], rootNames: readonly string[], hasRepoSetupFile: boolean): SetupPlan | undefined {
+export function planSetupFromNames(task: TaskView, config: SetupConfig, rootNames: readonly string[], hasRepoSetupFile: boolean): SetupPlan | undefined {
   const own = task.fields.setup;
-  if (typeof own === 'string' && own.trim() && trustsTaskSetup(task)) return { command: own.trim(), source: 'task' };
-  const configured = typeof task.fields.repo === 'string' ? repoSetup(repos, task.fields.repo) : undefined;
+  if (typeof own === 'string' && own.trim() && trustsTaskSetup(task, config, own.trim())) return { command: own.trim(), source: 'task' };
+  const configured = typeof task.fields.repo === 'string' ? repoSetup(config, task.fields.repo) : undefined;
   if (configured) return { command: configured, source: 'config' };
   return detectSetup(rootNames, hasRepoSetupFile);
 }

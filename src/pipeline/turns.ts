@@ -1,6 +1,7 @@
 import { OrchestraError } from '../core/errors.js';
 import type { Lease } from '../core/leases.js';
 import type { Workspace } from '../core/workspace.js';
+import { toolRefusal, type Profile } from '../core/security-profiles.js';
 import type { ChatMessage, ModelReply, ToolCall, ToolResult, ToolSpec } from '../providers/types.js';
 import { devEvent } from './dev-events.js';
 import { recordedTurn, type ModelRole, type RoleModel } from './model-runtime.js';
@@ -24,6 +25,11 @@ export interface TurnLoop<R> {
   /** The system prompt and its hash, read again before each turn (prompt edits apply at once). */
   prompts: () => Promise<{ system: string; hash: string }>;
   tools: ToolSpec[];
+  /**
+   * The step's security profile: only the tools it grants are offered, and a call of any other is
+   * refused (never run) with the rule named, e.g. `profile executor: tool "run_shell" not in tools`.
+   */
+  profile?: Profile;
   messages: ChatMessage[];
   signal?: AbortSignal;
   maxTurns: number;
@@ -49,6 +55,8 @@ const RETRY_BASE_MS = 1000;
 
 export async function runTurns<R>(loop: TurnLoop<R>): Promise<TurnOutcome<R>> {
   let turns = 0;
+  const profile = loop.profile;
+  const tools = profile ? loop.tools.filter((t) => !toolRefusal(profile, t.name)) : loop.tools;
   while (turns < loop.maxTurns) {
     if (loop.signal?.aborted) return { kind: 'aborted', turns };
     const reason = loop.beforeTurn?.();
@@ -59,7 +67,7 @@ export async function runTurns<R>(loop: TurnLoop<R>): Promise<TurnOutcome<R>> {
     // passing the run's signal leaked one per turn (MaxListenersExceededWarning after 10 turns).
     const call = turnSignal(loop.signal);
     const { reply, costUsd } = await withProviderRetries(loop.signal, () =>
-      recordedTurn(loop.ws, loop.lease, loop.role, loop.model, prompts.hash, { system: prompts.system, messages: loop.messages, tools: loop.tools, ...(call ? { signal: call.signal } : {}) }),
+      recordedTurn(loop.ws, loop.lease, loop.role, loop.model, prompts.hash, { system: prompts.system, messages: loop.messages, tools, ...(call ? { signal: call.signal } : {}) }),
     ).finally(() => call?.dispose());
     turns++;
     loop.afterReply?.(reply, costUsd);
@@ -74,7 +82,8 @@ export async function runTurns<R>(loop: TurnLoop<R>): Promise<TurnOutcome<R>> {
     let done: { value: R } | undefined;
     for (const call of reply.toolCalls) {
       if (loop.signal?.aborted) break;
-      const { done: value, ...outcome } = await loop.runCall(call);
+      const refusal = profile && toolRefusal(profile, call.name);
+      const { done: value, ...outcome } = refusal ? { output: `refused: there is no tool "${call.name}" you may call (${refusal})`, isError: true, done: undefined } : await loop.runCall(call);
       results.push({ callId: call.id, name: call.name, ...outcome });
       if (value !== undefined) done = { value };
     }

@@ -4,7 +4,7 @@
  */
 import { OrchestraError } from '../core/errors.js';
 import type { NamedSecret } from '../core/secret-scan.js';
-import { assertNoNestedRepos, hasChanges } from './changes.js';
+import { assertNoNestedRepos } from './changes.js';
 import { git, gitLine, gitOk, revParse } from './git.js';
 import { identityEnv, type GitIdentity } from './identity.js';
 import { assertNoSecrets, scanChanges, scannerFor } from './secret-guard.js';
@@ -63,7 +63,8 @@ export async function commitAll(opts: {
   const scanner = scannerFor(opts.secrets);
   assertNoSecrets(scanner.scanText(opts.message, 'the commit message'), 'commit');
 
-  if (await hasChanges(worktreePath)) {
+  // `add -A` then a quiet diff of the index tells whether there is anything to commit (no status first).
+  {
     await git(worktreePath, ['add', '-A']);
     const staged = !(await gitOk(worktreePath, ['diff', '--cached', '--quiet', '--no-ext-diff', '--no-textconv', '--ignore-submodules=dirty']));
     if (staged) {

@@ -240,9 +240,14 @@ export async function refExists(cwd: string, fullRef: string): Promise<boolean> 
 
 /** Commit sha a ref points at, or null. */
 export async function revParse(cwd: string, ref: string): Promise<string | null> {
+  // A full commit id once found stays found (objects are never removed under a task), so it is checked once per process and place.
+  const key = `${cwd}\0${ref}`;
+  if (knownCommits.has(key)) return ref;
   const out = await gitMaybe(cwd, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]);
+  if (out && out === ref && /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(out) && knownCommits.size < 10_000) knownCommits.add(key);
   return out ? out : null;
 }
+const knownCommits = new Set<string>();
 
 /** Refuse anything that git could read as an option. */
 export function assertNotOption(value: string, what: string): void {

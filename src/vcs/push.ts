@@ -12,7 +12,7 @@ import type { NamedSecret } from '../core/secret-scan.js';
 import { git, gitMaybe, revParse, worktreeRecord } from './git.js';
 import { branchLink } from './links.js';
 import { normalizeRemote, remoteBranchSha } from './remote.js';
-import { isRemoteUrl, MIRROR_SOURCE_KIND, redactUrl, transportOptions } from './repo-source.js';
+import { isRemoteUrl, MIRROR_SOURCE_KIND, sealedMirrorSource, redactUrl, transportOptions } from './repo-source.js';
 import { assertNoSecrets, scanChanges, scannerFor } from './secret-guard.js';
 import { globToRegExp } from '../core/quote.js';
 
@@ -144,8 +144,9 @@ async function assertNotMirrorSource(worktreePath: string, remoteUrl: string, br
   const target = localPathOf(remoteUrl);
   if (!rec || !target) return;
   const cfg = join(rec.mirror, 'config');
-  if ((await gitMaybe(rec.mirror, ['config', '--file', cfg, '--get', MIRROR_SOURCE_KIND])) !== 'path') return;
-  const source = await gitMaybe(rec.mirror, ['config', '--file', cfg, '--get', 'remote.origin.url']);
+  const sealed = sealedMirrorSource(rec.mirror);
+  if ((sealed?.kind ?? (await gitMaybe(rec.mirror, ['config', '--file', cfg, '--get', MIRROR_SOURCE_KIND]))) !== 'path') return;
+  const source = sealed?.origin ?? (await gitMaybe(rec.mirror, ['config', '--file', cfg, '--get', 'remote.origin.url']));
   if (source && realOrSelf(source) === realOrSelf(target)) {
     refuse(branch, `${target} is the local repository the task was made from, which Orchestra only reads; push to its remote instead`);
   }

@@ -3,7 +3,7 @@
  * and a local bare mirror of it in the workspace's repo cache (for a path as for a URL).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -85,6 +85,8 @@ export async function resolveRepo(
     throw new OrchestraError('INVALID_INPUT', `Repository path is not a directory: ${abs}`, { spec: trimmed });
   }
   const real = realpathSync(abs);
+  const print = repoPrint(real);
+  if (print && validatedRoots.get(real) === print) return { spec: trimmed, source: real, kind: 'path' };
   const bare = await gitMaybe(real, ['rev-parse', '--is-bare-repository']);
   if (bare === null) {
     throw new OrchestraError('INVALID_INPUT', `Not a git repository: ${abs}`, { spec: trimmed });
@@ -104,7 +106,25 @@ export async function resolveRepo(
       { spec: trimmed, root },
     );
   }
+  if (print) validatedRoots.set(real, print);
   return { spec: trimmed, source: real, kind: 'path' };
+}
+
+/**
+ * Repository roots this process has validated, with the print they had then: a task's repository
+ * is resolved at intake and by each step, and the check costs two git processes. A changed print
+ * (the directory or its `.git` replaced or touched) validates again.
+ */
+const validatedRoots = new Map<string, string>();
+
+function repoPrint(dir: string): string | undefined {
+  try {
+    const d = statSync(dir);
+    const dotGit = lstatSync(join(dir, '.git'), { throwIfNoEntry: false });
+    return `${d.dev}:${d.ino}:${d.mtimeMs}:${dotGit ? `${dotGit.ino}:${dotGit.mtimeMs}` : '-'}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Drops `user:password@` from a URL so it can be logged or shown. */
@@ -164,7 +184,8 @@ export const SETUP_EXCLUDES: readonly string[] = ['/.orchestra-cache/', '/node_m
  * wrote there survives to our next git call.
  */
 export async function sealMirror(dir: string, repo: Pick<ResolvedRepo, 'source' | 'kind'>): Promise<void> {
-  const format = (await gitMaybe(dir, ['config', '--file', join(dir, 'config'), '--get', 'extensions.objectformat'])) ?? '';
+  // A repository's object format never changes: read once per process (the rest is rewritten each time).
+  const format = sealedMirrors.get(dir)?.format ?? (await gitMaybe(dir, ['config', '--file', join(dir, 'config'), '--get', 'extensions.objectformat'])) ?? '';
   if (format && format !== 'sha1' && format !== 'sha256') {
     throw new OrchestraError('WORKSPACE_DAMAGED', `Mirror ${dir} has an unknown object format; remove it and retry`, { dir });
   }
@@ -188,6 +209,25 @@ export async function sealMirror(dir: string, repo: Pick<ResolvedRepo, 'source' 
   // What the setup step creates in a worktree is never committed (tracked files are unaffected).
   await mkdir(join(dir, 'info'), { recursive: true });
   await writeAtomic(join(dir, 'info', 'exclude'), SETUP_EXCLUDES.map((p) => `${p}\n`).join(''));
+  sealedMirrors.set(dir, { format, origin: redactUrl(repo.source), kind: repo.kind });
+}
+
+/**
+ * Mirrors this process sealed, with what it wrote into them. Only this process's git calls and
+ * sandboxed commands (which see the mirror read-only) touch a mirror between two seals, so what
+ * was written is what is there: later checks read it from here instead of spawning git.
+ */
+const sealedMirrors = new Map<string, { format: string; origin: string; kind: RepoKind }>();
+
+/** True when this process sealed `dir` as a mirror (see sealMirror). */
+export function isSealedMirror(dir: string): boolean {
+  return sealedMirrors.has(dir);
+}
+
+/** What this process wrote into the mirror at `dir` when it sealed it (kind and origin of its source), if it did. */
+export function sealedMirrorSource(dir: string): { kind: RepoKind; origin: string } | undefined {
+  const sealed = sealedMirrors.get(dir);
+  return sealed && { kind: sealed.kind, origin: sealed.origin };
 }
 
 /**
@@ -232,6 +272,9 @@ export async function ensureMirror(source: string | ResolvedRepo, cacheDir: stri
     }
     try {
       await rename(tmp, dir);
+      const sealed = sealedMirrors.get(tmp);
+      sealedMirrors.delete(tmp);
+      if (sealed) sealedMirrors.set(dir, sealed);
     } catch (err) {
       if (!existsSync(dir)) throw err; // someone else finished first: use theirs
       await rm(tmp, { recursive: true, force: true });
@@ -250,7 +293,7 @@ async function fetchMirror(dir: string, repo: Pick<ResolvedRepo, 'source' | 'kin
 }
 
 async function checkMirrorOrigin(dir: string, url: string): Promise<void> {
-  const origin = await gitMaybe(dir, ['config', '--file', join(dir, 'config'), '--get', 'remote.origin.url']);
+  const origin = sealedMirrors.get(dir)?.origin ?? (await gitMaybe(dir, ['config', '--file', join(dir, 'config'), '--get', 'remote.origin.url']));
   if (origin === null) {
     throw new OrchestraError('WORKSPACE_DAMAGED', `Mirror directory ${dir} is not a usable git repository; remove it and retry`, { dir });
   }

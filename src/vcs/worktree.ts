@@ -11,7 +11,7 @@ import { OrchestraError } from '../core/errors.js';
 import { writeAtomic } from '../core/fsutil.js';
 import { hasChanges } from './changes.js';
 import { assertNotOption, git, gitLine, gitMaybe, refExists, revParse, worktreeRecord, worktreeRecordPath } from './git.js';
-import { MIRROR_MARKER } from './repo-source.js';
+import { isSealedMirror, MIRROR_MARKER } from './repo-source.js';
 
 export const TASK_BRANCH_PREFIX = 'task/';
 const TASK_ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -36,45 +36,61 @@ export interface BaseInfo {
 }
 
 async function isMirror(repoPath: string): Promise<boolean> {
+  if (isSealedMirror(repoPath)) return true;
   return (await gitMaybe(repoPath, ['config', '--bool', '--default', 'false', '--get', MIRROR_MARKER])) === 'true';
 }
 
-async function listBranchRefs(repoPath: string): Promise<Set<string>> {
-  const out = await gitLine(repoPath, ['for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/remotes']);
-  return new Set(out.split('\n').filter(Boolean));
+/**
+ * The branch refs of a repository (local and remote-tracking) with the commits they point at and
+ * the targets of symbolic ones: read with one git process, then every lookup of a base detection
+ * or a worktree preparation is answered from it.
+ */
+interface BranchRefs { commits: Map<string, string | null>; symrefs: Map<string, string>; mirror: boolean }
+
+async function readBranchRefs(repoPath: string): Promise<BranchRefs> {
+  const format = '%(refname)%00%(objecttype)%00%(objectname)%00%(*objectname)%00%(symref)';
+  const out = await gitLine(repoPath, ['for-each-ref', `--format=${format}`, 'refs/heads', 'refs/remotes']);
+  const commits = new Map<string, string | null>();
+  const symrefs = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const [ref, type, oid, peeled, symref] = line.split('\0');
+    if (!ref) continue;
+    commits.set(ref, type === 'commit' ? oid! : type === 'tag' && peeled ? peeled : null);
+    if (symref) symrefs.set(ref, symref);
+  }
+  return { commits, symrefs, mirror: await isMirror(repoPath) };
 }
 
 /**
  * Full ref for a branch name: local `refs/heads/<b>` or remote-tracking `refs/remotes/<remote>/<b>`
  * (origin first). In a mirror made by ensureMirror the remote-tracking ref wins (it is the fresh one).
  */
-export async function resolveBranchRef(repoPath: string, branch: string): Promise<string | null> {
+function resolveBranchRef(refs: BranchRefs, branch: string): string | null {
   const name = branch.trim().replace(/^refs\/heads\//, '');
   if (!name) return null;
   assertNotOption(name, 'Branch name');
-  const refs = await listBranchRefs(repoPath);
   const local = `refs/heads/${name}`;
   const origin = `refs/remotes/origin/${name}`;
-  const order = (await isMirror(repoPath)) ? [origin, local] : [local, origin];
-  for (const ref of order) if (refs.has(ref)) return ref;
-  for (const r of refs) if (r.startsWith('refs/remotes/') && r.split('/').length === name.split('/').length + 3 && r.endsWith(`/${name}`)) return r;
-  if (refs.has(`refs/remotes/${name}`)) return `refs/remotes/${name}`; // e.g. 'origin/main'
-  if (name.startsWith('refs/') && (await refExists(repoPath, name))) return name;
+  const order = refs.mirror ? [origin, local] : [local, origin];
+  for (const ref of order) if (refs.commits.has(ref)) return ref;
+  for (const r of refs.commits.keys()) if (r.startsWith('refs/remotes/') && r.split('/').length === name.split('/').length + 3 && r.endsWith(`/${name}`)) return r;
+  if (refs.commits.has(`refs/remotes/${name}`)) return `refs/remotes/${name}`; // e.g. 'origin/main'
+  if (name.startsWith('refs/') && refs.commits.has(name)) return name;
   return null;
 }
 
-async function defaultBranch(repoPath: string): Promise<string | null> {
-  const originHead = await gitMaybe(repoPath, ['symbolic-ref', '--quiet', 'refs/remotes/origin/HEAD']);
+async function defaultBranch(repoPath: string, refs: BranchRefs): Promise<string | null> {
+  const originHead = refs.symrefs.get('refs/remotes/origin/HEAD');
   if (originHead?.startsWith('refs/remotes/origin/')) {
     const b = originHead.slice('refs/remotes/origin/'.length);
-    if (await resolveBranchRef(repoPath, b)) return b;
+    if (resolveBranchRef(refs, b)) return b;
   }
   const head = await gitMaybe(repoPath, ['symbolic-ref', '--quiet', 'HEAD']);
   if (head?.startsWith('refs/heads/')) {
     const b = head.slice('refs/heads/'.length);
-    if (!b.startsWith(TASK_BRANCH_PREFIX) && (await resolveBranchRef(repoPath, b))) return b;
+    if (!b.startsWith(TASK_BRANCH_PREFIX) && resolveBranchRef(refs, b)) return b;
   }
-  for (const b of ['main', 'master']) if (await resolveBranchRef(repoPath, b)) return b;
+  for (const b of ['main', 'master']) if (resolveBranchRef(refs, b)) return b;
   return null;
 }
 
@@ -82,7 +98,8 @@ async function defaultBranch(repoPath: string): Promise<string | null> {
  * `requested` when that branch exists (locally or remote-tracking), else `development` when it
  * exists, else the default branch (origin's HEAD, else the current HEAD branch, else main/master).
  */
-export async function detectBase(repoPath: string, requested?: string): Promise<BaseInfo> {
+export async function detectBase(repoPath: string, requested?: string, known?: BranchRefs): Promise<BaseInfo> {
+  const refs = known ?? (await readBranchRefs(repoPath));
   const want = requested?.trim() || undefined;
   const candidates: Array<[string | null | undefined, BaseInfo['source']]> = [
     [want, 'requested'],
@@ -90,15 +107,15 @@ export async function detectBase(repoPath: string, requested?: string): Promise<
   ];
   for (const [branch, source] of candidates) {
     if (!branch) continue;
-    const ref = await resolveBranchRef(repoPath, branch);
+    const ref = resolveBranchRef(refs, branch);
     if (ref) return finish(branch, ref, source);
   }
-  const def = await defaultBranch(repoPath);
-  if (def) return finish(def, (await resolveBranchRef(repoPath, def))!, 'default');
+  const def = await defaultBranch(repoPath, refs);
+  if (def) return finish(def, resolveBranchRef(refs, def)!, 'default');
   throw new OrchestraError('NOT_FOUND', `No base branch found in ${repoPath}${want ? ` (requested '${want}')` : ''}: the repository has no commits on development, main or master`, { repoPath });
 
-  async function finish(branch: string, ref: string, source: BaseInfo['source']): Promise<BaseInfo> {
-    const commit = await revParse(repoPath, ref);
+  function finish(branch: string, ref: string, source: BaseInfo['source']): BaseInfo {
+    const commit = refs.commits.get(ref);
     if (!commit) throw new OrchestraError('GIT_ERROR', `Branch ${ref} does not point at a commit`);
     return { branch: branch.replace(/^refs\/heads\//, ''), ref, commit, source, requestedMissing: !!want && source !== 'requested' };
   }
@@ -128,9 +145,23 @@ async function inspectWorktree(mirror: string, path: string): Promise<{ branch: 
 
 /** Throws unless `repoPath` is a bare mirror made by ensureMirror: worktrees are never made in a user's repository. */
 async function assertMirror(repoPath: string): Promise<void> {
+  if (isSealedMirror(repoPath)) return; // sealed by this process: a bare mirror by construction
   if (!(await isMirror(repoPath)) || (await gitLine(repoPath, ['rev-parse', '--is-bare-repository'])) !== 'true') {
     throw new OrchestraError('INVALID_INPUT', `${repoPath} is not an Orchestra mirror: worktrees are made only from a mirror in the repo cache (ensureMirror), never in a user's repository`, { repoPath });
   }
+}
+
+/** True when `mirror` has any worktree registration (live or stale) for `path` or a directory of the same name. */
+function hasRegistration(mirror: string, path: string): boolean {
+  const base = join(mirror, 'worktrees');
+  if (!existsSync(base)) return false;
+  const name = path.split('/').pop()!;
+  for (const entry of readdirSync(base)) {
+    if (entry === name || entry.startsWith(name)) return true;
+    const file = join(base, entry, 'gitdir');
+    if (existsSync(file) && dirname(resolve(base, entry, readFileSync(file, 'utf8').trim())) === path) return true;
+  }
+  return false;
 }
 
 /** The admin directory git made for the worktree at `path` (`<mirror>/worktrees/<name>`). */
@@ -197,12 +228,13 @@ export async function prepareWorktree(opts: {
   const repoPath = realpathSync(resolve(opts.repoPath));
   const path = resolve(opts.worktreesDir, opts.taskId);
   await assertMirror(repoPath);
-  const baseBranch = opts.base?.trim() || (await detectBase(repoPath)).branch;
-  const baseRef = await resolveBranchRef(repoPath, baseBranch);
+  const refs = await readBranchRefs(repoPath);
+  const baseBranch = opts.base?.trim() || (await detectBase(repoPath, undefined, refs)).branch;
+  const baseRef = resolveBranchRef(refs, baseBranch);
   if (!baseRef) throw new OrchestraError('NOT_FOUND', `Base branch '${baseBranch}' does not exist in ${repoPath}`, { repoPath, base: baseBranch });
 
-  const result = async (created: boolean): Promise<PreparedWorktree> => {
-    const baseCommit = await gitLine(repoPath, ['merge-base', baseRef, `refs/heads/${branch}`]);
+  const result = async (created: boolean, forkedFrom?: string): Promise<PreparedWorktree> => {
+    const baseCommit = forkedFrom ?? (await gitLine(repoPath, ['merge-base', baseRef, `refs/heads/${branch}`]));
     return { path: realpathSync(path), branch, base: baseBranch, baseCommit, created };
   };
 
@@ -219,14 +251,16 @@ export async function prepareWorktree(opts: {
   }
 
   await mkdir(opts.worktreesDir, { recursive: true });
-  await git(repoPath, ['worktree', 'prune']); // forget registrations whose directory vanished
-  if (await refExists(repoPath, `refs/heads/${branch}`)) {
+  // A registration whose directory vanished (a crash, a cleared cache) makes `worktree add` refuse the path.
+  if (hasRegistration(repoPath, path)) await git(repoPath, ['worktree', 'prune']);
+  if (refs.commits.has(`refs/heads/${branch}`)) {
     await git(repoPath, ['worktree', 'add', path, branch]);
-  } else {
-    await git(repoPath, ['worktree', 'add', '--no-track', '-b', branch, path, baseRef]);
+    await recordWorktree(repoPath, path);
+    return result(true);
   }
+  await git(repoPath, ['worktree', 'add', '--no-track', '-b', branch, path, baseRef]);
   await recordWorktree(repoPath, path);
-  return result(true);
+  return result(true, refs.commits.get(baseRef) ?? undefined); // a new branch forks at the base ref's commit
 }
 
 /**

@@ -97,6 +97,9 @@ export async function makePipeline(t: Cleanup, opts: { config?: Record<string, u
     loops: { scanIntervalMs: 200, leaseTtlMs: 1500, settleMs: 20 },
     git: { commitIntervalMs: 200 },
     fsync: false,
+    // The tests' unsealed inbox files stand for the operator; test/security-allowlist.int.test.ts
+    // checks the default, where an inbox writer is held to the profiles' allow-lists.
+    security: { trustedActors: ['cli', 'inbox'] },
     repos: { sample: repo },
     testCommand: TEST_CMD,
     planner: scripted('planner.json'),

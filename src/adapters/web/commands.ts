@@ -7,6 +7,7 @@ import type { Workspace } from '../../core/workspace.js';
 import { describeError } from '../../core/errors.js';
 import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
 import { checkRepoSpec } from '../../pipeline/target.js';
+import { checkTaskCommands } from '../../core/security-profiles.js';
 import { submitCommand, submitTask } from '../inbox-port.js';
 import { HttpError, JSON_TYPE, send, wantsJson } from './http.js';
 
@@ -40,6 +41,12 @@ export async function post(ws: Workspace, log: Logger, req: IncomingMessage, res
     const test = text('test', 2000);
     if (base) fields.base = base;
     if (test) fields.test = test;
+    // The intake refuses it too; said here, the person sees the rule at once instead of a silent drop.
+    try {
+      checkTaskCommands(ws.config, fields, actor);
+    } catch (err) {
+      throw new HttpError(400, describeError(err).message);
+    }
     const { taskId } = await submitTask(ws, { title, description: text('description', 200_000), workstream: DEV_WORKSTREAM, fields }, actor);
     log.info('task submitted', { task: taskId, title });
     return done(`Task submitted: it appears in the list once intake records it.`, '/', { taskId });

@@ -10,7 +10,7 @@ export function register(program: Command, ctx: CliContext): void {
   agent.command('list').action(act(async (ws, o) => {
     const { listAgents } = await import('../../pipeline/agents.js');
     const agents = await listAgents(ws);
-    o.ok(agents, agents.length ? agents.map((a) => `${a.name.padEnd(16)} ${a.provider}/${a.model}  tools: ${a.tools.join(', ') || 'none'}  - ${a.description}`) : 'no agents');
+    o.ok(agents, agents.length ? agents.map((a) => `${a.name.padEnd(16)} ${a.provider}/${a.model}  profile: ${a.securityProfile.name}  tools: ${a.tools.join(', ') || 'none'}  - ${a.description}`) : 'no agents');
   }));
   agent.command('run <name>').requiredOption('--task <id>').action(act(async (ws, o, name: string, opts: { task: string }) => {
     const { runAgent } = await import('../../pipeline/agents.js');

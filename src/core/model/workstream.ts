@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeActor } from '../actor.js';
 import { OrchestraError } from '../errors.js';
 import type { StreamRecord } from '../record.js';
 
@@ -46,7 +47,8 @@ export interface WorkstreamView {
   initial: string;
   retry: RetryPolicy;
   requiredFields: string[];
-  triggers: Trigger[];
+  /** Each with the actor who added it (from its record, never from its data): commands are trusted by who chose them. */
+  triggers: Array<Trigger & { addedBy?: string }>;
   createdAt: string;
   lastSeq: number;
 }
@@ -72,7 +74,7 @@ export function foldWorkstream(records: StreamRecord[]): WorkstreamView | undefi
         Object.assign(view, Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)));
         view.initial = Object.keys(view.states)[0]!;
       } else if (event.type === 'trigger.added') {
-        view.triggers.push(TriggerSchema.parse(event.data));
+        view.triggers.push({ ...TriggerSchema.parse(event.data), addedBy: describeActor(record.actor) });
       } else if (event.type === 'trigger.removed') {
         view.triggers = view.triggers.filter((t) => t.id !== event.data.id);
       }

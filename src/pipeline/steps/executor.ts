@@ -3,7 +3,10 @@ import type { Lease } from '../../core/leases.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
 import { detectTestCommand } from '../../exec/detect-test.js';
-import { runSandboxed, sandboxOptions } from '../../exec/sandbox.js';
+import { runSandboxed } from '../../exec/sandbox.js';
+import { profileSandboxOptions } from '../../exec/profile-sandbox.js';
+import { checkTaskCommands, isTrustedActor, profileRef, resolveProfile, writeRefusal, type Profile } from '../../core/security-profiles.js';
+import { safeRelative } from '../tools/common.js';
 import { effectiveLimits, exceededLimit, type Spent } from '../budget.js';
 import { DEV_WORKSTREAM } from '../dev-workstream.js';
 import { assertPriced, roleModel } from '../model-runtime.js';
@@ -28,7 +31,7 @@ const FINISH: ToolSpec = { name: 'finish', description: 'Declare the task done, 
 interface Execution { worktree: string; branch: string; base: string; baseCommit: string; number: number }
 
 /** Starts (from `approved`) or resumes (an `executing` task whose holder died) an execution. */
-async function beginExecution(ws: Workspace, lease: Lease, task: TaskView): Promise<Execution | undefined> {
+async function beginExecution(ws: Workspace, lease: Lease, task: TaskView, profile: Profile): Promise<Execution | undefined> {
   if (task.state === 'executing' && task.dev.execution) {
     const e = task.dev.execution;
     await prepareWorktree({ repoPath: (await executionTarget(ws, task, e)).objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: e.base });
@@ -40,7 +43,7 @@ async function beginExecution(ws: Workspace, lease: Lease, task: TaskView): Prom
   const target = await resolveTarget(ws, task);
   const wt = await prepareWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: target.base.branch });
   const { record } = await lease.append((view) => (view.state !== 'approved' ? null : [
-    { type: 'exec.started', data: { worktree: wt.path, branch: wt.branch, base: wt.base, baseCommit: wt.baseCommit, planVersion: plan.version } },
+    { type: 'exec.started', data: { worktree: wt.path, branch: wt.branch, base: wt.base, baseCommit: wt.baseCommit, planVersion: plan.version, ...profileRef(profile) } },
     { type: 'task.moved', data: { from: 'approved', to: 'executing', reason: `executing plan v${plan.version} on ${wt.branch}` } },
   ]));
   if (!record) return undefined;
@@ -86,8 +89,13 @@ export function createExecutorLoop(env: LoopEnv): Loop {
       const userAborted = async () => (await ws.findTask(task.id))?.state === 'aborted';
 
       try {
-        const limits = effectiveLimits(ws.config.limits, task);
-        exec = await beginExecution(ws, lease, task);
+        const profile = resolveProfile(ws.config, 'executor');
+        const testsProfile = resolveProfile(ws.config, 'tests');
+        // Defence in depth: intake refuses these already; a task that got past it (made before a
+        // config change, or forged) is refused here with COMMAND_NOT_ALLOWED, before anything runs.
+        checkTaskCommands(ws.config, task.fields, task.createdBy);
+        const limits = effectiveLimits(ws.config.limits, task, { trusted: isTrustedActor(ws.config, task.createdBy), budget: profile.budget });
+        exec = await beginExecution(ws, lease, task, profile);
         if (!exec) return;
         const current = await ws.task(task.id);
         const testCommand = (typeof task.fields.test === 'string' && task.fields.test) || ws.config.testCommand || (await detectTestCommand(exec.worktree));
@@ -116,7 +124,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
         const messages: ChatMessage[] = [{ role: 'user', text: await openingMessage(ws, current, resumed) }];
 
         const outcome = await runTurns<string>({
-          ws, lease, role: 'executor', model, messages, signal: loopSignal, maxTurns: Number.MAX_SAFE_INTEGER, // limits.maxTurns is a budget: beforeTurn
+          ws, lease, role: 'executor', model, messages, signal: loopSignal, profile, maxTurns: Number.MAX_SAFE_INTEGER, // limits.maxTurns is a budget: beforeTurn
           prompts: () => loadPromptSet(ws, PROMPT_SETS.executor),
           tools: [...tools.specs, ...context.specs, RUN_TESTS, FINISH],
           beforeTurn: () => exceededLimit(limits, spent),
@@ -163,15 +171,15 @@ export function createExecutorLoop(env: LoopEnv): Loop {
             }
             // Throws SANDBOX_UNAVAILABLE where no sandbox can be built: the catch below fails the task with that reason.
             const result = await runSandboxed({
-              ...sandboxOptions(ws.config.sandbox), command: testCommand as string, cwd: exec!.worktree, signal: loopSignal, hidePaths: [ws.paths.root],
+              ...profileSandboxOptions(ws.config.sandbox, testsProfile), command: testCommand as string, cwd: exec!.worktree, signal: loopSignal, hidePaths: [ws.paths.root],
               ...worktreeEnv(ws, exec!.worktree),
             });
             const iso = result.isolation;
             const header = `$ ${testCommand}\n# exit ${result.exitCode ?? result.signal}${result.timedOut ? ' (killed at the timeout)' : ''}, ${result.durationMs} ms, isolation ${iso.mode === 'unconfined' ? 'UNCONFINED (sandbox.isolation is "unconfined")' : iso.mode}, network ${iso.network}, limits ${iso.limits}\n`;
             const file = await ws.writeTaskFile(task.id, `exec${exec!.number}-test-${spent.testRuns}.txt`, header + result.output, { onTaken: 'newName' });
-            await lease.append([{ type: 'tests.ran', data: { run: spent.testRuns, passed: result.passed, exitCode: result.exitCode, timedOut: result.timedOut, aborted: result.aborted, durationMs: result.durationMs, file, isolation: iso.mode } }]);
+            await lease.append([{ type: 'tests.ran', data: { run: spent.testRuns, passed: result.passed, exitCode: result.exitCode, timedOut: result.timedOut, aborted: result.aborted, durationMs: result.durationMs, file, isolation: iso.mode, ...profileRef(testsProfile) } }]);
             if (result.passed) greenAtEdit = tools.edits();
-            const verdict = result.passed ? 'PASSED' : result.timedOut ? `FAILED: killed after ${ws.config.sandbox.testTimeoutSeconds} s` : `FAILED (exit ${result.exitCode ?? result.signal})`;
+            const verdict = result.passed ? 'PASSED' : result.timedOut ? `FAILED: killed after ${testsProfile.limits.timeoutSeconds} s` : `FAILED (exit ${result.exitCode ?? result.signal})`;
             return { outcome: { output: `${verdict}\n${setupNote}\n${result.output}`, isError: !result.passed } };
           }
           if (call.name === 'finish') {
@@ -181,6 +189,11 @@ export function createExecutorLoop(env: LoopEnv): Loop {
           if (CONTEXT_TOOL_NAMES.has(call.name)) return { outcome: await context.run(call) };
           if (!tools.specs.some((s) => s.name === call.name)) {
             return { outcome: { output: `refused: there is no tool "${call.name}". You cannot run git or shell commands; committing and pushing task/${task.id} is done by the git agent after you finish.`, isError: true } };
+          }
+          if (call.name === 'write_file' || call.name === 'replace_in_file') {
+            const rel = safeRelative(call.args.path);
+            const refusal = rel !== undefined && rel !== '' ? writeRefusal(profile, rel) : undefined;
+            if (refusal) return { outcome: { output: `refused: ${refusal}`, isError: true } };
           }
           return { outcome: await tools.run(call) };
         }

@@ -3,6 +3,7 @@ import { describeError } from '../../core/errors.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
 import { effectiveLimits } from '../budget.js';
+import { isTrustedActor, profileRef, resolveProfile } from '../../core/security-profiles.js';
 import { PlanSchema, renderPlanMarkdown, type Plan } from '../plan.js';
 import { retryLater, runTurns } from '../turns.js';
 import { latestPlanVersion } from '../commands.js';
@@ -64,7 +65,9 @@ export function createPlannerLoop(env: LoopEnv): Loop {
     giveUp: (lease, reason) => failTask(lease, 'plan', reason),
     async work({ lease, task, signal }) {
       try {
-        const limits = effectiveLimits(ws.config.limits, task);
+        const profile = resolveProfile(ws.config, 'planner');
+        const limits = effectiveLimits(ws.config.limits, task, { trusted: isTrustedActor(ws.config, task.createdBy), budget: profile.budget });
+        const maxTurns = Math.min(limits.plannerMaxTurns, profile.budget.maxTurns ?? Infinity);
         const target = await resolveTarget(ws, task);
         const tools = repoReader(target.objects, target.base.commit);
         const context = contextTools(ws, { role: 'planner', taskId: task.id, repo: String(task.fields.repo), actor: loopActor('planner') });
@@ -72,7 +75,7 @@ export function createPlannerLoop(env: LoopEnv): Loop {
         assertPriced(ws, model);
         const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target) }];
         const outcome = await runTurns<Plan>({
-          ws, lease, role: 'planner', model, messages, signal, maxTurns: limits.plannerMaxTurns,
+          ws, lease, role: 'planner', model, messages, signal, maxTurns, profile,
           prompts: () => loadPromptSet(ws, PROMPT_SETS.planner),
           tools: [...tools.specs, ...context.specs, SUBMIT_PLAN],
           onText: () => ({ nudge: 'Please finish by calling submit_plan with summary, steps, criteria and risks.' }),
@@ -87,7 +90,7 @@ export function createPlannerLoop(env: LoopEnv): Loop {
         });
         if (outcome.kind === 'aborted') return;
         if (outcome.kind !== 'done') {
-          await failTask(lease, 'plan', outcome.kind === 'stopped' ? outcome.reason : `the planner did not submit a plan within ${limits.plannerMaxTurns} turns`);
+          await failTask(lease, 'plan', outcome.kind === 'stopped' ? outcome.reason : `the planner did not submit a plan within ${maxTurns} turns`);
           return;
         }
         if (!(await stillInState(ws, task.id, 'planning'))) return;
@@ -95,7 +98,7 @@ export function createPlannerLoop(env: LoopEnv): Loop {
         const file = await ws.writeTaskFile(task.id, `plan-v${version}.md`, renderPlanMarkdown(task.title, version, outcome.value), { onTaken: 'newName' });
         // Aborted (or otherwise moved) while planning: the plan is not proposed, the task stays.
         await lease.release((view) => (view.state !== 'planning' ? [] : [
-          { type: 'plan.proposed', data: { version, file, base: target.base.branch, baseCommit: target.base.commit, ...outcome.value } },
+          { type: 'plan.proposed', data: { version, file, base: target.base.branch, baseCommit: target.base.commit, ...outcome.value, ...profileRef(profile) } },
           { type: 'task.moved', data: { from: 'planning', to: 'planned', reason: `plan v${version} ready for review` } },
         ]), 'planned');
         env.log.info('plan proposed', { task: task.id, version });

@@ -1,0 +1,113 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loopActor } from '../../src/core/actor.js';
+import { newId } from '../../src/core/ids.js';
+import { streamOfTask, WorkspacePaths } from '../../src/core/paths.js';
+import type { StoredEvent } from '../../src/core/record.js';
+import { StreamStore } from '../../src/core/stream-store.js';
+import { forEachParallel, makeWorkspace, now, patchConfig, sleep, waitForGitGc, type Section } from '../harness.js';
+
+/** Tasks in the idle workspace (ORCHESTRA_BENCH_IDLE_TASKS overrides: the generation is the slow part). */
+const TASKS = Number(process.env.ORCHESTRA_BENCH_IDLE_TASKS ?? 100_000);
+const OPEN_SHARE = 0.05;
+const LOOPS = 'intake,triggers,retry,planner,executor,publisher';
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const TICKS_PER_SECOND = 100; // USER_HZ of /proc/<pid>/stat on Linux
+const MEASURE_MS = 20_000;
+
+/** A finished task is created then moved to completed; an open one stays pending. Signal files as the loops would leave them. */
+async function generate(root: string): Promise<void> {
+  const store = new StreamStore(new WorkspacePaths(root), { fsync: false });
+  const actor = loopActor('bench');
+  const signals = new WorkspacePaths(root).signals;
+  await fs.mkdir(signals, { recursive: true });
+  const openEvery = Math.round(1 / OPEN_SHARE);
+  await forEachParallel(Array.from({ length: TASKS }, () => newId()), 16, async (id, i) => {
+    const created: StoredEvent = { type: 'task.created', data: { id, workstream: 'default', title: `Idle task ${i}`, description: 'Generated for the idle bench.', tags: [], fields: {}, state: 'pending' } };
+    await store.append(streamOfTask(id), 0, { actor, events: [created] });
+    let seq = 1;
+    if (i % openEvery !== 0) {
+      await store.append(streamOfTask(id), 1, { actor, events: [{ type: 'task.moved', data: { from: 'pending', to: 'in_progress' } }, { type: 'task.moved', data: { from: 'in_progress', to: 'completed' } }] });
+      seq = 2;
+    }
+    await fs.writeFile(join(signals, id), String(seq));
+  });
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** Peak and current resident memory of a process, in MB. */
+function memoryMb(pid: number): { peak: number; now: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { peak: kb('VmHWM') / 1024, now: kb('VmRSS') / 1024 };
+}
+
+/** Starts `up`, waits until it has settled (under 5% of a core over 2 s), then measures it for MEASURE_MS. */
+async function measureUp(root: string): Promise<{ settleMs: number; cpuShare: number; peakMb: number; rssMb: number }> {
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'up', '--only', LOOPS, '-w', root], { stdio: 'ignore', env: { ...process.env, ORCHESTRA_LOG: 'silent' } });
+  try {
+    const pid = child.pid!;
+    const started = now();
+    let last = cpuSeconds(pid);
+    for (;;) {
+      await sleep(2000);
+      const cpu = cpuSeconds(pid);
+      if (child.exitCode !== null) throw new Error(`up exited with ${child.exitCode}`);
+      if ((cpu - last) / 2 < 0.05 || now() - started > 300_000) break;
+      last = cpu;
+    }
+    const settleMs = now() - started - 2000;
+    const before = cpuSeconds(pid);
+    await sleep(MEASURE_MS);
+    const cpuShare = (cpuSeconds(pid) - before) / (MEASURE_MS / 1000);
+    const mem = memoryMb(pid);
+    return { settleMs, cpuShare, peakMb: mem.peak, rssMb: mem.now };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
+  }
+}
+
+export const idleSection: Section = {
+  name: 'idle',
+  title: `Idle \`orchestra up\` (${LOOPS}) over ${TASKS.toLocaleString('en')} tasks, ${100 - OPEN_SHARE * 100}% completed: CPU share and memory, first start then a restart`,
+  async run(ctx) {
+    const root = await ctx.dir('idle');
+    await makeWorkspace(root, { fsync: false });
+    await patchConfig(root, {});
+    const script = join(root, 'ai', 'idle-script.json');
+    await fs.mkdir(join(root, 'ai'), { recursive: true });
+    await fs.writeFile(script, '[]\n');
+    const config = JSON.parse(await fs.readFile(join(root, 'orchestra.json'), 'utf8'));
+    config.planner = { provider: 'scripted', model: 'idle', scriptFile: 'ai/idle-script.json' };
+    config.executor = { provider: 'scripted', model: 'idle', scriptFile: 'ai/idle-script.json' };
+    config.sandbox = { ...(config.sandbox ?? {}), isolation: 'unconfined' }; // no command runs; skips the bwrap probe
+    await fs.writeFile(join(root, 'orchestra.json'), JSON.stringify(config, null, 2));
+    let started = now();
+    await generate(root);
+    ctx.log(`idle: generated ${TASKS} tasks in ${Math.round(now() - started)} ms; committing them`);
+    started = now();
+    execFileSync('git', ['-C', root, 'add', '-A'], { stdio: 'ignore' });
+    execFileSync('git', ['-C', root, '-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '--no-verify', '-m', 'idle bench records'], { stdio: 'ignore' });
+    await waitForGitGc(root, 600_000);
+    ctx.log(`idle: committed in ${Math.round(now() - started)} ms; starting up (no index yet)`);
+    const first = await measureUp(root);
+    ctx.log(`idle: first start settled in ${Math.round(first.settleMs)} ms; restarting (with the settled index)`);
+    const second = await measureUp(root);
+    await waitForGitGc(root, 600_000);
+    const n = TASKS.toLocaleString('en');
+    ctx.record({ key: 'idle.first.settleMs', label: `first \`up\` over ${n} tasks: start until idle (reads every task once, writes the index)`, value: Math.round(first.settleMs), unit: 'ms' });
+    ctx.record({ key: 'idle.first.peakMb', label: 'first `up`: peak RSS', value: Math.round(first.peakMb), unit: 'MB' });
+    ctx.record({ key: 'idle.restart.settleMs', label: 'restarted `up`: start until idle (settled tasks skipped by the index)', value: Math.round(second.settleMs), unit: 'ms' });
+    ctx.record({ key: 'idle.cpuShare', label: `idle \`up\` over ${n} tasks: CPU, share of one core over ${MEASURE_MS / 1000} s`, value: Math.round(second.cpuShare * 1000) / 10, unit: '%', note: 'target < 2%' });
+    ctx.record({ key: 'idle.peakMb', label: 'restarted `up`: peak RSS', value: Math.round(second.peakMb), unit: 'MB', note: 'target < 150 MB' });
+    ctx.record({ key: 'idle.rssMb', label: 'restarted `up`: RSS while idle', value: Math.round(second.rssMb), unit: 'MB' });
+  },
+};

@@ -1,0 +1,135 @@
+import { join } from 'node:path';
+import { readFileSafe, writeAtomic } from './fsutil.js';
+import type { TaskView } from './model/task.js';
+import type { SignalFeed, Subscription } from './signals.js';
+
+/**
+ * The tasks a loop might still act on, kept current without re-reading every task: what makes a
+ * loop's periodic scan cost O(open tasks) instead of O(all tasks).
+ *
+ * A task is *settled* when it is archived or in a state its workstream's map gives no way out of
+ * (`completed`); every other task is open. The first pass reads every task, except those the
+ * persisted index (`.orchestra/index/settled.json`, `{id: seq}`) says were settled at exactly
+ * the seq their signal file shows now; later passes re-fold only the tasks the signal feed says
+ * grew, and serve the other open tasks from their last view. A settled task's records leave the
+ * process's caches, so memory follows the open tasks too. A full pass runs every FULL_PASS_MS.
+ *
+ * Invariants: an index entry is trusted only while the task's signal shows the same seq, so a
+ * record appended by any process (any signal past that seq) makes the task re-read; the index is
+ * a cache of what the records say (`verify` re-derives it, `index-stale` when it disagrees), and
+ * a missing or unreadable index only costs one full read. A workstream map changed so that a
+ * settled state gets a way out again is seen for its settled tasks only when they next change.
+ */
+export interface OpenTaskSource {
+  taskIds(): Promise<string[]>;
+  findTask(id: string): Promise<TaskView | undefined>;
+  isSettled(view: TaskView): Promise<boolean>;
+  /** Drops a settled task's records and view from this process's caches. */
+  forget(id: string): void;
+  readonly signals: SignalFeed;
+}
+
+const INDEX_VERSION = 1;
+/** The index file is rewritten at most this often (it only saves a fresh process's reads). */
+const SAVE_EVERY_MS = 60_000;
+/** A full pass every so often re-reads tasks whose signals were lost (a crash between append and signal). */
+const FULL_PASS_MS = 30 * 60_000;
+
+export class OpenTaskIndex {
+  /** Open tasks and their views as of their last signal: unchanged streams are not re-read. */
+  private readonly open = new Map<string, TaskView>();
+  private readonly settled = new Map<string, number>();
+  private readonly dirty = new Set<string>();
+  private subscription?: Subscription;
+  private lastFullPass = 0;
+  private lastSave = 0;
+  private unsaved = false;
+  private passing?: Promise<TaskView[]>;
+  private closed = false;
+
+  constructor(private readonly source: OpenTaskSource, private readonly indexPath: string) {}
+
+  static pathIn(runtimeDir: string): string {
+    return join(runtimeDir, 'index', 'settled.json');
+  }
+
+  /** The open tasks' current views. Concurrent callers share one pass. */
+  views(): Promise<TaskView[]> {
+    this.passing ??= this.pass().finally(() => (this.passing = undefined));
+    return this.passing;
+  }
+
+  /** Stops following the feed; later calls (e.g. a loop's last idle check) read every task. */
+  close(): void {
+    this.closed = true;
+    this.subscription?.close();
+    this.subscription = undefined;
+  }
+
+  private async pass(): Promise<TaskView[]> {
+    if (this.closed) for (const id of await this.source.taskIds()) this.dirty.add(id);
+    else if (!this.subscription || Date.now() - this.lastFullPass > FULL_PASS_MS) await this.fullPass();
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    for (const id of ids) await this.classify(id);
+    await this.saveIfDue();
+    return [...this.open.values()];
+  }
+
+  /** Reads every task not known to be settled at its current seq. */
+  private async fullPass(): Promise<void> {
+    this.subscription ??= await this.source.signals.subscribe((id) => { if (/^[0-9A-Za-z]{1,64}$/.test(id)) this.dirty.add(id); }, { fromNow: true });
+    const saved = this.settled.size ? this.settled : await this.load();
+    this.lastFullPass = Date.now();
+    for (const id of await this.source.taskIds()) {
+      const seq = saved.get(id);
+      if (seq !== undefined && seq === this.source.signals.lastSeq(id)) {
+        this.settled.set(id, seq);
+        this.open.delete(id);
+      } else this.dirty.add(id);
+    }
+  }
+
+  /** Re-folds one task and files it as open or settled; returns its view when open. */
+  private async classify(id: string): Promise<TaskView | undefined> {
+    const view = await this.source.findTask(id);
+    if (!view) {
+      this.open.delete(id);
+      return undefined;
+    }
+    if (await this.source.isSettled(view)) {
+      if (this.settled.get(id) !== view.lastSeq) this.unsaved = true;
+      this.settled.set(id, view.lastSeq);
+      this.open.delete(id);
+      this.source.forget(id);
+      return undefined;
+    }
+    if (this.settled.delete(id)) this.unsaved = true;
+    this.open.set(id, view);
+    return view;
+  }
+
+  private load(): Promise<Map<string, number>> {
+    return loadSettledIndex(this.indexPath);
+  }
+
+  private async saveIfDue(): Promise<void> {
+    if (!this.unsaved || Date.now() - this.lastSave < SAVE_EVERY_MS) return;
+    this.unsaved = false;
+    this.lastSave = Date.now();
+    await writeAtomic(this.indexPath, JSON.stringify({ v: INDEX_VERSION, settled: Object.fromEntries(this.settled) })).catch(() => undefined);
+  }
+}
+
+/** The persisted `{id: seq}` of settled tasks; empty when missing, unreadable or of another version. */
+export async function loadSettledIndex(path: string): Promise<Map<string, number>> {
+  const map = new Map<string, number>();
+  try {
+    const parsed = JSON.parse((await readFileSafe(path)) ?? '{}') as { v?: number; settled?: Record<string, unknown> };
+    if (parsed.v !== INDEX_VERSION || typeof parsed.settled !== 'object' || !parsed.settled) return map;
+    for (const [id, seq] of Object.entries(parsed.settled)) if (typeof seq === 'number' && Number.isSafeInteger(seq)) map.set(id, seq);
+  } catch {
+    // unreadable: one full read costs what it did before the index existed
+  }
+  return map;
+}

@@ -1,0 +1,130 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readdirSafe } from './fsutil.js';
+
+/**
+ * The append-only log of "stream X reached seq N" shared by every process of a workspace. The
+ * signal feed reads only what was appended since its last look, so catching what the watcher
+ * missed costs the number of appends since then, not the number of streams (a stat of every
+ * signal file every few seconds was the largest cost of an idle `up` over a large workspace).
+ *
+ * Layout: `<dir>/current`, appended by every writer; `<dir>/<ms>-<hex>.log`, rotated files, in
+ * name order. Readers keep a cursor (the inode and offset of the file they are in).
+ *
+ * Invariants:
+ * - a line is written by one O_APPEND write() of under 100 bytes, so concurrent writers' lines do
+ *   not interleave on a local file system; a reader consumes only complete lines;
+ * - rotation renames `current` away; an append racing it lands in the rotated file, which a reader
+ *   finishes (found by inode) before it reads the later rotated files and then `current`;
+ * - when a reader cannot account for everything appended since its cursor (its file was pruned),
+ *   it says `lost`, and the caller falls back to a full scan of the signal files.
+ */
+
+export interface LogCursor { ino: number; offset: number }
+export interface LogRead { entries: Array<[name: string, seq: number]>; cursor: LogCursor; lost: boolean }
+
+const CURRENT = 'current';
+const ROTATED = /^\d{13}-[0-9a-f]{8}\.log$/;
+/** At most this much is read per call: a reader far behind catches up over several calls. */
+const READ_CAP = 4 * 1024 * 1024;
+
+export class SignalLog {
+  private readonly rotateBytes: number;
+  private readonly keepMs: number;
+  private ready?: Promise<void>;
+
+  constructor(private readonly dir: string, opts: { rotateBytes?: number; keepMs?: number } = {}) {
+    this.rotateBytes = opts.rotateBytes ?? 1024 * 1024;
+    this.keepMs = opts.keepMs ?? 60 * 60 * 1000;
+  }
+
+  /** Appends one line; a failure is swallowed (signals are hints, and the full scan is the fallback). */
+  async append(name: string, seq: number): Promise<void> {
+    try {
+      await (this.ready ??= fs.mkdir(this.dir, { recursive: true }).then(() => undefined));
+      const handle = await fs.open(join(this.dir, CURRENT), 'a');
+      try {
+        await handle.write(`${name} ${seq}\n`);
+        const st = await handle.stat();
+        if (st.size >= this.rotateBytes) await this.rotate(st.ino);
+      } finally {
+        await handle.close();
+      }
+    } catch {
+      // the feed's full scans still see the signal file
+    }
+  }
+
+  /** Where the log ends now: a reader starting here is given every later line. */
+  async mark(): Promise<LogCursor> {
+    const st = await fs.stat(join(this.dir, CURRENT)).catch(() => undefined);
+    return st ? { ino: st.ino, offset: st.size } : { ino: 0, offset: 0 };
+  }
+
+  /** The complete lines appended since `cursor`, and the cursor after them. */
+  async readSince(cursor: LogCursor): Promise<LogRead> {
+    const entries: LogRead['entries'] = [];
+    const current = await fs.stat(join(this.dir, CURRENT)).catch(() => undefined);
+    if (current && current.ino === cursor.ino) return this.readFile(CURRENT, cursor, entries, false);
+    // The file the cursor was in was rotated (or `current` was never there): finish it, read the
+    // files rotated after it, then `current`.
+    const rotated = (await readdirSafe(this.dir)).filter((n) => ROTATED.test(n)).sort();
+    let start = 0;
+    let lost = false;
+    if (cursor.ino !== 0) {
+      const inos = await Promise.all(rotated.map((n) => fs.stat(join(this.dir, n)).then((s) => s.ino, () => -1)));
+      start = inos.indexOf(cursor.ino);
+      lost = start < 0;
+      if (lost) start = rotated.length; // pruned: what it held is unknown
+    }
+    for (let i = start; i < rotated.length; i++) {
+      const offset = i === start && !lost && cursor.ino !== 0 ? cursor.offset : 0;
+      const st = await fs.stat(join(this.dir, rotated[i]!)).catch(() => undefined);
+      if (!st) return { entries, cursor: await this.mark(), lost: true };
+      const read = await this.readFile(rotated[i]!, { ino: st.ino, offset }, entries, lost);
+      if (read.cursor.offset < st.size) return read; // capped: go on next call from here
+    }
+    if (!current) return { entries, cursor: { ino: 0, offset: 0 }, lost };
+    return this.readFile(CURRENT, { ino: current.ino, offset: 0 }, entries, lost);
+  }
+
+  private async readFile(name: string, cursor: LogCursor, entries: LogRead['entries'], lost: boolean): Promise<LogRead> {
+    let handle;
+    try {
+      handle = await fs.open(join(this.dir, name), 'r');
+    } catch {
+      return { entries, cursor, lost: true };
+    }
+    try {
+      const st = await handle.stat();
+      if (st.ino !== cursor.ino) return { entries, cursor, lost: true };
+      const length = Math.min(Math.max(0, st.size - cursor.offset), READ_CAP);
+      if (length === 0) return { entries, cursor, lost };
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buf, 0, length, cursor.offset);
+      const text = buf.subarray(0, bytesRead).toString('latin1');
+      const end = text.lastIndexOf('\n') + 1; // a line still being written waits for the next read
+      for (const line of text.slice(0, end).split('\n')) {
+        const space = line.indexOf(' ');
+        const seq = Number(line.slice(space + 1));
+        if (space > 0 && Number.isSafeInteger(seq) && seq > 0) entries.push([line.slice(0, space), seq]);
+      }
+      return { entries, cursor: { ino: cursor.ino, offset: cursor.offset + end }, lost };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Renames a full `current` away (if it is still the file just written) and prunes old rotated files. */
+  private async rotate(ino: number): Promise<void> {
+    const path = join(this.dir, CURRENT);
+    const st = await fs.stat(path).catch(() => undefined);
+    if (!st || st.ino !== ino) return; // another writer rotated it already
+    await fs.rename(path, join(this.dir, `${Date.now()}-${randomBytes(4).toString('hex')}.log`)).catch(() => undefined);
+    const cutoff = Date.now() - this.keepMs;
+    for (const name of await readdirSafe(this.dir)) {
+      if (ROTATED.test(name) && Number(name.slice(0, 13)) < cutoff) await fs.unlink(join(this.dir, name)).catch(() => undefined);
+    }
+  }
+}

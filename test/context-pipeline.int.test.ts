@@ -54,7 +54,7 @@ test('planner records knowledge, executor reads it, a follow-up task starts from
     config: {
       planner: { provider: 'anthropic', model: 'claude-sonnet-4-6' },
       executor: { provider: 'gemini', model: 'gemini-3-flash' },
-      context: { setupSecrets: ['NPM_TOKEN'] },
+      security: { profiles: { setup: { secrets: ['NPM_TOKEN'] } } },
     },
     repoSetup: addSetupScript,
   });
@@ -115,7 +115,7 @@ test('planner records knowledge, executor reads it, a follow-up task starts from
 test('a granted secret that the setup step writes into the worktree is never published: SECRET_IN_CHANGES', async (t) => {
   const p = await makePipeline(t, {
     scripts: { planner: PLANNER_REPLIES, executor: FIXER_REPLIES },
-    config: { context: { setupSecrets: ['NPM_TOKEN'] } },
+    config: { security: { profiles: { setup: { secrets: ['NPM_*'] } } } },
     repoSetup: (repo) => {
       mkdirSync(join(repo, '.orchestra'), { recursive: true });
       writeFileSync(join(repo, '.orchestra', 'setup.sh'), 'printf "//registry.example/:_authToken=%s\\n" "$NPM_TOKEN" > .npmrc\n');

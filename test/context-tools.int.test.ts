@@ -8,6 +8,7 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseScope } from '../src/core/context/entry.js';
 import { listContext, readContext, writeContext } from '../src/core/context/store.js';
+import { profileFor } from '../src/core/security-profiles.js';
 import { runAgent } from '../src/pipeline/agents.js';
 import { contextRefsText, contextTools } from '../src/pipeline/tools/context-tools.js';
 import { cliOk } from './support/cli-run.js';
@@ -71,6 +72,14 @@ test('hostile context tool calls get readable refusals and write nothing; writes
   const refs = await contextRefsText(ws, { taskId: TASK, repo: 'app' });
   assert.deepEqual(refs.split('\n').slice(1), [`- task:${TASK}/scratch@1: only for this task`, '- repo:app/build@1: Build: make [31m all', '- ... and 1 more (context_list)']);
   assert.equal((await listContext(ws, { kind: 'secret' })).length, 2);
+
+  // A profile whose `context` grants only some keys: the others are neither read, listed nor referenced.
+  const narrow = profileFor(ws.config, 'executor', { by: 'test', narrow: { context: ['bui*'] } });
+  const limited = contextTools(ws, { role: 'executor', taskId: TASK, repo: 'app', actor: testActor, profile: narrow });
+  const denied = await limited.run({ id: 'c2', name: 'context_read', args: { ref: 'workspace/style' } });
+  assert.deepEqual([denied.isError, /profile executor \(narrowed by test\): context key "style" not in context/.test(denied.output)], [true, true], denied.output);
+  assert.equal((await limited.run({ id: 'c3', name: 'context_list', args: {} })).output, 'repo:app/build@1: Build: make [31m all');
+  assert.deepEqual((await contextRefsText(ws, { taskId: TASK, repo: 'app', profile: narrow })).split('\n').slice(1), ['- repo:app/build@1: Build: make [31m all']);
 });
 
 test('an agent granted context_list and context_read reads knowledge; a tool it was not granted, and any secret, are refused', async (t) => {
@@ -91,6 +100,6 @@ test('an agent granted context_list and context_read reads knowledge; a tool it 
   const refused = eventsOf(root, `tasks/${id}`).filter((e) => e.type === 'tool.refused').map((e) => `${e.data.name}: ${e.data.reason}`);
   assert.equal(refused.length, 2, refused.join('\n'));
   assert.match(refused.find((r) => r.startsWith('context_read'))!, /is a secret/);
-  assert.match(refused.find((r) => r.startsWith('context_write'))!, /may not use "context_write"/);
+  assert.match(refused.find((r) => r.startsWith('context_write'))!, /tool "context_write" not in tools/);
   assert.equal(readdirSync(join(root, 'context')).length, 2, 'the agent wrote nothing');
 });

@@ -135,7 +135,7 @@ async function runTool(ws: Workspace, agent: AgentDef, taskId: string, actor: Ac
   const arg = (k: string) => (typeof call.args[k] === 'string' ? (call.args[k] as string) : '');
   if (CONTEXT_TOOL_NAMES.has(call.name)) {
     const repo = (await ws.task(taskId)).fields.repo;
-    return contextTools(ws, { role: agent.name, taskId, ...(typeof repo === 'string' ? { repo } : {}), actor }).run(call);
+    return contextTools(ws, { role: agent.name, taskId, ...(typeof repo === 'string' ? { repo } : {}), actor, profile: agent.securityProfile }).run(call);
   }
   try {
     switch (call.name) {

@@ -100,9 +100,9 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
   if (key && plan.installs && (await restore(ws, key, plan.installs, worktree))) {
     return { profile, plan, passed: true, cached: true, exitCode: 0, durationMs: Math.round(performance.now() - started), output: `restored ${plan.installs} from the dependency cache (${key})\n` };
   }
-  // Secrets granted to the setup step (config context.setupSecrets for now), opened only when it
-  // really runs: audited, set in its environment, masked in its output.
-  const granted = grantedSecretNames(ws);
+  // Secrets the setup profile grants, opened only when the command really runs: audited, set in
+  // its environment, masked in its output.
+  const granted = await grantedSecretNames(ws, task);
   const secrets = granted.length
     ? await secretEnvFor(ws, granted, { actor: loopActor('executor'), purpose: 'setup', task: task.id, repo: repoScopeName(repoSource) })
     : undefined;

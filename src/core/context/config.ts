@@ -16,12 +16,6 @@ export const ContextConfigSchema = z
     maxContentBytes: z.number().int().min(64).max(512 * 1024).default(64 * 1024),
     /** How many context refs (id + one-line summary) a step's opening message carries at most. */
     maxRefsInPrompt: z.number().int().min(0).max(200).default(30),
-    /**
-     * Interim grant: secret entries (by key, looked up task -> repo -> workspace scope) that the
-     * setup step receives as environment variables, masked in its output. To be replaced by the
-     * grants of per-agent profiles; the delivery (`secretEnvFor`) does not depend on it.
-     */
-    setupSecrets: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, 'must be an environment variable name')).max(64).default([]),
   })
   .prefault({});
 export type ContextConfig = z.infer<typeof ContextConfigSchema>;

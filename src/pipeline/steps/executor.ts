@@ -50,12 +50,12 @@ async function beginExecution(ws: Workspace, lease: Lease, task: TaskView, profi
   return { worktree: wt.path, branch: wt.branch, base: wt.base, baseCommit: wt.baseCommit, number: task.dev.executions + 1 };
 }
 
-async function openingMessage(ws: Workspace, task: TaskView, resumed: boolean): Promise<string> {
+async function openingMessage(ws: Workspace, task: TaskView, resumed: boolean, profile: Profile): Promise<string> {
   const plan = task.dev.plans.find((p) => p.version === task.dev.approvedVersion)!;
   return [
     `Task: ${task.title}`, '', task.description || '(no description)', '',
     `The approved plan (v${plan.version}):`, '', await ws.readWorkspaceFile(plan.file), '',
-    await contextRefsText(ws, { taskId: task.id, repo: String(task.fields.repo) }), '',
+    await contextRefsText(ws, { taskId: task.id, repo: String(task.fields.repo), profile }), '',
     resumed
       ? 'This run resumes after an interruption: the worktree already holds the earlier edits. Run the tests first to see where things stand.'
       : 'Carry out the plan. Edit, run the tests, fix failures, and call finish when the tests pass.',
@@ -116,12 +116,12 @@ export function createExecutorLoop(env: LoopEnv): Loop {
         }
         const setupNote = !setup || setup.source === 'none' ? 'setup: none needed' : `setup: ${setup.command} (${setup.cached ? 'restored from the dependency cache' : 'installed'})`;
         const tools = worktreeTools(exec.worktree);
-        const context = contextTools(ws, { role: 'executor', taskId: task.id, repo: String(task.fields.repo), actor: loopActor('executor') });
+        const context = contextTools(ws, { role: 'executor', taskId: task.id, repo: String(task.fields.repo), actor: loopActor('executor'), profile });
         const model = roleModel(ws, ws.config.executor);
         assertPriced(ws, model);
         const spent: Spent = { turns: current.dev.turns, testRuns: current.dev.testRuns.length, ...current.dev.runUsage, startedAt: Date.parse(current.dev.execution!.startedAt) };
         let greenAtEdit = -1;
-        const messages: ChatMessage[] = [{ role: 'user', text: await openingMessage(ws, current, resumed) }];
+        const messages: ChatMessage[] = [{ role: 'user', text: await openingMessage(ws, current, resumed, profile) }];
 
         const outcome = await runTurns<string>({
           ws, lease, role: 'executor', model, messages, signal: loopSignal, profile, maxTurns: Number.MAX_SAFE_INTEGER, // limits.maxTurns is a budget: beforeTurn

@@ -3,7 +3,7 @@ import { describeError } from '../../core/errors.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
 import { effectiveLimits } from '../budget.js';
-import { isTrustedActor, profileRef, resolveProfile } from '../../core/security-profiles.js';
+import { isTrustedActor, profileRef, resolveProfile, type Profile } from '../../core/security-profiles.js';
 import { PlanSchema, renderPlanMarkdown, type Plan } from '../plan.js';
 import { retryLater, runTurns } from '../turns.js';
 import { latestPlanVersion } from '../commands.js';
@@ -29,7 +29,7 @@ const SUBMIT_PLAN: ToolSpec = {
   parameters: planParameters,
 };
 
-async function briefing(ws: Workspace, task: TaskView, target: Target): Promise<string> {
+async function briefing(ws: Workspace, task: TaskView, target: Target, profile: Profile): Promise<string> {
   const root = (await git(target.objects, ['ls-tree', '--name-only', target.base.commit]).catch(() => '')).split('\n').filter(Boolean);
   const repoSetupFile = (await git(target.objects, ['ls-tree', '--name-only', target.base.commit, '--', REPO_SETUP_FILE]).catch(() => '')).trim() !== '';
   const setup = planSetupFromNames(task, ws.config, root, repoSetupFile);
@@ -50,7 +50,7 @@ async function briefing(ws: Workspace, task: TaskView, target: Target): Promise<
   } else {
     parts.push('', 'Explore the repository, then call submit_plan.');
   }
-  parts.push('', await contextRefsText(ws, { taskId: task.id, repo: String(task.fields.repo) }));
+  parts.push('', await contextRefsText(ws, { taskId: task.id, repo: String(task.fields.repo), profile }));
   return parts.join('\n');
 }
 
@@ -70,10 +70,10 @@ export function createPlannerLoop(env: LoopEnv): Loop {
         const maxTurns = Math.min(limits.plannerMaxTurns, profile.budget.maxTurns ?? Infinity);
         const target = await resolveTarget(ws, task);
         const tools = repoReader(target.objects, target.base.commit);
-        const context = contextTools(ws, { role: 'planner', taskId: task.id, repo: String(task.fields.repo), actor: loopActor('planner') });
+        const context = contextTools(ws, { role: 'planner', taskId: task.id, repo: String(task.fields.repo), actor: loopActor('planner'), profile });
         const model = roleModel(ws, ws.config.planner);
         assertPriced(ws, model);
-        const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target) }];
+        const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target, profile) }];
         const outcome = await runTurns<Plan>({
           ws, lease, role: 'planner', model, messages, signal, maxTurns, profile,
           prompts: () => loadPromptSet(ws, PROMPT_SETS.planner),

@@ -4,7 +4,8 @@
  * by calling each other: the planner records what it found out about the repository, the executor
  * (and a later task on the same repository) reads it.
  *
- * Confinement: a step sees the workspace scope, its task's repository scope and its task's scope;
+ * Confinement: a step sees the workspace scope, its task's repository scope and its task's scope,
+ * and of those only the keys its security profile's `context` patterns grant;
  * it writes to the repository scope (or, with `scope: "task"`, its task's). Only knowledge:
  * a secret can be neither written nor read through a tool (the refusal says so), whatever the ref.
  * Every argument is hostile: keys and refs are checked against fixed patterns, content is capped
@@ -15,6 +16,7 @@ import type { Actor } from '../../core/actor.js';
 import { formatRef, isEntryKey, parseRef, repoScopeName, scopeText, type Scope } from '../../core/context/entry.js';
 import { listContext, readContext, writeContext } from '../../core/context/store.js';
 import { describeError } from '../../core/errors.js';
+import { grantedContext, type Profile } from '../../core/security-profiles.js';
 import type { ToolCall, ToolSpec } from '../../providers/types.js';
 import { ok, refuse, type Toolbox, type ToolOutcome } from './common.js';
 
@@ -37,6 +39,8 @@ export interface ContextToolsOptions {
   /** The task's `repo` field, if any. */
   repo?: string;
   actor: Actor;
+  /** The step's security profile: its `context` patterns say which knowledge keys it may read. */
+  profile?: Profile;
 }
 
 /** The scopes a step of this task can read, most specific first. */
@@ -47,6 +51,7 @@ export function stepScopes(o: Pick<ContextToolsOptions, 'taskId' | 'repo'>): Sco
 export function contextTools(ws: import('../../core/workspace.js').Workspace, o: ContextToolsOptions): Toolbox {
   const scopes = stepScopes(o);
   const visible = new Set(scopes.map(scopeText));
+  const readable = (key: string) => !o.profile || grantedContext(o.profile, [key]).refused.length === 0;
   const run = async (call: ToolCall): Promise<ToolOutcome> => {
     try {
       switch (call.name) {
@@ -64,12 +69,13 @@ export function contextTools(ws: import('../../core/workspace.js').Workspace, o:
         case 'context_read': {
           const ref = parseRef(call.args.ref);
           if (!visible.has(scopeText(ref.scope))) return refuse(`context_read refused: ${formatRef(ref.scope, ref.key)} is outside this task's scopes (${[...visible].join(', ')})`);
+          if (o.profile && !readable(ref.key)) return refuse(`context_read refused: ${grantedContext(o.profile, [ref.key]).refused[0]!.reason}`);
           const view = await readContext(ws, ref);
           if (view.kind === 'secret') return refuse(`context_read refused: ${view.ref} is a secret; secrets are never given to a model (a step that needs one gets it as an environment variable of its sandboxed command)`);
           return ok(`${view.ref}@${view.version} (written by ${view.writer ? `${view.writer.role}${view.writer.task ? ` for task ${view.writer.task}` : ''}` : view.writtenBy}, ${view.at})\n\n${view.content}`);
         }
         case 'context_list': {
-          const entries = await listContext(ws, { scopes, kind: 'knowledge' });
+          const entries = (await listContext(ws, { scopes, kind: 'knowledge' })).filter((e) => readable(e.key));
           if (!entries.length) return ok('no context entries yet');
           const lines = entries.slice(0, MAX_LISTED).map((e) => `${e.ref}@${e.version}: ${e.summary}`);
           return ok(lines.join('\n') + (entries.length > MAX_LISTED ? `\n[${entries.length - MAX_LISTED} more not shown]` : ''));
@@ -89,10 +95,12 @@ export function contextTools(ws: import('../../core/workspace.js').Workspace, o:
  * The context refs a step's opening message carries: ref + one-line summary of the knowledge
  * entries it can read, most specific scope first, at most `max`; the model reads what it needs.
  */
-export async function contextRefsText(ws: import('../../core/workspace.js').Workspace, o: Pick<ContextToolsOptions, 'taskId' | 'repo'>, max = ws.config.context.maxRefsInPrompt): Promise<string> {
-  if (max <= 0) return '';
+export async function contextRefsText(ws: import('../../core/workspace.js').Workspace, o: Pick<ContextToolsOptions, 'taskId' | 'repo' | 'profile'>, max = ws.config.context.maxRefsInPrompt): Promise<string> {
+  if (max <= 0 || (o.profile && !o.profile.tools.includes('context_read'))) return '';
   const entries: Array<{ ref: string; version: number; summary: string }> = [];
-  for (const scope of stepScopes(o)) entries.push(...(await listContext(ws, { scopes: [scope], kind: 'knowledge' })));
+  for (const scope of stepScopes(o)) {
+    entries.push(...(await listContext(ws, { scopes: [scope], kind: 'knowledge' })).filter((e) => !o.profile || grantedContext(o.profile, [e.key]).refused.length === 0));
+  }
   if (!entries.length) return 'Context entries: none yet.';
   const shown = entries.slice(0, max).map((e) => `- ${e.ref}@${e.version}: ${e.summary}`);
   return ['Context entries (read one with context_read; list all with context_list):', ...shown, ...(entries.length > max ? [`- ... and ${entries.length - max} more (context_list)`] : [])].join('\n');

@@ -22,6 +22,7 @@ import { replaySection } from './core/replay.js';
 import { floorSection } from './core/floor.js';
 import { scanSection } from './core/scan.js';
 import { idleSection } from './core/idle.js';
+import { ratelimitSection } from './core/ratelimit.js';
 import { pipelineSection } from './pipeline/pipeline.js';
 import { setupSection } from './pipeline/setup.js';
 import { contextSection } from './context/context.js';
@@ -34,6 +35,7 @@ const SECTIONS: Section[] = [
   replaySection,
   scanSection,
   idleSection,
+  ratelimitSection,
   floorSection,
   pipelineSection,
   setupSection,

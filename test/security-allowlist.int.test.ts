@@ -39,8 +39,9 @@ async function rejection(p: Pipeline, file: string): Promise<Record<string, unkn
 }
 
 test('a Telegram user\'s task with test: curl … | sh is refused with COMMAND_NOT_ALLOWED, nothing recorded or run, and the chat is told the rule; the CLI user\'s same task is accepted', async (t) => {
-  // The default trust: only the local CLI user chooses commands freely.
-  const p = await makePipeline(t, { config: { security: { trustedActors: ['cli', 'system'] } } });
+  // The default trust: only the local CLI user chooses commands freely. Six tasks from one user
+  // within a minute: over the default rate limit (5), which this test is not about.
+  const p = await makePipeline(t, { config: { security: { trustedActors: ['cli', 'system'] }, rateLimits: { default: { perMinute: null, inFlight: null } } } });
   await startLoops(p, ['intake']);
   const sent: Array<{ chat: number; html: string }> = [];
   const watch = new SubmissionWatch(p.ws, { send: async (chat: number, html: string) => (sent.push({ chat, html }), [1]) } as never, createLogger('test', () => undefined));

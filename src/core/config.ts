@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { OrchestraError } from './errors.js';
 import { writeAtomic } from './fsutil.js';
 import { ContextConfigSchema } from './context/config.js';
+import { RateLimitsSchema } from './rate-limits.js';
 import { SecurityConfigSchema } from './security-config.js';
 
 /** The model providers there are: one list for config, agents and the provider factory. */
@@ -137,6 +138,8 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   context: ContextConfigSchema,
+  /** Per-actor submission limits (see rate-limits.ts). */
+  rateLimits: RateLimitsSchema.prefault({}),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

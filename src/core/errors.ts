@@ -25,6 +25,7 @@ export const ErrorCodes = [
   'CONTEXT_KEY_MISSING',
   'COMMAND_NOT_ALLOWED',
   'PROFILE_DENIED',
+  'RATE_LIMITED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

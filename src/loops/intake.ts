@@ -21,7 +21,7 @@ import { watchDir, type DirWatcher } from '../core/watch.js';
  * Refuses a task a workstream cannot take from this actor (e.g. an unknown repository, a command
  * the actor's profile does not allow, a rate limit), with a typed error before anything is recorded.
  */
-export type TaskChecker = (ws: Workspace, task: { workstream?: string; fields?: Record<string, unknown> }, actor: Actor) => Promise<void>;
+export type TaskChecker = (ws: Workspace, task: { id?: string; workstream?: string; fields?: Record<string, unknown> }, actor: Actor, cause?: string) => Promise<void>;
 
 /** Carries out an inbox command (the pipeline's runCommand, given by the app wiring). */
 export type CommandRunner = (ws: Workspace, command: Command, actor: Actor, cause: string) => Promise<unknown>;
@@ -231,13 +231,14 @@ export class IntakeLoop implements Loop {
     const [, claimId, name] = CLAIM.exec(claimName)!;
     const path = join(ws.paths.intake, claimName);
     const shown = printableName(name!);
+    let actor: Actor | undefined;
     try {
       const bytes = await readInboxFile(path, ws.config.inbox.maxBytes);
       const item = parseInboxFile(name!, bytes, readKey(ws.paths));
-      const actor: Actor = item.actor ?? { kind: 'inbox', name: shown.slice(0, 200) };
+      actor = item.actor ?? { kind: 'inbox', name: shown.slice(0, 200) };
       if (item.claimedActor) log.warn('the file names an actor without a valid seal: recorded as written by the inbox file', { file: shown, claimed: `${item.claimedActor.kind}:${item.claimedActor.name}`.slice(0, 120) });
       if (item.kind === 'task') {
-        await this.checkTask?.(ws, item.task, actor);
+        await this.checkTask?.(ws, { ...item.task, id: item.task.id ?? claimId }, actor, claimId);
         const task = await createTask(ws, { ...item.task, id: item.task.id ?? claimId }, {
           actor,
           cause: claimId,
@@ -256,26 +257,28 @@ export class IntakeLoop implements Loop {
       if (errno(err) === 'ENOENT' && !(await fs.lstat(path).then(() => true, () => false))) return; // the claim vanished: nothing left to do
       const typed = workspaceFsError(err);
       if (typed) throw typed;
-      if (err instanceof OrchestraError && err.code !== 'INTERNAL' && err.code !== 'GIT_ERROR') return this.reject(path, claimName, name!, err);
+      if (err instanceof OrchestraError && err.code !== 'INTERNAL' && err.code !== 'GIT_ERROR') return this.reject(path, claimName, name!, err, actor);
       const key = claimKey(claimName);
       await this.countFailure(key, name!, err, () => this.reject(path, claimName, name!, new OrchestraError(describeError(err).code, `gave up after ${MAX_TRIES} tries: ${describeError(err).message}`)));
     }
   }
 
-  private async reject(path: string, claimName: string, name: string, err: OrchestraError): Promise<void> {
+  /** `by`: who submitted the file, when known (its actor and a retry time go into both records). */
+  private async reject(path: string, claimName: string, name: string, err: OrchestraError, by?: Actor): Promise<void> {
     const { ws, log, actor } = this.env;
     const at = new Date().toISOString();
     const message = err.message.slice(0, 480);
+    const about = rejectionFacts(err, by);
     let finalName: string;
     try {
-      finalName = await placeRejected(path, name, ws.paths.rejected, CLAIM.exec(claimName)![1]!, (file) => JSON.stringify({ code: err.code, message, at, file, ...(file !== name ? { originalName: name } : {}) }, null, 2) + '\n');
+      finalName = await placeRejected(path, name, ws.paths.rejected, CLAIM.exec(claimName)![1]!, (file) => JSON.stringify({ code: err.code, message, at, file, ...(file !== name ? { originalName: name } : {}), ...about }, null, 2) + '\n');
     } catch (moveErr) {
       const typed = workspaceFsError(moveErr);
       if (typed) throw typed;
       return this.skip(claimKey(claimName), name, moveErr, err);
     }
     const original = printableName(name).slice(0, 255);
-    await ws.appendTo(AUDIT_STREAM, (s) => s, () => ({ actor, events: [{ type: 'inbox.rejected', data: { file: finalName, ...(original !== finalName ? { original } : {}), code: err.code, message } }] }));
+    await ws.appendTo(AUDIT_STREAM, (s) => s, () => ({ actor, events: [{ type: 'inbox.rejected', data: { file: finalName, ...(original !== finalName ? { original } : {}), code: err.code, message, ...about } }] }));
     this.outcomes.push({ file: printableName(name), result: 'rejected', code: err.code });
     log.warn('inbox file rejected', { file: finalName, code: err.code, message });
   }
@@ -319,6 +322,19 @@ export class IntakeLoop implements Loop {
     this.watcher?.close();
     await this.scanning?.catch(() => undefined);
   }
+}
+
+/**
+ * What a rejection record says besides code and message: the submitting actor (kind, name, user:
+ * bounded by ActorSchema) and, for a refusal that names one, which limit and when to retry.
+ */
+function rejectionFacts(err: OrchestraError, by?: Actor): Record<string, unknown> {
+  const facts: Record<string, unknown> = {};
+  if (by) facts.actor = { kind: by.kind, name: by.name, ...(by.user !== undefined ? { user: by.user } : {}) };
+  const { limit, retryAt } = err.details ?? {};
+  if (typeof limit === 'string' && limit.length <= 40) facts.limit = limit;
+  if (typeof retryAt === 'string' && !Number.isNaN(Date.parse(retryAt))) facts.retryAt = retryAt.slice(0, 40);
+  return facts;
 }
 
 /** Identity of an inbox entry for skipping: a replaced or changed file is a new entry. */

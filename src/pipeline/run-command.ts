@@ -6,14 +6,17 @@ import type { Workspace } from '../core/workspace.js';
 import { checkTaskCommands } from '../core/security-profiles.js';
 import { abortTask, approvePlan, givePlanFeedback, retryTask } from './commands.js';
 import { DEV_WORKSTREAM } from './dev-workstream.js';
+import { admit } from './rate-limit.js';
 import { checkRepoSpec } from './target.js';
 
 /**
- * The dev workstream's check of a new task from any door: its repository must resolve, and an
- * actor config does not trust may name only `test`/`setup` commands its profiles allow
- * (COMMAND_NOT_ALLOWED, naming the rule, before anything is recorded or run).
+ * The check of a new task from any door: the actor's rate limits first (cheap, and it counts the
+ * submission whatever a later check says); then for the dev workstream its repository must
+ * resolve, and an actor config does not trust may name only `test`/`setup` commands its profiles
+ * allow (COMMAND_NOT_ALLOWED, naming the rule, before anything is recorded or run).
  */
-export async function checkNewTask(ws: Workspace, task: { workstream?: string; fields?: Record<string, unknown> }, actor: Actor): Promise<void> {
+export async function checkNewTask(ws: Workspace, task: { id?: string; workstream?: string; fields?: Record<string, unknown> }, actor: Actor, cause?: string): Promise<void> {
+  await admit(ws, actor, { kind: 'task', ...(task.id ? { taskId: task.id } : {}), ...(cause ? { cause } : {}) });
   const workstream = task.workstream ?? ws.config.defaultWorkstream;
   if (workstream !== DEV_WORKSTREAM) return;
   checkTaskCommands(ws.config, task.fields, actor);
@@ -28,6 +31,7 @@ export async function checkNewTask(ws: Workspace, task: { workstream?: string; f
  */
 export async function runCommand(ws: Workspace, command: Command, actor: Actor, cause?: string, owner?: string): Promise<TaskView> {
   const opts = { actor, ...(cause ? { cause } : {}), ...(owner ? { owner } : {}) };
+  await admit(ws, actor, { kind: 'command', command, ...(cause ? { cause } : {}) });
   switch (command.command) {
     case 'comment': return commentTask(ws, command.task, command.text, opts);
     case 'move': return moveTask(ws, command.task, command.to, { ...opts, ...(command.reason ? { reason: command.reason } : {}) });

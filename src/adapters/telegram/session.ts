@@ -12,6 +12,8 @@ import type { Workspace } from '../../core/workspace.js';
 import { describeError } from '../../core/errors.js';
 import { resolveTaskRef } from '../../core/task-ref.js';
 import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
+import type { Submission } from '../../pipeline/rate-limit.js';
+import { DoorLimits } from '../rate-limited.js';
 import { checkRepoSpec } from '../../pipeline/target.js';
 import { submitCommand, submitTask } from '../inbox-port.js';
 import { bold, code, esc, titleOf } from './html.js';
@@ -87,7 +89,11 @@ export class Conversations {
 export class Session {
   readonly conversations = new Conversations();
 
-  constructor(readonly deps: BotDeps) {}
+  private readonly limits: DoorLimits;
+
+  constructor(readonly deps: BotDeps) {
+    this.limits = new DoorLimits(deps.ws, deps.log, 'telegram');
+  }
 
   get ws(): Workspace {
     return this.deps.ws;
@@ -124,6 +130,7 @@ export class Session {
 
   /** Drops a command into the inbox, watches for its refusal and confirms with `done`. */
   async submit(ctx: Context, view: TaskView, cmd: Command, done: string): Promise<void> {
+    if (await this.limitReached(ctx, { kind: 'command', command: cmd })) return;
     const { file } = await submitCommand(this.ws, cmd, this.actorOf(ctx));
     await this.adopt(ctx, view.id);
     this.deps.notifier.watchSubmission(file, ctx.chat!.id, `The ${cmd.command} command for ${view.title}`);
@@ -138,12 +145,23 @@ export class Session {
     const problem = await this.repoProblem(repo);
     if (problem) return this.askRepo(ctx, problem, text);
     this.conversations.drop(ctx);
+    if (await this.limitReached(ctx, { kind: 'task' })) return;
     const title = titleOf(text);
     const { taskId, file } = await submitTask(this.ws, { title, description: text.trim(), workstream: DEV_WORKSTREAM, fields: { repo } }, this.actorOf(ctx));
     this.deps.state.task(taskId).chat = ctx.chat!.id;
     await this.deps.state.save();
     this.deps.notifier.watchSubmission(file, ctx.chat!.id, `The task ${title}`);
     await this.reply(ctx, `📝 Task submitted: ${bold(title)}\n${code(taskId)} · repo ${code(repo)}\nI will send the plan when it is ready.`);
+  }
+
+  /**
+   * Says a rate limit the user has already reached, instead of submitting (a check only: the
+   * intake's check counts and records; a refusal there is reported by the submission watch).
+   */
+  private async limitReached(ctx: Context, submission: Submission): Promise<boolean> {
+    const refusal = await this.limits.refusal(this.actorOf(ctx), submission);
+    if (refusal) await this.reply(ctx, `⏳ ${esc(refusal)}`);
+    return refusal !== undefined;
   }
 
   /** Why `repo` cannot be a task's repo (not a configured name, an existing git root or a URL), or undefined. */

@@ -6,6 +6,7 @@ import { describeError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { AUDIT_STREAM } from '../../core/paths.js';
 import type { Workspace } from '../../core/workspace.js';
+import { rateLimitNotice } from '../../pipeline/rate-limit.js';
 import { esc } from './html.js';
 import type { Messenger } from './messenger.js';
 
@@ -48,7 +49,10 @@ export class SubmissionWatch {
         if (!sub) continue;
         this.submissions.splice(this.submissions.indexOf(sub), 1);
         const message = String(event.data.message ?? 'it was refused');
-        await this.messenger.send(sub.chat, `⚠️ ${esc(sub.label)} was not accepted: ${esc(message)}`).catch((err) => this.log.warn('telegram send failed', describeError(err)));
+        const text = event.data.code === 'RATE_LIMITED'
+          ? `⏳ ${esc(sub.label)} was not accepted. ${esc(rateLimitNotice(event.data))}`
+          : `⚠️ ${esc(sub.label)} was not accepted: ${esc(message)}`;
+        await this.messenger.send(sub.chat, text).catch((err) => this.log.warn('telegram send failed', describeError(err)));
       }
     };
     // One check at a time; a signal during a check runs another after it.

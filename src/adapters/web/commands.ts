@@ -6,6 +6,8 @@ import type { Logger } from '../../core/log.js';
 import type { Workspace } from '../../core/workspace.js';
 import { describeError } from '../../core/errors.js';
 import { DEV_WORKSTREAM } from '../../pipeline/dev-workstream.js';
+import type { Submission } from '../../pipeline/rate-limit.js';
+import type { DoorLimits } from '../rate-limited.js';
 import { checkRepoSpec } from '../../pipeline/target.js';
 import { checkTaskCommands } from '../../core/security-profiles.js';
 import { submitCommand, submitTask } from '../inbox-port.js';
@@ -15,7 +17,7 @@ import { HttpError, JSON_TYPE, send, wantsJson } from './http.js';
  * The POST routes, already authenticated and checked for CSRF: a new task, and the four task
  * commands. They only write inbox files through the inbox port; intake applies them.
  */
-export async function post(ws: Workspace, log: Logger, req: IncomingMessage, res: ServerResponse, path: string, form: Record<string, string>, actor: Actor): Promise<void> {
+export async function post(ws: Workspace, log: Logger, req: IncomingMessage, res: ServerResponse, path: string, form: Record<string, string>, actor: Actor, limits: DoorLimits): Promise<void> {
   const json = wantsJson(req);
   const done = (message: string, location: string, extra: Record<string, unknown> = {}) => {
     if (json) return send(res, 202, JSON_TYPE, JSON.stringify({ ok: true, message, ...extra }));
@@ -32,6 +34,7 @@ export async function post(ws: Workspace, log: Logger, req: IncomingMessage, res
     const repo = text('repo', 1000);
     if (!title) throw new HttpError(400, 'A task needs a title.');
     if (!repo) throw new HttpError(400, 'A task needs a repository.');
+    await saidAtOnce(limits, actor, { kind: 'task' });
     // Checked at submission (without the network), so a typo is said now, not when the task fails.
     await checkRepoSpec(ws, repo).catch((err) => {
       throw new HttpError(400, describeError(err).message);
@@ -57,9 +60,19 @@ export async function post(ws: Workspace, log: Logger, req: IncomingMessage, res
   const [id, action] = [m[1]!, m[2]!];
   if (!isUlid(id) || !(await ws.findTask(id))) throw new HttpError(404, `There is no task ${id}.`);
   const { command, message } = taskCommand(id, action, form, text);
+  await saidAtOnce(limits, actor, { kind: 'command', command });
   await submitCommand(ws, command, actor);
   log.info('command submitted', { command: command.command, task: id });
   return done(message, `/tasks/${id}`);
+}
+
+/**
+ * A rate limit the actor has reached, said now as 429 instead of after intake refuses the file
+ * (a check only: intake's check is the one that counts and records).
+ */
+async function saidAtOnce(limits: DoorLimits, actor: Actor, submission: Submission): Promise<void> {
+  const refusal = await limits.refusal(actor, submission);
+  if (refusal) throw new HttpError(429, refusal);
 }
 
 /** The inbox command a task action's form asks for, and what to tell the person. */

@@ -6,6 +6,7 @@ import type { Logger } from '../../core/log.js';
 import type { Workspace } from '../../core/workspace.js';
 import { intakeRunning } from '../../core/presence.js';
 import { recordRefusal, type RefusalLimiter } from '../inbox-port.js';
+import type { DoorLimits } from '../rate-limited.js';
 import { APP_CSS, APP_JS, ASSET_VERSION } from './assets.js';
 import { actorFor, authenticate, sameSecret, sessionCookieName, type Sessions } from './auth.js';
 import { post } from './commands.js';
@@ -22,6 +23,8 @@ export interface WebContext {
   token: string;
   sessions: Sessions;
   limiter: RefusalLimiter;
+  /** Says a reached rate limit at once (429). */
+  doorLimits: DoorLimits;
   actor: Actor;
   hub: LiveHub;
   host: string;
@@ -99,7 +102,7 @@ export function createHandler(ctx: WebContext): (req: IncomingMessage, res: Serv
     const form = await readForm(req);
     const reason = crossSiteReason(req, auth, form, sessions);
     if (reason) return refuse(req, res, 403, reason);
-    return post(ws, log, req, res, path, form, actorFor(ctx.actor, auth));
+    return post(ws, log, req, res, path, form, actorFor(ctx.actor, auth), ctx.doorLimits);
   };
 }
 
@@ -148,5 +151,5 @@ export function sendError(req: IncomingMessage, res: ServerResponse, err: unknow
   if (status === 500) log.error('request failed', { url: req.url?.split('?')[0], ...describeError(err) });
   if (res.headersSent) return void res.end();
   if (wantsJson(req)) return send(res, status, JSON_TYPE, JSON.stringify({ ok: false, error: message }));
-  send(res, status, HTML, status === 404 ? messagePage('Not found', message) : messagePage(status === 400 ? 'Not accepted' : 'Error', message));
+  send(res, status, HTML, status === 404 ? messagePage('Not found', message) : messagePage(status === 400 || status === 429 ? 'Not accepted' : 'Error', message));
 }

@@ -5,6 +5,7 @@ import { OrchestraError } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import type { Workspace } from '../../core/workspace.js';
 import { RefusalLimiter } from '../inbox-port.js';
+import { DoorLimits } from '../rate-limited.js';
 import { resolveToken, Sessions, type TokenSource } from './auth.js';
 import { hostForUrl, LOOPBACK_NAMES } from './csrf.js';
 import { LiveHub } from './live.js';
@@ -50,6 +51,7 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
     port: wantedPort,
     sessions: new Sessions(token),
     limiter: new RefusalLimiter(),
+    doorLimits: new DoorLimits(ws, log, 'web'),
     actor: opts.actor ?? { kind: 'adapter', name: 'web' },
     hub: new LiveHub(ws, opts.presencePollMs ? { presencePollMs: opts.presencePollMs } : {}),
     ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}),

@@ -26,6 +26,7 @@ import { writesSection } from './core/writes.js';
 import { ratelimitSection } from './core/ratelimit.js';
 import { pipelineSection } from './pipeline/pipeline.js';
 import { setupSection } from './pipeline/setup.js';
+import { contextSection } from './context/context.js';
 
 /** Run in this order; `floor` comes after the sections whose figures it divides. */
 const SECTIONS: Section[] = [
@@ -40,6 +41,7 @@ const SECTIONS: Section[] = [
   floorSection,
   pipelineSection,
   setupSection,
+  contextSection,
 ];
 
 const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.url));

@@ -51,7 +51,8 @@ test('patterns in config are checked: shell characters or a misplaced ... are re
 test('built-in profiles: what each step gets, limits from config sandbox, a stable hash that follows every change', () => {
   const c = config({ sandbox: { memoryMb: 512, testTimeoutSeconds: 30 } });
   const executor = resolveProfile(c, 'executor');
-  assert.deepEqual(executor.tools, ['list_files', 'read_file', 'search', 'write_file', 'replace_in_file', 'run_tests', 'finish']);
+  assert.deepEqual(executor.tools, ['list_files', 'read_file', 'search', 'write_file', 'replace_in_file', 'run_tests', 'finish', 'context_list', 'context_read', 'context_write']);
+  assert.deepEqual([executor.context, executor.secrets], [['*'], []], 'every knowledge key, no secret');
   assert.equal(resolveProfile(c, 'setup').network, 'on');
   assert.equal(resolveProfile(c, 'tests').network, 'off');
   assert.equal(resolveProfile(c, 'tests').limits.memoryMb, 512);

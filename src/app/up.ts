@@ -1,4 +1,5 @@
 import { loopActor } from '../core/actor.js';
+import { maybeAutoRotate } from '../core/context/rotation.js';
 import { describeError, OrchestraError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 import type { Workspace } from '../core/workspace.js';
@@ -36,6 +37,11 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   if (wanted.some((n) => ['planner', 'executor', 'publisher'].includes(n)) && (await ws.findWorkstream(DEV_WORKSTREAM))) {
     await ensureBuiltinWorkstreams(ws, loopActor('up'));
   }
+  // Automatic key rotation by age (config context.rotateAfterDays): a failure is logged, not fatal.
+  await maybeAutoRotate(ws, loopActor('up')).then(
+    (r) => r && log.info('context key rotated by age', { from: r.from, to: r.to, reencrypted: r.reencrypted, retired: r.retired }),
+    (err) => log.warn('context key rotation failed', describeError(err)),
+  );
   // Loops that could only fail every task they take are not started; up says why.
   const checked = opts.checks === false ? { ready: wanted, notStarted: [] } : await preflight(ws, wanted);
   for (const { loop, reason } of checked.notStarted) log.warn(`not starting ${loop}: ${reason}`, { loop });

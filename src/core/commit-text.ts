@@ -87,6 +87,10 @@ export function summarizeEvent(type: string, data: Record<string, unknown>): str
     case 'inbox.rejected': return `inbox file ${d.file} rejected (${d.code})`;
     case 'inbox.skipped': return `inbox file ${d.file} skipped: it cannot be moved (${d.code})`;
     case 'access.refused': return `access refused: ${cut(d.what)}`;
+    case 'context.written': return `${d.kind} ${cut(d.scope)}/${cut(d.key)} written${d.reason === 'rotation' ? ' (re-encrypted by a key rotation)' : ''}`;
+    case 'context.removed': return `${cut(d.scope)}/${cut(d.key)} removed`;
+    case 'context.secret-read': return `secret ${cut(d.ref)} read (${cut(d.purpose)})`;
+    case 'context.key-rotated': return `context key rotated to ${d.to}: ${d.reencrypted} re-encrypted`;
     default:
       for (const ext of taskExtensions()) {
         const line = ext.summarize?.(type, data);

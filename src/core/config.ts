@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import { OrchestraError } from './errors.js';
 import { writeAtomic } from './fsutil.js';
+import { ContextConfigSchema } from './context/config.js';
 import { RateLimitsSchema } from './rate-limits.js';
 import { SecurityConfigSchema } from './security-config.js';
 
@@ -136,6 +137,7 @@ export const ConfigSchema = z.object({
       token: z.string().optional(),
     })
     .prefault({}),
+  context: ContextConfigSchema,
   /** Per-actor submission limits (see rate-limits.ts). */
   rateLimits: RateLimitsSchema.prefault({}),
 });

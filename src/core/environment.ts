@@ -50,3 +50,13 @@ export function debugEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
 export function userEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return nonEmpty(env.ORCHESTRA_USER);
 }
+
+/**
+ * ORCHESTRA_CONTEXT_KEY (32 bytes as base64 or hex) or ORCHESTRA_CONTEXT_KEY_FILE (a path to
+ * such a file): the context store's key for deployments that keep it outside the workspace.
+ */
+export function contextKeyEnv(env: NodeJS.ProcessEnv = process.env): { key?: string; file?: string } {
+  const key = nonEmpty(env.ORCHESTRA_CONTEXT_KEY);
+  const file = nonEmpty(env.ORCHESTRA_CONTEXT_KEY_FILE);
+  return { ...(key ? { key } : {}), ...(file ? { file } : {}) };
+}

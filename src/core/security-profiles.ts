@@ -38,9 +38,11 @@ export type StepProfile = (typeof STEP_PROFILES)[number];
 const TRIGGER_TIMEOUT_SECONDS = 600;
 
 /** What each built-in profile grants (limits left unset inherit config `sandbox`). */
+/** The context store's model tools (knowledge only; pipeline/tools/context-tools.ts). */
+const CONTEXT_TOOLS = ['context_list', 'context_read', 'context_write'];
 const BUILT_IN: Record<StepProfile, ProfileInput> = {
-  planner: { tools: ['list_files', 'read_file', 'search', 'submit_plan'], network: 'off' },
-  executor: { tools: ['list_files', 'read_file', 'search', 'write_file', 'replace_in_file', 'run_tests', 'finish'], network: 'off', writablePaths: ['**'] },
+  planner: { tools: ['list_files', 'read_file', 'search', 'submit_plan', ...CONTEXT_TOOLS], network: 'off', context: ['*'] },
+  executor: { tools: ['list_files', 'read_file', 'search', 'write_file', 'replace_in_file', 'run_tests', 'finish', ...CONTEXT_TOOLS], network: 'off', writablePaths: ['**'], context: ['*'] },
   // Exact install commands only: an argument would let a chat user install any package with network.
   setup: {
     network: 'on',
@@ -60,7 +62,7 @@ const BUILT_IN: Record<StepProfile, ProfileInput> = {
   },
   publisher: { network: 'on' },
   triggers: { network: 'off', limits: { timeoutSeconds: TRIGGER_TIMEOUT_SECONDS } },
-  agent: { tools: ['task_show', 'task_comment', 'task_move', 'artifact_put', 'artifact_get'], network: 'off' },
+  agent: { tools: ['task_show', 'task_comment', 'task_move', 'artifact_put', 'artifact_get', ...CONTEXT_TOOLS], network: 'off', context: ['*'] },
 };
 
 type Settings = Pick<Config, 'sandbox'> & { security: Pick<Config['security'], 'profiles'> };

@@ -14,6 +14,7 @@ export async function allStreams(ws: Workspace): Promise<string[]> {
   return [
     ...(await ws.store.listStreams('tasks')),
     ...(await ws.store.listStreams('workstreams')),
+    ...(await ws.store.listStreams('context')),
     ...(await ws.store.listStreams('limits')),
     ARTIFACTS_STREAM,
     AUDIT_STREAM,

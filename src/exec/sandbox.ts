@@ -54,6 +54,11 @@ export interface SandboxRequest {
   passEnv?: string[];
   /** Extra secret values to mask in the output (only those of >= 6 chars). */
   redact?: string[];
+  /**
+   * Secrets granted to this command (context store, `secretEnvFor`): set in its environment past
+   * the allow-list, and their values masked in its output like `redact`.
+   */
+  grantedEnv?: Record<string, string>;
   signal?: AbortSignal;
   /** Extra variable names (or `*` globs) to drop from the environment. */
   envDeny?: string[];
@@ -141,10 +146,11 @@ export async function runSandboxed(req: SandboxRequest): Promise<SandboxResult> 
     caps,
   );
   const scrubOptions = { deny: req.envDeny };
-  const env = { ...sandboxEnv(baseEnv, req.passEnv), ...wrapped.env };
-  const secrets = secretValues(baseEnv, req.redact ?? [], scrubOptions);
+  const env = { ...sandboxEnv(baseEnv, req.passEnv), ...req.grantedEnv, ...wrapped.env };
+  const redact = [...(req.redact ?? []), ...Object.values(req.grantedEnv ?? {})];
+  const secrets = secretValues(baseEnv, redact, scrubOptions);
   // Exact values are masked by the collector; encoded copies (reversed, base64, hex) by the scanner.
-  const scanner = new SecretScanner(knownSecrets(baseEnv, req.redact ?? [], scrubOptions));
+  const scanner = new SecretScanner(knownSecrets(baseEnv, redact, scrubOptions));
   const redactOutput = req.redactOutput ?? ((text: string) => scanner.redact(text));
   const collector = new OutputCollector(req.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES);
   const started = performance.now();

@@ -16,6 +16,7 @@ import type { ChatMessage, ToolCall, ToolSpec } from '../providers/types.js';
 import { roleModel } from './model-runtime.js';
 import { runTurns } from './turns.js';
 import { PACKAGE_AI_DIR, loadPromptSet } from './prompts.js';
+import { contextTools, CONTEXT_TOOL_NAMES, CONTEXT_TOOL_SPECS } from './tools/context-tools.js';
 
 /** Orchestra operations an agent may be granted, by name, in its front matter. */
 const AGENT_TOOLS: Record<string, ToolSpec> = {
@@ -24,6 +25,8 @@ const AGENT_TOOLS: Record<string, ToolSpec> = {
   task_move: { name: 'task_move', description: 'Move the task to another state allowed by its workstream.', parameters: { type: 'object', properties: { to: { type: 'string' }, reason: { type: 'string' } }, required: ['to'] } },
   artifact_put: { name: 'artifact_put', description: 'Store a text artifact at a path.', parameters: { type: 'object', properties: { path: { type: 'string' }, content: { type: 'string' } }, required: ['path', 'content'] } },
   artifact_get: { name: 'artifact_get', description: 'Read a stored artifact.', parameters: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] } },
+  // The context store (knowledge only; scoped to the task, its repository and the workspace).
+  ...Object.fromEntries(CONTEXT_TOOL_SPECS.map((spec) => [spec.name, spec])),
 };
 
 export const AgentDefSchema = z.object({
@@ -130,6 +133,10 @@ async function runTool(ws: Workspace, agent: AgentDef, taskId: string, actor: Ac
   const refusal = toolRefusal(agent.securityProfile, call.name);
   if (refusal || !agent.tools.includes(call.name)) return reply(`refused: agent ${agent.name} may not use "${call.name}" (${refusal ?? 'not in its tools'})`, true);
   const arg = (k: string) => (typeof call.args[k] === 'string' ? (call.args[k] as string) : '');
+  if (CONTEXT_TOOL_NAMES.has(call.name)) {
+    const repo = (await ws.task(taskId)).fields.repo;
+    return contextTools(ws, { role: agent.name, taskId, ...(typeof repo === 'string' ? { repo } : {}), actor, profile: agent.securityProfile }).run(call);
+  }
   try {
     switch (call.name) {
       case 'task_show': {

@@ -3,6 +3,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { loopActor } from '../core/actor.js';
+import { repoScopeName } from '../core/context/entry.js';
+import { secretEnvFor } from '../core/context/secrets.js';
 import type { Lease } from '../core/leases.js';
 import { newId } from '../core/ids.js';
 import type { TaskView } from '../core/model/task.js';
@@ -11,6 +14,7 @@ import { runSandboxed } from '../exec/sandbox.js';
 import { profileSandboxOptions } from '../exec/profile-sandbox.js';
 import { profileRef, resolveProfile, type Profile } from '../core/security-profiles.js';
 import { devEvent } from './dev-events.js';
+import { grantedSecretNames } from './granted-secrets.js';
 import { cacheKey, planSetup, type SetupPlan } from './setup.js';
 
 /**
@@ -96,8 +100,15 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
   if (key && plan.installs && (await restore(ws, key, plan.installs, worktree))) {
     return { profile, plan, passed: true, cached: true, exitCode: 0, durationMs: Math.round(performance.now() - started), output: `restored ${plan.installs} from the dependency cache (${key})\n` };
   }
+  // Secrets the setup profile grants, opened only when the command really runs: audited, set in
+  // its environment, masked in its output.
+  const granted = await grantedSecretNames(ws, task);
+  const secrets = granted.length
+    ? await secretEnvFor(ws, granted, { actor: loopActor('executor'), purpose: 'setup', task: task.id, repo: repoScopeName(repoSource) })
+    : undefined;
   const result = await runSandboxed({
     ...profileSandboxOptions(ws.config.sandbox, profile),
+    ...(secrets ? { grantedEnv: secrets.env } : {}),
     command: plan.command,
     cwd: worktree,
     signal,

@@ -15,6 +15,9 @@ import { recordedSetup, setupTail, worktreeEnv } from '../setup-run.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
 import { executionTarget, resolveTarget } from '../target.js';
 import { worktreeTools } from '../tools/worktree-tools.js';
+import { contextRefsText, contextTools, CONTEXT_TOOL_NAMES } from '../tools/context-tools.js';
+import { loopActor } from '../../core/actor.js';
+import { publishScanSecrets } from '../granted-secrets.js';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../providers/types.js';
 import { diffAgainstBase } from '../../vcs/changes.js';
 import { prepareWorktree } from '../../vcs/worktree.js';
@@ -47,11 +50,12 @@ async function beginExecution(ws: Workspace, lease: Lease, task: TaskView, profi
   return { worktree: wt.path, branch: wt.branch, base: wt.base, baseCommit: wt.baseCommit, number: task.dev.executions + 1 };
 }
 
-async function openingMessage(ws: Workspace, task: TaskView, resumed: boolean): Promise<string> {
+async function openingMessage(ws: Workspace, task: TaskView, resumed: boolean, profile: Profile): Promise<string> {
   const plan = task.dev.plans.find((p) => p.version === task.dev.approvedVersion)!;
   return [
     `Task: ${task.title}`, '', task.description || '(no description)', '',
     `The approved plan (v${plan.version}):`, '', await ws.readWorkspaceFile(plan.file), '',
+    await contextRefsText(ws, { taskId: task.id, repo: String(task.fields.repo), profile }), '',
     resumed
       ? 'This run resumes after an interruption: the worktree already holds the earlier edits. Run the tests first to see where things stand.'
       : 'Carry out the plan. Edit, run the tests, fix failures, and call finish when the tests pass.',
@@ -75,10 +79,13 @@ export function createExecutorLoop(env: LoopEnv): Loop {
 
       const saveWork = async (label: string): Promise<string | undefined> => {
         if (!exec) return undefined;
-        const diff = await diffAgainstBase(exec.worktree, exec.baseCommit).catch(() => undefined);
+        const diff = await diffAgainstBase(exec.worktree, exec.baseCommit, { secrets: await scanSecrets() }).catch(() => undefined);
         if (!diff || !diff.patch.trim()) return undefined;
         return ws.writeTaskFile(task.id, `exec${exec.number}-${label}.diff`, diff.patch, { onTaken: 'newName' });
       };
+      // Kept diffs are scanned for the context secrets granted to the task too (opened once, audited).
+      let scanList: Promise<Awaited<ReturnType<typeof publishScanSecrets>>> | undefined;
+      const scanSecrets = () => (scanList ??= publishScanSecrets(ws, task, 'executor'));
       const userAborted = async () => (await ws.findTask(task.id))?.state === 'aborted';
 
       try {
@@ -109,16 +116,17 @@ export function createExecutorLoop(env: LoopEnv): Loop {
         }
         const setupNote = !setup || setup.source === 'none' ? 'setup: none needed' : `setup: ${setup.command} (${setup.cached ? 'restored from the dependency cache' : 'installed'})`;
         const tools = worktreeTools(exec.worktree);
+        const context = contextTools(ws, { role: 'executor', taskId: task.id, repo: String(task.fields.repo), actor: loopActor('executor'), profile });
         const model = roleModel(ws, ws.config.executor);
         assertPriced(ws, model);
         const spent: Spent = { turns: current.dev.turns, testRuns: current.dev.testRuns.length, ...current.dev.runUsage, startedAt: Date.parse(current.dev.execution!.startedAt) };
         let greenAtEdit = -1;
-        const messages: ChatMessage[] = [{ role: 'user', text: await openingMessage(ws, current, resumed) }];
+        const messages: ChatMessage[] = [{ role: 'user', text: await openingMessage(ws, current, resumed, profile) }];
 
         const outcome = await runTurns<string>({
           ws, lease, role: 'executor', model, messages, signal: loopSignal, profile, maxTurns: Number.MAX_SAFE_INTEGER, // limits.maxTurns is a budget: beforeTurn
           prompts: () => loadPromptSet(ws, PROMPT_SETS.executor),
-          tools: [...tools.specs, RUN_TESTS, FINISH],
+          tools: [...tools.specs, ...context.specs, RUN_TESTS, FINISH],
           beforeTurn: () => exceededLimit(limits, spent),
           afterReply: (reply, costUsd) => {
             spent.turns++;
@@ -140,7 +148,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
           return;
         }
         if (outcome.kind === 'done') {
-          const diff = await diffAgainstBase(exec.worktree, exec.baseCommit);
+          const diff = await diffAgainstBase(exec.worktree, exec.baseCommit, { secrets: await scanSecrets() });
           if (diff.files.length === 0) {
             await failTask(lease, 'execute', 'the executor finished without changing any file');
             return;
@@ -178,6 +186,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
             if (greenAtEdit !== tools.edits()) return { outcome: { output: 'refused: the tests have not passed since your last edit; call run_tests first', isError: true } };
             return { outcome: { output: 'finished', isError: false }, finished: typeof call.args.summary === 'string' ? call.args.summary : '' };
           }
+          if (CONTEXT_TOOL_NAMES.has(call.name)) return { outcome: await context.run(call) };
           if (!tools.specs.some((s) => s.name === call.name)) {
             return { outcome: { output: `refused: there is no tool "${call.name}". You cannot run git or shell commands; committing and pushing task/${task.id} is done by the git agent after you finish.`, isError: true } };
           }

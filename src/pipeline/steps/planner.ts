@@ -3,7 +3,7 @@ import { describeError } from '../../core/errors.js';
 import type { TaskView } from '../../core/model/task.js';
 import type { Workspace } from '../../core/workspace.js';
 import { effectiveLimits } from '../budget.js';
-import { isTrustedActor, profileRef, resolveProfile } from '../../core/security-profiles.js';
+import { isTrustedActor, profileRef, resolveProfile, type Profile } from '../../core/security-profiles.js';
 import { PlanSchema, renderPlanMarkdown, type Plan } from '../plan.js';
 import { retryLater, runTurns } from '../turns.js';
 import { latestPlanVersion } from '../commands.js';
@@ -14,6 +14,8 @@ import { resolveTarget, type Target } from '../target.js';
 import { planSetupFromNames, REPO_SETUP_FILE } from '../setup.js';
 import { git } from '../../vcs/git.js';
 import { repoReader } from '../tools/repo-reader.js';
+import { contextRefsText, contextTools, CONTEXT_TOOL_NAMES } from '../tools/context-tools.js';
+import { loopActor } from '../../core/actor.js';
 import type { ChatMessage, ToolSpec } from '../../providers/types.js';
 import type { Loop, LoopEnv } from '../../loops/loop.js';
 import { failTask, stillInState } from './step-outcome.js';
@@ -27,7 +29,7 @@ const SUBMIT_PLAN: ToolSpec = {
   parameters: planParameters,
 };
 
-async function briefing(ws: Workspace, task: TaskView, target: Target): Promise<string> {
+async function briefing(ws: Workspace, task: TaskView, target: Target, profile: Profile): Promise<string> {
   const root = (await git(target.objects, ['ls-tree', '--name-only', target.base.commit]).catch(() => '')).split('\n').filter(Boolean);
   const repoSetupFile = (await git(target.objects, ['ls-tree', '--name-only', target.base.commit, '--', REPO_SETUP_FILE]).catch(() => '')).trim() !== '';
   const setup = planSetupFromNames(task, ws.config, root, repoSetupFile);
@@ -48,6 +50,7 @@ async function briefing(ws: Workspace, task: TaskView, target: Target): Promise<
   } else {
     parts.push('', 'Explore the repository, then call submit_plan.');
   }
+  parts.push('', await contextRefsText(ws, { taskId: task.id, repo: String(task.fields.repo), profile }));
   return parts.join('\n');
 }
 
@@ -67,15 +70,17 @@ export function createPlannerLoop(env: LoopEnv): Loop {
         const maxTurns = Math.min(limits.plannerMaxTurns, profile.budget.maxTurns ?? Infinity);
         const target = await resolveTarget(ws, task);
         const tools = repoReader(target.objects, target.base.commit);
+        const context = contextTools(ws, { role: 'planner', taskId: task.id, repo: String(task.fields.repo), actor: loopActor('planner'), profile });
         const model = roleModel(ws, ws.config.planner);
         assertPriced(ws, model);
-        const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target) }];
+        const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target, profile) }];
         const outcome = await runTurns<Plan>({
           ws, lease, role: 'planner', model, messages, signal, maxTurns, profile,
           prompts: () => loadPromptSet(ws, PROMPT_SETS.planner),
-          tools: [...tools.specs, SUBMIT_PLAN],
+          tools: [...tools.specs, ...context.specs, SUBMIT_PLAN],
           onText: () => ({ nudge: 'Please finish by calling submit_plan with summary, steps, criteria and risks.' }),
           async runCall(call) {
+            if (CONTEXT_TOOL_NAMES.has(call.name)) return context.run(call);
             if (call.name !== 'submit_plan') return tools.run(call);
             const plan = PlanSchema.safeParse(call.args);
             if (plan.success) return { output: 'plan received', isError: false, done: plan.data };

@@ -8,6 +8,7 @@ import { renderCommitMessage } from '../commit-message.js';
 import { DEV_WORKSTREAM } from '../dev-workstream.js';
 import { readPrompt } from '../prompts.js';
 import { executionTarget } from '../target.js';
+import { publishScanSecrets } from '../granted-secrets.js';
 import type { Loop, LoopEnv } from '../../loops/loop.js';
 import { failTask } from './step-outcome.js';
 import { TaskLoop } from '../../loops/task-loop.js';
@@ -33,9 +34,10 @@ export function createPublisherLoop(env: LoopEnv): Loop {
         // First: the mirror's config is made ours again, before any git call in the worktree.
         const target = await executionTarget(ws, task, exec);
         const author = await commitIdentity(ws.config.git.author);
-        const commit = await commitAll({ worktreePath: exec.worktree, message, author, taskId: task.id, baseCommit: exec.baseCommit });
+        const secrets = await publishScanSecrets(ws, task, 'publisher');
+        const commit = await commitAll({ worktreePath: exec.worktree, message, author, taskId: task.id, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
         const remote = await resolvePushRemote({ configured: ws.config.remote, repo: target.resolved });
-        const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit });
+        const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
         await lease.release((view) => (view.state !== 'publishing' ? [] : [
           { type: 'git.committed', data: { sha: commit.sha, created: commit.created, message } },
           { type: 'git.pushed', data: { remote: pushed.remoteUrl, branch: pushed.branch, sha: pushed.sha, link: pushed.link, pushed: pushed.pushed } },

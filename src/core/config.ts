@@ -4,6 +4,7 @@ import { OrchestraError } from './errors.js';
 import { writeAtomic } from './fsutil.js';
 import { RateLimitsSchema } from './rate-limits.js';
 import { SecurityConfigSchema } from './security-config.js';
+import { MonitoringConfigSchema } from './monitoring-config.js';
 
 /** The model providers there are: one list for config, agents and the provider factory. */
 export const ProviderKindSchema = z.enum(['anthropic', 'gemini', 'scripted']);
@@ -138,6 +139,7 @@ export const ConfigSchema = z.object({
     .prefault({}),
   /** Per-actor submission limits (see rate-limits.ts). */
   rateLimits: RateLimitsSchema.prefault({}),
+  monitoring: MonitoringConfigSchema.prefault({}),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

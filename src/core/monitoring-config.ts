@@ -42,8 +42,8 @@ export type AlertRules = z.infer<typeof AlertRulesSchema>;
 export type AlertRuleName = keyof AlertRules;
 
 export const MonitoringConfigSchema = z.object({
-  /** Port of the Prometheus endpoint (`GET /metrics`) served by `orchestra up`; absent: none. */
-  metricsPort: z.number().int().min(1).max(65535).optional(),
+  /** Port of the Prometheus endpoint (`GET /metrics`) served by `orchestra up`; absent: none; 0: a free port (logged). */
+  metricsPort: z.number().int().min(0).max(65535).optional(),
   /** Interface of the endpoint; loopback by default (put a proxy in front to expose it). */
   metricsHost: z.string().default('127.0.0.1'),
   /** How often `up` evaluates the alert rules. */

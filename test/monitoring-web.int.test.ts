@@ -46,6 +46,12 @@ test('the Security view: for the admin only, with refusals, rate-limit hits, sec
   assert.ok(body.includes('&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot;'), 'it is shown as text');
   assert.doesNotMatch(body, /<script/i, 'no script at all on the page');
 
+  // Every user of the web page sees the open alerts above the task list (escaped too).
+  const list = await http(web.url, { headers: bearer });
+  assert.equal(list.status, 200);
+  assert.match(list.body, /<section class="card" id="alerts" role="alert"><h2>Active alerts \(1\)<\/h2><ul><li><b>stuckTask<\/b>: task &quot;&lt;script&gt;alert\(1\)/);
+  assert.ok(!list.body.includes('<img src=x'));
+
   // The browser way: ?admin= once gives an admin session cookie (HttpOnly, SameSite=Strict).
   const login = await http(`${page}?admin=${ADMIN}`, { headers: bearer });
   assert.equal(login.status, 303);

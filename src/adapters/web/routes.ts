@@ -109,11 +109,13 @@ export function createHandler(ctx: WebContext): (req: IncomingMessage, res: Serv
 }
 
 /** The pages, the task list as JSON, record files and the live event stream. */
-async function get({ ws, hub }: WebContext, req: IncomingMessage, res: ServerResponse, url: URL, csrf: string): Promise<void> {
+async function get({ ws, hub, health }: WebContext, req: IncomingMessage, res: ServerResponse, url: URL, csrf: string): Promise<void> {
   const path = url.pathname;
   if (path === '/') {
     const tasks = (await ws.tasks()).filter((v) => !v.archived).map(summarize);
-    return send(res, 200, HTML, listPage(tasks, csrf, await intakeRunning(ws.paths)));
+    const monitor = await health();
+    await monitor.refresh();
+    return send(res, 200, HTML, listPage(tasks, csrf, await intakeRunning(ws.paths), monitor.openIncidents()));
   }
   if (path === '/events') {
     if (req.method !== 'GET') throw new HttpError(405, 'The event stream answers GET only.');

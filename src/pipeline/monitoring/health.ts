@@ -58,6 +58,9 @@ const HOUR_MS = 3_600_000;
 const MAX_RECENT = 200_000;
 const MAX_SECURITY_EVENTS = 500;
 const MAX_USAGE_LINES = 200;
+const MAX_STEPS = 50;
+/** Records dated further ahead than this (a skewed clock, a forgery) stay out of the recent window. */
+const MAX_FUTURE_MS = 5 * 60_000;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const label = (value: unknown) => (typeof value === 'string' && /^[\x21-\x7e]{1,80}$/.test(value) ? value : 'unknown');
 
@@ -67,6 +70,7 @@ export class HealthMonitor {
   private readonly maps = new Map<string, WorkstreamView | undefined>();
   private readonly dirty = new Set<string>();
   private readonly openLeases = new Map<string, { purpose: string; at: number }>();
+  private readonly steps = new Set<string>();
   private readonly usage = new Map<string, UsageLine>();
   private readonly spendByDay = new Map<string, number>();
   private readonly testRuns: Record<string, number> = {};
@@ -203,7 +207,7 @@ export class HealthMonitor {
         else if (d.to === 'completed') this.remember({ at, kind: 'completion' });
         return;
       case 'lease.acquired':
-        this.openLeases.set(`${taskId}:${String(d.attempt)}`, { purpose: label(d.purpose), at });
+        this.openLeases.set(`${taskId}:${String(d.attempt)}`, { purpose: this.stepLabel(d.purpose), at });
         return;
       case 'lease.released': {
         const key = `${taskId}:${String(d.attempt)}`;
@@ -242,6 +246,14 @@ export class HealthMonitor {
     }
   }
 
+  /** A step (lease purpose) as a metric label: a short lower-case word, at most MAX_STEPS distinct, else `other`. */
+  private stepLabel(purpose: unknown): string {
+    if (typeof purpose !== 'string' || !/^[a-z][a-z0-9_-]{0,31}$/.test(purpose)) return 'other';
+    if (!this.steps.has(purpose) && this.steps.size >= MAX_STEPS) return 'other';
+    this.steps.add(purpose);
+    return purpose;
+  }
+
   private refused(refusal: Refusal, record: StreamRecord, at: number): void {
     this.refusalTotals[refusal.reason] = (this.refusalTotals[refusal.reason] ?? 0) + 1;
     this.remember({ at, kind: 'refusal', refusal });
@@ -274,7 +286,8 @@ export class HealthMonitor {
   }
 
   private remember(r: Recent): void {
-    if (!Number.isFinite(r.at) || r.at < this.now() - this.windowMs()) return;
+    const now = this.now();
+    if (!Number.isFinite(r.at) || r.at < now - this.windowMs() || r.at > now + MAX_FUTURE_MS) return;
     this.recent.push(r);
     if (this.recent.length > MAX_RECENT) this.recent.splice(0, this.recent.length - MAX_RECENT);
   }

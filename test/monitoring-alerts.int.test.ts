@@ -66,3 +66,46 @@ test('a stuck task raises one alert and, once it moves, one resolution on Telegr
   up.child.kill('SIGTERM');
   assert.equal((await up.exited).code, 0);
 });
+
+test('every default rule fires from the records, once per incident, however many evaluators run', async (t) => {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { AlertEvaluator } = await import('../src/pipeline/monitoring/alerts.js');
+  const { HealthMonitor } = await import('../src/pipeline/monitoring/health.js');
+  const { presenceDir } = await import('../src/core/presence.js');
+  const { createLogger } = await import('../src/core/log.js');
+  const { seed } = await import('./support/monitoring-fixture.js');
+  const ws = await makeWorkspace(t, {
+    monitoring: {
+      alerts: {
+        failureRate: { minFailures: 1, ratio: 0.5 },
+        stuckTask: { minutes: 0.0001 },
+        spendRate: { usdPerHour: 0.5 },
+        refusalBurst: { count: 1 },
+      },
+    },
+  });
+  const ids = await seed(ws);
+  mkdirSync(presenceDir(ws.paths), { recursive: true });
+  const old = new Date(Date.now() - 600_000).toISOString();
+  writeFileSync(join(presenceDir(ws.paths), 'elsewhere-7.json'), JSON.stringify({ host: 'elsewhere', pid: 7, loops: ['executor'], startedAt: old, at: old, intervalMs: 5000 }));
+  const evaluator = () => new AlertEvaluator(ws, new HealthMonitor(ws), testActor, createLogger('test', () => undefined));
+  const [a, b] = [evaluator(), evaluator()];
+  await Promise.all([a.evaluate(), b.evaluate(), a.evaluate()]);
+  await Promise.all([a.evaluate(), b.evaluate()]);
+  const fired = eventsOf(ws.paths.root, 'audit').filter((e) => e.type === 'alert.fired').map((e) => e.data.key).sort();
+  assert.deepEqual(fired, [
+    'failureRate:all',
+    'heartbeatMissing:elsewhere-7',
+    'refusalBurst:access',
+    'refusalBurst:inbox',
+    'refusalBurst:tool',
+    'spendRate:all',
+    `stuckTask:${ids.pending}`,
+    `stuckTask:${ids.working}`,
+  ].sort(), 'each incident once; the failed and completed tasks are not stuck');
+  const messages = eventsOf(ws.paths.root, 'audit').filter((e) => e.type === 'alert.fired').map((e) => e.data.message);
+  assert.ok(messages.some((m) => /1 of 2 tasks finished in the last 60 min failed \(50 %\)/.test(m)), messages.join('\n'));
+  assert.ok(messages.some((m) => /model spend in the last hour is \$0\.7500/.test(m)));
+  assert.ok(messages.some((m) => /2 inbox refusals in the last 10 min \(1 INVALID_INPUT, 1 RATE_LIMITED\)|2 inbox refusals in the last 10 min \(1 RATE_LIMITED, 1 INVALID_INPUT\)/.test(m)));
+});

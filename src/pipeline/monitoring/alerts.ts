@@ -27,7 +27,9 @@ export function evaluateRules(rules: AlertRules, snapshot: HealthSnapshot, monit
   const add = (rule: keyof AlertRules, subject: string, message: string) => out.push({ key: `${rule}:${subject}`.slice(0, 300), rule, subject: subject.slice(0, 200), message: shortLine(message, 1000) });
   if (rules.stuckTask.enabled) {
     for (const t of monitor.waiting(now)) {
-      if (t.ageSeconds * 1000 < rules.stuckTask.minutes * 60_000) break; // oldest first
+      const ageMs = now - Date.parse(t.since);
+      if (Number.isNaN(ageMs)) continue;
+      if (ageMs < rules.stuckTask.minutes * 60_000) break; // oldest first: the rest are younger
       add('stuckTask', t.id, `task ${t.number ? `#${t.number} ` : ''}"${shortLine(t.title, 80)}" (${t.id}) has been ${t.state} for ${minutesText(t.ageSeconds)} (limit ${rules.stuckTask.minutes} min)`);
     }
   }

@@ -6,6 +6,8 @@ import { startFakeTelegram } from './support/fake-telegram.js';
 import { createTask, moveTask } from '../src/core/ops/tasks.js';
 
 const ADMIN = 111;
+/** Allowed to use the bot, not an admin: told nothing about alerts. */
+const USER = 222;
 const TITLE = 'stuck <b>&amp; "quoted"</b> <script>x</script>';
 
 test('a stuck task raises one alert and, once it moves, one resolution on Telegram; a restart does not re-fire', async (t) => {
@@ -21,7 +23,7 @@ test('a stuck task raises one alert and, once it moves, one resolution on Telegr
   });
   const root = ws.paths.root;
   const start = (): Running => {
-    const up = spawnCli(root, ['up', '--only', 'telegram'], { TELEGRAM_BOT_TOKEN: tg.token, TELEGRAM_API_ROOT: tg.url, TELEGRAM_ALLOWED_USERS: String(ADMIN) });
+    const up = spawnCli(root, ['up', '--only', 'telegram'], { TELEGRAM_BOT_TOKEN: tg.token, TELEGRAM_API_ROOT: tg.url, TELEGRAM_ALLOWED_USERS: `${ADMIN},${USER}` });
     t.after(() => killIfRunning(up));
     return up;
   };
@@ -63,6 +65,7 @@ test('a stuck task raises one alert and, once it moves, one resolution on Telegr
     assert.equal(audit(id, 'alert.fired').length, 1);
     assert.equal(audit(id, 'alert.resolved').length, 1);
   }
+  assert.deepEqual(tg.calls('sendMessage').filter((c) => Number(c.params.chat_id) !== ADMIN), [], 'only admins are told');
   up.child.kill('SIGTERM');
   assert.equal((await up.exited).code, 0);
 });

@@ -39,6 +39,7 @@ export async function startMonitoring(ws: Workspace, log: Logger, opts: { metric
       const address = server.address() as AddressInfo;
       metricsUrl = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}/metrics`;
       log.info('metrics endpoint ready', { url: metricsUrl });
+      if (!['127.0.0.1', '::1', 'localhost'].includes(ws.config.monitoring.metricsHost)) log.warn('the metrics endpoint is reachable from other machines: it has no authentication', { host: ws.config.monitoring.metricsHost });
     } catch (err) {
       await evaluator.stop();
       monitor.stop();

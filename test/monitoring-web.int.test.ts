@@ -34,10 +34,10 @@ test('the Security view: for the admin only, with refusals, rate-limit hits, sec
   assert.equal(view.status, 200);
   const body = view.body;
   assert.match(body, /<h2>Active alerts \(1\)<\/h2>/);
-  assert.match(body, /<tr><td><code>RATE_LIMITED<\/code><\/td><td>1<\/td><td>1<\/td><\/tr>/, 'refusals by reason, all time and last hour');
-  assert.match(body, /<h2>Rate-limit hits \(1\)<\/h2>/);
+  assert.match(body, /<tr><td><code>RATE_LIMITED<\/code><\/td><td>1<\/td><td>0<\/td><\/tr>/, 'refusals by reason: in the last hour, none since the web started');
+  assert.match(body, /<h2>Rate-limit hits \(1 in the last hour\)<\/h2>/);
   assert.match(body, /flood\.md: too many files/);
-  assert.match(body, /<h2>Secret reads \(1\)<\/h2>/);
+  assert.match(body, /<h2>Secret reads \(0 since the web started\)<\/h2>/);
   assert.match(body, /DEPLOY_KEY read by executor/);
   assert.match(body, /<code>UNAUTHORIZED<\/code>/);
   assert.match(body, /<code>TOOL_REFUSED<\/code>/);

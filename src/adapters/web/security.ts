@@ -37,9 +37,10 @@ export async function securityRoute(ctx: SecurityContext, req: IncomingMessage, 
   send(res, 200, HTML, securityPage({
     alerts: snapshot.alerts,
     resolved: monitor.resolvedIncidents(),
-    refusalsByReason: snapshot.totals.refusalsByReason,
+    since: snapshot.sinceStart?.since ?? snapshot.at,
+    refusalsByReason: snapshot.sinceStart?.refusalsByReason ?? {},
     lastHourByReason: snapshot.lastHour.refusalsByReason,
-    secretReads: snapshot.totals.secretReads,
+    secretReads: snapshot.sinceStart?.secretReads ?? 0,
     events: monitor.securityEvents(),
   }));
 }

@@ -14,7 +14,7 @@ export function statusLines(s: HealthSnapshot): string[] {
     alive.length === 0 ? 'orchestra up: none running' : `orchestra up: ${alive.length} running`,
     ...alive.map((u) => `  ${u.host} pid ${u.pid}: ${u.loops.join(', ') || 'no loops'} (heartbeat ${ago(u.ageSeconds)} ago)`),
     ...silent.map((u) => `  STOPPED HEARTBEATING ${u.host} pid ${u.pid}: ${u.loops.join(', ') || 'no loops'} (last heartbeat ${ago(u.ageSeconds)} ago)`),
-    `tasks: ${s.tasks.total} (${s.tasks.open} open, ${s.tasks.archived} archived)`,
+    `tasks: ${s.tasks.total} (${s.tasks.open} open, ${s.tasks.settled} settled)`,
     ...s.queue.map((q) => `  ${q.workstream}/${q.state}: ${q.count}`),
     s.oldestWaiting
       ? `oldest waiting: ${s.oldestWaiting.number ? `#${s.oldestWaiting.number} ` : ''}"${shortLine(s.oldestWaiting.title, 60)}" ${s.oldestWaiting.state} for ${ago(s.oldestWaiting.ageSeconds)} (${s.oldestWaiting.id})`

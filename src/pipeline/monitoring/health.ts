@@ -1,3 +1,6 @@
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { readdirSafe } from '../../core/fsutil.js';
 import { AlertIncidents, type Incident } from '../../core/model/alerts.js';
 import type { MonitoringConfig } from '../../core/monitoring-config.js';
 import { readPresences } from '../../core/presence.js';
@@ -5,7 +8,6 @@ import type { StreamRecord, StoredEvent } from '../../core/record.js';
 import { AUDIT_STREAM, streamOfTask } from '../../core/paths.js';
 import { AUDIT_SIGNAL, SHARED_SIGNAL, type Subscription } from '../../core/signals.js';
 import type { TaskView } from '../../core/model/task.js';
-import type { WorkstreamView } from '../../core/model/workstream.js';
 import type { Workspace } from '../../core/workspace.js';
 import { parseDevEvent } from '../dev-events.js';
 import '../dev-fold.js';
@@ -13,17 +15,22 @@ import { refusalOf, SECRET_READ, type Refusal } from './refusals.js';
 
 /**
  * The one read-side picture of the workspace's health: which `orchestra up` processes heartbeat
- * (presence files), queue depth per workstream and state, the oldest waiting task, failures and
- * refusals in the last hour, spend today, model usage totals, test runs, lease takeovers, step
- * durations, open alert incidents. `orchestra status`, `/metrics`, the alert evaluator and the
- * web's Security view all read it; nothing else counts these things.
+ * (presence files), queue depth per workstream and state of the open tasks, the oldest waiting
+ * task, failures, completions, refusals and spend in the recent window, spend today, model usage,
+ * test runs, lease takeovers and step durations since this process started watching, and the open
+ * alert incidents. `orchestra status`, `/metrics`, the alert evaluator and the web's Security view
+ * all read it; nothing else counts these things.
  *
- * Cost: `load()` folds every task once (as any reader does at start); afterwards `refresh()`
- * re-reads only the streams the signal feed reported (the store reads only new record files),
- * and a snapshot walks the open tasks and the recent-event window, not the history.
- * Invariants: every record is counted once (a per-stream seq checkpoint); totals are derived
- * from records, so they are the same in every process and after a restart; what comes from
- * records is hostile, so label values are reduced to a bounded vocabulary (see refusals.ts).
+ * Cost, at any number of tasks: open tasks come from the workspace's open-task index
+ * (`ws.openTasks()`, O(open tasks)); the recent window is filled once at start from the tasks
+ * whose signal file changed within it (one stat per task, then only those tasks' streams); after
+ * that `refresh()` folds only the records the signal feed reports. Settled tasks read for the
+ * window leave the caches again (`ws.forget`). The audit stream is read whole (one stream).
+ * Invariants: a record is counted once (a per-stream seq checkpoint; a stream first seen through
+ * a signal counts the records dated since the monitor started); the `sinceStart` counters start
+ * at zero in each process (Prometheus counter semantics: a restart is a reset, which `rate()` and
+ * `increase()` handle); what comes from records is hostile, so label values are reduced to a
+ * bounded vocabulary (see refusals.ts).
  */
 export interface UpHealth { host: string; pid: number; loops: string[]; startedAt: string; lastHeartbeat: string; ageSeconds: number; alive: boolean }
 export interface QueueEntry { workstream: string; state: string; count: number }
@@ -31,26 +38,32 @@ export interface WaitingTask { id: string; number?: number; title: string; works
 export interface UsageLine { provider: string; model: string; inputTokens: number; outputTokens: number; costUsd: number }
 export interface SecurityEvent { at: string; kind: 'refusal' | 'secret-read'; source: string; reason: string; summary: string; stream: string }
 
+export interface SinceStart {
+  /** When this monitor started counting. */
+  since: string;
+  usage: UsageLine[];
+  testRuns: Record<string, number>;
+  refusalsByReason: Record<string, number>;
+  leaseTakeovers: number;
+  secretReads: number;
+}
+
 export interface HealthSnapshot {
   at: string;
   ups: UpHealth[];
-  tasks: { total: number; open: number; archived: number };
+  /** `settled`: archived or in a state without a way out (completed). */
+  tasks: { total: number; open: number; settled: number };
+  /** Open tasks by workstream and state. */
   queue: QueueEntry[];
   oldestWaiting?: WaitingTask;
   lastHour: { failures: number; completions: number; refusals: number; refusalsByReason: Record<string, number>; spendUsd: number };
   spend: { day: string; todayUsd: number };
   commitLagSeconds?: number;
   alerts: Incident[];
-  totals: {
-    usage: UsageLine[];
-    testRuns: Record<string, number>;
-    refusalsByReason: Record<string, number>;
-    leaseTakeovers: number;
-    secretReads: number;
-  };
+  /** Counters of a following monitor (`up`, the web); absent for a one-shot reader (the CLI). */
+  sinceStart?: SinceStart;
 }
 
-interface TaskSummary { id: string; number?: number; title: string; workstream: string; state: string; since: string; archived: boolean }
 type Recent = { at: number; kind: 'failure' | 'completion' } | { at: number; kind: 'refusal'; refusal: Refusal } | { at: number; kind: 'cost'; usd: number };
 
 const HOUR_MS = 3_600_000;
@@ -61,40 +74,47 @@ const MAX_USAGE_LINES = 200;
 const MAX_STEPS = 50;
 /** Records dated further ahead than this (a skewed clock, a forgery) stay out of the recent window. */
 const MAX_FUTURE_MS = 5 * 60_000;
+/** How long a count of the task directory is reused (a signal of a stream not seen before ends it sooner). */
+const TOTAL_TTL_MS = 10_000;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const startOfDay = (ms: number) => Date.parse(`${dayOf(ms)}T00:00:00.000Z`);
 const label = (value: unknown) => (typeof value === 'string' && /^[\x21-\x7e]{1,80}$/.test(value) ? value : 'unknown');
+const TASK_ID = /^[0-9A-Za-z]{1,64}$/;
 
 export class HealthMonitor {
+  /** Seq folded so far per stream (task id, or AUDIT_SIGNAL). */
   private readonly seen = new Map<string, number>();
-  private readonly summaries = new Map<string, TaskSummary>();
-  private readonly maps = new Map<string, WorkstreamView | undefined>();
   private readonly dirty = new Set<string>();
-  private readonly openLeases = new Map<string, { purpose: string; at: number }>();
-  private readonly steps = new Set<string>();
   private readonly usage = new Map<string, UsageLine>();
   private readonly spendByDay = new Map<string, number>();
   private readonly testRuns: Record<string, number> = {};
   private readonly refusalTotals: Record<string, number> = {};
+  private readonly steps = new Set<string>();
   private readonly security: SecurityEvent[] = [];
+  private readonly incidents = new AlertIncidents();
   private recent: Recent[] = [];
   private takeovers = 0;
   private secretReads = 0;
-  private readonly incidents = new AlertIncidents();
+  private readonly startedAt: number;
   private subscription?: Subscription;
-  private loaded?: Promise<void>;
+  private openTasks?: { views(): Promise<TaskView[]>; close(): void };
+  private lastOpen: TaskView[] = [];
+  private backfilled?: Promise<void>;
   private refreshing?: Promise<void>;
-  private allDirty = true;
+  private total?: { count: number; at: number };
 
   constructor(
     private readonly ws: Workspace,
     private readonly opts: {
-      /** Called once per finished step (a lease released), in record order: the duration histogram. */
+      /** Called once per finished step (a lease released) seen while following: the duration histogram. */
       onStep?: (step: string, seconds: number) => void;
       /** How far back the recent window reaches (the longest alert window); at least an hour. */
       windowMs?: number;
       now?: () => number;
     } = {},
-  ) {}
+  ) {
+    this.startedAt = this.now();
+  }
 
   private get config(): MonitoringConfig {
     return this.ws.config.monitoring;
@@ -104,11 +124,14 @@ export class HealthMonitor {
     return this.opts.now?.() ?? Date.now();
   }
 
-  /** Follows the signal feed (for a long-running process) and folds everything once. */
+  private get following(): boolean {
+    return this.subscription !== undefined;
+  }
+
+  /** Follows the signal feed (a long-running process): counts what is appended from now on. */
   async follow(): Promise<void> {
     this.subscription ??= await this.ws.signals.subscribe((name) => {
-      if (name === SHARED_SIGNAL) this.maps.clear();
-      this.dirty.add(name);
+      if (name !== SHARED_SIGNAL) this.dirty.add(name);
     }, { fromNow: true });
     await this.refresh();
   }
@@ -116,133 +139,112 @@ export class HealthMonitor {
   stop(): void {
     this.subscription?.close();
     this.subscription = undefined;
+    this.openTasks?.close();
+    this.openTasks = undefined;
   }
 
-  /** Brings the picture up to date: everything at first, then the streams that grew. */
+  /** Brings the picture up to date: the recent window once, then the streams that grew. */
   refresh(): Promise<void> {
     this.refreshing ??= this.doRefresh().finally(() => (this.refreshing = undefined));
     return this.refreshing;
   }
 
   private async doRefresh(): Promise<void> {
-    if (this.allDirty || !this.subscription) {
-      this.allDirty = false;
-      this.maps.clear();
-      await this.ws.signals.scan().catch(() => undefined);
-      for (const id of await this.ws.taskIds()) await this.foldTask(id);
-      await this.foldAudit();
-    } else {
-      const names = [...this.dirty];
-      this.dirty.clear();
-      for (const name of names) {
-        if (name === AUDIT_SIGNAL) await this.foldAudit();
-        else if (name !== SHARED_SIGNAL) await this.foldTask(name);
-      }
-      if (names.includes(SHARED_SIGNAL)) for (const id of [...this.summaries.keys()]) this.place(id, this.summaries.get(id)!);
+    await (this.backfilled ??= this.backfill());
+    const names = [...this.dirty];
+    this.dirty.clear();
+    for (const name of names) {
+      if (name === AUDIT_SIGNAL || !TASK_ID.test(name)) continue;
+      if (!this.seen.has(name)) this.total = undefined; // perhaps a new task: count them again
+      await this.foldTask(name, true);
     }
+    await this.foldAudit();
     this.prune();
   }
 
-  private async workstreamMap(name: string): Promise<WorkstreamView | undefined> {
-    if (!this.maps.has(name)) this.maps.set(name, await this.ws.findWorkstream(name));
-    return this.maps.get(name);
+  /**
+   * Fills the recent window (and today's spend) from the tasks whose signal file changed since
+   * its start: one stat per signal file, then only those streams.
+   */
+  private async backfill(): Promise<void> {
+    const now = this.now();
+    const from = Math.min(now - this.windowMs(), startOfDay(now));
+    for (const name of await readdirSafe(this.ws.paths.signals)) {
+      if (!TASK_ID.test(name)) continue;
+      const st = await fs.stat(join(this.ws.paths.signals, name)).catch(() => undefined);
+      if (st && st.mtimeMs >= from) await this.foldTask(name, false, from);
+    }
   }
 
-  /** Open: not archived, and its workstream's map gives a way out of its state. */
-  private isOpen(s: TaskSummary): boolean {
-    if (s.archived) return false;
-    const exits = this.maps.get(s.workstream)?.states[s.state];
-    return exits === undefined || exits.length > 0;
-  }
-
-  private place(id: string, s: TaskSummary): void {
-    if (this.isOpen(s)) this.summaries.set(id, s);
-    else this.summaries.delete(id);
-  }
-
-  private readonly settledCounts = new Map<string, number>();
-  private readonly settledOf = new Map<string, string>();
-
-  private async foldTask(id: string): Promise<void> {
-    if (!/^[0-9A-Za-z]{1,64}$/.test(id)) return;
+  /**
+   * Folds a task's records past its checkpoint. `counting`: they were appended while following
+   * (the since-start counters take them); a stream seen for the first time then counts only the
+   * records dated since the monitor started. `from`: the backfill's window start.
+   */
+  private async foldTask(id: string, counting: boolean, from?: number): Promise<void> {
+    const state = await this.ws.readStream(streamOfTask(id));
+    const checkpoint = this.seen.get(id);
+    for (const record of state.records) {
+      if (checkpoint !== undefined && record.seq <= checkpoint) continue;
+      const at = Date.parse(record.at);
+      if (checkpoint === undefined && (counting ? !(at >= this.startedAt) : !(at >= (from ?? 0)))) continue;
+      for (const event of record.events) this.foldEvent(event, record, at, state.records, counting);
+    }
+    this.seen.set(id, state.lastSeq);
+    // A settled task's records leave this process's caches again (the open-task index does the same).
     const view = await this.ws.findTask(id);
-    if (!view) return;
-    await this.workstreamMap(view.workstream);
-    const from = this.seen.get(id) ?? 0;
-    if (view.lastSeq <= from && (this.summaries.has(id) || this.settledOf.has(id))) return;
-    const { records } = await this.ws.readStream(streamOfTask(id));
-    for (const record of records) if (record.seq > from) this.foldRecord(id, record);
-    this.seen.set(id, view.lastSeq);
-    this.track(view);
+    if (view && (await this.ws.isSettled(view))) this.ws.forget(id);
   }
 
-  /** Keeps open tasks as summaries and settled ones as counts only (memory follows the active set). */
-  private track(view: TaskView): void {
-    const s: TaskSummary = { id: view.id, ...(view.number ? { number: view.number } : {}), title: view.title, workstream: view.workstream, state: view.state, since: view.stateSince, archived: view.archived };
-    const previous = this.settledOf.get(view.id);
-    if (previous !== undefined) {
-      this.settledCounts.set(previous, (this.settledCounts.get(previous) ?? 1) - 1);
-      this.settledOf.delete(view.id);
-    }
-    if (this.isOpen(s)) {
-      this.summaries.set(view.id, s);
-      return;
-    }
-    this.summaries.delete(view.id);
-    const key = `${s.archived ? 'archived' : 'settled'}\0${s.workstream}\0${s.state}`;
-    this.settledOf.set(view.id, key);
-    this.settledCounts.set(key, (this.settledCounts.get(key) ?? 0) + 1);
-  }
-
-  private foldRecord(taskId: string, record: StreamRecord): void {
-    const at = Date.parse(record.at);
-    for (const event of record.events) this.foldEvent(taskId, event, record, at);
-  }
-
-  private foldEvent(taskId: string, event: StoredEvent, record: StreamRecord, at: number): void {
+  private foldEvent(event: StoredEvent, record: StreamRecord, at: number, records: readonly StreamRecord[], counting: boolean): void {
     const d = event.data as Record<string, unknown>;
     switch (event.type) {
       case 'task.moved':
         if (d.to === 'failed') this.remember({ at, kind: 'failure' });
         else if (d.to === 'completed') this.remember({ at, kind: 'completion' });
         return;
-      case 'lease.acquired':
-        this.openLeases.set(`${taskId}:${String(d.attempt)}`, { purpose: this.stepLabel(d.purpose), at });
+      case 'lease.released':
+        if (counting) this.finishedStep(records, d.attempt, at);
         return;
-      case 'lease.released': {
-        const key = `${taskId}:${String(d.attempt)}`;
-        const open = this.openLeases.get(key);
-        this.openLeases.delete(key);
-        if (open && Number.isFinite(at) && Number.isFinite(open.at) && at >= open.at) this.opts.onStep?.(open.purpose, (at - open.at) / 1000);
-        return;
-      }
       case 'lease.expired':
-        this.openLeases.delete(`${taskId}:${String(d.attempt)}`);
-        this.takeovers += 1;
+        if (counting) this.takeovers += 1;
         return;
       default:
         break;
     }
     const refusal = refusalOf(event);
-    if (refusal) return this.refused(refusal, record, at);
+    if (refusal) return this.refused(refusal, record, at, counting);
     const dev = parseDevEvent(event);
     if (dev?.type === 'model.called') {
-      const provider = label(dev.data.provider);
-      const model = label(dev.data.model);
-      const key = this.usage.size >= MAX_USAGE_LINES && !this.usage.has(`${provider}\0${model}`) ? 'other\0other' : `${provider}\0${model}`;
-      const [p, m] = key.split('\0') as [string, string];
-      const line = this.usage.get(key) ?? { provider: p, model: m, inputTokens: 0, outputTokens: 0, costUsd: 0 };
-      line.inputTokens += dev.data.inputTokens;
-      line.outputTokens += dev.data.outputTokens;
-      line.costUsd += dev.data.costUsd;
-      this.usage.set(key, line);
+      if (counting) {
+        const provider = label(dev.data.provider);
+        const model = label(dev.data.model);
+        const key = this.usage.size >= MAX_USAGE_LINES && !this.usage.has(`${provider}\0${model}`) ? 'other\0other' : `${provider}\0${model}`;
+        const [p, m] = key.split('\0') as [string, string];
+        const line = this.usage.get(key) ?? { provider: p, model: m, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+        line.inputTokens += dev.data.inputTokens;
+        line.outputTokens += dev.data.outputTokens;
+        line.costUsd += dev.data.costUsd;
+        this.usage.set(key, line);
+      }
       if (Number.isFinite(at) && dev.data.costUsd > 0) {
         this.spendByDay.set(dayOf(at), (this.spendByDay.get(dayOf(at)) ?? 0) + dev.data.costUsd);
         this.remember({ at, kind: 'cost', usd: dev.data.costUsd });
       }
-    } else if (dev?.type === 'tests.ran') {
+    } else if (dev?.type === 'tests.ran' && counting) {
       const result = dev.data.passed ? 'passed' : dev.data.timedOut ? 'timeout' : 'failed';
       this.testRuns[result] = (this.testRuns[result] ?? 0) + 1;
+    }
+  }
+
+  /** A released lease: its duration from the `lease.acquired` of the same attempt in the stream. */
+  private finishedStep(records: readonly StreamRecord[], attempt: unknown, at: number): void {
+    for (let i = records.length - 1; i >= 0; i--) {
+      const acquired = records[i]!.events.find((e) => e.type === 'lease.acquired' && e.data.attempt === attempt);
+      if (!acquired) continue;
+      const since = Date.parse(records[i]!.at);
+      if (Number.isFinite(since) && Number.isFinite(at) && at >= since) this.opts.onStep?.(this.stepLabel(acquired.data.purpose), (at - since) / 1000);
+      return;
     }
   }
 
@@ -254,8 +256,8 @@ export class HealthMonitor {
     return purpose;
   }
 
-  private refused(refusal: Refusal, record: StreamRecord, at: number): void {
-    this.refusalTotals[refusal.reason] = (this.refusalTotals[refusal.reason] ?? 0) + 1;
+  private refused(refusal: Refusal, record: StreamRecord, at: number, counting: boolean): void {
+    if (counting) this.refusalTotals[refusal.reason] = (this.refusalTotals[refusal.reason] ?? 0) + 1;
     this.remember({ at, kind: 'refusal', refusal });
     this.noteSecurity({ at: record.at, kind: 'refusal', source: refusal.source, reason: refusal.reason, summary: refusal.summary, stream: record.stream });
   }
@@ -265,17 +267,20 @@ export class HealthMonitor {
     if (this.security.length > MAX_SECURITY_EVENTS) this.security.splice(0, this.security.length - MAX_SECURITY_EVENTS);
   }
 
+  /** The audit stream (one stream, read whole): incidents, and refusals and secret reads for the window and the Security view. */
   private async foldAudit(): Promise<void> {
     const state = await this.ws.readStream(AUDIT_STREAM);
     const from = this.seen.get(AUDIT_SIGNAL) ?? 0;
+    if (state.lastSeq === from) return;
     for (const record of state.records) {
       if (record.seq <= from) continue;
       const at = Date.parse(record.at);
+      const counting = this.following && at >= this.startedAt;
       for (const event of record.events) {
         const refusal = refusalOf(event);
-        if (refusal) this.refused(refusal, record, at);
+        if (refusal) this.refused(refusal, record, at, counting);
         else if (event.type === SECRET_READ) {
-          this.secretReads += 1;
+          if (counting) this.secretReads += 1;
           const d = event.data as Record<string, unknown>;
           this.noteSecurity({ at: record.at, kind: 'secret-read', source: 'context', reason: 'SECRET_READ', summary: `${label(d.key ?? d.name)} read by ${label(d.by ?? d.role ?? record.actor.name)}`, stream: record.stream });
         }
@@ -303,6 +308,22 @@ export class HealthMonitor {
     if (this.recent.length > 0 && this.recent[0]!.at < cutoff) this.recent = this.recent.filter((r) => r.at >= cutoff);
   }
 
+  /** The open tasks now: the workspace's open-task index, kept while following. */
+  private async openViews(): Promise<TaskView[]> {
+    const handle = this.openTasks ?? this.ws.openTasks();
+    try {
+      return (this.lastOpen = await handle.views());
+    } finally {
+      if (this.following) this.openTasks = handle;
+      else handle.close();
+    }
+  }
+
+  private async taskCount(now: number): Promise<number> {
+    if (!this.total || now - this.total.at > TOTAL_TTL_MS || !this.following) this.total = { count: (await this.ws.taskIds()).length, at: now };
+    return this.total.count;
+  }
+
   // ---- reading ----
 
   /** Counts of the recent window since `sinceMs` (bounded by the window kept). */
@@ -318,14 +339,14 @@ export class HealthMonitor {
     return out;
   }
 
-  /** Open tasks not in an idle state (waiting for the system), oldest first. */
+  /** Open tasks not in an idle state (waiting for the system), oldest first, as of the last snapshot. */
   waiting(now = this.now()): WaitingTask[] {
     const idle = new Set(this.config.idleStates);
     const list: WaitingTask[] = [];
-    for (const s of this.summaries.values()) {
-      if (idle.has(s.state)) continue;
-      const since = Date.parse(s.since);
-      list.push({ id: s.id, ...(s.number ? { number: s.number } : {}), title: s.title, workstream: s.workstream, state: s.state, since: s.since, ageSeconds: Number.isFinite(since) ? Math.max(0, Math.round((now - since) / 1000)) : 0 });
+    for (const v of this.lastOpen) {
+      if (idle.has(v.state)) continue;
+      const since = Date.parse(v.stateSince);
+      list.push({ id: v.id, ...(v.number ? { number: v.number } : {}), title: v.title, workstream: v.workstream, state: v.state, since: v.stateSince, ageSeconds: Number.isFinite(since) ? Math.max(0, Math.round((now - since) / 1000)) : 0 });
     }
     return list.sort((a, b) => a.since.localeCompare(b.since));
   }
@@ -353,24 +374,15 @@ export class HealthMonitor {
   /** The picture now (after a refresh). */
   async snapshot(): Promise<HealthSnapshot> {
     await this.refresh();
+    const open = await this.openViews();
     const now = this.now();
     const counts = new Map<string, number>();
-    for (const s of this.summaries.values()) counts.set(`${s.workstream}\0${s.state}`, (counts.get(`${s.workstream}\0${s.state}`) ?? 0) + 1);
-    let archived = 0;
-    let settled = 0;
-    for (const [key, n] of this.settledCounts) {
-      if (n <= 0) continue;
-      const [kind, workstream, state] = key.split('\0') as [string, string, string];
-      if (kind === 'archived') archived += n;
-      else {
-        settled += n;
-        counts.set(`${workstream}\0${state}`, (counts.get(`${workstream}\0${state}`) ?? 0) + n);
-      }
-    }
+    for (const v of open) counts.set(`${v.workstream}\0${v.state}`, (counts.get(`${v.workstream}\0${v.state}`) ?? 0) + 1);
     const queue = [...counts].map(([key, count]) => {
       const [workstream, state] = key.split('\0') as [string, string];
       return { workstream, state, count };
     }).sort((a, b) => a.workstream.localeCompare(b.workstream) || a.state.localeCompare(b.state));
+    const total = Math.max(await this.taskCount(now), open.length);
     const hour = this.recentCounts(now - HOUR_MS);
     const byReason: Record<string, number> = {};
     for (const r of hour.refusals) byReason[r.reason] = (byReason[r.reason] ?? 0) + 1;
@@ -379,20 +391,23 @@ export class HealthMonitor {
     return {
       at: new Date(now).toISOString(),
       ups: await this.ups(now),
-      tasks: { total: this.summaries.size + settled + archived, open: this.summaries.size, archived },
+      tasks: { total, open: open.length, settled: total - open.length },
       queue,
       ...(oldest ? { oldestWaiting: oldest } : {}),
       lastHour: { failures: hour.failures, completions: hour.completions, refusals: hour.refusals.length, refusalsByReason: byReason, spendUsd: hour.spendUsd },
       spend: { day: dayOf(now), todayUsd: this.spendByDay.get(dayOf(now)) ?? 0 },
       ...(lag !== undefined ? { commitLagSeconds: lag / 1000 } : {}),
       alerts: this.openIncidents(),
-      totals: {
-        usage: [...this.usage.values()].map((u) => ({ ...u })),
-        testRuns: { ...this.testRuns },
-        refusalsByReason: { ...this.refusalTotals },
-        leaseTakeovers: this.takeovers,
-        secretReads: this.secretReads,
-      },
+      ...(this.following ? {
+        sinceStart: {
+          since: new Date(this.startedAt).toISOString(),
+          usage: [...this.usage.values()].map((u) => ({ ...u })),
+          testRuns: { ...this.testRuns },
+          refusalsByReason: { ...this.refusalTotals },
+          leaseTakeovers: this.takeovers,
+          secretReads: this.secretReads,
+        },
+      } : {}),
     };
   }
 }

@@ -63,7 +63,7 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   log.info('loops running', { loops: checked.ready.join(','), workspace: ws.paths.root });
   // `.orchestra/up/<host>-<pid>.json`: tells the adapters that loops run here (the web's banner).
   const presence = await startPresence(ws.paths, checked.ready, { onError: (err) => log.warn('cannot touch the presence file', describeError(err)) });
-  const monitoring = opts.once || opts.monitoring === false ? undefined : await startMonitoring(ws, log.child('monitor')).catch(async (err) => {
+  const monitoring = opts.once || opts.monitoring === false || !ws.config.monitoring.enabled ? undefined : await startMonitoring(ws, log.child('monitor')).catch(async (err) => {
     await presence.stop();
     for (const loop of loops) await loop.stop().catch(() => undefined);
     await ws.journal.stop().catch(() => undefined);

@@ -42,6 +42,8 @@ export type AlertRules = z.infer<typeof AlertRulesSchema>;
 export type AlertRuleName = keyof AlertRules;
 
 export const MonitoringConfigSchema = z.object({
+  /** false: `up` runs no health monitor, no alert evaluator and no metrics endpoint. */
+  enabled: z.boolean().default(true),
   /** Port of the Prometheus endpoint (`GET /metrics`) served by `orchestra up`; absent: none; 0: a free port (logged). */
   metricsPort: z.number().int().min(0).max(65535).optional(),
   /** Interface of the endpoint; loopback by default (put a proxy in front to expose it). */

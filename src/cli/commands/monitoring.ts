@@ -21,6 +21,7 @@ export function statusLines(s: HealthSnapshot): string[] {
       : 'oldest waiting: none',
     `last hour: ${s.lastHour.failures} failed, ${s.lastHour.completions} completed, ${s.lastHour.refusals} refusals${s.lastHour.refusals ? ` (${counts(s.lastHour.refusalsByReason)})` : ''}`,
     `spend today (UTC): ${formatUsd(s.spend.todayUsd)}; last hour ${formatUsd(s.lastHour.spendUsd)}`,
+    ...(s.partial ? ['(more tasks changed recently than were read: the last hour and today are lower bounds)'] : []),
     ...(s.commitLagSeconds !== undefined ? [`commit lag: ${s.commitLagSeconds.toFixed(1)} s`] : []),
     s.alerts.length === 0 ? 'alerts: none open' : `alerts: ${s.alerts.length} open`,
     ...s.alerts.map((a) => `  [${a.rule}] ${a.message} (since ${a.firedAt})`),

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdirSafe } from '../../core/fsutil.js';
 import { AlertIncidents, type Incident } from '../../core/model/alerts.js';
@@ -58,6 +58,8 @@ export interface HealthSnapshot {
   oldestWaiting?: WaitingTask;
   lastHour: { failures: number; completions: number; refusals: number; refusalsByReason: Record<string, number>; spendUsd: number };
   spend: { day: string; todayUsd: number };
+  /** True when more tasks changed in the recent window than were read at start: `lastHour` and `spend` are lower bounds. */
+  partial: boolean;
   commitLagSeconds?: number;
   alerts: Incident[];
   /** Counters of a following monitor (`up`, the web); absent for a one-shot reader (the CLI). */
@@ -74,6 +76,9 @@ const MAX_USAGE_LINES = 200;
 const MAX_STEPS = 50;
 /** Records dated further ahead than this (a skewed clock, a forgery) stay out of the recent window. */
 const MAX_FUTURE_MS = 5 * 60_000;
+/** Tasks read at start to fill the recent window, most recently signalled first. */
+const MAX_BACKFILL_TASKS = 5_000;
+const STAT_SLICE = 500;
 /** How long a count of the task directory is reused (a signal of a stream not seen before ends it sooner). */
 const TOTAL_TTL_MS = 10_000;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -102,6 +107,8 @@ export class HealthMonitor {
   private backfilled?: Promise<void>;
   private refreshing?: Promise<void>;
   private total?: { count: number; at: number };
+  /** The start-up fill of the recent window read only the most recent tasks. */
+  private partial = false;
 
   constructor(
     private readonly ws: Workspace,
@@ -164,16 +171,25 @@ export class HealthMonitor {
 
   /**
    * Fills the recent window (and today's spend) from the tasks whose signal file changed since
-   * its start: one stat per signal file, then only those streams.
+   * its start: one stat per signal file, then only those streams, the most recent
+   * MAX_BACKFILL_TASKS of them (beyond that the window's counts are lower bounds: `partial`).
    */
   private async backfill(): Promise<void> {
     const now = this.now();
     const from = Math.min(now - this.windowMs(), startOfDay(now));
-    for (const name of await readdirSafe(this.ws.paths.signals)) {
+    const recent: Array<{ name: string; mtime: number }> = [];
+    const names = await readdirSafe(this.ws.paths.signals);
+    for (let i = 0; i < names.length; i++) {
+      // Synchronous stats in slices: far cheaper than one promise per file, and the loop still turns.
+      if (i % STAT_SLICE === STAT_SLICE - 1) await new Promise((r) => setImmediate(r));
+      const name = names[i]!;
       if (!TASK_ID.test(name)) continue;
-      const st = await fs.stat(join(this.ws.paths.signals, name)).catch(() => undefined);
-      if (st && st.mtimeMs >= from) await this.foldTask(name, false, from);
+      const st = statSync(join(this.ws.paths.signals, name), { throwIfNoEntry: false });
+      if (st && st.mtimeMs >= from) recent.push({ name, mtime: st.mtimeMs });
     }
+    recent.sort((a, b) => b.mtime - a.mtime);
+    this.partial = recent.length > MAX_BACKFILL_TASKS;
+    for (const { name } of recent.slice(0, MAX_BACKFILL_TASKS)) await this.foldTask(name, false, from);
   }
 
   /**
@@ -396,6 +412,7 @@ export class HealthMonitor {
       ...(oldest ? { oldestWaiting: oldest } : {}),
       lastHour: { failures: hour.failures, completions: hour.completions, refusals: hour.refusals.length, refusalsByReason: byReason, spendUsd: hour.spendUsd },
       spend: { day: dayOf(now), todayUsd: this.spendByDay.get(dayOf(now)) ?? 0 },
+      partial: this.partial,
       ...(lag !== undefined ? { commitLagSeconds: lag / 1000 } : {}),
       alerts: this.openIncidents(),
       ...(this.following ? {

@@ -30,7 +30,9 @@ test('/metrics serves the workspace picture, counts what is appended while up ru
   // up learns of the other process's records through the signal feed.
   const m = await waitFor('the seeded records counted', async () => {
     const e = await scrape(url);
-    const done = e.samples.some((s) => s.name === 'orchestra_secret_reads_total' && s.value === 1) && e.samples.some((s) => s.name === 'orchestra_step_duration_seconds_count' && s.value === 2);
+    // The last of the seeded records of each stream: the tool refusal (task) and the secret read (audit).
+    const done = [['orchestra_secret_reads_total', 1], ['orchestra_refusals_total', 1], ['orchestra_step_duration_seconds_count', 2]].every(([name, value]) => e.samples.some((s) => s.name === name && s.value === value))
+      && e.samples.some((s) => s.name === 'orchestra_refusals_total' && s.labels.reason === 'TOOL_REFUSED');
     return done ? e : undefined;
   });
   assert.equal(m.types.get('orchestra_tasks'), 'gauge');

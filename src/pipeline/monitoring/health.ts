@@ -165,7 +165,8 @@ export class HealthMonitor {
       if (!this.seen.has(name)) this.total = undefined; // perhaps a new task: count them again
       await this.foldTask(name, true);
     }
-    await this.foldAudit();
+    // While following, the audit stream is re-read only when its signal says it grew.
+    if (!this.following || !this.seen.has(AUDIT_SIGNAL) || names.includes(AUDIT_SIGNAL)) await this.foldAudit();
     this.prune();
   }
 

@@ -12,6 +12,7 @@ import { logSilenced, telegramEnv } from '../core/environment.js';
 import { startPresence } from '../core/presence.js';
 import { AUDIT_SIGNAL, SHARED_SIGNAL } from '../core/signals.js';
 import { ProgressReporter, type ProgressFormat } from './progress.js';
+import { startMonitoring, type Monitoring } from './monitoring.js';
 
 export interface UpOptions {
   only?: string[];
@@ -22,13 +23,15 @@ export interface UpOptions {
   checks?: boolean;
   /** Where to print one line per step per task as it happens (see progress.ts); none by default. */
   progress?: { print: (line: string) => void; format?: ProgressFormat };
+  /** Health monitor, alert evaluator and /metrics (monitoring.ts); on by default, never with `once`. */
+  monitoring?: boolean;
 }
 
 /**
  * Runs loops until stopped (or, with `once`, until every loop is idle twice in a row). This
  * process also commits the workspace while it holds the committer lock.
  */
-export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop: () => Promise<void>; done: Promise<void> }> {
+export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop: () => Promise<void>; done: Promise<void>; monitoring?: Monitoring }> {
   const log = opts.log ?? createLogger();
   const wanted = (opts.only && opts.only.length > 0 ? opts.only : await defaultLoops(ws)) as LoopName[];
   for (const name of wanted) {
@@ -66,6 +69,12 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   log.info('loops running', { loops: checked.ready.join(','), workspace: ws.paths.root });
   // `.orchestra/up/<host>-<pid>.json`: tells the adapters that loops run here (the web's banner).
   const presence = await startPresence(ws.paths, checked.ready, { onError: (err) => log.warn('cannot touch the presence file', describeError(err)) });
+  const monitoring = opts.once || opts.monitoring === false || !ws.config.monitoring.enabled ? undefined : await startMonitoring(ws, log.child('monitor')).catch(async (err) => {
+    await presence.stop();
+    for (const loop of loops) await loop.stop().catch(() => undefined);
+    await ws.journal.stop().catch(() => undefined);
+    throw err;
+  });
 
   let stopped = false;
   let resolveDone!: () => void;
@@ -79,6 +88,7 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   const stop = async () => {
     if (stopped) return settled;
     stopped = true;
+    await monitoring?.stop().catch((err) => log.warn('stopping the monitor failed', describeError(err)));
     await presence.stop();
     for (const loop of loops) await loop.stop().catch((err) => log.warn(`stopping ${loop.name} failed`, describeError(err)));
     await progress?.end().catch(() => undefined);
@@ -105,7 +115,7 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
       await stop();
     })();
   }
-  return { stop, done };
+  return { stop, done, ...(monitoring ? { monitoring } : {}) };
 }
 
 async function defaultLoops(ws: Workspace): Promise<string[]> {

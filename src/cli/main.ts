@@ -8,6 +8,7 @@ import { register as artifacts } from './commands/artifacts.js';
 import { register as contextStore } from './commands/context.js';
 import { register as integrity } from './commands/integrity.js';
 import { register as locks } from './commands/locks.js';
+import { register as monitoring } from './commands/monitoring.js';
 import { register as pipeline } from './commands/pipeline.js';
 import { register as profiles } from './commands/profiles.js';
 import { register as run } from './commands/run.js';
@@ -84,7 +85,7 @@ function act<A extends unknown[]>(fn: (ws: Workspace, o: Output, ...args: A) => 
 }
 
 const ctx: CliContext = { out, wsDir, open, act };
-for (const register of [run, workstreams, tasks, locks, triggers, artifacts, contextStore, integrity, pipeline, agents, profiles]) register(program, ctx);
+for (const register of [run, workstreams, tasks, locks, triggers, artifacts, contextStore, integrity, pipeline, agents, profiles, monitoring]) register(program, ctx);
 
 program.addOption(new Option('--debug').hideHelp());
 program.parseAsync(process.argv).catch((err) => {

@@ -5,6 +5,7 @@ import { writeAtomic } from './fsutil.js';
 import { ContextConfigSchema } from './context/config.js';
 import { RateLimitsSchema } from './rate-limits.js';
 import { SecurityConfigSchema } from './security-config.js';
+import { MonitoringConfigSchema } from './monitoring-config.js';
 
 /** The model providers there are: one list for config, agents and the provider factory. */
 export const ProviderKindSchema = z.enum(['anthropic', 'gemini', 'scripted']);
@@ -140,6 +141,7 @@ export const ConfigSchema = z.object({
   context: ContextConfigSchema,
   /** Per-actor submission limits (see rate-limits.ts). */
   rateLimits: RateLimitsSchema.prefault({}),
+  monitoring: MonitoringConfigSchema.prefault({}),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

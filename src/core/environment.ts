@@ -31,6 +31,11 @@ export function webTokenEnv(env: NodeJS.ProcessEnv = process.env): string | unde
   return env.ORCHESTRA_WEB_TOKEN;
 }
 
+/** ORCHESTRA_WEB_ADMIN_TOKEN: the web's admin token (the Security view); unset: no admin. */
+export function webAdminTokenEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return nonEmpty(env.ORCHESTRA_WEB_ADMIN_TOKEN);
+}
+
 /** ORCHESTRA_WORKSPACE: the workspace when no --workspace is given. */
 export function workspaceEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
   return nonEmpty(env.ORCHESTRA_WORKSPACE);

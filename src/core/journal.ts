@@ -61,6 +61,8 @@ export class GitJournal {
    */
   private lastFullScan = Number.POSITIVE_INFINITY;
   private unsubscribe?: () => void;
+  /** When the oldest write not yet committed was noted (see lagMs). */
+  private pendingSince?: number;
 
   constructor(private readonly paths: WorkspacePaths, private readonly config: Config) {}
 
@@ -126,11 +128,22 @@ export class GitJournal {
   markTask(taskId: string): void {
     this.dirtyTasks.add(taskId);
     this.dirty = true;
+    this.pendingSince ??= Date.now();
   }
 
   /** Notes a write outside the task directories (audit, workstreams, artifacts, prompts). */
   markShared(): void {
     this.dirty = true;
+    this.pendingSince ??= Date.now();
+  }
+
+  /**
+   * Commit lag: how long the oldest write this committer knows of has waited for a commit (0
+   * when none waits); undefined while another process holds the committer lock (it commits).
+   */
+  lagMs(now = Date.now()): number | undefined {
+    if (!this.holding) return undefined;
+    return this.pendingSince === undefined ? 0 : Math.max(0, now - this.pendingSince);
   }
 
   /** Also learn of other processes' appends (the signal feed: a task id, or undefined for a shared stream). */
@@ -168,6 +181,17 @@ export class GitJournal {
   private async doCommit(): Promise<number> {
     if (!this.dirty && !this.fullScanDue()) return 0;
     this.dirty = false;
+    const since = this.pendingSince;
+    this.pendingSince = undefined;
+    try {
+      return await this.commitScope();
+    } catch (err) {
+      if (since !== undefined) this.pendingSince = Math.min(since, this.pendingSince ?? since);
+      throw err;
+    }
+  }
+
+  private async commitScope(): Promise<number> {
     const notTemp = (f: string) => f && !f.split('/').some((part) => part.startsWith(TEMP_PREFIX));
     const scope = this.scope();
     let listed: string;

@@ -37,6 +37,7 @@ export async function startPresence(
   opts: { intervalMs?: number; onError?: (err: unknown) => void } = {},
 ): Promise<{ file: string; stop: () => Promise<void> }> {
   const intervalMs = opts.intervalMs ?? PRESENCE_INTERVAL_MS;
+  await clearDeadPresences(paths).catch((err) => opts.onError?.(err));
   const host = safeHost();
   const file = join(presenceDir(paths), `${host}-${process.pid}.json`);
   const startedAt = new Date().toISOString();
@@ -78,20 +79,57 @@ function parse(text: string): Presence | undefined {
   }
 }
 
-/** The `orchestra up` processes seen running now: presence files touched within their stale limit. */
-export async function runningUps(paths: WorkspacePaths, now = Date.now()): Promise<Presence[]> {
+/** A presence file as read: `stale` when not touched within its stale limit (the process stopped heartbeating). */
+export interface PresenceSeen extends Presence {
+  file: string;
+  ageMs: number;
+  stale: boolean;
+}
+
+/** Every presence file, fresh or stale (at most `limit`, unreadable ones skipped). */
+export async function readPresences(paths: WorkspacePaths, now = Date.now(), limit = 1000): Promise<PresenceSeen[]> {
   const dir = presenceDir(paths);
-  const found: Presence[] = [];
+  const found: PresenceSeen[] = [];
   for (const name of await readdirSafe(dir)) {
-    if (!name.endsWith('.json')) continue;
+    if (!name.endsWith('.json') || found.length >= limit) continue;
     const read = readRegularFileSync(join(dir, name), MAX_FILE_BYTES);
     if (!read.ok) continue;
     const p = parse(read.bytes.toString('utf8'));
     if (!p) continue;
     const at = Date.parse(p.at);
-    if (Number.isFinite(at) && now - at <= STALE_INTERVALS * p.intervalMs) found.push(p);
+    const ageMs = Number.isFinite(at) ? Math.max(0, now - at) : Number.POSITIVE_INFINITY;
+    found.push({ ...p, file: name, ageMs, stale: ageMs > STALE_INTERVALS * p.intervalMs });
   }
   return found;
+}
+
+/** The `orchestra up` processes seen running now: presence files touched within their stale limit. */
+export async function runningUps(paths: WorkspacePaths, now = Date.now()): Promise<Presence[]> {
+  return (await readPresences(paths, now)).filter((p) => !p.stale).map(({ file: _f, ageMs: _a, stale: _s, ...p }) => p);
+}
+
+/**
+ * Removes this host's presence files whose process is gone (a killed `up`): a new `up` on the
+ * same host clears them, so "an up stopped heartbeating" ends when it is restarted.
+ */
+export async function clearDeadPresences(paths: WorkspacePaths): Promise<string[]> {
+  const host = safeHost();
+  const removed: string[] = [];
+  for (const p of await readPresences(paths)) {
+    if (p.host !== host || p.pid === process.pid || p.file !== `${host}-${p.pid}.json` || pidAlive(p.pid)) continue;
+    await fs.rm(join(presenceDir(paths), p.file), { force: true }).catch(() => undefined);
+    removed.push(p.file);
+  }
+  return removed;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** True when some running `orchestra up` runs the intake loop, so inbox files get taken up. */

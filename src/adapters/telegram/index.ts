@@ -17,6 +17,7 @@ import { BOT_COMMANDS } from './help.js';
 import { Messenger } from './messenger.js';
 import { Notifier } from './notifier.js';
 import { StateFile } from './state.js';
+import { adminChats, AlertNotices } from './alerts.js';
 import { telegramEnv } from '../../core/environment.js';
 
 export { esc, htmlToText, renderPlan, splitHtml } from './format.js';
@@ -60,6 +61,7 @@ export class TelegramLoop implements Loop {
   readonly bot: Bot;
   private readonly state: StateFile;
   private readonly notifier: Notifier;
+  private readonly alerts: AlertNotices;
   private readonly busy: () => boolean;
   private polling?: Promise<void>;
   private started?: Promise<void>;
@@ -73,6 +75,7 @@ export class TelegramLoop implements Loop {
     const messenger = new Messenger(this.bot.api, log);
     this.state = new StateFile(ws.paths.runtime);
     this.notifier = new Notifier(ws, this.state, messenger, log, settings.notifyChat !== undefined ? { defaultChat: settings.notifyChat } : {});
+    this.alerts = new AlertNotices(ws, messenger, adminChats(ws.config.monitoring.telegramAdmins), log);
     if (settings.allowed.size === 0) log.warn('no Telegram user is allowed (telegram.allowedUsers / TELEGRAM_ALLOWED_USERS): every request is refused');
     this.busy = installHandlers(this.bot, { ws, log, allowed: settings.allowed, state: this.state, messenger, notifier: this.notifier }).busy;
   }
@@ -86,6 +89,7 @@ export class TelegramLoop implements Loop {
       });
       await this.state.load();
       await this.notifier.start();
+      await this.alerts.start();
       await this.bot.api.setMyCommands(BOT_COMMANDS).catch((err) => this.log.warn('setMyCommands failed', describeError(err)));
       let ready!: () => void;
       const onStart = new Promise<void>((r) => (ready = r));
@@ -108,10 +112,11 @@ export class TelegramLoop implements Loop {
     if (this.bot.isRunning()) await this.bot.stop().catch((err) => this.log.warn('stopping telegram polling failed', describeError(err)));
     await this.polling;
     await this.notifier.stop();
+    await this.alerts.stop();
   }
 
   async idle(): Promise<boolean> {
-    return !this.busy() && this.notifier.idle();
+    return !this.busy() && this.notifier.idle() && this.alerts.idle();
   }
 }
 

@@ -15,9 +15,10 @@ import { HTML, HttpError, JSON_TYPE, readForm, SECURITY_HEADERS, send, TEXT, wan
 import { type LiveHub, MAX_CLIENTS } from './live.js';
 import { continuePage, listPage, messagePage, refusalPage, summarize, taskLive, taskPage } from './render.js';
 import { loadTaskPage, readTaskFile, RECORD_NAME } from './task-data.js';
+import { securityRoute, type SecurityContext } from './security.js';
 
 /** What the routes need of the running server; `port` is set once it listens. */
-export interface WebContext {
+export interface WebContext extends SecurityContext {
   ws: Workspace;
   log: Logger;
   token: string;
@@ -93,6 +94,7 @@ export function createHandler(ctx: WebContext): (req: IncomingMessage, res: Serv
     const auth = authenticate(req, token, sessions, ctx.port);
     if (!auth) return refuse(req, res, 401, req.headers.authorization ? 'wrong bearer token' : req.headers.cookie?.includes(`${sessionCookieName(ctx.port)}=`) ? 'invalid session cookie' : 'no token');
     const csrf = auth.kind === 'session' ? sessions.csrf(auth.session) : '';
+    if (path === '/security') return securityRoute(ctx, req, res, url, (status, reason) => refuse(req, res, status, reason));
 
     if (reading) return get(ctx, req, res, url, csrf);
     if (method !== 'POST') {
@@ -107,11 +109,13 @@ export function createHandler(ctx: WebContext): (req: IncomingMessage, res: Serv
 }
 
 /** The pages, the task list as JSON, record files and the live event stream. */
-async function get({ ws, hub }: WebContext, req: IncomingMessage, res: ServerResponse, url: URL, csrf: string): Promise<void> {
+async function get({ ws, hub, health }: WebContext, req: IncomingMessage, res: ServerResponse, url: URL, csrf: string): Promise<void> {
   const path = url.pathname;
   if (path === '/') {
     const tasks = (await ws.tasks()).filter((v) => !v.archived).map(summarize);
-    return send(res, 200, HTML, listPage(tasks, csrf, await intakeRunning(ws.paths)));
+    const monitor = await health();
+    await monitor.refresh();
+    return send(res, 200, HTML, listPage(tasks, csrf, await intakeRunning(ws.paths), monitor.openIncidents()));
   }
   if (path === '/events') {
     if (req.method !== 'GET') throw new HttpError(405, 'The event stream answers GET only.');

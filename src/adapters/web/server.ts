@@ -10,6 +10,8 @@ import { resolveToken, Sessions, type TokenSource } from './auth.js';
 import { hostForUrl, LOOPBACK_NAMES } from './csrf.js';
 import { LiveHub } from './live.js';
 import { createHandler, sendError, type WebContext } from './routes.js';
+import { AdminAccess } from './admin.js';
+import { HealthMonitor } from '../../pipeline/monitoring/health.js';
 
 export interface WebOptions {
   /** Interface to listen on; default config `web.host` (127.0.0.1). */
@@ -25,6 +27,8 @@ export interface WebOptions {
   allowedHosts?: string[];
   /** How often open pages learn whether an `orchestra up` runs (default 2 s). */
   presencePollMs?: number;
+  /** Admin token (the Security view); default ORCHESTRA_WEB_ADMIN_TOKEN; none: no admin. See admin.ts. */
+  adminToken?: string;
 }
 
 export interface WebServer {
@@ -46,6 +50,8 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
   const host = opts.host ?? ws.config.web.host;
   const wantedPort = opts.port ?? ws.config.web.port;
   const { token, source: tokenSource } = await resolveToken(ws, opts.token);
+  const admin = AdminAccess.resolve(token, opts.adminToken);
+  let health: Promise<HealthMonitor> | undefined;
   const ctx: WebContext = {
     ws, log, token, host,
     port: wantedPort,
@@ -55,6 +61,12 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
     actor: opts.actor ?? { kind: 'adapter', name: 'web' },
     hub: new LiveHub(ws, opts.presencePollMs ? { presencePollMs: opts.presencePollMs } : {}),
     ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}),
+    ...(admin ? { admin } : {}),
+    health: () => (health ??= (async () => {
+      const monitor = new HealthMonitor(ws);
+      await monitor.follow();
+      return monitor;
+    })()),
   };
   const handle = createHandler(ctx);
   const server = createServer((req, res) => {
@@ -92,6 +104,7 @@ export async function startWeb(ws: Workspace, opts: WebOptions = {}): Promise<We
     url, openUrl, token, tokenSource, host, port, server,
     stop: () => (stopping ??= (async () => {
       await ctx.hub.stop();
+      if (health) (await health.catch(() => undefined))?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -60,10 +60,14 @@ export function taskRow(s: TaskSummary, now = Date.now()): SafeHtml {
 <span class="t-meta">${meta} · ${time(s.updatedAt)}</span></a></li>`;
 }
 
-export function listPage(tasks: TaskSummary[], csrf: string, upRunning = true): SafeHtml {
+/** Open alert incidents (monitoring), shown above the list while any is open. */
+export const alertsSection = (alerts: ReadonlyArray<{ rule: string; message: string; firedAt: string }>): SafeHtml =>
+  alerts.length === 0 ? html`` : html`<section class="card" id="alerts" role="alert"><h2>Active alerts (${alerts.length})</h2><ul>${alerts.map((a) => html`<li><b>${a.rule}</b>: ${a.message} (since ${time(a.firedAt)})</li>`)}</ul></section>\n`;
+
+export function listPage(tasks: TaskSummary[], csrf: string, upRunning = true, alerts: ReadonlyArray<{ rule: string; message: string; firedAt: string }> = []): SafeHtml {
   const now = Date.now();
   const rows = join([...tasks].sort((a, b) => (a.id < b.id ? 1 : -1)).map((s) => taskRow(s, now)), html`\n`);
-  const main = html`<section class="card">
+  const main = html`${alertsSection(alerts)}<section class="card">
 <details id="new-task" data-key="new-task"${tasks.length ? '' : html` open`}>
 <summary>New task</summary>
 <form method="post" action="/tasks" data-ajax data-reset class="stack">

@@ -146,15 +146,18 @@ export class ProgressReporter {
   private sub?: Subscription;
   /** Seq already printed per task; for tasks unseen, the seq they had when this started. */
   private readonly printed = new Map<string, number>();
-  private start = new Map<string, number>();
+  private readonly start = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private draining?: Promise<void>;
 
   constructor(private readonly ws: Workspace, private readonly print: (line: string) => void, private readonly format: ProgressFormat = 'text') {}
 
   async begin(): Promise<void> {
-    this.sub = await this.ws.signals.subscribe((name) => this.hint(name), { fromNow: true });
-    this.start = new Map(this.sub.checkpoint);
+    this.sub = await this.ws.signals.subscribe((name, _seq, previous) => {
+      // The seq a task had when this started is what its first change moves on from.
+      if (!this.printed.has(name) && !this.start.has(name)) this.start.set(name, previous);
+      this.hint(name);
+    }, { fromNow: true });
   }
 
   /** Prints what is still pending (a last look at the signals first), then stops. */

@@ -13,7 +13,7 @@ import { watchDir, type DirWatcher } from './watch.js';
  * directory (other processes; see watch.ts for why fs.watch), and a reconcile every `scanMs`
  * that reads the lines appended to the shared signal log since the last one (watchers miss
  * events; see signal-log.ts). Its cost follows the appends, not the number of streams: a full
- * scan of the signal files (re-reading those whose mtime or size changed) runs only at start,
+ * scan of the signal files (re-reading those whose mtime changed) runs only at start,
  * when the log cannot account for a gap, and every `FULL_SCAN_MS` as a last resort.
  *
  * Invariants: each subscriber has its own checkpoint (the seq it was last given per name) and is
@@ -31,23 +31,29 @@ const FULL_SCAN_MS = 10 * 60 * 1000;
 const SCAN_SLICE = 500;
 
 export interface Subscription {
-  /** Highest seq given to this subscriber per name: its checkpoint. */
+  /**
+   * Highest seq given to this subscriber per name: its checkpoint. A `fromNow` subscriber's entry
+   * appears when a name first changes after it subscribed (not copied for every name at start:
+   * with 100,000 tasks that copy per subscriber was most of an idle `up`'s memory).
+   */
   readonly checkpoint: Map<string, number>;
   close(): void;
 }
 
 interface Subscriber extends Subscription {
-  onSignal(name: string, seq: number): void;
+  onSignal(name: string, seq: number, previous: number): void;
   /** Checkpoint for a name never delivered (e.g. from a state file); default 0. */
   initial?(name: string): number;
+  /** Streams as they were at subscription count as delivered. */
+  fromNow: boolean;
 }
 
 export class SignalFeed {
   private readonly subscribers = new Set<Subscriber>();
   /** Last seq seen per name, from any source. */
   private readonly known = new Map<string, number>();
-  /** mtime:size of each signal file at the last scan. */
-  private readonly prints = new Map<string, string>();
+  /** mtime of each signal file at the last scan (a number: 100,000 strings cost megabytes). */
+  private readonly prints = new Map<string, number>();
   private watcher?: DirWatcher;
   private timer?: NodeJS.Timeout;
   private scanning?: Promise<void>;
@@ -73,22 +79,22 @@ export class SignalFeed {
   }
 
   /**
-   * Calls `onSignal(name, seq)` whenever a stream passes this subscriber's checkpoint. With
-   * `fromNow`, streams as they are at subscription count as delivered; else `initial(name)`
-   * (default 0) is the starting checkpoint. Resolves once the feed is watching.
+   * Calls `onSignal(name, seq, previous)` whenever a stream passes this subscriber's checkpoint
+   * (`previous`). With `fromNow`, streams as they are at subscription count as delivered; else
+   * `initial(name)` (default 0) is the starting checkpoint. Resolves once the feed is watching.
    */
-  async subscribe(onSignal: (name: string, seq: number) => void, opts: { fromNow?: boolean; initial?: (name: string) => number } = {}): Promise<Subscription> {
+  async subscribe(onSignal: (name: string, seq: number, previous: number) => void, opts: { fromNow?: boolean; initial?: (name: string) => number } = {}): Promise<Subscription> {
     await this.ensureStarted();
     const sub: Subscriber = {
       checkpoint: new Map(),
       onSignal,
+      fromNow: opts.fromNow === true,
       ...(opts.initial ? { initial: opts.initial } : {}),
       close: () => {
         this.subscribers.delete(sub);
         if (this.subscribers.size === 0) this.shutdown();
       },
     };
-    if (opts.fromNow) for (const [name, seq] of this.known) sub.checkpoint.set(name, seq);
     this.subscribers.add(sub);
     if (!opts.fromNow) for (const [name, seq] of this.known) this.deliver(sub, name, seq);
     return sub;
@@ -137,7 +143,7 @@ export class SignalFeed {
   }
 
   /**
-   * Stats every signal file and re-reads those whose mtime or size changed. Synchronous calls in
+   * Stats every signal file and re-reads those whose mtime changed. Synchronous calls in
    * slices (a signal file is a few bytes, usually cached): one await per file made the first scan
    * of 100,000 signals take minutes on a busy machine; the event loop gets a turn between slices.
    */
@@ -148,9 +154,8 @@ export class SignalFeed {
         const path = join(this.dir, name);
         const st = statSync(path, { throwIfNoEntry: false });
         if (!st?.isFile()) continue;
-        const print = `${st.mtimeMs}:${st.size}`;
-        if (this.prints.get(name) === print) continue;
-        this.prints.set(name, print);
+        if (this.prints.get(name) === st.mtimeMs) continue;
+        this.prints.set(name, st.mtimeMs);
         let seq = NaN;
         try {
           seq = Number(readFileSync(path, 'latin1'));
@@ -170,16 +175,21 @@ export class SignalFeed {
   }
 
   private seen(name: string, seq: number): void {
-    if ((this.known.get(name) ?? 0) < seq) this.known.set(name, seq);
-    for (const sub of this.subscribers) this.deliver(sub, name, this.known.get(name)!);
+    // What was known before this change: for a `fromNow` subscriber that has no entry for the
+    // name yet, that is the seq the name had when it subscribed (any later change would have
+    // given it an entry).
+    const before = this.known.get(name) ?? 0;
+    if (before >= seq) return;
+    this.known.set(name, seq);
+    for (const sub of this.subscribers) this.deliver(sub, name, seq, before);
   }
 
-  private deliver(sub: Subscriber, name: string, seq: number): void {
-    const at = sub.checkpoint.get(name) ?? sub.initial?.(name) ?? 0;
+  private deliver(sub: Subscriber, name: string, seq: number, before = 0): void {
+    const at = sub.checkpoint.get(name) ?? (sub.fromNow ? before : sub.initial?.(name) ?? 0);
     if (seq <= at) return;
     sub.checkpoint.set(name, seq);
     try {
-      sub.onSignal(name, seq);
+      sub.onSignal(name, seq, at);
     } catch {
       // A consumer's failure is its own; the feed goes on.
     }

@@ -6,6 +6,7 @@ import { commitMessage, describeFiles } from './commit-text.js';
 import type { Config } from './config.js';
 import { OrchestraError } from './errors.js';
 import { TEMP_PREFIX, writeAtomic } from './fsutil.js';
+import { pidAlive } from './presence.js';
 import { CONFIG_PATHS, RECORD_DIRS, type WorkspacePaths } from './paths.js';
 
 export { commitMessage, summarizeEvent } from './commit-text.js';
@@ -31,14 +32,6 @@ export async function git(paths: WorkspacePaths, config: Config, args: string[],
   return String(result.stdout);
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * The one writer of the workspace repo. Every process that writes records may commit, but only

@@ -123,7 +123,8 @@ export async function clearDeadPresences(paths: WorkspacePaths): Promise<string[
   return removed;
 }
 
-function pidAlive(pid: number): boolean {
+/** True when a process with this pid runs on this host (EPERM: it exists, owned by someone else). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

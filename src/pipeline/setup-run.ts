@@ -12,7 +12,7 @@ import type { TaskView } from '../core/model/task.js';
 import type { Workspace } from '../core/workspace.js';
 import { runSandboxed } from '../exec/sandbox.js';
 import { profileSandboxOptions } from '../exec/profile-sandbox.js';
-import { profileRef, resolveProfile, type Profile } from '../core/security-profiles.js';
+import { isTrustedActor, profileRef, resolveProfile, type Profile } from '../core/security-profiles.js';
 import { devEvent } from './dev-events.js';
 import { grantedSecretNames } from './granted-secrets.js';
 import { cacheKey, planSetup, type SetupPlan } from './setup.js';
@@ -101,8 +101,12 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
     return { profile, plan, passed: true, cached: true, exitCode: 0, durationMs: Math.round(performance.now() - started), output: `restored ${plan.installs} from the dependency cache (${key})\n` };
   }
   // Secrets the setup profile grants, opened only when the command really runs: audited, set in
-  // its environment, masked in its output.
-  const granted = await grantedSecretNames(ws, task);
+  // its environment, masked in its output. Only for a repository the operator chose (a configured
+  // name) or a task a trusted actor made: a chat user may name any repository, whose own
+  // setup.sh or install scripts run here with network and would send the secrets anywhere.
+  const names = await grantedSecretNames(ws, task);
+  const mayHave = secretsAllowedFor(ws, task);
+  const granted = mayHave ? names : [];
   const secrets = granted.length
     ? await secretEnvFor(ws, granted, { actor: loopActor('executor'), purpose: 'setup', task: task.id, repo: repoScopeName(repoSource) })
     : undefined;
@@ -116,7 +120,17 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
     ...worktreeEnv(ws, worktree),
   });
   if (result.passed && key && plan.installs) await keep(ws, key, plan.installs, worktree).catch(() => undefined);
-  return { profile, plan, passed: result.passed, cached: false, exitCode: result.exitCode, durationMs: result.durationMs, output: result.output };
+  const note = names.length && !mayHave ? `# the secrets the setup profile grants (${names.join(', ')}) were not given: the task was made by an untrusted actor on a repository that is not configured (config repos)\n` : '';
+  return { profile, plan, passed: result.passed, cached: false, exitCode: result.exitCode, durationMs: result.durationMs, output: note + result.output };
+}
+
+/**
+ * Whether the setup step of `task` may get the secrets its profile grants: the task was made by a
+ * trusted actor, or its repository is one config names (`repos`), not a path or URL its creator chose.
+ */
+export function secretsAllowedFor(ws: Workspace, task: TaskView): boolean {
+  const repo = typeof task.fields.repo === 'string' ? task.fields.repo.trim() : '';
+  return isTrustedActor(ws.config, task.createdBy) || (repo !== '' && Object.hasOwn(ws.config.repos, repo));
 }
 
 /** Runs the setup step and records it; returns the outcome (the caller fails the task when it did not pass). */

@@ -31,7 +31,8 @@ import { DEV_WORKSTREAM, TERMINAL_DEV_STATES } from './dev-workstream.js';
  * actor's tasks at its first check (figures: bench/core/ratelimit.ts, `npm run bench ratelimit`).
  *
  * A request with an intake claim id (`cause`) that the ledger already admitted is admitted again
- * without a new record: intake finishing a claim after a crash does not count it twice.
+ * without a new record: intake finishing a claim after a crash does not count it twice. Likewise a
+ * task whose id the ledger already admitted (a replayed copy of a sealed file).
  */
 
 export type Submission =
@@ -232,6 +233,9 @@ export async function admit(ws: Workspace, actor: Actor, submission: Submission,
   const taskId = isTask ? submission.taskId : command!.task;
   await ws.appendTo(stream, (s) => foldLedger(memory, s, now), (ledger) => {
     if (submission.cause && ledger.causes.has(submission.cause)) return null;
+    // A sealed task file names its id: the same file dropped again (a copy an inbox writer took)
+    // is not counted again; it creates nothing (the id exists, or a later check refuses it again).
+    if (isTask && taskId && ledger.tasks.has(taskId)) return null;
     check(ledger);
     return {
       actor,

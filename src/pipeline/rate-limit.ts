@@ -1,5 +1,6 @@
 import type { Actor } from '../core/actor.js';
 import { OrchestraError } from '../core/errors.js';
+import { taskLeaseStatus } from '../core/leases.js';
 import type { Command } from '../core/inbox-format.js';
 import type { TaskView } from '../core/model/task.js';
 import { isExempt, limitsOf, rateLimitKey, streamOfLimits, type ResolvedRateLimit } from '../core/rate-limits.js';
@@ -129,8 +130,11 @@ async function readTasks(ws: Workspace, memory: Memory, ledger: Ledger, now: num
     }
     // Final (settled): nothing moves it again. A failed or aborted dev task is terminal (not in
     // flight) but may be retried, so it is read again at the next check.
-    const final = await ws.isSettled(view);
-    const inFlight = !final && !(view.workstream === DEV_WORKSTREAM && TERMINAL_DEV_STATES.has(view.state));
+    // An archived task a step still holds a lease on is not settled: the step goes on (and spends)
+    // after the archive, so archiving it must free neither its slot nor its spend.
+    const working = !!view.lease && !view.lease.released && (await taskLeaseStatus(ws, view)).state === 'held';
+    const final = !working && (await ws.isSettled(view));
+    const inFlight = working || (!final && !(view.workstream === DEV_WORKSTREAM && TERMINAL_DEV_STATES.has(view.state)));
     const updatedMs = Date.parse(view.updatedAt);
     const info: TaskInfo = { inFlight, updatedMs, costs: costsOf(memory, await ws.readStream(`tasks/${id}`)) };
     if (final) {

@@ -14,6 +14,7 @@ import { runSandboxed } from '../exec/sandbox.js';
 import { profileSandboxOptions } from '../exec/profile-sandbox.js';
 import { isTrustedActor, profileRef, resolveProfile, type Profile } from '../core/security-profiles.js';
 import { devEvent } from './dev-events.js';
+import { diffAgainstBase } from '../vcs/changes.js';
 import { grantedSecretNames } from './granted-secrets.js';
 import { cacheKey, planSetup, type SetupPlan } from './setup.js';
 
@@ -90,7 +91,7 @@ async function keep(ws: Workspace, key: string, installs: string, worktree: stri
   }
 }
 
-export async function runSetup(ws: Workspace, task: TaskView, repoSource: string, worktree: string, signal: AbortSignal): Promise<SetupOutcome> {
+export async function runSetup(ws: Workspace, task: TaskView, repoSource: string, worktree: string, signal: AbortSignal, baseCommit?: string): Promise<SetupOutcome> {
   const plan = planSetup(task, ws.config, worktree);
   // The setup profile: network (on by default: it downloads), time and resource limits.
   const profile = resolveProfile(ws.config, 'setup');
@@ -105,7 +106,10 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
   // name) or a task a trusted actor made: a chat user may name any repository, whose own
   // setup.sh or install scripts run here with network and would send the secrets anywhere.
   const names = await grantedSecretNames(ws, task);
-  const mayHave = secretsAllowedFor(ws, task);
+  // A retry's execution reuses the worktree as the last one left it: a setup script, lockfile or
+  // package manifest the model wrote there must not run with the secrets (and network).
+  const pristine = names.length === 0 || baseCommit === undefined || !(await changedSince(worktree, baseCommit));
+  const mayHave = pristine && secretsAllowedFor(ws, task);
   const granted = mayHave ? names : [];
   const secrets = granted.length
     ? await secretEnvFor(ws, granted, { actor: loopActor('executor'), purpose: 'setup', task: task.id, repo: repoScopeName(repoSource) })
@@ -120,8 +124,18 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
     ...worktreeEnv(ws, worktree),
   });
   if (result.passed && key && plan.installs) await keep(ws, key, plan.installs, worktree).catch(() => undefined);
-  const note = names.length && !mayHave ? `# the secrets the setup profile grants (${names.join(', ')}) were not given: the task was made by an untrusted actor on a repository that is not configured (config repos)\n` : '';
+  const why = !pristine ? 'the worktree holds changes since the base commit (an earlier execution\'s edits): setup runs from them' : 'the task was made by an untrusted actor on a repository that is not configured (config repos)';
+  const note = names.length && !mayHave ? `# the secrets the setup profile grants (${names.join(', ')}) were not given: ${why}\n` : '';
   return { profile, plan, passed: result.passed, cached: false, exitCode: result.exitCode, durationMs: result.durationMs, output: note + result.output };
+}
+
+/** Whether the worktree differs from `baseCommit` (committed, staged, unstaged or untracked; a nested repository counts). */
+async function changedSince(worktree: string, baseCommit: string): Promise<boolean> {
+  try {
+    return (await diffAgainstBase(worktree, baseCommit)).files.length > 0;
+  } catch {
+    return true;
+  }
 }
 
 /**
@@ -134,8 +148,8 @@ export function secretsAllowedFor(ws: Workspace, task: TaskView): boolean {
 }
 
 /** Runs the setup step and records it; returns the outcome (the caller fails the task when it did not pass). */
-export async function recordedSetup(ws: Workspace, lease: Lease, task: TaskView, exec: { number: number; worktree: string }, repoSource: string, signal: AbortSignal): Promise<SetupOutcome & { file: string }> {
-  const outcome = await runSetup(ws, task, repoSource, exec.worktree, signal);
+export async function recordedSetup(ws: Workspace, lease: Lease, task: TaskView, exec: { number: number; worktree: string; baseCommit?: string }, repoSource: string, signal: AbortSignal): Promise<SetupOutcome & { file: string }> {
+  const outcome = await runSetup(ws, task, repoSource, exec.worktree, signal, exec.baseCommit);
   const header = outcome.plan
     ? `$ ${outcome.plan.command}\n# ${outcome.cached ? 'restored from the dependency cache' : `exit ${outcome.exitCode}`}, ${outcome.durationMs} ms, setup from ${outcome.plan.source}${outcome.plan.lockfile ? ` (${outcome.plan.lockfile})` : ''}\n`
     : '';

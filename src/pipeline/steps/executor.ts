@@ -92,7 +92,9 @@ export function createExecutorLoop(env: LoopEnv): Loop {
       // reaches the provider, a tool.refused record or a record file.
       let masker: Promise<SecretScanner | undefined> | undefined;
       const maskGranted = async (text: string): Promise<string> => {
-        const scanner = await (masker ??= scanSecrets().then((list) => (list ? new SecretScanner(list) : undefined)));
+        // Only the granted values: process variables are masked in command output by the sandbox already.
+        const granted = (list: Awaited<ReturnType<typeof scanSecrets>>) => (list ?? []).filter((s) => s.name.startsWith('context secret '));
+        const scanner = await (masker ??= scanSecrets().then((list) => (granted(list).length ? new SecretScanner(granted(list)) : undefined)));
         return scanner ? scanner.redact(text) : text;
       };
       const userAborted = async () => (await ws.findTask(task.id))?.state === 'aborted';

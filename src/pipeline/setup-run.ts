@@ -140,11 +140,14 @@ async function changedSince(worktree: string, baseCommit: string): Promise<boole
 
 /**
  * Whether the setup step of `task` may get the secrets its profile grants: the task was made by a
- * trusted actor, or its repository is one config names (`repos`), not a path or URL its creator chose.
+ * trusted actor, or its repository is one config names (`repos`), not a path or URL its creator chose,
+ * at its default base (no `base` branch its creator chose).
  */
 export function secretsAllowedFor(ws: Workspace, task: TaskView): boolean {
   const repo = typeof task.fields.repo === 'string' ? task.fields.repo.trim() : '';
-  return isTrustedActor(ws.config, task.createdBy) || (repo !== '' && Object.hasOwn(ws.config.repos, repo));
+  // A chosen base branch is a chosen tree too (e.g. task/<id>, pushed with an earlier model's edits).
+  const base = typeof task.fields.base === 'string' ? task.fields.base.trim() : '';
+  return isTrustedActor(ws.config, task.createdBy) || (repo !== '' && base === '' && Object.hasOwn(ws.config.repos, repo));
 }
 
 /** Runs the setup step and records it; returns the outcome (the caller fails the task when it did not pass). */

@@ -63,8 +63,11 @@ export const KEY_MAX = 120;
 const SAFE_PART = /^[A-Za-z0-9._@-]{1,80}$/;
 
 const shortHash = (text: string, n = 16) => createHash('sha256').update(text).digest('hex').slice(0, n);
-/** A part of a key as written, or `h-<hash>` when it is odd or long. */
-const part = (text: string) => (SAFE_PART.test(text) ? text : `h-${shortHash(text)}`);
+/**
+ * A part of a key as written, or `h-<hash>` when it is odd or long (or itself starts with `h-`, so
+ * a name chosen to look like another actor's hash cannot share that actor's ledger).
+ */
+const part = (text: string) => (SAFE_PART.test(text) && !text.startsWith('h-') ? text : `h-${shortHash(text)}`);
 
 /** The key an actor is limited under (see the module comment). */
 export function rateLimitKey(actor: Actor): string {

@@ -1,5 +1,6 @@
 import type { Actor } from '../core/actor.js';
 import { OrchestraError } from '../core/errors.js';
+import { taskLeaseStatus } from '../core/leases.js';
 import type { Command } from '../core/inbox-format.js';
 import type { TaskView } from '../core/model/task.js';
 import { isExempt, limitsOf, rateLimitKey, streamOfLimits, type ResolvedRateLimit } from '../core/rate-limits.js';
@@ -31,7 +32,8 @@ import { DEV_WORKSTREAM, TERMINAL_DEV_STATES } from './dev-workstream.js';
  * actor's tasks at its first check (figures: bench/core/ratelimit.ts, `npm run bench ratelimit`).
  *
  * A request with an intake claim id (`cause`) that the ledger already admitted is admitted again
- * without a new record: intake finishing a claim after a crash does not count it twice.
+ * without a new record: intake finishing a claim after a crash does not count it twice. Likewise a
+ * task whose id the ledger already admitted (a replayed copy of a sealed file).
  */
 
 export type Submission =
@@ -128,8 +130,11 @@ async function readTasks(ws: Workspace, memory: Memory, ledger: Ledger, now: num
     }
     // Final (settled): nothing moves it again. A failed or aborted dev task is terminal (not in
     // flight) but may be retried, so it is read again at the next check.
-    const final = await ws.isSettled(view);
-    const inFlight = !final && !(view.workstream === DEV_WORKSTREAM && TERMINAL_DEV_STATES.has(view.state));
+    // An archived task a step still holds a lease on is not settled: the step goes on (and spends)
+    // after the archive, so archiving it must free neither its slot nor its spend.
+    const working = !!view.lease && !view.lease.released && (await taskLeaseStatus(ws, view)).state === 'held';
+    const final = !working && (await ws.isSettled(view));
+    const inFlight = working || (!final && !(view.workstream === DEV_WORKSTREAM && TERMINAL_DEV_STATES.has(view.state)));
     const updatedMs = Date.parse(view.updatedAt);
     const info: TaskInfo = { inFlight, updatedMs, costs: costsOf(memory, await ws.readStream(`tasks/${id}`)) };
     if (final) {
@@ -232,6 +237,9 @@ export async function admit(ws: Workspace, actor: Actor, submission: Submission,
   const taskId = isTask ? submission.taskId : command!.task;
   await ws.appendTo(stream, (s) => foldLedger(memory, s, now), (ledger) => {
     if (submission.cause && ledger.causes.has(submission.cause)) return null;
+    // A sealed task file names its id: the same file dropped again (a copy an inbox writer took)
+    // is not counted again; it creates nothing (the id exists, or a later check refuses it again).
+    if (isTask && taskId && ledger.tasks.has(taskId)) return null;
     check(ledger);
     return {
       actor,

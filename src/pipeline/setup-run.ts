@@ -12,8 +12,9 @@ import type { TaskView } from '../core/model/task.js';
 import type { Workspace } from '../core/workspace.js';
 import { runSandboxed } from '../exec/sandbox.js';
 import { profileSandboxOptions } from '../exec/profile-sandbox.js';
-import { profileRef, resolveProfile, type Profile } from '../core/security-profiles.js';
+import { isTrustedActor, profileRef, resolveProfile, type Profile } from '../core/security-profiles.js';
 import { devEvent } from './dev-events.js';
+import { diffAgainstBase } from '../vcs/changes.js';
 import { grantedSecretNames } from './granted-secrets.js';
 import { cacheKey, planSetup, type SetupPlan } from './setup.js';
 
@@ -90,7 +91,7 @@ async function keep(ws: Workspace, key: string, installs: string, worktree: stri
   }
 }
 
-export async function runSetup(ws: Workspace, task: TaskView, repoSource: string, worktree: string, signal: AbortSignal): Promise<SetupOutcome> {
+export async function runSetup(ws: Workspace, task: TaskView, repoSource: string, worktree: string, signal: AbortSignal, baseCommit?: string): Promise<SetupOutcome> {
   const plan = planSetup(task, ws.config, worktree);
   // The setup profile: network (on by default: it downloads), time and resource limits.
   const profile = resolveProfile(ws.config, 'setup');
@@ -101,8 +102,15 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
     return { profile, plan, passed: true, cached: true, exitCode: 0, durationMs: Math.round(performance.now() - started), output: `restored ${plan.installs} from the dependency cache (${key})\n` };
   }
   // Secrets the setup profile grants, opened only when the command really runs: audited, set in
-  // its environment, masked in its output.
-  const granted = await grantedSecretNames(ws, task);
+  // its environment, masked in its output. Only for a repository the operator chose (a configured
+  // name) or a task a trusted actor made: a chat user may name any repository, whose own
+  // setup.sh or install scripts run here with network and would send the secrets anywhere.
+  const names = await grantedSecretNames(ws, task);
+  // A retry's execution reuses the worktree as the last one left it: a setup script, lockfile or
+  // package manifest the model wrote there must not run with the secrets (and network).
+  const pristine = names.length === 0 || baseCommit === undefined || !(await changedSince(worktree, baseCommit));
+  const mayHave = pristine && secretsAllowedFor(ws, task);
+  const granted = mayHave ? names : [];
   const secrets = granted.length
     ? await secretEnvFor(ws, granted, { actor: loopActor('executor'), purpose: 'setup', task: task.id, repo: repoScopeName(repoSource) })
     : undefined;
@@ -116,12 +124,35 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
     ...worktreeEnv(ws, worktree),
   });
   if (result.passed && key && plan.installs) await keep(ws, key, plan.installs, worktree).catch(() => undefined);
-  return { profile, plan, passed: result.passed, cached: false, exitCode: result.exitCode, durationMs: result.durationMs, output: result.output };
+  const why = !pristine ? 'the worktree holds changes since the base commit (an earlier execution\'s edits): setup runs from them' : 'the task was made by an untrusted actor on a repository that is not configured (config repos)';
+  const note = names.length && !mayHave ? `# the secrets the setup profile grants (${names.join(', ')}) were not given: ${why}\n` : '';
+  return { profile, plan, passed: result.passed, cached: false, exitCode: result.exitCode, durationMs: result.durationMs, output: note + result.output };
+}
+
+/** Whether the worktree differs from `baseCommit` (committed, staged, unstaged or untracked; a nested repository counts). */
+async function changedSince(worktree: string, baseCommit: string): Promise<boolean> {
+  try {
+    return (await diffAgainstBase(worktree, baseCommit)).files.length > 0;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Whether the setup step of `task` may get the secrets its profile grants: the task was made by a
+ * trusted actor, or its repository is one config names (`repos`), not a path or URL its creator chose,
+ * at its default base (no `base` branch its creator chose).
+ */
+export function secretsAllowedFor(ws: Workspace, task: TaskView): boolean {
+  const repo = typeof task.fields.repo === 'string' ? task.fields.repo.trim() : '';
+  // A chosen base branch is a chosen tree too (e.g. task/<id>, pushed with an earlier model's edits).
+  const base = typeof task.fields.base === 'string' ? task.fields.base.trim() : '';
+  return isTrustedActor(ws.config, task.createdBy) || (repo !== '' && base === '' && Object.hasOwn(ws.config.repos, repo));
 }
 
 /** Runs the setup step and records it; returns the outcome (the caller fails the task when it did not pass). */
-export async function recordedSetup(ws: Workspace, lease: Lease, task: TaskView, exec: { number: number; worktree: string }, repoSource: string, signal: AbortSignal): Promise<SetupOutcome & { file: string }> {
-  const outcome = await runSetup(ws, task, repoSource, exec.worktree, signal);
+export async function recordedSetup(ws: Workspace, lease: Lease, task: TaskView, exec: { number: number; worktree: string; baseCommit?: string }, repoSource: string, signal: AbortSignal): Promise<SetupOutcome & { file: string }> {
+  const outcome = await runSetup(ws, task, repoSource, exec.worktree, signal, exec.baseCommit);
   const header = outcome.plan
     ? `$ ${outcome.plan.command}\n# ${outcome.cached ? 'restored from the dependency cache' : `exit ${outcome.exitCode}`}, ${outcome.durationMs} ms, setup from ${outcome.plan.source}${outcome.plan.lockfile ? ` (${outcome.plan.lockfile})` : ''}\n`
     : '';

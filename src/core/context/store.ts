@@ -89,7 +89,14 @@ export async function writeContext(ws: Workspace, w: ContextWrite): Promise<Entr
     const key = await writingKey(ws);
     event = { type: CONTEXT_WRITTEN, data: { key: w.key, scope, kind: 'secret', sealed: sealValue(key, stream, w.value), reason: 'set' } };
   }
-  const { record } = await ws.appendTo(stream, (s) => s, () => ({ actor: w.actor, events: [event] }));
+  const { record } = await ws.appendTo(stream, (s) => viewOf(ws, s), (current) => {
+    // A secret never becomes readable text by a forgotten --secret: its new value would be in git
+    // and in every model's context (its summary is its first line).
+    if (w.kind === 'knowledge' && current && !current.removed && current.kind === 'secret') {
+      throw new OrchestraError('INVALID_INPUT', `${current.ref} is a secret: write it with --secret (kind secret), or remove it first to make it knowledge`);
+    }
+    return { actor: w.actor, events: [event] };
+  });
   // A rotation in another process may have retired the key between sealing and appending: the
   // value is sealed again under the current key, so no current secret needs a retired key.
   if (w.kind === 'secret' && !(await keyRingOf(ws, true)).keys.has((event.data.sealed as { keyId: string }).keyId)) return writeContext(ws, w);

@@ -18,6 +18,7 @@ import { worktreeTools } from '../tools/worktree-tools.js';
 import { contextRefsText, contextTools, CONTEXT_TOOL_NAMES } from '../tools/context-tools.js';
 import { loopActor } from '../../core/actor.js';
 import { publishScanSecrets } from '../granted-secrets.js';
+import { SecretScanner } from '../../core/secret-scan.js';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../providers/types.js';
 import { diffAgainstBase } from '../../vcs/changes.js';
 import { prepareWorktree } from '../../vcs/worktree.js';
@@ -86,6 +87,16 @@ export function createExecutorLoop(env: LoopEnv): Loop {
       // Kept diffs are scanned for the context secrets granted to the task too (opened once, audited).
       let scanList: Promise<Awaited<ReturnType<typeof publishScanSecrets>>> | undefined;
       const scanSecrets = () => (scanList ??= publishScanSecrets(ws, task, 'executor'));
+      // A granted secret the setup step left in the worktree (an .npmrc line) is masked, exact or
+      // encoded, in everything a tool hands the model and in the recorded test output: it never
+      // reaches the provider, a tool.refused record or a record file.
+      let masker: Promise<SecretScanner | undefined> | undefined;
+      const maskGranted = async (text: string): Promise<string> => {
+        // Only the granted values: process variables are masked in command output by the sandbox already.
+        const granted = (list: Awaited<ReturnType<typeof scanSecrets>>) => (list ?? []).filter((s) => s.name.startsWith('context secret '));
+        const scanner = await (masker ??= scanSecrets().then((list) => (granted(list).length ? new SecretScanner(granted(list)) : undefined)));
+        return scanner ? scanner.redact(text) : text;
+      };
       const userAborted = async () => (await ws.findTask(task.id))?.state === 'aborted';
 
       try {
@@ -137,7 +148,7 @@ export function createExecutorLoop(env: LoopEnv): Loop {
           onText: () => ({ nudge: 'Continue with the tools. Call finish once the tests pass.' }),
           runCall: async (call) => {
             const result = await runCall(call);
-            return { ...result.outcome, ...(result.finished !== undefined ? { done: result.finished } : {}) };
+            return { ...result.outcome, output: await maskGranted(result.outcome.output), ...(result.finished !== undefined ? { done: result.finished } : {}) };
           },
         });
         if (outcome.kind === 'stopped') {
@@ -176,11 +187,12 @@ export function createExecutorLoop(env: LoopEnv): Loop {
             });
             const iso = result.isolation;
             const header = `$ ${testCommand}\n# exit ${result.exitCode ?? result.signal}${result.timedOut ? ' (killed at the timeout)' : ''}, ${result.durationMs} ms, isolation ${iso.mode === 'unconfined' ? 'UNCONFINED (sandbox.isolation is "unconfined")' : iso.mode}, network ${iso.network}, limits ${iso.limits}\n`;
-            const file = await ws.writeTaskFile(task.id, `exec${exec!.number}-test-${spent.testRuns}.txt`, header + result.output, { onTaken: 'newName' });
+            const output = await maskGranted(result.output);
+            const file = await ws.writeTaskFile(task.id, `exec${exec!.number}-test-${spent.testRuns}.txt`, header + output, { onTaken: 'newName' });
             await lease.append([{ type: 'tests.ran', data: { run: spent.testRuns, passed: result.passed, exitCode: result.exitCode, timedOut: result.timedOut, aborted: result.aborted, durationMs: result.durationMs, file, isolation: iso.mode, ...profileRef(testsProfile) } }]);
             if (result.passed) greenAtEdit = tools.edits();
             const verdict = result.passed ? 'PASSED' : result.timedOut ? `FAILED: killed after ${testsProfile.limits.timeoutSeconds} s` : `FAILED (exit ${result.exitCode ?? result.signal})`;
-            return { outcome: { output: `${verdict}\n${setupNote}\n${result.output}`, isError: !result.passed } };
+            return { outcome: { output: `${verdict}\n${setupNote}\n${output}`, isError: !result.passed } };
           }
           if (call.name === 'finish') {
             if (greenAtEdit !== tools.edits()) return { outcome: { output: 'refused: the tests have not passed since your last edit; call run_tests first', isError: true } };

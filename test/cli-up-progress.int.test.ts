@@ -16,7 +16,8 @@ test('up prints each step of a task as it happens, in order: claimed, plan ready
   const id = await dropTask(p, 'progress');
   await waitFor('the plan line', () => up.output().includes(`plan v1 ready: orchestra approve ${id} --version 1`), 30_000);
   assert.equal((await runJson(p.root, ['approve', id, '--version', '1'])).code, 0);
-  await waitState(p, id, ['completed', 'failed'], 60_000);
+  // On a timeout the error carries what up printed: the step that stalled is in it.
+  await waitState(p, id, ['completed', 'failed'], 60_000).catch((err: Error) => { throw new Error(`${err.message}\n--- up printed:\n${up.output().slice(-6000)}`); });
   await waitFor('the pushed line', () => up.output().includes('completed\n'), 30_000);
 
   const prefix = `${id.slice(0, 10)}… "Fix add() so the tests pass": `;

@@ -6,7 +6,7 @@ import type { Logger } from '../core/log.js';
 import type { Workspace } from '../core/workspace.js';
 import { AlertEvaluator } from '../pipeline/monitoring/alerts.js';
 import { HealthMonitor } from '../pipeline/monitoring/health.js';
-import { OrchestraMetrics } from '../pipeline/monitoring/metrics.js';
+import type { OrchestraMetrics } from '../pipeline/monitoring/metrics.js';
 
 /**
  * What `orchestra up` runs for monitoring: one HealthMonitor following the signal feed, the alert
@@ -25,15 +25,16 @@ export interface Monitoring {
 }
 
 export async function startMonitoring(ws: Workspace, log: Logger, opts: { metricsPort?: number; alerts?: boolean } = {}): Promise<Monitoring> {
-  const metrics = new OrchestraMetrics();
-  const monitor = new HealthMonitor(ws, { onStep: (step, seconds) => metrics.observeStep(step, seconds) });
+  const port = opts.metricsPort ?? ws.config.monitoring.metricsPort;
+  // prom-client is loaded only when the endpoint is wanted (it costs memory in every `up`).
+  const metrics = port !== undefined ? new (await import('../pipeline/monitoring/metrics.js')).OrchestraMetrics() : undefined;
+  const monitor = new HealthMonitor(ws, { onStep: (step, seconds) => metrics?.observeStep(step, seconds) });
   await monitor.follow();
   const evaluator = new AlertEvaluator(ws, monitor, loopActor('monitor'), log);
   if (opts.alerts !== false) evaluator.start();
-  const port = opts.metricsPort ?? ws.config.monitoring.metricsPort;
   let server: Server | undefined;
   let metricsUrl: string | undefined;
-  if (port !== undefined) {
+  if (metrics && port !== undefined) {
     try {
       server = await serveMetrics(metrics, monitor, ws.config.monitoring.metricsHost, port, log);
       const address = server.address() as AddressInfo;

@@ -1,6 +1,6 @@
 import Anthropic, { APIConnectionError, APIError } from '@anthropic-ai/sdk';
 import { OrchestraError } from '../core/errors.js';
-import { DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_MAX_RETRIES, httpError, isTimeout, mapProviderError, oneLine, otherError, requireApiKey } from './common.js';
+import { API_KEY_SOURCES, DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_MAX_RETRIES, httpError, isTimeout, mapProviderError, oneLine, otherError, requireApiKey } from './common.js';
 import type {
   ChatMessage,
   ModelProvider,
@@ -26,7 +26,7 @@ export class AnthropicProvider implements ModelProvider {
     private readonly settings: ProviderSettings,
     env: NodeJS.ProcessEnv = process.env,
   ) {
-    const apiKey = requireApiKey(env, ['ANTHROPIC_API_KEY'], 'ANTHROPIC_API_KEY is not set: export your Anthropic API key (https://console.anthropic.com) before using a Claude model.');
+    const apiKey = requireApiKey(env, [...API_KEY_SOURCES.anthropic.variables], API_KEY_SOURCES.anthropic.message);
     // Passing the key and base URL explicitly makes `env` authoritative: the SDK would
     // otherwise read ANTHROPIC_BASE_URL / credential profiles from process.env itself.
     this.client = new Anthropic({

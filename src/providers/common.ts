@@ -113,3 +113,10 @@ export function mapProviderError(provider: string, err: unknown, signal: AbortSi
 export function assistantTurns(messages: ChatMessage[]): number {
   return messages.filter((m) => m.role === 'assistant').length;
 }
+
+/** The variables each hosted provider takes its API key from, and what to say when none is set. */
+export const API_KEY_SOURCES = {
+  anthropic: { variables: ['ANTHROPIC_API_KEY'], message: 'ANTHROPIC_API_KEY is not set: export your Anthropic API key (https://console.anthropic.com) before using a Claude model.' },
+  gemini: { variables: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], message: 'GEMINI_API_KEY is not set: export your Gemini API key (https://aistudio.google.com/apikey) as GEMINI_API_KEY (or GOOGLE_API_KEY) before using a Gemini model.' },
+} as const;
+

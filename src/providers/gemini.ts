@@ -9,7 +9,7 @@ import {
   type Part,
 } from '@google/genai';
 import { OrchestraError } from '../core/errors.js';
-import { DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_MAX_RETRIES, assistantTurns, httpError, mapProviderError, requireApiKey } from './common.js';
+import { API_KEY_SOURCES, DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_MAX_RETRIES, assistantTurns, httpError, mapProviderError, requireApiKey } from './common.js';
 import type {
   ChatMessage,
   ModelProvider,
@@ -34,7 +34,7 @@ export class GeminiProvider implements ModelProvider {
     private readonly settings: ProviderSettings,
     env: NodeJS.ProcessEnv = process.env,
   ) {
-    const apiKey = requireApiKey(env, ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], 'GEMINI_API_KEY is not set: export your Gemini API key (https://aistudio.google.com/apikey) as GEMINI_API_KEY (or GOOGLE_API_KEY) before using a Gemini model.');
+    const apiKey = requireApiKey(env, [...API_KEY_SOURCES.gemini.variables], API_KEY_SOURCES.gemini.message);
     const maxRetries = settings.maxRetries ?? DEFAULT_MAX_RETRIES;
     // The SDK reads GOOGLE_GEMINI_BASE_URL / GOOGLE_GENAI_USE_VERTEXAI from process.env only
     // and only when httpOptions.baseUrl / vertexai are unset; setting both makes `env` win.

@@ -5,6 +5,7 @@ import type { Workspace } from '../core/workspace.js';
 import { ensureMirror, mirrorDirName, resolveRepo, sealMirror, type ResolvedRepo } from '../vcs/repo-source.js';
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { detectBase, type BaseInfo } from '../vcs/worktree.js';
 
 export interface Target { resolved: ResolvedRepo; objects: string; base: Pick<BaseInfo, 'branch' | 'commit'> }
@@ -16,7 +17,7 @@ export interface Target { resolved: ResolvedRepo; objects: string; base: Pick<Ba
 export async function resolveTarget(ws: Workspace, task: TaskView, base?: string): Promise<Target> {
   const spec = task.fields.repo;
   if (typeof spec !== 'string' || !spec) throw new OrchestraError('INVALID_INPUT', 'the task names no repo (field "repo")');
-  const resolved = await resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root });
+  const resolved = notTheWorkspace(ws, await resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root }));
   const objects = await ensureMirror(resolved, ws.paths.repoCache);
   const requested = base ?? (typeof task.fields.base === 'string' ? task.fields.base : undefined);
   return { resolved, objects, base: await detectBase(objects, requested) };
@@ -31,7 +32,7 @@ export async function resolveTarget(ws: Workspace, task: TaskView, base?: string
 export async function executionTarget(ws: Workspace, task: TaskView, recorded: { base: string; baseCommit: string }): Promise<Target> {
   const spec = task.fields.repo;
   if (typeof spec !== 'string' || !spec) throw new OrchestraError('INVALID_INPUT', 'the task names no repo (field "repo")');
-  const resolved = await resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root });
+  const resolved = notTheWorkspace(ws, await resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root }));
   const cached = join(realpathSync(ws.paths.repoCache), mirrorDirName(resolved.source));
   // The mirror is gone (the cache was cleared): fetch it again, once.
   const objects = existsSync(cached) ? cached : await ensureMirror(resolved, ws.paths.repoCache);
@@ -47,7 +48,7 @@ export async function executionTarget(ws: Workspace, task: TaskView, recorded: {
 export async function checkRepoSpec(ws: Workspace, spec: string): Promise<ResolvedRepo> {
   const named = repoPaths(ws.config);
   try {
-    return await resolveRepo(spec, named, { cwd: ws.paths.root });
+    return notTheWorkspace(ws, await resolveRepo(spec, named, { cwd: ws.paths.root }));
   } catch (err) {
     if (!(err instanceof OrchestraError)) throw err;
     const known = Object.keys(named);
@@ -55,3 +56,34 @@ export async function checkRepoSpec(ws: Workspace, spec: string): Promise<Resolv
     throw new OrchestraError('INVALID_INPUT', /known:|no repos configured/.test(err.message) ? err.message : `${err.message}; ${list}`, { spec });
   }
 }
+
+/**
+ * Refuses the workspace's own repository as a task's repository when a task names it by path or
+ * file:// URL: its clone would hand the planner, the worktree and the tests every task, the audit
+ * stream and the context records. A name from config `repos` is the operator's choice and stays
+ * allowed. (Other repositories inside the workspace directory, or one holding the workspace in an
+ * untracked subdirectory, are their own repositories: a clone carries none of the workspace.)
+ */
+function notTheWorkspace(ws: Workspace, repo: ResolvedRepo): ResolvedRepo {
+  let path: string | undefined = repo.kind === 'path' ? repo.source : undefined;
+  if (repo.kind === 'url' && /^file:/i.test(repo.source)) {
+    try {
+      path = fileURLToPath(repo.source);
+    } catch {
+      path = undefined;
+    }
+  }
+  if (path === undefined || Object.hasOwn(ws.config.repos, repo.spec.trim())) return repo; // the operator named it in config
+  let real = path;
+  try {
+    real = realpathSync(path);
+  } catch {
+    // not there: resolveRepo or git will say so
+  }
+  const root = realpathSync(ws.paths.root);
+  if (real === root) {
+    throw new OrchestraError('INVALID_INPUT', `the workspace cannot be a task's repository (${repo.spec}): name the repository to work on (a configured name, its path or its URL)`, { spec: repo.spec });
+  }
+  return repo;
+}
+

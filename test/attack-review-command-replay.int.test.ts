@@ -1,9 +1,9 @@
 /**
- * Attack review (todo, not fixed): a sealed command file has no nonce or expiry, so an inbox
- * writer who copies one (from inbox/ before intake takes it, or from inbox/rejected/) can drop it
- * again and again: each copy is carried out as the sealed actor (a Telegram user's comment,
- * retry or approve), counted on that user's ledger. Fix idea: adapters seal a unique id, and intake
- * refuses an id it has seen (the ledger or the task's records), or a seal older than a few minutes.
+ * Attack review: a sealed command file had no nonce, so an inbox writer who copied one (from
+ * inbox/ before intake took it, or from inbox/rejected/) could drop it again and again: each copy
+ * was carried out as the sealed actor (a Telegram user's comment, retry or approve). Adapters now
+ * seal a unique nonce, which intake records as the command's cause: a copy is the same request,
+ * and a request is applied once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +19,7 @@ import { makeWorkspace, testActor, waitFor } from './support/core-workspace.js';
 
 const victim: Actor = { kind: 'adapter', name: 'telegram', user: '4343' };
 
-test('a replayed sealed command is not carried out again', { todo: 'sealed commands carry no nonce' }, async (t) => {
+test('a replayed sealed command is not carried out again', async (t) => {
   const ws = await makeWorkspace(t, { rateLimits: { enabled: false } });
   const task = await createTask(ws, { title: 't', workstream: 'default' }, { actor: testActor });
   const { file } = await submitCommand(ws, { command: 'comment', task: task.id, text: 'once' }, victim);

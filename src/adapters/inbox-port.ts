@@ -29,7 +29,8 @@ export async function submitCommand(ws: Workspace, command: Command, actor: Acto
   const parsed = CommandSchema.safeParse(command);
   if (!parsed.success) throw new OrchestraError('INVALID_INPUT', parsed.error.issues[0]!.message);
   const file = `${actor.name}-${parsed.data.command}-${newId()}.json`;
-  await writeAtomic(join(ws.paths.inbox, file), JSON.stringify(sealObject(await inboxKey(ws.paths), { ...parsed.data, actor }), null, 2));
+  // The sealed nonce becomes the command's cause: a copy of this file is the same request, applied once.
+  await writeAtomic(join(ws.paths.inbox, file), JSON.stringify(sealObject(await inboxKey(ws.paths), { ...parsed.data, actor, nonce: newId() }), null, 2));
   return { file };
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ActorSchema, type Actor } from './actor.js';
 import { SEAL_KEY, sealMatches } from './inbox-seal.js';
 import { OrchestraError } from './errors.js';
-import { ULID_PATTERN } from './ids.js';
+import { isUlid, ULID_PATTERN } from './ids.js';
 import { parseFrontMatter } from './front-matter.js';
 import { multiLine, singleLine } from './text-sanitize.js';
 import { NewTaskSchema, type NewTask } from './ops/tasks.js';
@@ -32,7 +32,7 @@ export type Command = z.infer<typeof CommandSchema>;
  */
 export type InboxItem =
   | { kind: 'task'; task: NewTask; actor?: Actor; claimedActor?: Actor }
-  | { kind: 'command'; command: Command; actor?: Actor; claimedActor?: Actor };
+  | { kind: 'command'; command: Command; actor?: Actor; claimedActor?: Actor; nonce?: string };
 
 /** Keys that would reach an object's prototype when copied by assignment. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -107,10 +107,12 @@ export function parseInboxFile(name: string, bytes: Buffer, key?: Buffer): Inbox
     const { [SEAL_KEY]: seal, ...obj } = raw as Record<string, unknown>;
     const sealed = sealMatches(key, obj, seal);
     if ('command' in obj) {
-      const { actor: rawActor, ...rest } = obj;
+      const { actor: rawActor, nonce: rawNonce, ...rest } = obj;
       const command = CommandSchema.safeParse(rest);
       if (!command.success) throw firstIssue(command.error, `command ${String(obj.command).slice(0, 40)}`);
-      return { kind: 'command', command: command.data, ...actorOf(rawActor, sealed) };
+      // A sealed nonce names the request (an adapter's command): copies of the file are the same request.
+      const nonce = sealed && typeof rawNonce === 'string' && isUlid(rawNonce) ? { nonce: rawNonce } : {};
+      return { kind: 'command', command: command.data, ...actorOf(rawActor, sealed), ...nonce };
     }
     return toTask(obj, obj.body ?? obj.description, sealed);
   }

@@ -247,7 +247,8 @@ export class IntakeLoop implements Loop {
         this.outcomes.push({ file: shown, result: 'task', taskId: task.id });
         log.info('task recorded', { task: task.id, file: shown, title: task.title });
       } else {
-        await this.runCommand(ws, item.command, actor, claimId);
+        // A sealed nonce (an adapter's command) is the idempotency key: a copied file is not applied again.
+        await this.runCommand(ws, item.command, actor, item.nonce ?? claimId);
         this.outcomes.push({ file: shown, result: 'command', taskId: item.command.task });
         log.info('command recorded', { command: item.command.command, task: item.command.task, file: shown });
       }

@@ -21,7 +21,7 @@ export async function checkNewTask(ws: Workspace, task: { id?: string; workstrea
   if (workstream !== DEV_WORKSTREAM) return;
   checkTaskCommands(ws.config, task.fields, actor);
   const repo = task.fields?.repo;
-  if (typeof repo === 'string' && repo.trim()) await checkRepoSpec(ws, repo);
+  if (typeof repo === 'string' && repo.trim()) await checkRepoSpec(ws, repo, actor);
 }
 
 /**

@@ -1,5 +1,7 @@
 import { repoPaths } from '../core/config.js';
 import type { TaskView } from '../core/model/task.js';
+import type { Actor } from '../core/actor.js';
+import { isTrustedActor } from '../core/security-profiles.js';
 import { OrchestraError } from '../core/errors.js';
 import type { Workspace } from '../core/workspace.js';
 import { ensureMirror, mirrorDirName, resolveRepo, sealMirror, type ResolvedRepo } from '../vcs/repo-source.js';
@@ -17,7 +19,7 @@ export interface Target { resolved: ResolvedRepo; objects: string; base: Pick<Ba
 export async function resolveTarget(ws: Workspace, task: TaskView, base?: string): Promise<Target> {
   const spec = task.fields.repo;
   if (typeof spec !== 'string' || !spec) throw new OrchestraError('INVALID_INPUT', 'the task names no repo (field "repo")');
-  const resolved = notTheWorkspace(ws, await resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root }));
+  const resolved = notTheWorkspace(ws, await resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root }), task.createdBy);
   const objects = await ensureMirror(resolved, ws.paths.repoCache);
   const requested = base ?? (typeof task.fields.base === 'string' ? task.fields.base : undefined);
   return { resolved, objects, base: await detectBase(objects, requested) };
@@ -32,7 +34,7 @@ export async function resolveTarget(ws: Workspace, task: TaskView, base?: string
 export async function executionTarget(ws: Workspace, task: TaskView, recorded: { base: string; baseCommit: string }): Promise<Target> {
   const spec = task.fields.repo;
   if (typeof spec !== 'string' || !spec) throw new OrchestraError('INVALID_INPUT', 'the task names no repo (field "repo")');
-  const resolved = notTheWorkspace(ws, await resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root }));
+  const resolved = notTheWorkspace(ws, await resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root }), task.createdBy);
   const cached = join(realpathSync(ws.paths.repoCache), mirrorDirName(resolved.source));
   // The mirror is gone (the cache was cleared): fetch it again, once.
   const objects = existsSync(cached) ? cached : await ensureMirror(resolved, ws.paths.repoCache);
@@ -45,10 +47,10 @@ export async function executionTarget(ws: Workspace, task: TaskView, recorded: {
  * root of an existing git repository, or a URL), without the network: for every door that takes
  * a spec from a person. An unknown name or path is INVALID_INPUT naming the configured ones.
  */
-export async function checkRepoSpec(ws: Workspace, spec: string): Promise<ResolvedRepo> {
+export async function checkRepoSpec(ws: Workspace, spec: string, by?: Actor): Promise<ResolvedRepo> {
   const named = repoPaths(ws.config);
   try {
-    return notTheWorkspace(ws, await resolveRepo(spec, named, { cwd: ws.paths.root }));
+    return notTheWorkspace(ws, await resolveRepo(spec, named, { cwd: ws.paths.root }), by);
   } catch (err) {
     if (!(err instanceof OrchestraError)) throw err;
     const known = Object.keys(named);
@@ -58,13 +60,14 @@ export async function checkRepoSpec(ws: Workspace, spec: string): Promise<Resolv
 }
 
 /**
- * Refuses the workspace's own repository as a task's repository when a task names it by path or
- * file:// URL: its clone would hand the planner, the worktree and the tests every task, the audit
+ * Refuses the workspace's own repository as a task's repository when an untrusted actor's task
+ * names it by path or file:// URL: its clone would hand the planner, the worktree and the tests every task, the audit
  * stream and the context records. A name from config `repos` is the operator's choice and stays
  * allowed. (Other repositories inside the workspace directory, or one holding the workspace in an
  * untracked subdirectory, are their own repositories: a clone carries none of the workspace.)
  */
-function notTheWorkspace(ws: Workspace, repo: ResolvedRepo): ResolvedRepo {
+function notTheWorkspace(ws: Workspace, repo: ResolvedRepo, by: Actor | string | undefined): ResolvedRepo {
+  if (by === undefined || isTrustedActor(ws.config, by)) return repo; // the operator's own tasks (and doors' pre-checks: intake checks again with the actor)
   let path: string | undefined = repo.kind === 'path' ? repo.source : undefined;
   if (repo.kind === 'url' && /^file:/i.test(repo.source)) {
     try {

@@ -15,7 +15,7 @@ const OPEN_SHARE = 0.05;
 const LOOPS = 'intake,triggers,retry,planner,executor,publisher';
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TICKS_PER_SECOND = 100; // USER_HZ of /proc/<pid>/stat on Linux
-const MEASURE_MS = 20_000;
+const MEASURE_MS = 60_000; // spans two runs of the alert evaluator (every 30 s)
 
 /** A finished task is created then moved to completed; an open one stays pending. Signal files as the loops would leave them. */
 export async function generateTasks(root: string, count: number): Promise<void> {

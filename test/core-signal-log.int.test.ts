@@ -41,7 +41,7 @@ test('signal log: a half-written line waits; a pruned file is reported as lost',
   await log.append('A', 1);
   const cursor = await log.mark();
   writeFileSync(join(dir, 'current'), 'A 1\nB 2\nC', { flag: 'w' }); // same inode, a line still being written
-  const partial = await log.readSince({ ino: cursor.ino, offset: 4 });
+  const partial = await log.readSince({ file: cursor.file, offset: 4 });
   assert.deepEqual(partial.entries, [['B', 2]]);
   // The reader's file is rotated and pruned before it looks again: it cannot know what it missed.
   for (let i = 0; i < 20; i++) await log.append('X', 10 + i);

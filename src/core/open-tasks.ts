@@ -11,8 +11,9 @@ import type { SignalFeed, Subscription } from './signals.js';
  * (`completed`); every other task is open. The first pass reads every task, except those the
  * persisted index (`.orchestra/index/settled.json`, `{id: seq}`) says were settled at exactly
  * the seq their signal file shows now; later passes re-fold only the tasks the signal feed says
- * grew, and serve the other open tasks from their last view. A settled task's records leave the
- * process's caches, so memory follows the open tasks too. A full pass runs every FULL_PASS_MS.
+ * grew, and serve the other open tasks from their last view (re-read every OPEN_REFRESH_MS
+ * anyway). A settled task's records leave the process's caches, so memory follows the open tasks
+ * too. A full pass runs every FULL_PASS_MS.
  *
  * Invariants: an index entry is trusted only while the task's signal shows the same seq, so a
  * record appended by any process (any signal past that seq) makes the task re-read; the index is
@@ -34,6 +35,8 @@ const INDEX_VERSION = 1;
 const SAVE_EVERY_MS = 60_000;
 /** A full pass every so often re-reads tasks whose signals were lost (a crash between append and signal). */
 const FULL_PASS_MS = 30 * 60_000;
+/** Open tasks are re-read this often whatever the signals said (O(open tasks) each time). */
+const OPEN_REFRESH_MS = 30_000;
 
 export class OpenTaskIndex {
   /** Open tasks and their views as of their last signal: unchanged streams are not re-read. */
@@ -42,6 +45,7 @@ export class OpenTaskIndex {
   private readonly dirty = new Set<string>();
   private subscription?: Subscription;
   private lastFullPass = 0;
+  private lastOpenRefresh = Date.now();
   private lastSave = 0;
   private unsaved = false;
   private passing?: Promise<TaskView[]>;
@@ -69,6 +73,12 @@ export class OpenTaskIndex {
   private async pass(): Promise<TaskView[]> {
     if (this.closed) for (const id of await this.source.taskIds()) this.dirty.add(id);
     else if (!this.subscription || Date.now() - this.lastFullPass > FULL_PASS_MS) await this.fullPass();
+    else if (Date.now() - this.lastOpenRefresh > OPEN_REFRESH_MS) {
+      // Open views are re-read now and then even without a signal: a lost hint delays a task by
+      // this much at most, not until the next full pass.
+      for (const id of this.open.keys()) this.dirty.add(id);
+      this.lastOpenRefresh = Date.now();
+    }
     const ids = [...this.dirty];
     this.dirty.clear();
     for (const id of ids) await this.classify(id);

@@ -10,18 +10,23 @@ import { readdirSafe } from './fsutil.js';
  * signal file every few seconds was the largest cost of an idle `up` over a large workspace).
  *
  * Layout: `<dir>/current`, appended by every writer; `<dir>/<ms>-<hex>.log`, rotated files, in
- * name order. Readers keep a cursor (the inode and offset of the file they are in).
+ * name order. Readers keep a cursor (the identity, inode and birth time, and the offset of the
+ * file they are in: an inode alone can be reused by a later `current` after a prune).
  *
  * Invariants:
  * - a line is written by one O_APPEND write() of under 100 bytes, so concurrent writers' lines do
  *   not interleave on a local file system; a reader consumes only complete lines;
  * - rotation renames `current` away; an append racing it lands in the rotated file, which a reader
- *   finishes (found by inode) before it reads the later rotated files and then `current`;
+ *   finishes (found by identity) before it reads the later rotated files and then `current`;
  * - when a reader cannot account for everything appended since its cursor (its file was pruned),
  *   it says `lost`, and the caller falls back to a full scan of the signal files.
  */
 
-export interface LogCursor { ino: number; offset: number }
+export interface LogCursor { file: string; offset: number }
+
+/** A file's identity: its inode and birth time (an inode number alone is reused). */
+const identity = (st: { ino: number; birthtimeMs: number }) => `${st.ino}:${st.birthtimeMs}`;
+const NONE = '';
 export interface LogRead { entries: Array<[name: string, seq: number]>; cursor: LogCursor; lost: boolean }
 
 const CURRENT = 'current';
@@ -47,7 +52,7 @@ export class SignalLog {
       try {
         await handle.write(`${name} ${seq}\n`);
         const st = await handle.stat();
-        if (st.size >= this.rotateBytes) await this.rotate(st.ino);
+        if (st.size >= this.rotateBytes) await this.rotate(identity(st));
       } finally {
         await handle.close();
       }
@@ -59,34 +64,34 @@ export class SignalLog {
   /** Where the log ends now: a reader starting here is given every later line. */
   async mark(): Promise<LogCursor> {
     const st = await fs.stat(join(this.dir, CURRENT)).catch(() => undefined);
-    return st ? { ino: st.ino, offset: st.size } : { ino: 0, offset: 0 };
+    return st ? { file: identity(st), offset: st.size } : { file: NONE, offset: 0 };
   }
 
   /** The complete lines appended since `cursor`, and the cursor after them. */
   async readSince(cursor: LogCursor): Promise<LogRead> {
     const entries: LogRead['entries'] = [];
     const current = await fs.stat(join(this.dir, CURRENT)).catch(() => undefined);
-    if (current && current.ino === cursor.ino) return this.readFile(CURRENT, cursor, entries, false);
+    if (current && identity(current) === cursor.file) return this.readFile(CURRENT, cursor, entries, false);
     // The file the cursor was in was rotated (or `current` was never there): finish it, read the
     // files rotated after it, then `current`.
     const rotated = (await readdirSafe(this.dir)).filter((n) => ROTATED.test(n)).sort();
     let start = 0;
     let lost = false;
-    if (cursor.ino !== 0) {
-      const inos = await Promise.all(rotated.map((n) => fs.stat(join(this.dir, n)).then((s) => s.ino, () => -1)));
-      start = inos.indexOf(cursor.ino);
+    if (cursor.file !== NONE) {
+      const ids = await Promise.all(rotated.map((n) => fs.stat(join(this.dir, n)).then(identity, () => NONE)));
+      start = ids.indexOf(cursor.file);
       lost = start < 0;
       if (lost) start = rotated.length; // pruned: what it held is unknown
     }
     for (let i = start; i < rotated.length; i++) {
-      const offset = i === start && !lost && cursor.ino !== 0 ? cursor.offset : 0;
+      const offset = i === start && !lost && cursor.file !== NONE ? cursor.offset : 0;
       const st = await fs.stat(join(this.dir, rotated[i]!)).catch(() => undefined);
       if (!st) return { entries, cursor: await this.mark(), lost: true };
-      const read = await this.readFile(rotated[i]!, { ino: st.ino, offset }, entries, lost);
+      const read = await this.readFile(rotated[i]!, { file: identity(st), offset }, entries, lost);
       if (read.cursor.offset < st.size) return read; // capped: go on next call from here
     }
-    if (!current) return { entries, cursor: { ino: 0, offset: 0 }, lost };
-    return this.readFile(CURRENT, { ino: current.ino, offset: 0 }, entries, lost);
+    if (!current) return { entries, cursor: { file: NONE, offset: 0 }, lost };
+    return this.readFile(CURRENT, { file: identity(current), offset: 0 }, entries, lost);
   }
 
   private async readFile(name: string, cursor: LogCursor, entries: LogRead['entries'], lost: boolean): Promise<LogRead> {
@@ -98,7 +103,7 @@ export class SignalLog {
     }
     try {
       const st = await handle.stat();
-      if (st.ino !== cursor.ino) return { entries, cursor, lost: true };
+      if (identity(st) !== cursor.file) return { entries, cursor, lost: true };
       const length = Math.min(Math.max(0, st.size - cursor.offset), READ_CAP);
       if (length === 0) return { entries, cursor, lost };
       const buf = Buffer.alloc(length);
@@ -110,17 +115,17 @@ export class SignalLog {
         const seq = Number(line.slice(space + 1));
         if (space > 0 && Number.isSafeInteger(seq) && seq > 0) entries.push([line.slice(0, space), seq]);
       }
-      return { entries, cursor: { ino: cursor.ino, offset: cursor.offset + end }, lost };
+      return { entries, cursor: { file: cursor.file, offset: cursor.offset + end }, lost };
     } finally {
       await handle.close();
     }
   }
 
   /** Renames a full `current` away (if it is still the file just written) and prunes old rotated files. */
-  private async rotate(ino: number): Promise<void> {
+  private async rotate(file: string): Promise<void> {
     const path = join(this.dir, CURRENT);
     const st = await fs.stat(path).catch(() => undefined);
-    if (!st || st.ino !== ino) return; // another writer rotated it already
+    if (!st || identity(st) !== file) return; // another writer rotated it already
     await fs.rename(path, join(this.dir, `${Date.now()}-${randomBytes(4).toString('hex')}.log`)).catch(() => undefined);
     const cutoff = Date.now() - this.keepMs;
     for (const name of await readdirSafe(this.dir)) {

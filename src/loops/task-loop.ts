@@ -48,6 +48,8 @@ export class TaskLoop implements Loop {
   /** Consecutive failures of `work` per task (reset when it returns), and tasks given up on. */
   private readonly failures = new Map<string, number>();
   private readonly parked = new Set<string>();
+  /** Tasks signalled while running here: looked at again when the run ends. */
+  private readonly again = new Set<string>();
   private signals?: Subscription;
   /** The workspace's open tasks, shared by the loops of this process; closed at stop. */
   private readonly open: { views(): Promise<TaskView[]>; close(): void };
@@ -117,11 +119,17 @@ export class TaskLoop implements Loop {
         }
         const taskId = this.queue.values().next().value as string;
         this.queue.delete(taskId);
-        if (this.running.has(taskId)) continue;
+        if (this.running.has(taskId)) {
+          // A signal that lands while the task's step runs (or while a look at it is in flight)
+          // is looked at again when that ends, not dropped until the next scan.
+          this.again.add(taskId);
+          continue;
+        }
         const controller = new AbortController();
         this.running.set(taskId, controller);
         void this.runOne(taskId, controller).finally(() => {
           this.running.delete(taskId);
+          if (this.again.delete(taskId)) this.enqueue(taskId);
           this.wake?.();
           this.wake = undefined;
         });

@@ -5,23 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeContext } from '../src/core/context/store.js';
 import { runCli } from './support/cli-run.js';
 import { dropTask, FIXER_REPLIES, filesContaining, git, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
+import { commitSetupScript as commitSetup } from './support/pipeline-harness.js';
 import { testActor } from './support/core-workspace.js';
 
 const TOKEN = 'npm_attackReviewToken_5e4d3c2b1a';
-
-function commitSetup(repo: string, script: string): void {
-  mkdirSync(join(repo, '.orchestra'), { recursive: true });
-  writeFileSync(join(repo, '.orchestra', 'setup.sh'), script);
-  for (const args of [['add', '-A'], ['commit', '-q', '-m', 'setup script'], ['push', '-q', 'origin', 'main'], ['branch', '-f', 'development'], ['push', '-q', '-f', 'origin', 'development']]) {
-    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: repo, stdio: 'pipe' });
-  }
-}
 
 test('a granted secret left in the worktree by setup never reaches test output files, records or the model', async (t) => {
   const p = await makePipeline(t, {

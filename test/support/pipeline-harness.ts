@@ -198,3 +198,12 @@ export function filesContaining(dir: string, needle: string): string[] {
   visit(dir);
   return hits;
 }
+
+/** Commits `.orchestra/setup.sh` with `script` to the sample repo's main and development, pushed to its origin. */
+export function commitSetupScript(repo: string, script: string): void {
+  mkdirSync(join(repo, '.orchestra'), { recursive: true });
+  writeFileSync(join(repo, '.orchestra', 'setup.sh'), script);
+  for (const args of [['add', '-A'], ['commit', '-q', '-m', 'setup script'], ['push', '-q', 'origin', 'main'], ['branch', '-f', 'development'], ['push', '-q', '-f', 'origin', 'development']]) {
+    execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: repo, stdio: 'pipe' });
+  }
+}

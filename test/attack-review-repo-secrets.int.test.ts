@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeContext } from '../src/core/context/store.js';
-import { runCli } from './support/cli-run.js';
-import { dropTask, FIXER_REPLIES, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
+import { approveAndWait, dropTask, FIXER_REPLIES, makePipeline, PLANNER_REPLIES, startLoops } from './support/pipeline-harness.js';
 import { commitSetupScript as commitSetup } from './support/pipeline-harness.js';
 import { testActor } from './support/core-workspace.js';
 
@@ -28,9 +27,7 @@ test('an untrusted actor pointing a task at a repository of its choosing gets no
   await startLoops(p);
   // Not the configured name `sample`: the repository's path, as a chat user could give any URL.
   const id = await dropTask(p, 'own-repo', { repo: p.repo });
-  await waitState(p, id, ['planned']);
-  assert.equal((await runCli(p.root, ['approve', id])).code, 0);
-  const end = await waitState(p, id, ['completed', 'failed'], 90_000);
+  const end = await approveAndWait(p, id, ['completed', 'failed'], 90_000);
   const setups = (await p.ws.readStream(`tasks/${id}`)).records.flatMap((r) => r.events).filter((e) => e.type === 'setup.ran');
   assert.equal(setups.length, 1, `the setup script ran (${end.state}: ${end.dev.failure?.reason ?? ''})`);
   const marker = join(p.root, '.orchestra', 'worktrees', id, 'granted.txt');

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeContext } from '../src/core/context/store.js';
 import { runCli } from './support/cli-run.js';
-import { dropTask, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
+import { approveAndWait, dropTask, makePipeline, PLANNER_REPLIES, startLoops } from './support/pipeline-harness.js';
 import { testActor } from './support/core-workspace.js';
 
 const TOKEN = 'npm_attackReviewToken_77aa66bb55';
@@ -25,9 +25,7 @@ test('a retry does not run a model-written setup script with the granted secrets
   await writeContext(p.ws, { scope: { kind: 'workspace' }, key: 'NPM_TOKEN', kind: 'secret', value: TOKEN, actor: testActor });
   await startLoops(p);
   const id = await dropTask(p, 'retry-setup');
-  await waitState(p, id, ['planned']);
-  assert.equal((await runCli(p.root, ['approve', id])).code, 0);
-  await waitState(p, id, ['failed'], 60_000);
+  await approveAndWait(p, id, ['failed'], 60_000);
   assert.ok(existsSync(join(p.root, '.orchestra', 'worktrees', id, '.orchestra', 'setup.sh')), 'the model wrote the script');
   assert.equal((await runCli(p.root, ['retry', id])).code, 0);
   const until = Date.now() + 60_000;

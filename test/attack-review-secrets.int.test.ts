@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeContext } from '../src/core/context/store.js';
-import { runCli } from './support/cli-run.js';
-import { dropTask, FIXER_REPLIES, filesContaining, git, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
+import { approveAndWait, dropTask, FIXER_REPLIES, filesContaining, git, makePipeline, PLANNER_REPLIES, startLoops } from './support/pipeline-harness.js';
 import { commitSetupScript as commitSetup } from './support/pipeline-harness.js';
 import { testActor } from './support/core-workspace.js';
 
@@ -28,9 +27,7 @@ test('a granted secret left in the worktree by setup never reaches test output f
   await writeContext(p.ws, { scope: { kind: 'workspace' }, key: 'NPM_TOKEN', kind: 'secret', value: TOKEN, actor: testActor });
   await startLoops(p);
   const id = await dropTask(p, 'npmrc-leak');
-  await waitState(p, id, ['planned']);
-  assert.equal((await runCli(p.root, ['approve', id])).code, 0);
-  await waitState(p, id, ['completed', 'failed'], 90_000);
+  await approveAndWait(p, id, ['completed', 'failed'], 90_000);
   await p.ws.journal.flush();
   // The only plaintext copy is the .npmrc the setup script wrote in the worktree.
   const hits = filesContaining(p.root, TOKEN).map((f) => f.slice(p.root.length)).filter((f) => !f.endsWith(`/worktrees/${id}/.npmrc`));

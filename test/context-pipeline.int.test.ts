@@ -11,10 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readContext, writeContext } from '../src/core/context/store.js';
-import { runCli } from './support/cli-run.js';
 import { startFakeAnthropic } from './support/fake-anthropic.js';
 import { startFakeGemini } from './support/fake-gemini.js';
-import { byTurn, dropTask, eventsOf, eventsOfType, FIX_CALL, FIXER_REPLIES, filesContaining, git, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
+import { approveAndWait, byTurn, dropTask, eventsOf, eventsOfType, FIX_CALL, FIXER_REPLIES, filesContaining, git, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
 import { testActor } from './support/core-workspace.js';
 
 const TOKEN = 'npm_registryToken_9f8e7d6c5b';
@@ -64,9 +63,7 @@ test('planner records knowledge, executor reads it, a follow-up task starts from
   await startLoops(p);
 
   const id = await dropTask(p, 'fix-add');
-  await waitState(p, id, ['planned']);
-  assert.equal((await runCli(p.root, ['approve', id])).code, 0);
-  const done = await waitState(p, id, ['completed', 'failed'], 60_000);
+  const done = await approveAndWait(p, id, ['completed', 'failed'], 60_000);
   assert.equal(done.state, 'completed', done.dev.failure?.reason);
 
   // The planner's finding is a record of the repository's scope, with its writer.
@@ -127,9 +124,7 @@ test('a granted secret that the setup step writes into the worktree is never pub
   await writeContext(p.ws, { scope: { kind: 'workspace' }, key: 'NPM_TOKEN', kind: 'secret', value: TOKEN, actor: testActor });
   await startLoops(p);
   const id = await dropTask(p, 'leaky-setup');
-  await waitState(p, id, ['planned']);
-  assert.equal((await runCli(p.root, ['approve', id])).code, 0);
-  const done = await waitState(p, id, ['completed', 'failed'], 60_000);
+  const done = await approveAndWait(p, id, ['completed', 'failed'], 60_000);
   assert.equal(done.state, 'failed');
   assert.match(done.dev.failure?.reason ?? '', /context secret NPM_TOKEN/);
   assert.equal(git(p.remote, 'branch', '--list', `task/${id}`), '', 'nothing was pushed');

@@ -13,7 +13,7 @@ import { createTask } from '../src/core/ops/tasks.js';
 import { addTrigger } from '../src/core/ops/workstreams.js';
 import { runJson } from './support/cli-run.js';
 import { eventsOf, makeWorkspace, testActor, waitFor } from './support/core-workspace.js';
-import { dropTask, eventsOfType, FIXER_REPLIES, makePipeline, PLANNER_REPLIES, waitState } from './support/pipeline-harness.js';
+import { approveAndWait, dropTask, eventsOfType, FIXER_REPLIES, makePipeline, PLANNER_REPLIES, waitState } from './support/pipeline-harness.js';
 
 const NO_BWRAP = '/nonexistent/orchestra-test/bwrap';
 
@@ -40,9 +40,7 @@ test('if bwrap goes away after up started, the executor fails the task with the 
   const up = await runUp(p.ws, { only: ['intake', 'planner', 'executor', 'publisher'], log: createLogger('test', () => undefined), checks: false });
   p.defer(() => up.stop());
   const id = await dropTask(p, 'refused');
-  await waitState(p, id, ['planned']);
-  assert.equal((await runJson(p.root, ['approve', id])).code, 0);
-  const view = await waitState(p, id, ['failed', 'completed'], 30_000);
+  const view = await approveAndWait(p, id, ['failed', 'completed'], 30_000);
   assert.equal(view.state, 'failed');
   assert.match(view.dev.failure?.reason ?? '', /Refusing to run the command: no sandbox is available \(bwrap is not an executable at \/nonexistent/);
   assert.match(view.dev.failure?.reason ?? '', /apt-get install bubblewrap/);

@@ -7,11 +7,9 @@ import { OrchestraError } from '../src/core/errors.js';
 import { assertPushAllowed, pushTaskBranch } from '../src/vcs/push.js';
 import { startFakeAnthropic } from './support/fake-anthropic.js';
 import { startFakeGemini } from './support/fake-gemini.js';
-import { runCli, runJson } from './support/cli-run.js';
+import { runCli } from './support/cli-run.js';
 import { sh } from './support/git-fixtures.js';
-import {
-  byTurn, dropTask, FIX_CALL as FIX, eventsOfType, filesContaining, git, makePipeline, PLANNER_REPLIES, startLoops, taskCommits, TEST_CMD, waitState,
-} from './support/pipeline-harness.js';
+import { approveAndWait, byTurn, dropTask, FIX_CALL as FIX, eventsOfType, filesContaining, git, makePipeline, PLANNER_REPLIES, startLoops, taskCommits, TEST_CMD } from './support/pipeline-harness.js';
 
 const refusedPush = (err: unknown) => err instanceof OrchestraError && err.code === 'PUSH_REFUSED';
 
@@ -75,9 +73,7 @@ test('a model asking to push main or to write outside its worktree is refused an
   // The committed link's target is (rightly) invisible in the sandbox, and a bare `node --test`
   // walks the whole worktree into it: this task names its test directory instead.
   const id = await dropTask(p, 'escape', { test: `${TEST_CMD} test/` });
-  await waitState(p, id, ['planned']);
-  assert.equal((await runJson(p.root, ['approve', id])).code, 0);
-  const view = await waitState(p, id, ['completed', 'failed'], 45_000);
+  const view = await approveAndWait(p, id, ['completed', 'failed'], 45_000);
   assert.equal(view.state, 'completed', view.dev.failure?.reason);
 
   // Each refusal went back to the model in its next request.
@@ -128,9 +124,7 @@ test('a test command that prints the environment leaks no key into any record or
   p.defer(() => gemini.close());
   const up = await startLoops(p);
   const id = await dropTask(p, 'env');
-  await waitState(p, id, ['planned']);
-  assert.equal((await runJson(p.root, ['approve', id])).code, 0);
-  const view = await waitState(p, id, ['completed', 'failed'], 45_000);
+  const view = await approveAndWait(p, id, ['completed', 'failed'], 45_000);
   assert.equal(view.state, 'completed', view.dev.failure?.reason);
   await up.stop();
   assert.deepEqual(view.dev.testRuns.map((r) => r.passed), [false, true]);

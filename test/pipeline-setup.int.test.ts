@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runJson } from './support/cli-run.js';
-import { dropTask, eventsOfType, FIXER_REPLIES, git, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
+import { approveAndWait, dropTask, eventsOfType, FIXER_REPLIES, git, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
 
 // A real-shaped Node repository: its tests import a dependency that is not in git (node_modules is
 // ignored), pinned by package-lock.json. The dependency is a local tarball, so npm needs no network.
@@ -77,9 +77,7 @@ test('a failing setup ends the task failed ("setup failed") before any executor 
   });
   await startLoops(p);
   const id = await dropTask(p, 'setup breaks');
-  await waitState(p, id, ['planned']);
-  assert.equal((await runJson(p.root, ['approve', id])).code, 0);
-  const view = await waitState(p, id, ['completed', 'failed'], 60_000);
+  const view = await approveAndWait(p, id, ['completed', 'failed'], 60_000);
   assert.equal(view.state, 'failed');
   assert.match(view.dev.failure!.reason, /^setup failed: `sh \.orchestra\/setup\.sh` exited 3 .*registry unreachable/s);
   assert.equal(view.dev.failure!.step, 'setup');

@@ -21,7 +21,7 @@ import { runCli, runJson } from './support/cli-run.js';
 import { eventsOf, makeWorkspace } from './support/core-workspace.js';
 import { startFakeAnthropic } from './support/fake-anthropic.js';
 import { http, startFixture, TOKEN } from './support/web-harness.js';
-import { dropTask, eventsOfType, FIXER_REPLIES, makePipeline, PLANNER_REPLIES, startLoops, waitState, type Pipeline } from './support/pipeline-harness.js';
+import { approveAndWait, dropTask, eventsOfType, FIXER_REPLIES, makePipeline, PLANNER_REPLIES, startLoops, waitState, type Pipeline } from './support/pipeline-harness.js';
 import { scaled } from './support/timeouts.js';
 
 const telegramUser: Actor = { kind: 'adapter', name: 'telegram', user: '4242' };
@@ -102,9 +102,7 @@ test('run records name their profile and its hash; a task that got past intake i
   });
   await startLoops(p);
   const id = await dropTask(p, 'fix add');
-  await waitState(p, id, ['planned']);
-  assert.equal((await runJson(p.root, ['approve', id])).code, 0);
-  const done = await waitState(p, id, ['completed', 'failed'], 60_000);
+  const done = await approveAndWait(p, id, ['completed', 'failed'], 60_000);
   assert.equal(done.state, 'completed', done.dev.failure?.reason);
 
   const config = p.ws.config;
@@ -200,9 +198,7 @@ test('the executor\'s profile is enforced: an edit outside writablePaths is refu
   await startLoops(p);
   // The task asks for more turns than the profile allows: the profile's budget wins.
   const id = await dropTask(p, 'outside', { limits: { maxTurns: 30 } });
-  await waitState(p, id, ['planned']);
-  assert.equal((await runJson(p.root, ['approve', id])).code, 0);
-  const done = await waitState(p, id, ['failed', 'completed'], 60_000);
+  const done = await approveAndWait(p, id, ['failed', 'completed'], 60_000);
   assert.equal(done.state, 'failed');
   assert.match(done.dev.failure?.reason ?? '', /turn limit \(5 model turns\)/);
   const refused = eventsOfType(p, id, 'tool.refused').map((e) => e.data);

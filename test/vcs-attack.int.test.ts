@@ -14,9 +14,8 @@ import { FIXED_CONFIG, gitArgv, gitEnv } from '../src/vcs/git.js';
 import { pushTaskBranch } from '../src/vcs/push.js';
 import { ensureMirror, sealMirror } from '../src/vcs/repo-source.js';
 import { prepareWorktree } from '../src/vcs/worktree.js';
-import { runJson } from './support/cli-run.js';
 import { branches, makeFixture, sh, tempDir } from './support/git-fixtures.js';
-import { dropTask, FIXER_REPLIES, git, makePipeline, PLANNER_REPLIES, startLoops, taskCommits, waitState } from './support/pipeline-harness.js';
+import { approveAndWait, dropTask, FIXER_REPLIES, git, makePipeline, PLANNER_REPLIES, startLoops, taskCommits, waitState } from './support/pipeline-harness.js';
 
 /** relative path -> sha256 (or link target) of every entry under `dir`: a byte-for-byte snapshot. */
 function snapshot(dir: string): Record<string, string> {
@@ -73,9 +72,7 @@ test('the attack: hooks in the common dir, a .git redirect and core.fsmonitor pl
 
   const first = await startLoops(p, ['intake', 'planner', 'executor']);
   const id = await dropTask(p, 'attack');
-  await waitState(p, id, ['planned']);
-  assert.equal((await runJson(p.root, ['approve', id])).code, 0);
-  const view = await waitState(p, id, ['publishing', 'failed'], 45_000);
+  const view = await approveAndWait(p, id, ['publishing', 'failed'], 45_000);
   assert.equal(view.state, 'publishing', view.dev.failure?.reason);
   await first.stop();
   const wt = view.dev.execution!.worktree;

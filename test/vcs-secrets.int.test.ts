@@ -12,9 +12,8 @@ import { commitAll } from '../src/vcs/commit.js';
 import { pushTaskBranch } from '../src/vcs/push.js';
 import { ensureMirror } from '../src/vcs/repo-source.js';
 import { prepareWorktree } from '../src/vcs/worktree.js';
-import { runJson } from './support/cli-run.js';
 import { branches, makeFixture, sh } from './support/git-fixtures.js';
-import { dropTask, eventsOfType, filesContaining, FIXER_REPLIES, git, makePipeline, PLANNER_REPLIES, startLoops, TEST_CMD, waitState } from './support/pipeline-harness.js';
+import { approveAndWait, dropTask, eventsOfType, filesContaining, FIXER_REPLIES, git, makePipeline, PLANNER_REPLIES, startLoops, TEST_CMD } from './support/pipeline-harness.js';
 
 const author = { name: 'Orchestra Bot', email: 'bot@orchestra.invalid' };
 const reversed = (s: string) => [...s].reverse().join('');
@@ -88,9 +87,7 @@ test('the example: a test run writes reversed and base64 copies of a key; the ta
   const p = await makePipeline(t, { scripts: { planner: PLANNER_REPLIES, executor: FIXER_REPLIES }, config: { testCommand: `${leak} && ${TEST_CMD}` } });
   const up = await startLoops(p);
   const id = await dropTask(p, 'leak');
-  await waitState(p, id, ['planned']);
-  assert.equal((await runJson(p.root, ['approve', id])).code, 0);
-  const view = await waitState(p, id, ['completed', 'failed'], 45_000);
+  const view = await approveAndWait(p, id, ['completed', 'failed'], 45_000);
   await up.stop();
 
   assert.equal(view.state, 'failed');

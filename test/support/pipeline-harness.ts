@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 /**
  * The dev pipeline under test: the demo's sample repo (failing test, bare remote), a workspace
  * with short loop timings, scripted or fake-server models, loops run in this process, and
@@ -21,6 +22,7 @@ import { scaled } from './timeouts.js';
 process.env.ORCHESTRA_LOG = 'silent';
 
 export { eventsOf, procsWith, walk, waitFor } from './core-workspace.js';
+import { runJson } from './cli-run.js';
 
 type Cleanup = { after: (fn: () => void | Promise<void>) => void };
 
@@ -206,4 +208,15 @@ export function commitSetupScript(repo: string, script: string): void {
   for (const args of [['add', '-A'], ['commit', '-q', '-m', 'setup script'], ['push', '-q', 'origin', 'main'], ['branch', '-f', 'development'], ['push', '-q', '-f', 'origin', 'development']]) {
     execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: repo, stdio: 'pipe' });
   }
+}
+
+/**
+ * The usual walk of a dev task: wait for its plan, approve it through the CLI (which must
+ * succeed), then wait until the task reaches one of `states`.
+ */
+export async function approveAndWait(p: Pipeline, id: string, states: string[], wait?: number): Promise<TaskView> {
+  await waitState(p, id, ['planned']);
+  const approved = await runJson(p.root, ['approve', id]);
+  assert.equal(approved.code, 0, approved.stdout);
+  return waitState(p, id, states, wait);
 }

@@ -144,9 +144,8 @@ export function renderProgress(item: ProgressItem, format: ProgressFormat = 'tex
 /** Prints progress lines of every task that moves while it runs. */
 export class ProgressReporter {
   private sub?: Subscription;
-  /** Seq already printed per task; for tasks unseen, the seq they had when this started. */
+  /** Seq already printed per task; before a task's first print, the seq it had when this started. */
   private readonly printed = new Map<string, number>();
-  private readonly start = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private draining?: Promise<void>;
 
@@ -155,7 +154,7 @@ export class ProgressReporter {
   async begin(): Promise<void> {
     this.sub = await this.ws.signals.subscribe((name, _seq, previous) => {
       // The seq a task had when this started is what its first change moves on from.
-      if (!this.printed.has(name) && !this.start.has(name)) this.start.set(name, previous);
+      if (!this.printed.has(name)) this.printed.set(name, previous);
       this.hint(name);
     }, { fromNow: true });
   }
@@ -194,7 +193,7 @@ export class ProgressReporter {
   }
 
   private async report(id: string): Promise<void> {
-    const after = this.printed.get(id) ?? this.start.get(id) ?? 0;
+    const after = this.printed.get(id) ?? 0;
     const view = await this.ws.findTask(id);
     if (!view) return;
     const { records } = await this.ws.readStream(streamOfTask(id));

@@ -141,9 +141,9 @@ export function narrowProfile(parent: Profile, by: string, narrow: unknown): Pro
     narrowedBy: by,
     tools: subset('tools', (p, c) => p === c),
     commands: subset('commands', patternCovers),
-    writablePaths: subset('writablePaths', pathCovers),
-    context: subset('context', keyCovers),
-    secrets: subset('secrets', keyCovers),
+    writablePaths: subset('writablePaths', pathMatches),
+    context: subset('context', keyMatches),
+    secrets: subset('secrets', keyMatches),
     network: n.network ?? parent.network,
     limits: atMost('limits', n.limits, parent.limits) as Profile['limits'],
     budget: atMost('budget', n.budget, parent.budget),
@@ -240,17 +240,10 @@ const label = (profile: Profile) => `profile ${profile.narrowedBy ? `${profile.n
 function keyMatches(pattern: string, name: string): boolean {
   return pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern;
 }
-function keyCovers(parent: string, child: string): boolean {
-  return parent === child || (parent.endsWith('*') && child.startsWith(parent.slice(0, -1)));
-}
 function pathMatches(pattern: string, path: string): boolean {
   if (pattern === '**') return true;
   if (pattern.endsWith('/**')) return path.startsWith(pattern.slice(0, -2));
   return path === pattern;
-}
-function pathCovers(parent: string, child: string): boolean {
-  if (parent === '**' || parent === child) return true;
-  return parent.endsWith('/**') && child.startsWith(parent.slice(0, -2));
 }
 
 function defined<T extends object>(value: T): T {

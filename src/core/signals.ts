@@ -156,13 +156,13 @@ export class SignalFeed {
         if (!st?.isFile()) continue;
         if (this.prints.get(name) === st.mtimeMs) continue;
         this.prints.set(name, st.mtimeMs);
-        let seq = NaN;
+        let text: string | undefined;
         try {
-          seq = Number(readFileSync(path, 'latin1'));
+          text = readFileSync(path, 'latin1');
         } catch {
           // vanished or unreadable: the next scan looks again
         }
-        if (Number.isInteger(seq) && seq > 0) this.seen(name, seq);
+        this.seenText(name, text);
       }
       await new Promise((resolve) => setImmediate(resolve));
     }
@@ -170,8 +170,13 @@ export class SignalFeed {
 
   private async readOne(name: string): Promise<void> {
     if (!SIGNAL_NAME.test(name)) return;
-    const seq = Number(await readFileSafe(join(this.dir, name)).catch(() => undefined));
-    if (Number.isInteger(seq) && seq > 0) this.seen(name, seq);
+    this.seenText(name, await readFileSafe(join(this.dir, name)).catch(() => undefined));
+  }
+
+  /** A signal file's text is a seq; anything else (torn, planted, empty) is ignored. */
+  private seenText(name: string, text: string | undefined): void {
+    const seq = Number(text);
+    if (text && Number.isInteger(seq) && seq > 0) this.seen(name, seq);
   }
 
   private seen(name: string, seq: number): void {

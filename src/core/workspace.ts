@@ -34,7 +34,7 @@ export class Workspace {
   readonly journal: GitJournal;
   /** Streams that grew, in this process or another: see signals.ts. */
   readonly signals: SignalFeed;
-  private readonly views = new Map<string, { state: StreamState; view: TaskView | undefined }>();
+  private readonly views = new Map<string, { state: StreamState; check?: TransitionCheck; view: TaskView | undefined }>();
   private readonly checks = new Map<string, { state: StreamState; check: TransitionCheck }>();
   private readonly workstreamViews = new Map<string, { state: StreamState; view: WorkstreamView | undefined }>();
   private openIndex?: OpenTaskIndex;
@@ -95,9 +95,6 @@ export class Workspace {
   async findTask(id: string, scan?: Map<string, StreamState>): Promise<TaskView | undefined> {
     if (!/^[0-9A-Za-z]{1,64}$/.test(id)) return undefined;
     const state = await this.store.read(streamOfTask(id));
-    // An unchanged stream keeps its view: the workstream's map is read only when a fold is due.
-    const cached = this.views.get(state.stream);
-    if (cached && cached.state === state) return cached.view;
     return this.foldTaskState(state, await this.transitionsOf(state, scan));
   }
 
@@ -118,14 +115,15 @@ export class Workspace {
 
   /**
    * The task view of a stream state. The store hands back the same state object until the stream
-   * grows, so a view folded from it stays valid: scans of thousands of unchanged tasks and the
-   * optimistic appends both skip folding when nothing changed.
+   * grows, and the workstream's check object until its map changes, so a view folded from both
+   * stays valid: scans of unchanged tasks and the optimistic appends skip folding.
    */
   private foldTaskState(state: StreamState, check: TransitionCheck | undefined): TaskView | undefined {
     const cached = this.views.get(state.stream);
-    if (cached && cached.state === state) return cached.view;
+    // A changed state map (a new workstream record) re-folds the task too: moves it allows or forbids differ.
+    if (cached && cached.state === state && cached.check === check) return cached.view;
     const view = foldTask(state.records, check);
-    this.views.set(state.stream, { state, view });
+    this.views.set(state.stream, { state, check, view });
     return view;
   }
 

@@ -50,23 +50,19 @@ async function withTempIndex<T>(worktreePath: string, fn: (opts: GitOptions) => 
  * Refuses staged changes that add or move a gitlink (a nested repository or a `.git` file inside
  * the worktree, as `git add -A` records them): git would run commands inside such a repository
  * with its own config (filters, fsmonitor) on later status calls, and a submodule is never what a
- * task is meant to publish. Compares the index (`gopts`' index, or the worktree's) with `base`;
- * returns the changed paths (no rename detection: a rename is its two paths).
+ * task is meant to publish. Compares the index (`gopts`' index, or the worktree's) with `base`.
  */
-export async function assertNoNestedRepos(worktreePath: string, base: string, gopts: GitOptions = {}): Promise<string[]> {
+export async function assertNoNestedRepos(worktreePath: string, base: string, gopts: GitOptions = {}): Promise<void> {
   const raw = await git(worktreePath, ['diff', '--cached', '--raw', '-z', '--no-renames', '--ignore-submodules=dirty', '--no-ext-diff', base], gopts);
   const fields = raw.split('\0');
   const nested: string[] = [];
-  const changed: string[] = [];
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const [, newMode, , newSha] = fields[i]!.replace(/^:/, '').split(' ');
-    changed.push(fields[i + 1]!);
     if (newMode === '160000' && !/^0+$/.test(newSha ?? '')) nested.push(fields[i + 1]!);
   }
   if (nested.length > 0) {
     throw new OrchestraError('PUSH_REFUSED', `the changes hold a nested git repository (${nested.slice(0, 3).join(', ')}${nested.length > 3 ? ', ...' : ''}): a .git inside the worktree is never committed; remove it`, { paths: nested.slice(0, 20) });
   }
-  return changed;
 }
 
 /** What a diff record holds instead of a diff that contains a secret. */
@@ -83,10 +79,11 @@ export async function diffAgainstBase(worktreePath: string, baseCommit: string, 
   if (!base) throw new OrchestraError('NOT_FOUND', `Base commit ${baseCommit} not found in ${worktreePath}`);
   const scanner = scannerFor(opts.secrets);
   return withTempIndex(worktreePath, async (gopts) => {
-    const changed = await assertNoNestedRepos(worktreePath, base, gopts);
+    await assertNoNestedRepos(worktreePath, base, gopts);
     const secrets = await scanChanges(worktreePath, base, undefined, scanner, gopts);
     const stat = scanner.redact((await git(worktreePath, ['diff', '--cached', '--stat', ...DIFF_FLAGS, base], gopts)).trimEnd());
-    const files = [...new Set(changed.filter(Boolean).map((f) => scanner.redact(f)))].sort();
+    const names = await git(worktreePath, ['diff', '--cached', '--name-only', '-z', ...DIFF_FLAGS, base], gopts);
+    const files = names.split('\0').filter(Boolean).map((f) => scanner.redact(f)).sort();
     const patch = secrets.length > 0 ? withheldDiffNote(secrets) : await git(worktreePath, ['diff', '--cached', '--binary', ...DIFF_FLAGS, base], gopts);
     return { patch, stat, files, secrets };
   });

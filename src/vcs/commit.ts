@@ -64,25 +64,23 @@ export async function commitAll(opts: {
   assertNoSecrets(scanner.scanText(opts.message, 'the commit message'), 'commit');
 
   // `add -A` then a quiet diff of the index tells whether there is anything to commit (no status first).
-  {
-    await git(worktreePath, ['add', '-A']);
-    const staged = !(await gitOk(worktreePath, ['diff', '--cached', '--quiet', '--no-ext-diff', '--no-textconv', '--ignore-submodules=dirty']));
-    if (staged) {
-      const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, 'HEAD'));
-      if (from) {
-        await assertNoNestedRepos(worktreePath, from).catch(async (err) => {
-          await git(worktreePath, ['reset', '-q']);
-          throw err;
-        });
-      }
-      const hits = from ? await scanChanges(worktreePath, from, undefined, scanner) : [];
-      if (hits.length > 0) {
+  await git(worktreePath, ['add', '-A']);
+  const staged = !(await gitOk(worktreePath, ['diff', '--cached', '--quiet', '--no-ext-diff', '--no-textconv', '--ignore-submodules=dirty']));
+  if (staged) {
+    const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, 'HEAD'));
+    if (from) {
+      await assertNoNestedRepos(worktreePath, from).catch(async (err) => {
         await git(worktreePath, ['reset', '-q']);
-        assertNoSecrets(hits, 'commit');
-      }
-      await git(worktreePath, ['commit', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-m', withTaskTrailer(opts.message, taskId)], { env });
-      return { sha: await gitLine(worktreePath, ['rev-parse', 'HEAD']), created: true };
+        throw err;
+      });
     }
+    const hits = from ? await scanChanges(worktreePath, from, undefined, scanner) : [];
+    if (hits.length > 0) {
+      await git(worktreePath, ['reset', '-q']);
+      assertNoSecrets(hits, 'commit');
+    }
+    await git(worktreePath, ['commit', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-m', withTaskTrailer(opts.message, taskId)], { env });
+    return { sha: await gitLine(worktreePath, ['rev-parse', 'HEAD']), created: true };
   }
   const existing = await existingTaskCommit(worktreePath, taskId, opts.baseCommit);
   if (existing) return { sha: existing, created: false };

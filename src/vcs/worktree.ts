@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
 import { writeAtomic } from '../core/fsutil.js';
 import { hasChanges } from './changes.js';
-import { assertNotOption, git, gitLine, gitMaybe, refExists, revParse, worktreeRecord, worktreeRecordPath } from './git.js';
+import { assertNotOption, git, gitLine, gitMaybe, refExists, worktreeRecord, worktreeRecordPath } from './git.js';
 import { isSealedMirror, MIRROR_MARKER } from './repo-source.js';
 
 export const TASK_BRANCH_PREFIX = 'task/';
@@ -157,7 +157,7 @@ function hasRegistration(mirror: string, path: string): boolean {
   if (!existsSync(base)) return false;
   const name = path.split('/').pop()!;
   for (const entry of readdirSync(base)) {
-    if (entry === name || entry.startsWith(name)) return true;
+    if (entry.startsWith(name)) return true; // git names it after the directory, with a number when taken
     const file = join(base, entry, 'gitdir');
     if (existsSync(file) && dirname(resolve(base, entry, readFileSync(file, 'utf8').trim())) === path) return true;
   }

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { cliOk, killIfRunning, runCli, runJson, spawnCli } from './support/cli-run.js';
 import { eventsOf, gitOut, makeWorkspace, waitFor } from './support/core-workspace.js';
 
@@ -75,8 +75,9 @@ describe('CLI contract: orchestra up', { concurrency: 2 }, () => {
     assert.equal((await up.exited).code, 0);
     assert.equal(gitOut(root, 'status', '--porcelain', '--', 'tasks', 'workstreams', 'audit', 'artifacts'), '', 'nothing left uncommitted');
     assert.ok(!existsSync(ws.paths.committerLock), 'the committer lock is released on exit');
-    const tracked = gitOut(root, 'ls-files', `tasks/${id}`).split('\n');
-    assert.deepEqual(tracked, [`tasks/${id}/events/0000000001.json`, `tasks/${id}/events/0000000002.json`]);
+    const dir = relative(root, ws.paths.taskDir(id));
+    const tracked = gitOut(root, 'ls-tree', '-r', '--name-only', 'HEAD', '--', dir).split('\n');
+    assert.deepEqual(tracked, [`${dir}/events/0000000001.json`, `${dir}/events/0000000002.json`]);
     t.diagnostic(`commit lag: cli ${cliLag} ms, inbox ${inboxLag} ms`);
   });
 });

@@ -1,3 +1,4 @@
+import { WorkspacePaths } from '../src/core/paths.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -22,7 +23,7 @@ function git(cwd: string, ...args: string[]): string {
 
 /** Appends a record the way a careful forger would: right seq, right prev, valid checksum. */
 function appendForged(root: string, stream: string, events: UnsealedRecord['events']): number {
-  const dir = join(root, stream, 'events');
+  const dir = new WorkspacePaths(root).streamDir(stream);
   const seq = readdirSync(dir).filter((n) => /^\d{10}\.json$/.test(n)).length + 1;
   const prev = seq === 1 ? GENESIS_PREV : sha256(readFileSync(join(dir, file(seq - 1))));
   const record = seal({ v: 1, stream, seq, id: `01FORGED${seq}`, at: new Date().toISOString(), actor: testActor, events, prev });
@@ -49,13 +50,13 @@ test('a record rewritten, re-sealed and committed into a rewritten history break
   const stream = `tasks/${id}`;
   assert.deepEqual(damage(await runJson(root, ['verify'])), [], 'the untouched workspace verifies clean');
   const records = rawRecords(root, stream);
-  assert.equal(records[1]!.prev, sha256(readFileSync(join(root, stream, 'events', file(1)))), 'each record carries the hash of its predecessor');
+  assert.equal(records[1]!.prev, sha256(readFileSync(join(new WorkspacePaths(root).streamDir(stream), file(1)))), 'each record carries the hash of its predecessor');
   assert.equal(records[0]!.prev, GENESIS_PREV);
 
   // The forger edits the comment, re-seals record 2 (checksum valid) and hides the edit from git.
   const { sum: _sum, ...unsealed } = records[1]!;
   const forged = seal({ ...unsealed, events: [{ type: 'task.commented', data: { text: 'a forged comment' } }] });
-  writeFileSync(join(root, stream, 'events', file(2)), serialize(forged));
+  writeFileSync(join(new WorkspacePaths(root).streamDir(stream), file(2)), serialize(forged));
   rewriteHistory(root);
 
   const report = await runJson(root, ['verify']);
@@ -72,7 +73,7 @@ test('variant: a rewritten record that drops its prev (a downgrade to the unchai
   await cliOk(root, ['task', 'comment', id, 'real']);
   const stream = `tasks/${id}`;
   const { sum: _sum, prev: _prev, ...bare } = rawRecords(root, stream)[1]!;
-  writeFileSync(join(root, stream, 'events', file(2)), serialize(seal({ ...bare, events: [{ type: 'task.commented', data: { text: 'forged' } }] })));
+  writeFileSync(join(new WorkspacePaths(root).streamDir(stream), file(2)), serialize(seal({ ...bare, events: [{ type: 'task.commented', data: { text: 'forged' } }] })));
   rewriteHistory(root);
   const found = damage(await runJson(root, ['verify']));
   assert.deepEqual(found.map((f: any) => [f.kind, f.path]), [['chain-break', `${stream}/events/${file(2)}`]], JSON.stringify(found));

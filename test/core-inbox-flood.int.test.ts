@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { foldTask } from '../src/core/model/task.js';
 import { Workspace } from '../src/core/workspace.js';
 import { killIfRunning, runJson, spawnCli } from './support/cli-run.js';
-import { gitOut, makeWorkspace, waitFor } from './support/core-workspace.js';
+import { gitOut, makeWorkspace, taskIdsIn, waitFor } from './support/core-workspace.js';
 
 const TOTAL = 5000;
 const HALF = TOTAL / 2;
@@ -28,13 +28,13 @@ test('5,000 files dropped into the inbox at once, half while no loop runs: all r
   const up = spawnCli(root, ['up', '--only', 'intake']);
   t.after(() => killIfRunning(up));
   // The second half lands while intake is busy with the first.
-  await waitFor('intake started recording', () => readdirSync(ws.paths.tasks).length > 0, 30_000);
+  await waitFor('intake started recording', () => taskIdsIn(ws.paths.root).length > 0, 30_000);
   drop(ws.paths.inbox, HALF, TOTAL);
 
   const pending = () => readdirSync(ws.paths.inbox).filter((n) => n !== 'rejected').length + readdirSync(ws.paths.intake).length;
   await waitFor('inbox drained', () => pending() === 0, 150_000, 100);
   t.diagnostic(`5,000 files recorded after ${Date.now() - started} ms`);
-  const tracked = () => gitOut(root, 'ls-files', '--', 'tasks').split('\n').filter((f) => f.endsWith('/events/0000000001.json')).length;
+  const tracked = () => gitOut(root, 'ls-tree', '-r', '--name-only', 'HEAD', '--', 'tasks').split('\n').filter((f) => f.endsWith('/events/0000000001.json')).length;
   await waitFor('every record committed', () => tracked() === TOTAL, 60_000, 200);
 
   t.diagnostic(`committed after ${Date.now() - started} ms`);

@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { newId } from '../src/core/ids.js';
 import { createTask, moveTask } from '../src/core/ops/tasks.js';
 import { Workspace } from '../src/core/workspace.js';
+import { WorkspacePaths } from '../src/core/paths.js';
 import { runCli } from './support/cli-run.js';
 import { eventsOf, makeWorkspace, testActor } from './support/core-workspace.js';
 
@@ -94,7 +95,7 @@ test('inbox: a corpus of 21 kinds of bad input, each rejected with a clear error
   assert.deepEqual(stays.comments.map((c) => c.text), ['a fine comment']);
   assert.equal(tasks.find((v) => v.id === mover)!.state, 'in_progress');
   assert.equal(tasks.find((v) => v.id === existing)!.title, 'already here', 'the duplicate id did not touch the existing task');
-  assert.deepEqual(readdirSync(join(root, 'tasks', existing)), ['events'], 'the duplicate left no file among the existing task\'s records');
+  assert.deepEqual(readdirSync(new WorkspacePaths(root).taskDir(existing)), ['events'], 'the duplicate left no file among the existing task\'s records');
   assert.ok(!existsSync(join(dirname(root), 'etc')) && !existsSync(join(root, 'etc')), 'the path-like id created nothing');
   assert.ok(existsSync(join(dirname(root), 'outside-good.json')), 'the symlink target is untouched');
 

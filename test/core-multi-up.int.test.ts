@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliOk, killIfRunning, spawnCli } from './support/cli-run.js';
-import { eventsOf, gitOut, makeWorkspace, waitFor } from './support/core-workspace.js';
+import { eventsOf, gitOut, makeWorkspace, taskIdsIn, waitFor } from './support/core-workspace.js';
 
 const FILES = 600;
 
@@ -20,7 +20,7 @@ test('two up processes on one workspace: every inbox file recorded once, every t
   t.after(() => { killIfRunning(a); killIfRunning(b); });
   for (let i = 0; i < FILES; i++) writeFileSync(join(ws.paths.inbox, `t-${i}.json`), JSON.stringify({ title: `shared ${i}`, workstream: 'default' }));
 
-  const ids = () => readdirSync(ws.paths.tasks);
+  const ids = () => taskIdsIn(root);
   await waitFor('all files recorded', () => ids().length === FILES && readdirSync(ws.paths.inbox).filter((n) => n !== 'rejected').length === 0, 90_000, 100);
   await waitFor('every trigger fired', () => ids().every((id) => eventsOf(root, `tasks/${id}`).some((e) => e.type === 'trigger.fired')), 120_000, 200);
   a.child.kill('SIGTERM');

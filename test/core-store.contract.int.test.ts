@@ -186,7 +186,7 @@ test('a symlink, FIFO or directory planted under a record name is damaged "not-r
   assert.equal(decoys[1]!.seq, 2);
   const fifo = join(outside, 'fifo');
   execFileSync('mkfifo', [fifo]);
-  symlinkSync(join(outside, STREAM, 'events', recordFileName(2)), fileOf(2));
+  symlinkSync(join(new WorkspacePaths(outside).streamDir(STREAM), recordFileName(2)), fileOf(2));
   symlinkSync(fifo, fileOf(3));
   execFileSync('mkfifo', [fileOf(4)]);
   mkdirSync(fileOf(5));

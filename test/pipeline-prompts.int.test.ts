@@ -39,7 +39,7 @@ test('an ai/ override is committed, and prompts/<hash>.md holds the exact system
   assert.ok(stored.includes('marker-5521'), 'with the override in it');
 
   // Committed: the prompt text (a record, add-only), the override and the config change.
-  assert.equal(git(p.root, 'ls-files', `prompts/${hash}.md`), `prompts/${hash}.md`);
+  assert.equal(git(p.root, 'ls-tree', '--name-only', 'HEAD', '--', `prompts/${hash}.md`), `prompts/${hash}.md`);
   assert.equal(git(p.root, 'show', `HEAD:prompts/${hash}.md`), stored.trimEnd());
   assert.equal(git(p.root, 'show', 'HEAD:ai/planner/role.md'), roleV1.trimEnd());
   assert.match(git(p.root, 'show', 'HEAD:orchestra.json'), /"settleMs": 30/);

@@ -10,7 +10,6 @@ import { preflight } from './preflight.js';
 import { LOOP_NAMES, createLoop, type LoopName } from './loop-registry.js';
 import { logSilenced, telegramEnv } from '../core/environment.js';
 import { startPresence } from '../core/presence.js';
-import { AUDIT_SIGNAL, SHARED_SIGNAL } from '../core/signals.js';
 import { ProgressReporter, type ProgressFormat } from './progress.js';
 import { startMonitoring, type Monitoring } from './monitoring.js';
 
@@ -59,11 +58,7 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   // Progress lines are quiet with ORCHESTRA_LOG=silent, like the log.
   const progress = opts.progress && !logSilenced() ? new ProgressReporter(ws, opts.progress.print, opts.progress.format) : undefined;
   await progress?.begin();
-  // The committer lists only what changed: its own appends, and other processes' (signals).
-  ws.journal.follow(async (onTask) => {
-    const sub = await ws.signals.subscribe((name) => onTask(name === AUDIT_SIGNAL || name === SHARED_SIGNAL ? undefined : name), { fromNow: true });
-    return () => sub.close();
-  });
+  // The committer commits what this process wrote and what other writers hand over (journal notes).
   ws.journal.start(undefined, (err, retry) => log.warn('commit failed', { ...describeError(err), failures: retry.failures, retryInMs: retry.waitMs }));
   for (const loop of loops) await loop.start();
   log.info('loops running', { loops: checked.ready.join(','), workspace: ws.paths.root });

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { describeActor } from './actor.js';
 import { taskExtensions } from './model/task-extension.js';
-import { CONFIG_PATHS, type WorkspacePaths } from './paths.js';
+import { CONFIG_PATHS, isTaskShard, type WorkspacePaths } from './paths.js';
 import { parseRecord, RECORD_FILE } from './record.js';
 import { shortLine, singleLine } from './text-sanitize.js';
 
@@ -24,7 +24,9 @@ export async function describeFiles(paths: WorkspacePaths, files: string[]): Pro
     const name = parts[parts.length - 1]!;
     const match = RECORD_FILE.exec(name);
     const isConfig = CONFIG_PATHS.includes(parts[0]!);
-    const subject = parts[0] === 'tasks' || parts[0] === 'workstreams' ? `${parts[0] === 'tasks' ? 'task' : 'workstream'} ${parts[1]}` : isConfig ? 'config' : parts[0]!;
+    // tasks/<shard>/<id>/... (or tasks/<id>/... in a workspace made before shards)
+    const owner = parts[0] === 'tasks' && isTaskShard(parts[1] ?? '') ? parts[2] : parts[1];
+    const subject = parts[0] === 'tasks' || parts[0] === 'workstreams' ? `${parts[0] === 'tasks' ? 'task' : 'workstream'} ${owner}` : isConfig ? 'config' : parts[0]!;
     subjects.add(subject);
     if (first && lines.length >= MAX_BODY_LINES) continue; // the rest only count; no need to read them
     let line: string;
@@ -41,7 +43,7 @@ export async function describeFiles(paths: WorkspacePaths, files: string[]): Pro
         : `${subject}: unreadable record ${name}`;
       eventLines.push(line);
     } else {
-      line = `${subject}: record file ${parts.slice(2).join('/') || name}`;
+      line = `${subject}: record file ${parts.slice(parts[0] === 'tasks' && isTaskShard(parts[1] ?? '') ? 3 : 2).join('/') || name}`;
     }
     if (!first) first = line;
     if (lines.length < MAX_BODY_LINES) lines.push(`- ${line}`);

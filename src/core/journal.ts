@@ -1,11 +1,14 @@
 import { promises as fs } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Backoff } from './backoff.js';
 import { commitMessage, describeFiles } from './commit-text.js';
 import type { Config } from './config.js';
 import { OrchestraError } from './errors.js';
-import { TEMP_PREFIX, writeAtomic } from './fsutil.js';
+import { configChanges, newRecordFiles, parseLsTree } from './commit-scope.js';
+import { createExclusive, readdirSafe, readFileSafe, TEMP_PREFIX, writeAtomic } from './fsutil.js';
+import { importCommit } from './git-import.js';
+import { newId } from './ids.js';
 import { pidAlive } from './presence.js';
 import { CONFIG_PATHS, RECORD_DIRS, type WorkspacePaths } from './paths.js';
 
@@ -13,16 +16,21 @@ export { commitMessage, summarizeEvent } from './commit-text.js';
 
 const STALE_LOCK_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
-/** How often the committer lists every record directory anyway (a safety net for unmarked files). */
-const FULL_SCAN_MS = 5 * 60_000;
+/** How often a running committer lists every record directory anyway (a safety net for a writer killed before its commit). */
+const FULL_SCAN_MS = 30 * 60_000;
+/** A running committer brings git's index up to date once commits have paused this long. */
+const QUIET_BEFORE_INDEX_MS = 30_000;
+/** Below this size (about 10,000 files) the index is cheap enough to refresh after every one-shot commit. */
+const CHEAP_INDEX_BYTES = 1024 * 1024;
 
 /** Runs git in the workspace repo with a fixed identity so it works on machines without git config. */
-export async function git(paths: WorkspacePaths, config: Config, args: string[], input?: string) {
+export async function git(paths: WorkspacePaths, config: Config, args: string[], input?: string, env?: Record<string, string>) {
   // Loaded on first use: read-only commands never run git, and execa costs ~60 ms to import.
   const { execa } = await import('execa');
   const result = await execa('git', ['-c', `user.name=${config.git.author.name}`, '-c', `user.email=${config.git.author.email}`, '-c', 'commit.gpgsign=false', ...args], {
     cwd: paths.root,
     input,
+    ...(env ? { env } : {}),
     reject: false,
     stripFinalNewline: true,
   });
@@ -43,19 +51,23 @@ export class GitJournal {
   private timer?: NodeJS.Timeout;
   private holding = false;
   private running?: Promise<number>;
-  /** Task directories written since the last commit (by this process, or signalled by others). */
-  private readonly dirtyTasks = new Set<string>();
+  /** Record files this process wrote since its last commit (relative to the root): exact, no listing needed. */
+  private readonly written = new Set<string>();
   /** Anything written since the last commit (a committer that runs with no writes spawns no git). */
   private dirty = true;
   /**
    * When the last full scan of the record directories ran. Only a running committer (`start`)
-   * scans everything (at its first commit, then every FULL_SCAN_MS); a one-shot writer (`flush`,
-   * the CLI) knows what it wrote and lists only that.
+   * scans everything (FIRST_SCAN_MS after it starts, then every FULL_SCAN_MS); a one-shot
+   * writer (`flush`, the CLI) knows what it wrote.
    */
   private lastFullScan = Number.POSITIVE_INFINITY;
-  private unsubscribe?: () => void;
   /** When the oldest write not yet committed was noted (see lagMs). */
   private pendingSince?: number;
+  /** The branch HEAD names (refs/heads/main): read once. */
+  private branch?: string;
+  /** Commits made since the index was last brought up to date (see refreshIndex). */
+  private commitsSinceRefresh = 0;
+  private lastCommitAt = 0;
 
   constructor(private readonly paths: WorkspacePaths, private readonly config: Config) {}
 
@@ -115,17 +127,13 @@ export class GitJournal {
   }
 
   /**
-   * Notes that a task's directory has new files: the next commit lists only such directories
-   * (plus the small shared ones), so its cost follows what changed, not the workspace's size.
+   * Notes a file this process wrote under a record directory (a record, a task's record file, a
+   * prompt text, an artifact blob): the next commit adds exactly these, with no listing.
    */
-  markTask(taskId: string): void {
-    this.dirtyTasks.add(taskId);
-    this.dirty = true;
-    this.pendingSince ??= Date.now();
-  }
-
-  /** Notes a write outside the task directories (audit, workstreams, artifacts, prompts). */
-  markShared(): void {
+  markFile(absolutePath: string): void {
+    const rel = relative(this.paths.root, absolutePath);
+    if (!rel || rel.startsWith('..')) return;
+    this.written.add(rel);
     this.dirty = true;
     this.pendingSince ??= Date.now();
   }
@@ -139,11 +147,6 @@ export class GitJournal {
     return this.pendingSince === undefined ? 0 : Math.max(0, now - this.pendingSince);
   }
 
-  /** Also learn of other processes' appends (the signal feed: a task id, or undefined for a shared stream). */
-  follow(subscribe: (onWrite: (taskId: string | undefined) => void) => Promise<() => void>): void {
-    void subscribe((taskId) => (taskId ? this.markTask(taskId) : this.markShared())).then((close) => (this.unsubscribe = close));
-  }
-
   /** Commits every new record file in one commit. Returns how many files were committed. */
   async commitPending(): Promise<number> {
     if (this.running) return this.running;
@@ -152,71 +155,105 @@ export class GitJournal {
   }
 
   /**
-   * Where new record files can be: the task directories marked since the last commit and the
-   * shared directories (small); every FULL_SCAN_MS (and at the first commit of a process) all of
-   * them, so a file written without a mark (a crash between write and mark) is still committed.
+   * A writer that cannot commit (another process holds the lock) hands its list of written
+   * files to the holder as a note under .orchestra/journal-notes/; the holder commits them at
+   * its next tick. Nothing is lost if the holder dies first: the next holder reads the note.
    */
-  private fullScanDue(): boolean {
-    return this.lastFullScan === 0 || Date.now() - this.lastFullScan >= FULL_SCAN_MS;
+  async handOver(): Promise<void> {
+    if (this.written.size === 0) return;
+    const files = [...this.written];
+    this.written.clear();
+    await fs.mkdir(this.paths.journalNotes, { recursive: true });
+    await createExclusive(join(this.paths.journalNotes, `${newId()}.json`), JSON.stringify(files), { fsync: this.config.fsync });
   }
 
-  private scope(): string[] {
-    if (this.fullScanDue()) {
-      this.lastFullScan = Date.now();
-      this.dirtyTasks.clear();
-      return [...RECORD_DIRS];
-    }
-    const tasks = [...this.dirtyTasks].map((id) => `tasks/${id}`);
-    this.dirtyTasks.clear();
-    return [...RECORD_DIRS.filter((d) => d !== 'tasks'), ...tasks];
+  private fullScanDue(): boolean {
+    return Date.now() - this.lastFullScan >= FULL_SCAN_MS;
   }
 
   private async doCommit(): Promise<number> {
-    if (!this.dirty && !this.fullScanDue()) return 0;
+    const full = this.fullScanDue();
+    const notes = await readdirSafe(this.paths.journalNotes).then((names) => names.filter((n) => n.endsWith('.json')));
+    if (!this.dirty && !full && notes.length === 0) return 0;
     this.dirty = false;
     const since = this.pendingSince;
     this.pendingSince = undefined;
+    const files = new Set(this.written);
+    this.written.clear();
     try {
-      return await this.commitScope();
+      const noted = new Set<string>();
+      for (const note of notes) for (const f of await this.readNote(note)) noted.add(f);
+      if (full) this.lastFullScan = Date.now();
+      const count = await this.commitFiles(files, noted, full);
+      for (const note of notes) await fs.unlink(join(this.paths.journalNotes, note)).catch(() => undefined);
+      return count;
     } catch (err) {
+      for (const f of files) this.written.add(f);
+      this.dirty = true;
+      if (full) this.lastFullScan = 0;
       if (since !== undefined) this.pendingSince = Math.min(since, this.pendingSince ?? since);
       throw err;
     }
   }
 
-  private async commitScope(): Promise<number> {
-    const notTemp = (f: string) => f && !f.split('/').some((part) => part.startsWith(TEMP_PREFIX));
-    const scope = this.scope();
-    let listed: string;
+  /** A note's files: only relative paths under a record directory are taken (a note is local, but still checked). */
+  private async readNote(name: string): Promise<string[]> {
+    const text = await readFileSafe(join(this.paths.journalNotes, name));
+    let list: unknown;
     try {
-      listed = await git(this.paths, this.config, ['ls-files', '--others', '--exclude-standard', '-z', '--', ...scope]);
-    } catch (err) {
-      this.lastFullScan = 0; // the marks were taken: make the next try a full scan
-      this.dirty = true;
-      throw err;
+      list = JSON.parse(text ?? '[]');
+    } catch {
+      return [];
     }
-    const records = listed.split('\0').filter(notTemp);
-    // Config (orchestra.json, ai/ overrides) is not a record: new, edited and removed files all go in.
-    const changed = await git(this.paths, this.config, ['ls-files', '--others', '--modified', '--deleted', '--exclude-standard', '-z', '--', ...CONFIG_PATHS]);
-    const config = [...new Set(changed.split('\0').filter(notTemp))];
-    if (records.length === 0 && config.length === 0) return 0;
-    await this.clearStaleIndexLock();
-    // update-index takes exact paths: `git add <pathspecs>` matches every pathspec against every
-    // path, which is quadratic and took tens of seconds for a few thousand new records.
-    // Records are only ever added (never --remove): a commit cannot change or delete one.
-    if (records.length > 0) await git(this.paths, this.config, ['update-index', '--add', '-z', '--stdin'], records.join('\0'));
-    if (config.length > 0) await git(this.paths, this.config, ['update-index', '--add', '--remove', '-z', '--stdin'], config.join('\0'));
-    const files = [...records, ...config];
-    const { title, body } = await describeFiles(this.paths, files);
-    // Plumbing, not `git commit`: commit refreshes (lstats) every index entry, which grows with the
-    // workspace; write-tree reuses the cached trees of unchanged directories. The message goes
-    // through stdin, never argv (a NUL byte in an argument makes spawning fail), every line reduced
-    // to printable single-line text.
-    const tree = await git(this.paths, this.config, ['write-tree']);
+    if (!Array.isArray(list)) return [];
+    return list.filter((f): f is string => typeof f === 'string' && isRecordPath(f));
+  }
+
+  /**
+   * One commit of the record files this process wrote, those other writers noted that the last
+   * commit lacks (a note never changes a committed record), on a full scan every record file the
+   * last commit lacks, and config changes. Only regular files go in. The index is not used: see
+   * git-import.ts.
+   */
+  private async commitFiles(written: Set<string>, noted: Set<string>, full: boolean): Promise<number> {
     const parent = await git(this.paths, this.config, ['rev-parse', '-q', '--verify', 'HEAD']).catch(() => '');
-    const commit = await git(this.paths, this.config, ['commit-tree', tree, ...(parent ? ['-p', parent] : []), '-F', '-'], commitMessage(title, body));
-    await git(this.paths, this.config, ['update-ref', '-m', 'orchestra: records', 'HEAD', commit, ...(parent ? [parent] : [])]);
+    // Exact paths for the noted files; whole directories only on a full scan. Config is small.
+    const lookAt = full ? [...RECORD_DIRS, ...CONFIG_PATHS] : [...CONFIG_PATHS, ...[...noted].filter((f) => !written.has(f))];
+    const committed = parent ? parseLsTree(await git(this.paths, this.config, ['--literal-pathspecs', 'ls-tree', '-r', '-z', parent, '--', ...lookAt])) : new Map<string, string>();
+    const records = new Set<string>();
+    for (const f of noted) if (!written.has(f) && !committed.has(f)) written.add(f);
+    for (const f of written) if (!isTempPath(f) && (await isRegularFile(join(this.paths.root, f)))) records.add(f);
+    if (full) for (const f of await newRecordFiles(this.paths.root, RECORD_DIRS, committed)) records.add(f);
+    const config = await configChanges(this.paths.root, CONFIG_PATHS, committed);
+    const add = [...records, ...config.changed];
+    if (add.length === 0 && config.removed.length === 0) return 0;
+    const files = [...add, ...config.removed];
+    const { title, body } = await describeFiles(this.paths, files);
+    // The message goes through stdin, every line reduced to printable single-line text.
+    this.branch ??= await git(this.paths, this.config, ['symbolic-ref', '-q', 'HEAD']);
+    await importCommit(this.paths.root, {
+      branch: this.branch,
+      ...(parent ? { parent } : {}),
+      message: commitMessage(title, body),
+      committer: this.config.git.author,
+      add,
+      remove: config.removed,
+    });
+    this.commitsSinceRefresh++;
+    this.lastCommitAt = Date.now();
     return files.length;
+  }
+
+  /**
+   * Brings git's index (what `git status` compares with) up to the last commit. Commits never
+   * touch it, and reading it costs the whole workspace, so a running committer does this only
+   * after a quiet spell following commits, and when it stops.
+   */
+  async refreshIndex(): Promise<void> {
+    if (this.commitsSinceRefresh === 0) return;
+    this.commitsSinceRefresh = 0;
+    await this.clearStaleIndexLock();
+    await git(this.paths, this.config, ['reset', '-q']);
   }
 
   private async clearStaleIndexLock(): Promise<void> {
@@ -229,19 +266,21 @@ export class GitJournal {
 
 
   /**
-   * Commits every `intervalMs` while this process holds (or can take) the committer lock.
-   * Repeated failures (a full disk, a read-only workspace) back off exponentially up to
-   * MAX_BACKOFF_MS, and `onError` is called once per try, so once per backoff step.
+   * Commits every `intervalMs` while this process holds (or can take) the committer lock; while
+   * another process holds it, hands its written files over (see handOver). Repeated failures (a
+   * full disk, a read-only workspace) back off exponentially up to MAX_BACKOFF_MS, and `onError`
+   * is called once per try, so once per backoff step.
    */
   start(intervalMs = this.config.git.commitIntervalMs, onError: (err: unknown, retry: { failures: number; waitMs: number }) => void = () => undefined): void {
     const backoff = new Backoff(Math.max(intervalMs, 250), MAX_BACKOFF_MS);
-    this.lastFullScan = 0; // the first commit of a committer lists everything
-    // A split index: each commit rewrites only the small part that changed, not every entry.
-    void git(this.paths, this.config, ['config', 'core.splitIndex', 'true']).catch(() => undefined);
+    this.lastFullScan = 0; // the first commit of a committer lists everything (a crashed writer's leftovers)
     const tick = async () => {
       let wait = intervalMs;
       try {
-        if (await this.acquire()) await this.commitPending();
+        if (await this.acquire()) {
+          await this.commitPending();
+          if (Date.now() - this.lastCommitAt >= QUIET_BEFORE_INDEX_MS) await this.refreshIndex();
+        } else await this.handOver();
         backoff.succeeded();
       } catch (err) {
         const step = backoff.failed();
@@ -254,23 +293,42 @@ export class GitJournal {
   }
 
   async stop(): Promise<void> {
-    this.unsubscribe?.();
     const t = this.timer;
     this.timer = undefined;
     if (t) clearTimeout(t);
     await this.running;
-    if (await this.acquire().catch(() => false)) await this.commitPending().catch(() => 0);
+    if (await this.acquire().catch(() => false)) {
+      await this.commitPending().catch(() => 0);
+      await this.refreshIndex().catch(() => undefined);
+    } else await this.handOver().catch(() => undefined);
     await this.release();
   }
 
-  /** For one-shot writers (the CLI): commit now unless a live committer will do it shortly. */
+  /**
+   * For one-shot writers (the CLI): commit now, or hand the written files to the process that
+   * holds the lock. The index is brought up to date only while that is cheap (a small workspace).
+   */
   async flush(): Promise<void> {
-    if (!(await this.acquire())) return;
+    if (!(await this.acquire())) return this.handOver();
     this.dirty = true; // an explicit flush looks (config edits make no append to mark)
     try {
       await this.commitPending();
+      const index = await fs.stat(join(this.paths.root, '.git', 'index')).catch(() => undefined);
+      if (!index || index.size <= CHEAP_INDEX_BYTES) await this.refreshIndex();
     } finally {
       await this.release();
     }
   }
+}
+
+/** A path a journal note may name: relative, inside a record directory, no `..`, no temp part. */
+function isRecordPath(path: string): boolean {
+  const parts = path.split('/');
+  return parts.length >= 2 && RECORD_DIRS.includes(parts[0]!) && !parts.some((p) => p === '' || p === '.' || p === '..') && !isTempPath(path);
+}
+
+const isTempPath = (path: string) => path.split('/').some((part) => part.startsWith(TEMP_PREFIX));
+
+async function isRegularFile(path: string): Promise<boolean> {
+  return (await fs.lstat(path).catch(() => undefined))?.isFile() ?? false;
 }

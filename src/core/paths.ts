@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -16,6 +18,8 @@ export class WorkspacePaths {
   get signalLog() { return join(this.runtime, 'signal-log'); }
   get heartbeats() { return join(this.runtime, 'leases'); }
   get committerLock() { return join(this.runtime, 'committer.lock'); }
+  /** Lists of written record files that a writer without the committer lock hands to its holder. */
+  get journalNotes() { return join(this.runtime, 'journal-notes'); }
   get worktrees() { return join(this.runtime, 'worktrees'); }
   get repoCache() { return join(this.runtime, 'repos'); }
   get tasks() { return join(this.root, 'tasks'); }
@@ -25,11 +29,47 @@ export class WorkspacePaths {
   get prompts() { return join(this.root, 'prompts'); }
   promptText(hash: string) { return join(this.prompts, `${hash}.md`); }
 
-  taskDir(taskId: string) { return join(this.tasks, taskId); }
-  taskRecords(taskId: string) { return join(this.tasks, taskId, 'records'); }
-  /** A stream id is a relative path like `tasks/<id>` or `audit`; its records live in `<id>/events`. */
-  streamDir(stream: string) { return join(this.root, stream, 'events'); }
+  /**
+   * A task's directory: `tasks/<shard>/<id>`, the shard being two hex digits of the id's hash, so
+   * no git tree (and no directory) holds more than about 1/256 of the tasks: a commit rewrites
+   * the trees on its path, and a flat tasks/ tree made every commit cost the whole workspace.
+   * A workspace made before sharding keeps its flat `tasks/<id>` directories, found here as such.
+   */
+  taskDir(taskId: string) {
+    const flat = join(this.tasks, taskId);
+    if (this.legacyTasks().has(taskId)) return flat;
+    return join(this.tasks, taskShard(taskId), taskId);
+  }
+  taskRecords(taskId: string) { return join(this.taskDir(taskId), 'records'); }
+  /** A stream id is a relative path like `tasks/<id>` or `audit`; its records live in `<dir>/events`. */
+  streamDir(stream: string) {
+    if (stream.startsWith('tasks/')) return join(this.taskDir(stream.slice('tasks/'.length)), 'events');
+    return join(this.root, stream, 'events');
+  }
+
+  /** Task directories of the flat layout (names under tasks/ that are not shards): read once. */
+  private legacy?: Set<string>;
+  private legacyTasks(): Set<string> {
+    if (!this.legacy) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(this.tasks);
+      } catch {
+        // no tasks/ yet: nothing legacy
+      }
+      this.legacy = new Set(names.filter((n) => !SHARD.test(n) && !n.startsWith('.')));
+    }
+    return this.legacy;
+  }
 }
+
+const SHARD = /^[0-9a-f]{2}$/;
+/** The shard directory of a task id: the first two hex digits of its sha1 (uniform whatever the id looks like). */
+export function taskShard(taskId: string): string {
+  return createHash('sha1').update(taskId).digest('hex').slice(0, 2);
+}
+/** True for a name under tasks/ that is a shard directory, not a (legacy, flat) task directory. */
+export const isTaskShard = (name: string) => SHARD.test(name);
 
 export const streamOfTask = (taskId: string) => `tasks/${taskId}`;
 export const streamOfWorkstream = (name: string) => `workstreams/${name}`;

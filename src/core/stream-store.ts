@@ -1,11 +1,11 @@
 import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { chainProblem, EMPTY_HASH, fileHash, GENESIS_PREV } from './chain.js';
 import { OrchestraError } from './errors.js';
 import { newId } from './ids.js';
 import { jsonExceeds } from './json-size.js';
 import { createExclusive, isTempName, readdirSafe } from './fsutil.js';
-import { WorkspacePaths } from './paths.js';
+import { isTaskShard, streamOfTask, WorkspacePaths } from './paths.js';
 import { parseRecord, RECORD_FILE, recordFileName, seal, UnsealedRecordSchema, type StreamRecord, type UnsealedRecord } from './record.js';
 import { readRegularFileSync } from './safe-read.js';
 
@@ -96,7 +96,7 @@ export class StreamStore {
     fresh.sort((a, b) => a.seq - b.seq);
     const next: StreamState = { ...cached, records: [...cached.records], damaged: [...cached.damaged], chainBreaks: [...cached.chainBreaks], temps };
     for (const { seq, name } of fresh) {
-      const file = join(stream, 'events', name);
+      const file = relative(this.paths.root, join(dir, name)); // where it is on disk (tasks are sharded)
       // The predecessor's hash; a gap (missing predecessor) counts as an empty file.
       const prevHash = seq === 1 ? GENESIS_PREV : seq - 1 === next.lastSeq ? next.tailHash : EMPTY_HASH;
       // Synchronous on purpose: records are small, immutable and usually in the page cache, and
@@ -167,7 +167,7 @@ export class StreamStore {
     // The bytes must read back as this record; anything else is a bug here, never a file on disk.
     const check = parseRecord(text, seq);
     if (!check.ok) throw new OrchestraError('INTERNAL', `a record for ${stream} would not read back (${check.reason}); nothing was written`, { stream, seq });
-    const path = join(this.paths.streamDir(stream), recordFileName(seq));
+    const path = this.recordPath(stream, seq);
     const created = await createExclusive(path, text, { fsync: this.opts.fsync });
     if (!created) {
       throw new OrchestraError('CONFLICT', `stream ${stream} moved past ${expectedLastSeq} while this write was decided`, { stream, seq });
@@ -181,12 +181,29 @@ export class StreamStore {
     return record;
   }
 
+  /** Where the record at `seq` of `stream` lives (absolute). */
+  recordPath(stream: string, seq: number): string {
+    return join(this.paths.streamDir(stream), recordFileName(seq));
+  }
+
   private tooLarge(stream: string, draft: RecordDraft, size: string): OrchestraError {
     const types = [...new Set(draft.events.map((e) => e.type))].join(', ');
     return new OrchestraError('RECORD_TOO_LARGE', `refused to write a record of ${size} bytes (${types}) to ${stream}: the limit is ${this.opts.maxRecordBytes} bytes (config storage.maxRecordBytes); shorten the text or store the content as an artifact`, { stream, limit: this.opts.maxRecordBytes });
   }
 
   async listStreams(kindDir: string): Promise<string[]> {
+    if (kindDir === 'tasks') return (await listTaskIds(this.paths)).map(streamOfTask);
     return (await readdirSafe(join(this.paths.root, kindDir))).filter((n) => !n.startsWith('.')).map((n) => `${kindDir}/${n}`);
   }
+}
+
+/** Every task id with a directory: those in the shards, and those of the flat layout (older workspaces). */
+export async function listTaskIds(paths: WorkspacePaths): Promise<string[]> {
+  const ids: string[] = [];
+  for (const name of await readdirSafe(paths.tasks)) {
+    if (name.startsWith('.')) continue;
+    if (isTaskShard(name)) ids.push(...(await readdirSafe(join(paths.tasks, name))).filter((n) => !n.startsWith('.')));
+    else ids.push(name);
+  }
+  return ids;
 }

@@ -1,3 +1,6 @@
+import { join, relative } from 'node:path';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describeError } from './errors.js';
 import { isTempName, readdirSafe } from './fsutil.js';
 import { git } from './journal.js';
@@ -21,6 +24,9 @@ export async function allStreams(ws: Workspace): Promise<string[]> {
   ];
 }
 
+/** A stream's events directory relative to the root, as on disk (task streams are sharded). */
+const eventsDir = (ws: Workspace, stream: string) => relative(ws.paths.root, ws.paths.streamDir(stream));
+
 const DAMAGE_KIND = { unreadable: 'torn-record', oversized: 'oversized-record', 'not-regular': 'not-a-record-file' } as const;
 
 /** Moves in a task stream that its workstream's state map does not allow (the fold ignored them). */
@@ -29,7 +35,7 @@ async function illegalMoves(ws: Workspace, stream: string): Promise<Finding[]> {
   return (view?.illegalMoves ?? []).map((m) => ({
     severity: 'damage' as const,
     kind: 'illegal-transition',
-    path: `${stream}/events`,
+    path: eventsDir(ws, stream),
     message: `record ${m.seq} of ${stream} moves the task ${m.claimedFrom} -> ${m.to}, which workstream ${view!.workstream} does not allow from ${m.from}; ignored (forged or written around orchestra)`,
   }));
 }
@@ -47,9 +53,9 @@ export async function verifyWorkspace(ws: Workspace): Promise<VerifyReport> {
     if (stream.startsWith('tasks/')) findings.push(...(await illegalMoves(ws, stream)));
     const present = new Set((await readdirSafe(ws.paths.streamDir(stream))).map((n) => RECORD_FILE.exec(n)?.[1]).filter(Boolean).map(Number));
     for (let seq = 1; seq <= state.lastSeq; seq++) {
-      if (!present.has(seq)) findings.push({ severity: 'damage', kind: 'sequence-gap', path: `${stream}/events`, message: `record ${seq} of ${stream} is missing (gap before ${state.lastSeq})` });
+      if (!present.has(seq)) findings.push({ severity: 'damage', kind: 'sequence-gap', path: eventsDir(ws, stream), message: `record ${seq} of ${stream} is missing (gap before ${state.lastSeq})` });
     }
-    for (const temp of state.temps) findings.push({ severity: 'warning', kind: 'stray-temp', path: `${stream}/events/${temp}`, message: 'leftover temp file from an interrupted write (ignored by readers; safe to delete)' });
+    for (const temp of state.temps) findings.push({ severity: 'warning', kind: 'stray-temp', path: `${eventsDir(ws, stream)}/${temp}`, message: 'leftover temp file from an interrupted write (ignored by readers; safe to delete)' });
   }
   for (const claim of await readdirSafe(ws.paths.intake)) {
     findings.push({ severity: 'warning', kind: 'pending-intake', path: `.orchestra/intake/${claim}`, message: 'inbox file claimed but not yet recorded; the next intake scan finishes it' });
@@ -75,13 +81,28 @@ async function openIndexFindings(ws: Workspace): Promise<Finding[]> {
   return [{ severity: 'warning', kind: 'index-stale', path: '.orchestra/index/settled.json', message: `${stale.length} task(s) listed as settled are not (first: ${stale[0]}); delete .orchestra/index/ to rebuild it` }];
 }
 
+/**
+ * `git status` of the record directories against the last commit. Commits do not keep git's
+ * index current (see journal.ts), so the comparison uses a fresh temporary index built from HEAD.
+ */
+async function statusAgainstHead(ws: Workspace): Promise<string> {
+  const dir = await fs.mkdtemp(join(tmpdir(), 'orchestra-verify-'));
+  const env = { GIT_INDEX_FILE: join(dir, 'index') };
+  try {
+    await git(ws.paths, ws.config, ['read-tree', 'HEAD'], undefined, env);
+    return await git(ws.paths, ws.config, ['status', '--porcelain', '-z', '--untracked-files=all', '--', ...RECORD_DIRS], undefined, env);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** Record files changed in the working tree or by a commit: records are append-only in both. */
 async function gitFindings(ws: Workspace): Promise<Finding[]> {
   const findings: Finding[] = [];
   let status: string;
   let history: string;
   try {
-    status = await git(ws.paths, ws.config, ['status', '--porcelain', '-z', '--untracked-files=all', '--', ...RECORD_DIRS]);
+    status = await statusAgainstHead(ws);
     history = await git(ws.paths, ws.config, ['log', '--diff-filter=MDR', '--name-only', '--format=%h', '--', ...RECORD_DIRS]);
   } catch (err) {
     return [{ severity: 'damage', kind: 'git', path: '.git', message: `git failed: ${describeError(err).message}` }];

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { loadConfig, writeDefaultConfig, type Config } from './config.js';
 import { OrchestraError } from './errors.js';
 import { createExclusive, exists, readdirSafe } from './fsutil.js';
@@ -11,7 +11,7 @@ import { AUDIT_STREAM, streamOfTask, streamOfWorkstream, WorkspacePaths } from '
 import { AUDIT_SIGNAL, SHARED_SIGNAL, SignalFeed } from './signals.js';
 import { OpenTaskIndex } from './open-tasks.js';
 import type { StreamRecord } from './record.js';
-import { StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
+import { listTaskIds, StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
 import { workspaceEnv } from './environment.js';
 
 const GITIGNORE = ['# ephemeral state and the drop folder never enter history', '.orchestra/', 'inbox/', '.tmp-*', ''].join('\n');
@@ -49,8 +49,7 @@ export class Workspace {
     this.signals = new SignalFeed(this.paths.signals, this.paths.signalLog, config.loops.scanIntervalMs);
     this.store.onAppend((record) => {
       this.wrote = true;
-      if (record.stream.startsWith('tasks/')) this.journal.markTask(record.stream.slice('tasks/'.length));
-      else this.journal.markShared();
+      this.journal.markFile(this.store.recordPath(record.stream, record.seq));
       this.signal(record);
     });
   }
@@ -134,7 +133,7 @@ export class Workspace {
   }
 
   async taskIds(): Promise<string[]> {
-    return (await readdirSafe(this.paths.tasks)).filter((n) => !n.startsWith('.')).sort();
+    return (await listTaskIds(this.paths)).sort();
   }
 
   /** Every task, each folded from its records. */
@@ -257,7 +256,8 @@ export class Workspace {
       const candidate = n === 1 ? name : `${stem}-try${n}${ext}`;
       const path = join(this.paths.taskRecords(taskId), candidate);
       if ((await createExclusive(path, bytes, { fsync: this.config.fsync })) || (await fs.readFile(path)).equals(bytes)) {
-        return join('tasks', taskId, 'records', candidate);
+        this.journal.markFile(path);
+        return relative(this.paths.root, path);
       }
       if (opts.onTaken !== 'newName') break;
     }

@@ -50,5 +50,6 @@ export async function recordPromptText(ws: Workspace, hash: string, system: stri
   storedPrompts.set(ws.paths.root, known);
   if (known.has(hash)) return;
   await createExclusive(ws.paths.promptText(hash), system, { fsync: ws.config.fsync });
+  ws.journal.markFile(ws.paths.promptText(hash));
   known.add(hash);
 }

@@ -1,4 +1,5 @@
 /** Temp workspaces with short timings, record readers and polling helpers for the core tests. */
+import { isTaskShard, WorkspacePaths } from '../../src/core/paths.js';
 import { execFileSync } from 'node:child_process';
 import { reapUnder } from './reaper.js';
 import { scaled } from './timeouts.js';
@@ -74,7 +75,7 @@ export async function makeWorkspace(t: Cleanup, overrides: Record<string, unknow
 
 /** Every record file of a stream as parsed JSON, in sequence order (no validation). */
 export function rawRecords(root: string, stream: string): StreamRecord[] {
-  const dir = join(root, stream, 'events');
+  const dir = new WorkspacePaths(root).streamDir(stream);
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -129,4 +130,16 @@ export function procsWith(token: string): number[] {
     }
   }
   return found;
+}
+
+/** The ids of the tasks with a directory (the shards under tasks/, and flat directories of older workspaces). */
+export function taskIdsIn(root: string): string[] {
+  const tasks = join(root, 'tasks');
+  let names: string[];
+  try {
+    names = readdirSync(tasks);
+  } catch {
+    return [];
+  }
+  return names.flatMap((n) => (isTaskShard(n) ? readdirSync(join(tasks, n)) : [n]));
 }

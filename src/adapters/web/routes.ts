@@ -1,3 +1,4 @@
+import { join, relative } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Actor } from '../../core/actor.js';
 import { describeError, OrchestraError } from '../../core/errors.js';
@@ -140,7 +141,7 @@ async function get({ ws, hub, health }: WebContext, req: IncomingMessage, res: S
   if (m) {
     const [id, name] = [m[1]!, decodeURIComponent(m[2]!)];
     if (!isUlid(id) || !RECORD_NAME.test(name)) throw new HttpError(404, 'no such record file');
-    const file = await readTaskFile(ws, id, `tasks/${id}/records/${name}`, 16 * 1024 * 1024);
+    const file = await readTaskFile(ws, id, relative(ws.paths.root, join(ws.paths.taskRecords(id), name)), 16 * 1024 * 1024);
     if (file.missing) throw new HttpError(404, 'no such record file');
     res.setHeader('content-security-policy', "default-src 'none'; sandbox; frame-ancestors 'none'");
     return send(res, 200, TEXT, file.text);

@@ -9,9 +9,9 @@ const MAX_SHOWN_BYTES = 256 * 1024;
 
 export interface ShownFile { rel: string; text: string; truncated: boolean; missing: boolean }
 
-/** Reads a record file of this task (never anything outside `tasks/<id>/`), capped in size. */
+/** Reads a record file of this task (never anything outside the task's directory), capped in size. */
 export async function readTaskFile(ws: Workspace, taskId: string, rel: string, max = MAX_SHOWN_BYTES): Promise<ShownFile> {
-  const base = resolve(ws.paths.tasks, taskId) + '/';
+  const base = resolve(ws.paths.taskDir(taskId)) + '/';
   const full = resolve(ws.paths.root, rel);
   if (!full.startsWith(base)) return { rel, text: '', truncated: false, missing: true };
   let handle: fs.FileHandle | undefined;
@@ -53,8 +53,10 @@ export const RECORD_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$/;
 
 /** `/tasks/<id>/records/<name>` for a record file of this task, if it is one. */
 export function rawHref(taskId: string, rel: string): string | undefined {
-  const prefix = `tasks/${taskId}/records/`;
-  if (!rel.startsWith(prefix)) return undefined;
-  const name = rel.slice(prefix.length);
+  // tasks/<shard>/<id>/records/<name>, or tasks/<id>/records/<name> in a workspace made before shards
+  const parts = rel.split('/');
+  const at = parts[0] === 'tasks' ? parts.indexOf(taskId) : -1;
+  if ((at !== 1 && at !== 2) || parts.length !== at + 3 || parts[at + 1] !== 'records') return undefined;
+  const name = parts[at + 2]!;
   return RECORD_NAME.test(name) ? `/tasks/${encodeURIComponent(taskId)}/records/${encodeURIComponent(name)}` : undefined;
 }

@@ -1,3 +1,4 @@
+import { join, relative } from 'node:path';
 /** orchestra plan|approve|feedback|abort|retry: the people commands of the dev pipeline. */
 import type { Command } from 'commander';
 import { cliActor } from '../../core/actor.js';
@@ -69,5 +70,5 @@ async function diffOf(ws: import('../../core/workspace.js').Workspace, view: imp
   const { readdir } = await import('node:fs/promises');
   const names = (await readdir(ws.paths.taskRecords(view.id)).catch(() => [] as string[])).filter((n) => /^exec\d+-(patch|aborted)(-.*)?\.diff$/.test(n));
   const latest = names.sort((a, b) => a.localeCompare(b, undefined, { numeric: true })).at(-1);
-  return latest ? { kind: latest.includes('-aborted') ? 'aborted' : 'failed', file: `tasks/${view.id}/records/${latest}` } : undefined;
+  return latest ? { kind: latest.includes('-aborted') ? 'aborted' : 'failed', file: relative(ws.paths.root, join(ws.paths.taskRecords(view.id), latest)) } : undefined;
 }

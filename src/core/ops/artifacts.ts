@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Actor } from '../actor.js';
 import { putBlob, readBlob } from '../blob-store.js';
 import { OrchestraError } from '../errors.js';
@@ -32,6 +33,7 @@ export async function putArtifact(ws: Workspace, path: string, content: Buffer |
   if (task) await ws.task(task);
   const source = Buffer.isBuffer(content) ? [content] : content;
   const { sha256, size } = await putBlob(ws.paths.artifactBlobs, source, { maxBytes: ws.config.storage.maxArtifactBytes, fsync: ws.config.fsync });
+  ws.journal.markFile(join(ws.paths.artifactBlobs, sha256));
   await ws.appendTo(ARTIFACTS_STREAM, (s) => s, () => ({ actor, events: [{ type: 'artifact.put', data: { path, sha256, size, ...(task ? { task } : {}) } }] }));
   return { path, sha256, size, task, at: new Date().toISOString(), by: actor.name };
 }

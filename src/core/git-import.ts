@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { OrchestraError } from './errors.js';
+
+/**
+ * Writes one workspace commit through a single `git fast-import`: the listed files' bytes as
+ * they are on disk, the removed paths deleted, on top of the branch tip. No index is read or
+ * written and no directory is listed, so a commit costs what it adds (plus the trees on the
+ * paths it touches), never what the repository already holds.
+ * Preconditions: the caller holds the committer lock; `add` are regular files relative to `root`.
+ * Invariant: the branch only moves forward. fast-import refuses to move a branch to a commit that
+ * does not contain its current tip, so a concurrent writer makes the commit fail, never vanish.
+ */
+export interface ImportedCommit {
+  branch: string;
+  /** The tip to build on; undefined for the first commit of the branch. */
+  parent?: string;
+  message: string;
+  committer: { name: string; email: string };
+  add: string[];
+  remove: string[];
+}
+
+/** Returns the new commit's id. */
+export async function importCommit(root: string, commit: ImportedCommit): Promise<string> {
+  const child = spawn('git', ['fast-import', '--quiet', '--done'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => err.push(b));
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+  // pipeline() ends stdin, and fails (instead of waiting for a drain that never comes) when git dies early.
+  const fed = pipeline(Readable.from(importStream(commit, root)), child.stdin).catch((e: unknown) => e);
+  const [code, feedError] = await Promise.all([exited, fed]);
+  const sha = Buffer.concat(out).toString('utf8').trim();
+  if (code !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) {
+    const why = Buffer.concat(err).toString('utf8').trim().slice(0, 500) || (feedError instanceof Error ? feedError.message : `exit ${code}`);
+    throw new OrchestraError('GIT_ERROR', `git fast-import failed in the workspace: ${why}`);
+  }
+  return sha;
+}
+
+/** The fast-import command stream of one commit; file bytes are read one file at a time. */
+async function* importStream(c: ImportedCommit, root: string): AsyncGenerator<Buffer> {
+  const message = Buffer.from(c.message, 'utf8');
+  const who = `${identityPart(c.committer.name)} <${identityPart(c.committer.email)}> ${Math.floor(Date.now() / 1000)} +0000`;
+  yield Buffer.from(`commit ${c.branch}\nmark :1\ncommitter ${who}\ndata ${message.length}\n`);
+  yield message;
+  yield Buffer.from(`\n${c.parent ? `from ${c.parent}\n` : ''}`);
+  for (const path of c.add) {
+    const bytes = await fs.readFile(join(root, path));
+    yield Buffer.from(`M 100644 inline ${quotePath(path)}\ndata ${bytes.length}\n`);
+    yield bytes;
+    yield Buffer.from('\n');
+  }
+  for (const path of c.remove) yield Buffer.from(`D ${quotePath(path)}\n`);
+  yield Buffer.from('\nget-mark :1\ndone\n');
+}
+
+/** A name or address as fast-import accepts it: no angle brackets, no line breaks. */
+const identityPart = (s: string) => s.replace(/[<>\n\r\0]/g, '').trim() || 'orchestra';
+
+/** fast-import takes a path as is unless it starts with a quote or holds a line break: then C-style quoted. */
+export function quotePath(path: string): string {
+  if (!/^"|[\0-\x1f"\\\x7f]/.test(path)) return path;
+  const bytes = Buffer.from(path, 'utf8');
+  let out = '"';
+  for (const b of bytes) {
+    if (b === 0x22) out += '\\"';
+    else if (b === 0x5c) out += '\\\\';
+    else if (b < 0x20 || b === 0x7f) out += `\\${b.toString(8).padStart(3, '0')}`;
+    else out += String.fromCharCode(b);
+  }
+  // Bytes >= 0x80 were copied as Latin-1 characters above; re-encode them as octal escapes.
+  return out.replace(/[\x80-\xff]/g, (ch) => `\\${ch.charCodeAt(0).toString(8)}`) + '"';
+}
+
+/** The id git gives a file's bytes as a blob (sha1, or sha256 for a sha256 repository). */
+export function blobId(bytes: Buffer, algorithm: 'sha1' | 'sha256'): string {
+  return createHash(algorithm).update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
+}

@@ -143,7 +143,7 @@ export function summarizeDevEvent(type: string, data: Record<string, unknown>): 
     case 'plan.proposed': return `plan v${d.version} proposed`;
     case 'plan.approved': return `plan v${d.version} approved`;
     case 'plan.feedback': return `feedback on plan v${d.onVersion}: "${cut(d.text)}"`;
-    case 'model.called': return `${d.role} model ${d.model}: ${d.inputTokens} in / ${d.outputTokens} out tokens${Array.isArray(d.toolCalls) && d.toolCalls.length ? `, calls ${d.toolCalls.map((c: any) => c.name).join(', ')}` : ''}`;
+    case 'model.called': return `${d.role} model ${d.model}${Array.isArray(d.fallbackFrom) && d.fallbackFrom.length ? ` (fallback ${d.provider})` : ''}: ${d.inputTokens} in / ${d.outputTokens} out tokens${Array.isArray(d.toolCalls) && d.toolCalls.length ? `, calls ${d.toolCalls.map((c: any) => c.name).join(', ')}` : ''}`;
     case 'tool.refused': return `${d.role ? `${d.role} ` : ''}tool ${d.name} refused: ${cut(d.reason, 100)}`;
     case 'exec.started': return `execution started on ${d.branch} from ${d.base}`;
     case 'exec.resumed': return `execution resumed (attempt ${d.attempt})`;

@@ -16,7 +16,7 @@ import type { ChatMessage, ModelProvider, ModelReply, ModelRequest, ProviderSett
  * reply with neither text nor a tool call nor a choice is an error, not an empty turn.
  */
 
-const PROVIDER = 'OpenAI-compatible server';
+const PROVIDER = 'OpenAI-compatible';
 const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
 /** A chat reply larger than this is refused while it streams in (records are capped at 1 MiB). */
 export const MAX_REPLY_BYTES = 1024 * 1024;
@@ -136,7 +136,7 @@ function parseArguments(name: string, raw: unknown): Record<string, unknown> {
 }
 
 function refused(why: string): OrchestraError {
-  return new OrchestraError('PROVIDER_ERROR', `${PROVIDER} sent a reply that was refused: ${why}.`, { provider: PROVIDER, retryable: false });
+  return new OrchestraError('PROVIDER_ERROR', `The ${PROVIDER} server sent a reply that was refused: ${why}.`, { provider: PROVIDER, retryable: false });
 }
 
 /** Streaming: the chunks assembled into one completion (text, tool calls by index, usage, finish). */

@@ -2,10 +2,16 @@
  * The OpenAI-compatible provider through the real `openai` SDK against the local stand-in:
  * tool calls both ways (JSON and SSE), finish reasons, usage with cached tokens and their price,
  * where the key comes from (OPENAI_API_KEY, a role's apiKeyEnv, none for a local server), a 401
- * that says to check the key, and hostile replies refused in bounded time.
+ * that says to check the key, hostile replies refused in bounded time, and an agent whose front
+ * matter names a local server (no key) with a fallback.
  */
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runAgent } from '../src/pipeline/agents.js';
+import { cliOk } from './support/cli-run.js';
+import { eventsOf, makeWorkspace, testActor } from './support/core-workspace.js';
 import { isOrchestraError } from '../src/core/errors.js';
 import { ModelRoleConfigSchema } from '../src/core/model-config.js';
 import { costUsd, createProvider, type ChatMessage, type ModelRequest, type ToolSpec } from '../src/providers/index.js';
@@ -154,4 +160,39 @@ describe('openai provider', () => {
     assert.equal(costUsd(usage, 'gpt-x', { 'gpt-x': { inputPerMTok: 2, outputPerMTok: 8, cachedInputPerMTok: 0.2 } }, 'openai').usd, 0.56);
     assert.deepEqual(costUsd(usage, 'llama3.2', {}, 'openai'), { usd: 0, priced: false });
   });
+});
+
+test('an agent on a local OpenAI-compatible server (no key) runs its tools; its overloaded primary hands over to its fallback', async (t) => {
+  const review = 'Looks fine (agent-marker-3391).';
+  const local = await startFakeOpenAi({
+    respond: (body) => {
+      if (body.model === 'busy-model') return { status: 529, errorMessage: 'Overloaded' };
+      const n = (body.messages as Array<{ role: string }>).filter((m) => m.role === 'assistant').length;
+      if (n === 0) return { toolCalls: [{ name: 'task_show', args: {} }] };
+      if (n === 1) return { toolCalls: [{ name: 'task_comment', args: { text: review } }] };
+      return { text: 'Reviewed.' };
+    },
+  });
+  t.after(() => local.close());
+  const ws = await makeWorkspace(t);
+  const root = ws.paths.root;
+  const baseURL = `${local.url}/v1`;
+  mkdirSync(join(root, 'ai', 'agents'), { recursive: true });
+  writeFileSync(join(root, 'ai', 'agents', 'local-reviewer.md'), [
+    '---', 'name: local-reviewer', 'provider: openai', 'model: busy-model', `baseURL: ${baseURL}`, 'apiKey: none', 'maxRetries: 0',
+    'fallback:', `  - { provider: openai, model: qwen-local, baseURL: "${baseURL}", apiKey: none }`,
+    'tools: [task_show, task_comment]', '---', 'Review the task and comment.', '',
+  ].join('\n'));
+  const id = await cliOk(root, ['task', 'new', 'Add a cache to the image proxy', '--workstream', 'default']);
+  const result = await runAgent(ws, 'local-reviewer', id, testActor);
+  assert.deepEqual([result.ok, result.output], [true, 'Reviewed.']);
+  assert.ok(local.apiKeys.every((k) => k === undefined), 'no key was sent');
+  const events = eventsOf(root, `tasks/${id}`);
+  assert.ok(events.some((e) => e.type === 'task.commented' && e.data.text === review));
+  const calls = events.filter((e) => e.type === 'model.called');
+  assert.equal(calls.length, 3);
+  for (const c of calls) {
+    assert.deepEqual([c.data.role, c.data.provider, c.data.model, c.data.priced, c.data.costUsd], ['agent', 'openai', 'qwen-local', false, 0]);
+    assert.deepEqual(c.data.fallbackFrom.map((f: { model: string; status: number }) => [f.model, f.status]), [['busy-model', 529]]);
+  }
 });

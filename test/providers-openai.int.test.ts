@@ -72,6 +72,8 @@ for (const streaming of [false, true]) {
       const sent = srv.requests.at(-1)!;
       assert.equal(sent.stream ?? false, streaming);
       assert.deepEqual(sent.messages[0], { role: 'system', content: 'You are terse.' });
+      assert.equal(sent.max_tokens, 8192, 'a compatible server gets max_tokens');
+      assert.equal(sent.max_completion_tokens, undefined);
       assert.deepEqual(sent.tools[0], { type: 'function', function: { name: 'read_file', description: 'Read a file', parameters: readTool.parameters } });
       assert.equal(srv.apiKeys.at(-1), KEY);
 
@@ -152,6 +154,8 @@ describe('openai provider', () => {
     assert.equal(parse({ apiKey: 'sk-literal-key' }).success, false, 'a literal key is not accepted, only "none"');
     assert.equal(parse({ fallback: [{ provider: 'openai', model: 'm', fallback: [] }] }).success, false, 'no nested chains');
     assert.equal(parse({ baseURL: 'http://127.0.0.1:11434/v1', apiKey: 'none' }).success, true);
+    assert.equal(ModelRoleConfigSchema.safeParse({ provider: 'anthropic', model: 'm', apiKeyEnv: 'OTHER_API_KEY' }).success, false, 'openai-only settings are not silently ignored');
+    assert.equal(parse({ fallback: [{ provider: 'gemini', model: 'g', baseURL: 'http://127.0.0.1:1/v1' }] }).success, false);
   });
 
   it('prices cached input at half the input price by default, or at the configured price', () => {

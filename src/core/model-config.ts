@@ -61,10 +61,18 @@ export const ModelEndpointSchema = z.object({
 });
 export type ModelEndpoint = z.infer<typeof ModelEndpointSchema>;
 
+/** `baseURL`, `apiKeyEnv` and `apiKey` mean something only to `openai`: elsewhere they would be silently ignored. */
+function openAiOnly(e: { provider: string; baseURL?: string; apiKeyEnv?: string; apiKey?: string }, ctx: z.RefinementCtx): void {
+  if (e.provider === 'openai') return;
+  for (const key of ['baseURL', 'apiKeyEnv', 'apiKey'] as const) {
+    if (e[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `only for provider "openai" (${e.provider} reads its own key and base URL variables)` });
+  }
+}
+
 /** A role: its model, output cap, and the chain that takes a turn the primary cannot serve. */
 export const ModelRoleConfigSchema = ModelEndpointSchema.extend({
   maxOutputTokens: z.number().int().positive().default(DEFAULT_MAX_OUTPUT_TOKENS),
   /** Tried in order when the one before is overloaded, rate limited or down (never on 400/401). */
-  fallback: z.array(ModelEndpointSchema.strict()).max(5).default([]),
-});
+  fallback: z.array(ModelEndpointSchema.strict().superRefine(openAiOnly)).max(5).default([]),
+}).superRefine(openAiOnly);
 export type ModelRoleConfig = z.infer<typeof ModelRoleConfigSchema>;

@@ -27,12 +27,16 @@ type Completion = OpenAI.Chat.Completions.ChatCompletion;
 export class OpenAiProvider implements ModelProvider {
   readonly kind = 'openai' as const;
   private readonly client: OpenAI;
+  /** OpenAI's own API wants max_completion_tokens (its reasoning models refuse max_tokens). */
+  private readonly tokenLimitField: 'max_completion_tokens' | 'max_tokens';
 
   constructor(
     private readonly settings: ProviderSettings,
     env: NodeJS.ProcessEnv = process.env,
   ) {
     const apiKey = openAiKey(settings, env);
+    const baseURL = settings.baseURL ?? (env.OPENAI_BASE_URL?.trim() || DEFAULT_BASE_URL);
+    this.tokenLimitField = URL.canParse(baseURL) && new URL(baseURL).hostname === 'api.openai.com' ? 'max_completion_tokens' : 'max_tokens';
     // Every option the SDK would otherwise read from process.env is given here, so `env` and the
     // role's settings are the only sources (no stray OPENAI_ORG_ID or admin key is sent).
     this.client = new OpenAI({
@@ -41,7 +45,7 @@ export class OpenAiProvider implements ModelProvider {
       organization: null,
       project: null,
       webhookSecret: null,
-      baseURL: settings.baseURL ?? (env.OPENAI_BASE_URL?.trim() || DEFAULT_BASE_URL),
+      baseURL,
       maxRetries: settings.maxRetries ?? DEFAULT_MAX_RETRIES,
       fetch: cappedFetch,
       logLevel: 'off',
@@ -52,9 +56,11 @@ export class OpenAiProvider implements ModelProvider {
 
   async complete(req: ModelRequest): Promise<ModelReply> {
     const model = req.model || this.settings.model;
+    const maxTokens = req.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
     const body = {
       model,
-      max_completion_tokens: req.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS,
+      // Compatible servers (Ollama, llama.cpp, vLLM, gateways) all understand max_tokens.
+      [this.tokenLimitField]: maxTokens,
       messages: toOpenAiMessages(req.system, req.messages),
       ...(req.tools.length ? { tools: req.tools.map(toOpenAiTool) } : {}),
     };

@@ -67,6 +67,18 @@ describe('Anthropic prompt caching (provider)', () => {
     }
   });
 
+  it('reports the cache usage of a streamed reply too', async () => {
+    const srv = await startFakeAnthropic({ promptCache: true, respond: (_b, i) => ({ toolCalls: [{ name: 'read_file', args: { path: `f${i}` } }] }) });
+    try {
+      const usages = await loop(createProvider({ kind: 'anthropic', model: 'claude-sonnet-4-6', maxRetries: 0, promptCaching: true, streaming: true }, ANTHROPIC_ENV(srv.url)), 2);
+      assert.ok(srv.requests.every((b) => b.stream === true));
+      assert.ok(usages[0]!.cacheWriteTokens! > 1000 && !usages[0]!.cachedInputTokens);
+      assert.ok(usages[1]!.cachedInputTokens! >= usages[0]!.cacheWriteTokens!);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('prices cache reads at 0.1x and writes at 1.25x of the input price, or as configured', () => {
     const usage = { inputTokens: 1_000_000, outputTokens: 0, cachedInputTokens: 500_000, cacheWriteTokens: 400_000 };
     // 100k plain at $3, 500k read at $0.30, 400k written at $3.75 (per MTok).

@@ -11,7 +11,7 @@ import { createChain } from '../src/providers/factory.js';
 import type { ModelRequest, ProviderSettings } from '../src/providers/types.js';
 import { startFakeAnthropic } from './support/fake-anthropic.js';
 import { startFakeOpenAi, type FakeOpenAiServer, type FakeOpenAiTurn } from './support/fake-openai.js';
-import { byTurn, dropTask, eventsOfType, filesContaining, makePipeline, startLoops, waitState } from './support/pipeline-harness.js';
+import { byTurn, dropTask, eventsOfType, filesContaining, git, makePipeline, startLoops, waitState } from './support/pipeline-harness.js';
 
 const ANTHROPIC_KEY = 'sk-ant-fallback-test-0831';
 const OPENAI_KEY = 'sk-openai-fallback-test-7719';
@@ -140,6 +140,8 @@ test('a 529 from the primary (after the SDK retries) hands each planner turn to 
   }
   assert.deepEqual(filesContaining(p.root, ANTHROPIC_KEY), []);
   assert.deepEqual(filesContaining(p.root, OPENAI_KEY), []);
+  const history = git(p.root, 'log', '-p', '--all');
+  assert.ok(!history.includes(ANTHROPIC_KEY) && !history.includes(OPENAI_KEY), 'no key in the workspace history');
 });
 
 test('a 401 from the primary does not fall back: the plan step fails saying to check the key', async (t) => {

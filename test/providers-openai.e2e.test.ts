@@ -80,4 +80,7 @@ test('planner and executor on an OpenAI-compatible server: plan, red/green, push
   // The key is in no file of the workspace (records, prompts, config, its git) nor in the remote.
   assert.deepEqual(filesContaining(p.root, KEY), []);
   assert.deepEqual(filesContaining(p.remote, KEY), []);
+  // Git objects are compressed: the histories are read through git.
+  assert.ok(!git(p.root, 'log', '-p', '--all').includes(KEY), 'not in the workspace history');
+  assert.ok(!git(p.remote, 'log', '-p', '--all').includes(KEY), 'not in the pushed history');
 });

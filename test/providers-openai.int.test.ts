@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runAgent } from '../src/pipeline/agents.js';
+import { assertPriced, isLocalEndpoint, type RoleModel } from '../src/pipeline/model-runtime.js';
+import type { Workspace } from '../src/core/workspace.js';
 import { cliOk } from './support/cli-run.js';
 import { eventsOf, makeWorkspace, testActor } from './support/core-workspace.js';
 import { isOrchestraError } from '../src/core/errors.js';
@@ -156,6 +158,18 @@ describe('openai provider', () => {
     assert.equal(parse({ baseURL: 'http://127.0.0.1:11434/v1', apiKey: 'none' }).success, true);
     assert.equal(ModelRoleConfigSchema.safeParse({ provider: 'anthropic', model: 'm', apiKeyEnv: 'OTHER_API_KEY' }).success, false, 'openai-only settings are not silently ignored');
     assert.equal(parse({ fallback: [{ provider: 'gemini', model: 'g', baseURL: 'http://127.0.0.1:1/v1' }] }).success, false);
+  });
+
+  it('lets a local server run unpriced under a cost limit, but not a remote one or an unpriced fallback', () => {
+    const ws = { config: { prices: { 'priced-gpt': { inputPerMTok: 1, outputPerMTok: 2 } } } } as unknown as Workspace;
+    const role = (over: Record<string, unknown>): RoleModel => ({ provider: undefined as never, settings: ModelRoleConfigSchema.parse({ provider: 'openai', model: 'llama3.2', ...over }) });
+    assert.doesNotThrow(() => assertPriced(ws, role({ baseURL: 'http://127.0.0.1:11434/v1' })));
+    assert.doesNotThrow(() => assertPriced(ws, role({ baseURL: 'http://localhost:1234/v1' })));
+    assert.doesNotThrow(() => assertPriced(ws, role({ baseURL: 'http://[::1]:8000/v1' })));
+    assert.doesNotThrow(() => assertPriced(ws, role({ baseURL: 'http://gpu-box:8000/v1', apiKey: 'none' })));
+    assert.throws(() => assertPriced(ws, role({ baseURL: 'https://openrouter.ai/api/v1' })), /model "llama3.2" has no price/);
+    assert.throws(() => assertPriced(ws, role({ model: 'priced-gpt', fallback: [{ provider: 'anthropic', model: 'mystery-claude' }] })), /"mystery-claude" has no price/);
+    assert.equal(isLocalEndpoint({ provider: 'openai', baseURL: 'http://127.evil.com/v1' }), false);
   });
 
   it('prices cached input at half the input price by default, or at the configured price', () => {

@@ -26,6 +26,7 @@ import { writesSection } from './core/writes.js';
 import { ratelimitSection } from './core/ratelimit.js';
 import { pipelineSection } from './pipeline/pipeline.js';
 import { setupSection } from './pipeline/setup.js';
+import { cachingSection } from './pipeline/caching.js';
 import { contextSection } from './context/context.js';
 
 /** Run in this order; `floor` comes after the sections whose figures it divides. */
@@ -41,6 +42,7 @@ const SECTIONS: Section[] = [
   floorSection,
   pipelineSection,
   setupSection,
+  cachingSection,
   contextSection,
 ];
 

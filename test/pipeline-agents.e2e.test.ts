@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliOk, runCli, runJson } from './support/cli-run.js';
 import { eventsOf, makeWorkspace, rawRecords } from './support/core-workspace.js';
-import { startFakeAnthropic } from './support/fake-anthropic.js';
+import { startFakeAnthropic, systemText } from './support/fake-anthropic.js';
 
 test('the shipped reviewer agent, fired by a run_agent trigger, leaves a comment that task show lists and verify accepts', async (t) => {
   const root = (await makeWorkspace(t)).paths.root;
@@ -43,7 +43,7 @@ test('the shipped reviewer agent, fired by a run_agent trigger, leaves a comment
   // The recorded prompt hash covers the agent's own prompt, and its text is kept.
   const called = eventsOf(root, `tasks/${id}`).find((e) => e.type === 'model.called')!;
   const stored = readFileSync(join(root, 'prompts', `${called.data.promptHash}.md`), 'utf8');
-  assert.equal(stored, server.requests[0]!.system);
+  assert.equal(stored, systemText(server.requests[0]!));
   assert.match(stored, /You review tasks in Orchestra/);
 
   const verify = await runJson(root, ['verify']);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runJson } from './support/cli-run.js';
-import { startFakeAnthropic } from './support/fake-anthropic.js';
+import { startFakeAnthropic, systemText } from './support/fake-anthropic.js';
 import { byTurn, dropTask, eventsOfType, git, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
 
 test('an ai/ override is committed, and prompts/<hash>.md holds the exact system text the recorded hash names', async (t) => {
@@ -35,7 +35,7 @@ test('an ai/ override is committed, and prompts/<hash>.md holds the exact system
   const hash = calls[0]!.data.promptHash as string;
   assert.ok(calls.every((c) => c.data.promptHash === hash), 'one prompt set, one hash');
   const stored = readFileSync(join(p.root, 'prompts', `${hash}.md`), 'utf8');
-  assert.equal(stored, anthropic.requests[0]!.system, 'the stored text is exactly the system prompt the model got');
+  assert.equal(stored, systemText(anthropic.requests[0]!), 'the stored text is exactly the system prompt the model got');
   assert.ok(stored.includes('marker-5521'), 'with the override in it');
 
   // Committed: the prompt text (a record, add-only), the override and the config change.

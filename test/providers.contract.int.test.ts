@@ -26,6 +26,7 @@ import {
 } from '../src/providers/index.js';
 import { startFakeAnthropic, type AnthropicRequestBody, type FakeTurn } from './support/fake-anthropic.js';
 import { startFakeGemini, type FakeGeminiTurn, type GeminiRequestBody } from './support/fake-gemini.js';
+import { startFakeOpenAi, type FakeOpenAiTurn, type OpenAiRequestBody } from './support/fake-openai.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared request shapes and assertions
@@ -327,7 +328,71 @@ const scripted: ProviderFixture = {
   },
 };
 
-const fixtures: ProviderFixture[] = [anthropic, gemini, scripted];
+const openai: ProviderFixture = {
+  name: 'openai',
+  model: 'gpt-test',
+  streamingModes: [false, true],
+  stopReasons: { toolUse: 'tool_use', endTurn: 'end_turn' },
+  countUsage: COUNT_USAGE,
+  toolTurnUsage: TOOL_TURN_USAGE,
+  retryable: [
+    { scenario: 'rate-limited', status: 429, message: /HTTP 429 \(rate limited\).*slow down please/ },
+    { scenario: 'server-error', status: 500, message: /HTTP 500.*slow down please/ },
+    { scenario: 'overloaded', status: 529, message: /HTTP 529 \(overloaded\).*Overloaded/ },
+  ],
+  nonRetryable: [{ scenario: 'bad-request', status: 400, message: /OpenAI-compatible API returned HTTP 400: invalid_request_error: max_completion_tokens is too large/ }],
+  badKey: { scenario: 'plain', status: 401, message: /HTTP 401 \(check the API key\)/ },
+  keyVars: ['OPENAI_API_KEY'],
+  abortsInFlight: true,
+  async start() {
+    const firstText = (body: OpenAiRequestBody) => body.messages.find((m: { role: string }) => m.role === 'user')?.content as Scenario | undefined;
+    const srv = await startFakeOpenAi({
+      apiKey: 'sk-test',
+      respond: (body, i): FakeOpenAiTurn => {
+        switch (firstText(body)) {
+          case 'plain': return { text: PLAIN_TEXT, usage: { ...PLAIN_USAGE } };
+          case 'count': return { text: 'counted', usage: { ...COUNT_USAGE } };
+          case 'rate-limited': return { status: 429, errorMessage: 'slow down please' };
+          case 'server-error': return { status: 500, errorMessage: 'slow down please' };
+          case 'overloaded': return { status: 529, errorMessage: 'Overloaded' };
+          case 'bad-request': return { status: 400, errorMessage: 'max_completion_tokens is too large' };
+          case 'slow': return { text: 'late', delayMs: 2000 };
+          default: {
+            const last = body.messages.at(-1);
+            return toolThenAnswer(last.role === 'tool' ? String(last.content).replace(/^error: /, '') : undefined, i);
+          }
+        }
+      },
+    });
+    return {
+      make: ({ streaming, maxRetries = 0, apiKey = 'sk-test' }) =>
+        createProvider({ kind: 'openai', model: this.model, streaming, maxRetries, baseURL: `${srv.url}/v1` }, { OPENAI_API_KEY: apiKey }),
+      close: () => srv.close(),
+      wire: {
+        lastStreamed: () => srv.requests.at(-1)!.stream ?? false,
+        requestCount: () => srv.requests.length,
+        checkRequestShape() {
+          const sent = srv.requests.at(-1)!;
+          assert.equal(sent.model, 'gpt-test');
+          assert.deepEqual(sent.messages[0], { role: 'system', content: 'You are terse.' });
+          assert.deepEqual(sent.tools[0].function.parameters, readTool.parameters);
+          assert.equal(srv.apiKeys.at(-1), 'sk-test');
+        },
+        checkToolHistory(call, output, isError) {
+          const sent = srv.requests.at(-1)!;
+          assert.deepEqual(sent.messages[2], {
+            role: 'assistant',
+            content: 'Reading.',
+            tool_calls: [{ id: call.id, type: 'function', function: { name: 'read_file', arguments: '{"path":"a.txt"}' } }],
+          });
+          assert.deepEqual(sent.messages[3], { role: 'tool', tool_call_id: call.id, content: isError ? `error: ${output}` : output });
+        },
+      },
+    };
+  },
+};
+
+const fixtures: ProviderFixture[] = [anthropic, gemini, openai, scripted];
 
 // ---------------------------------------------------------------------------------------------
 // The contract

@@ -24,7 +24,7 @@ export function taskDetails(t: TaskView, lease?: string): string[] {
   if (d.plans.length) lines.push(`  plan:       v${d.plans.at(-1)!.version}${d.approvedVersion ? ` (approved v${d.approvedVersion})` : ' (awaiting approval)'}`);
   if (d.execution) lines.push(`  branch:     ${d.execution.branch} from ${d.execution.base}`);
   if (d.testRuns.length) lines.push(`  tests:      ${plural(d.testRuns.length, 'run')}, last ${d.testRuns.at(-1)!.passed ? 'passed' : 'failed'}`);
-  if (d.usage.calls) lines.push(`  usage:      ${plural(d.usage.calls, 'model call')}, ${plural(d.usage.inputTokens, 'token')} in / ${d.usage.outputTokens} out, ${formatUsd(d.usage.costUsd)}`);
+  if (d.usage.calls) lines.push(`  usage:      ${plural(d.usage.calls, 'model call')}, ${plural(d.usage.inputTokens, 'token')} in / ${d.usage.outputTokens} out${cacheNote(d.usage)}, ${formatUsd(d.usage.costUsd)}`);
   if (d.summary) lines.push(`  summary:    ${d.summary.split('\n').join('\n              ')}`);
   if (d.diffStat) lines.push(`  diff:       ${d.diffStat.trim().split('\n').join('\n              ')}${d.diffFile ? `\n              (orchestra diff ${taskHandle(t)})` : ''}`);
   if (d.commit) lines.push(`  commit:     ${d.commit.sha}`);
@@ -57,11 +57,20 @@ export function logLines(records: StreamRecord[], all: boolean): string[] {
       let text = summarizeEvent(e.type, d);
       if (e.type === 'model.called') {
         const calls = Array.isArray(d.toolCalls) ? d.toolCalls : [];
-        text = `${d.role} model ${d.model ?? ''}: ${d.inputTokens ?? 0} in / ${d.outputTokens ?? 0} out tokens${typeof d.costUsd === 'number' && d.costUsd > 0 ? `, ${formatUsd(d.costUsd)}` : ''}${calls.length ? `; ${calls.map(toolCallText).join(', ')}` : d.text ? `; says "${shortLine(String(d.text), 60)}"` : ''}`;
+        const fellBack = Array.isArray(d.fallbackFrom) && d.fallbackFrom.length ? ` (${d.provider} after ${d.fallbackFrom.map((f: any) => `${f.provider} ${f.status ?? 'failed'}`).join(', ')})` : '';
+        text = `${d.role} model ${d.model ?? ''}${fellBack}: ${d.inputTokens ?? 0} in${cacheNote(d)} / ${d.outputTokens ?? 0} out tokens${typeof d.costUsd === 'number' && d.costUsd > 0 ? `, ${formatUsd(d.costUsd)}` : ''}${calls.length ? `; ${calls.map(toolCallText).join(', ')}` : d.text ? `; says "${shortLine(String(d.text), 60)}"` : ''}`;
       }
       lines.push(`#${String(r.seq).padEnd(4)} ${r.at}  ${text.padEnd(50)} ${describeActor(r.actor)}`);
     }
   }
   if (hidden) lines.push(`(${plural(hidden, 'lease event')} hidden; --all shows them)`);
   return lines;
+}
+
+/** ` (N cached, M cache writes)` when a prompt cache was used, else nothing. */
+function cacheNote(u: { cachedInputTokens?: unknown; cacheWriteTokens?: unknown }): string {
+  const parts: string[] = [];
+  if (typeof u.cachedInputTokens === 'number' && u.cachedInputTokens > 0) parts.push(`${u.cachedInputTokens} cached`);
+  if (typeof u.cacheWriteTokens === 'number' && u.cacheWriteTokens > 0) parts.push(`${u.cacheWriteTokens} cache writes`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
 }

@@ -7,21 +7,9 @@ import { RateLimitsSchema } from './rate-limits.js';
 import { SecurityConfigSchema } from './security-config.js';
 import { MonitoringConfigSchema } from './monitoring-config.js';
 
-/** The model providers there are: one list for config, agents and the provider factory. */
-export const ProviderKindSchema = z.enum(['anthropic', 'gemini', 'scripted']);
-
-/** Output-token cap of one model reply when a role does not set `maxOutputTokens`. */
-export const DEFAULT_MAX_OUTPUT_TOKENS = 8192;
-
-export const ModelRoleConfigSchema = z.object({
-  provider: ProviderKindSchema,
-  model: z.string(),
-  streaming: z.boolean().default(false),
-  /** For the scripted provider: a JSON/YAML file of replies (relative to the workspace). */
-  scriptFile: z.string().optional(),
-  maxOutputTokens: z.number().int().positive().default(DEFAULT_MAX_OUTPUT_TOKENS),
-});
-export type ModelRoleConfig = z.infer<typeof ModelRoleConfigSchema>;
+// The model settings (provider kinds, roles, fallback chains, prices) live in model-config.ts.
+export { DEFAULT_MAX_OUTPUT_TOKENS, ModelRoleConfigSchema, PriceSchema, ProviderKindSchema, type ModelRoleConfig } from './model-config.js';
+import { ModelRoleConfigSchema, PriceSchema } from './model-config.js';
 
 export const RepoSettingsSchema = z.object({
   path: z.string().min(1),
@@ -40,8 +28,6 @@ export const LimitsSchema = z.object({
   plannerMaxTurns: z.number().int().positive().default(25),
 });
 export type Limits = z.infer<typeof LimitsSchema>;
-
-export const PriceSchema = z.object({ inputPerMTok: z.number().min(0), outputPerMTok: z.number().min(0) });
 
 export const ConfigSchema = z.object({
   version: z.literal(1).default(1),

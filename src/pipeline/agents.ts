@@ -35,6 +35,14 @@ export const AgentDefSchema = z.object({
   provider: ModelRoleConfigSchema.shape.provider,
   model: z.string().min(1),
   scriptFile: z.string().optional(),
+  /** The model settings a role has (model-config.ts): an OpenAI-compatible server, its key, a fallback chain. */
+  baseURL: ModelRoleConfigSchema.shape.baseURL,
+  apiKeyEnv: ModelRoleConfigSchema.shape.apiKeyEnv,
+  apiKey: ModelRoleConfigSchema.shape.apiKey,
+  maxRetries: ModelRoleConfigSchema.shape.maxRetries,
+  timeoutMs: ModelRoleConfigSchema.shape.timeoutMs,
+  promptCaching: ModelRoleConfigSchema.shape.promptCaching,
+  fallback: ModelRoleConfigSchema.shape.fallback,
   /** The tools it uses: they narrow its profile's tools (a tool the profile lacks is an error at load). */
   tools: z.array(z.enum(Object.keys(AGENT_TOOLS) as [string, ...string[]])).default([]),
   maxTurns: z.number().int().positive().max(50).default(10),
@@ -100,7 +108,8 @@ export async function runAgent(ws: Workspace, name: string, taskId: string, acto
   const lease = opts.lease ?? (await claimTask(ws, taskId, { purpose: `agent:${name}`, owner: `agent:${name}@${actor.host ?? 'cli'}#${process.pid}`, ttlMs: ws.config.loops.leaseTtlMs, actor }));
   if (!lease) throw new OrchestraError('TASK_LOCKED', `task ${taskId} is being worked on; try again when its lease is free`);
   const agentActor: Actor = { kind: 'agent', name, ...(actor.host ? { host: actor.host } : {}), pid: process.pid };
-  const model = roleModel(ws, { provider: agent.provider, model: agent.model, streaming: false, maxOutputTokens: 4096, ...(agent.scriptFile ? { scriptFile: agent.scriptFile } : {}) });
+  const { provider, model: modelName, scriptFile, baseURL, apiKeyEnv, apiKey, maxRetries, timeoutMs, promptCaching, fallback } = agent;
+  const model = roleModel(ws, ModelRoleConfigSchema.parse({ provider, model: modelName, scriptFile, baseURL, apiKeyEnv, apiKey, maxRetries, timeoutMs, promptCaching, fallback, streaming: false, maxOutputTokens: 4096 }));
   const tools = agent.tools.map((t) => AGENT_TOOLS[t]!);
   const maxTurns = Math.min(agent.maxTurns, agent.securityProfile.budget.maxTurns ?? Infinity);
   // The agent's own prompt is part of the set, so the recorded hash names the whole system text.

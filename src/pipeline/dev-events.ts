@@ -22,6 +22,10 @@ export const DevEventSchemas = {
     role: str, provider: str.optional(), model: str.optional(), promptHash: str.optional(),
     inputTokens: z.number().min(0).default(0), outputTokens: z.number().min(0).default(0), costUsd: z.number().min(0).default(0),
     priced: z.boolean().optional(), stopReason: str.optional(), text: str.optional(), toolCalls: z.array(z.unknown()).optional(),
+    /** Of inputTokens: read from and written to the provider's prompt cache (absent: none). */
+    cachedInputTokens: z.number().min(0).default(0), cacheWriteTokens: z.number().min(0).default(0),
+    /** A fallback served this turn: the providers that could not, in order, and why. */
+    fallbackFrom: z.array(z.object({ provider: str, model: str, reason: str, status: int.optional() })).optional(),
   }),
   /** A tool call the step refused or that failed (the model saw this reason as the call's result). */
   'tool.refused': z.object({ role: str.optional(), name: str, reason: str.default('') }),

@@ -28,7 +28,7 @@ export interface DevView {
   plans: PlanRef[];
   feedback: Array<{ onVersion: number; text: string; at: string }>;
   approvedVersion?: number;
-  usage: { calls: number; inputTokens: number; outputTokens: number; costUsd: number };
+  usage: { calls: number; inputTokens: number; outputTokens: number; costUsd: number; cachedInputTokens?: number; cacheWriteTokens?: number };
   execution?: { worktree: string; branch: string; base: string; baseCommit: string; planVersion: number; startedAt: string };
   /** How many executions were started (each retry starts one): names its record files. */
   executions: number;
@@ -48,7 +48,7 @@ export interface DevView {
 }
 
 export function emptyDevView(): DevView {
-  return { plans: [], feedback: [], usage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 }, executions: 0, turns: 0, runUsage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, testRuns: [], abortRequested: false };
+  return { plans: [], feedback: [], usage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, cachedInputTokens: 0, cacheWriteTokens: 0 }, executions: 0, turns: 0, runUsage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, testRuns: [], abortRequested: false };
 }
 
 /** Folds one event into the dev section; false when it is not a (well-formed) dev event. */
@@ -73,6 +73,8 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
       dev.usage.inputTokens += inputTokens;
       dev.usage.outputTokens += outputTokens;
       dev.usage.costUsd += costUsd;
+      dev.usage.cachedInputTokens = (dev.usage.cachedInputTokens ?? 0) + e.data.cachedInputTokens;
+      dev.usage.cacheWriteTokens = (dev.usage.cacheWriteTokens ?? 0) + e.data.cacheWriteTokens;
       if (e.data.role === 'executor') {
         dev.turns += 1;
         dev.runUsage.inputTokens += inputTokens;
@@ -141,7 +143,7 @@ export function summarizeDevEvent(type: string, data: Record<string, unknown>): 
     case 'plan.proposed': return `plan v${d.version} proposed`;
     case 'plan.approved': return `plan v${d.version} approved`;
     case 'plan.feedback': return `feedback on plan v${d.onVersion}: "${cut(d.text)}"`;
-    case 'model.called': return `${d.role} model ${d.model}: ${d.inputTokens} in / ${d.outputTokens} out tokens${Array.isArray(d.toolCalls) && d.toolCalls.length ? `, calls ${d.toolCalls.map((c: any) => c.name).join(', ')}` : ''}`;
+    case 'model.called': return `${d.role} model ${d.model}${Array.isArray(d.fallbackFrom) && d.fallbackFrom.length ? ` (fallback ${d.provider})` : ''}: ${d.inputTokens} in / ${d.outputTokens} out tokens${Array.isArray(d.toolCalls) && d.toolCalls.length ? `, calls ${d.toolCalls.map((c: any) => c.name).join(', ')}` : ''}`;
     case 'tool.refused': return `${d.role ? `${d.role} ` : ''}tool ${d.name} refused: ${cut(d.reason, 100)}`;
     case 'exec.started': return `execution started on ${d.branch} from ${d.base}`;
     case 'exec.resumed': return `execution resumed (attempt ${d.attempt})`;

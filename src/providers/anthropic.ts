@@ -38,11 +38,14 @@ export class AnthropicProvider implements ModelProvider {
   }
 
   async complete(req: ModelRequest): Promise<ModelReply> {
+    const caching = this.settings.promptCaching === true;
+    const messages = toAnthropicMessages(req.messages);
+    if (caching) markCachePrefix(messages);
     const body: Anthropic.MessageCreateParamsNonStreaming = {
       model: req.model || this.settings.model,
       max_tokens: req.maxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS,
-      messages: toAnthropicMessages(req.messages),
-      ...(req.system ? { system: req.system } : {}),
+      messages,
+      ...(req.system ? { system: caching ? [{ type: 'text' as const, text: req.system, cache_control: EPHEMERAL }] : req.system } : {}),
       ...(req.tools.length ? { tools: req.tools.map(toAnthropicTool) } : {}),
     };
     const options = req.signal ? { signal: req.signal } : {};
@@ -61,6 +64,22 @@ export class AnthropicProvider implements ModelProvider {
 function toAnthropicTool(tool: ToolSpec): Anthropic.Tool {
   const schema = { type: 'object', ...tool.parameters } as Anthropic.Tool.InputSchema;
   return { name: tool.name, description: tool.description, input_schema: schema };
+}
+
+const EPHEMERAL = { type: 'ephemeral' as const };
+
+/**
+ * Prompt caching: a breakpoint on the last block of the newest turn (this request's prefix is
+ * written to the cache) and on the last block of the turn that ended the previous request (read
+ * from the cache: it was the newest turn then). With the system prompt's breakpoint that is 3 of
+ * the 4 the API allows. A tool loop thus pays the full input price only for what is new.
+ */
+export function markCachePrefix(messages: MessageParam[]): void {
+  for (const at of [messages.length - 1, messages.length - 3]) {
+    const content = messages[at]?.content;
+    const last = Array.isArray(content) ? content.at(-1) : undefined;
+    if (last && last.type !== 'thinking' && last.type !== 'redacted_thinking') (last as { cache_control?: typeof EPHEMERAL }).cache_control = EPHEMERAL;
+  }
 }
 
 /** Neutral history → Messages API turns; consecutive user-side turns are merged. */
@@ -113,6 +132,8 @@ function fromAnthropicMessage(message: Anthropic.Message): ModelReply {
     usage: {
       inputTokens: (u?.input_tokens ?? 0) + (u?.cache_creation_input_tokens ?? 0) + (u?.cache_read_input_tokens ?? 0),
       outputTokens: u?.output_tokens ?? 0,
+      ...(u?.cache_read_input_tokens ? { cachedInputTokens: u.cache_read_input_tokens } : {}),
+      ...(u?.cache_creation_input_tokens ? { cacheWriteTokens: u.cache_creation_input_tokens } : {}),
     },
     model: message.model,
     stopReason: message.stop_reason ?? 'unknown',

@@ -1,11 +1,11 @@
 import type { z } from 'zod';
 import { OrchestraError } from '../core/errors.js';
-import type { ChatMessage } from './types.js';
+import type { ChatMessage, ProviderSettings } from './types.js';
 
 /** Helpers shared by the provider modules (kept out of types.ts to avoid import cycles). */
 
 /** Default when a request does not say how long the answer may be. */
-export { DEFAULT_MAX_OUTPUT_TOKENS } from '../core/config.js';
+export { DEFAULT_MAX_OUTPUT_TOKENS } from '../core/model-config.js';
 
 const MAX_MESSAGE = 400;
 
@@ -120,3 +120,15 @@ export const API_KEY_SOURCES = {
   gemini: { variables: ['GEMINI_API_KEY', 'GOOGLE_API_KEY'], message: 'GEMINI_API_KEY is not set: export your Gemini API key (https://aistudio.google.com/apikey) as GEMINI_API_KEY (or GOOGLE_API_KEY) before using a Gemini model.' },
 } as const;
 
+
+/**
+ * The key of an OpenAI-compatible endpoint: from the role's `apiKeyEnv` when it names one (a
+ * gateway's key is never swapped for OPENAI_API_KEY), else OPENAI_API_KEY; undefined when the
+ * role says `apiKey: "none"` (a local server). MISSING_API_KEY names the variable, never a value.
+ */
+export function openAiKey(settings: Pick<ProviderSettings, 'apiKey' | 'apiKeyEnv' | 'baseURL'>, env: NodeJS.ProcessEnv): string | undefined {
+  if (settings.apiKey === 'none') return undefined;
+  const variable = settings.apiKeyEnv ?? 'OPENAI_API_KEY';
+  const where = settings.baseURL ? ` for ${settings.baseURL}` : '';
+  return requireApiKey(env, [variable], `${variable} is not set: export the API key${where} as ${variable}, or set "apiKey": "none" for a local server that takes no key.`);
+}

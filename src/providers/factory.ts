@@ -1,5 +1,6 @@
 import { OrchestraError } from '../core/errors.js';
-import { API_KEY_SOURCES, formatZodIssues, requireApiKey } from './common.js';
+import { API_KEY_SOURCES, formatZodIssues, openAiKey, requireApiKey } from './common.js';
+import { FallbackProvider } from './fallback.js';
 import { ScriptedProvider } from './scripted.js';
 import { ProviderSettingsSchema, type ModelProvider, type ModelReply, type ModelRequest, type ProviderKind, type ProviderSettings } from './types.js';
 
@@ -19,9 +20,22 @@ export function createProvider(settings: ProviderSettings, env: NodeJS.ProcessEn
     case 'gemini':
       requireApiKey(env, [...API_KEY_SOURCES.gemini.variables], API_KEY_SOURCES.gemini.message);
       return new LazyProvider(s.kind, async () => new (await import('./gemini.js')).GeminiProvider(s, env));
+    case 'openai':
+      openAiKey(s, env);
+      return new LazyProvider(s.kind, async () => new (await import('./openai.js')).OpenAiProvider(s, env));
     case 'scripted':
       return new ScriptedProvider(s); // no SDK: built now, so a bad script file is refused at once
   }
+}
+
+/**
+ * A role's provider: the primary alone, or the primary and its fallbacks as one chain
+ * (fallback.ts). Every link is built now, so a missing key of any link is refused at once.
+ */
+export function createChain(links: readonly ProviderSettings[], env: NodeJS.ProcessEnv = process.env): ModelProvider {
+  const built = links.map((settings) => ({ provider: createProvider(settings, env), model: settings.model }));
+  if (built.length === 1) return built[0]!.provider;
+  return new FallbackProvider(built, env);
 }
 
 /** Loads the real provider on the first call; a failed load is tried again on the next. */

@@ -168,6 +168,7 @@ function fromGeminiResponse(res: GenerateContentResponse, model: string, turn: n
     usage: {
       inputTokens: u?.promptTokenCount ?? 0,
       outputTokens: (u?.candidatesTokenCount ?? 0) + (u?.thoughtsTokenCount ?? 0),
+      ...(u?.cachedContentTokenCount ? { cachedInputTokens: u.cachedContentTokenCount } : {}),
     },
     model: res.modelVersion || model,
     stopReason: cand?.finishReason ?? 'unknown',

@@ -1,7 +1,9 @@
-export { createProvider } from './factory.js';
+export { createChain, createProvider } from './factory.js';
 export * from './types.js';
 export { AnthropicProvider } from './anthropic.js';
 export { GeminiProvider } from './gemini.js';
+export { OpenAiProvider } from './openai.js';
+export { FallbackProvider, fallsBack, type ChainLink } from './fallback.js';
 export * from './scripted.js';
 export * from './pricing.js';
 export { promptHash } from './prompt-hash.js';

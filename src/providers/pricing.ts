@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { PriceSchema } from '../core/config.js';
-import type { Usage } from './types.js';
+import { PriceSchema } from '../core/model-config.js';
+import type { ProviderKind, Usage } from './types.js';
 
-/** USD per million input and output tokens (the config's price schema: one source). */
+/** USD per million input, output and cache tokens (the config's price schema: one source). */
 export type ModelPrice = z.infer<typeof PriceSchema>;
 export type PriceTable = Record<string, ModelPrice>;
 
@@ -51,10 +51,36 @@ export function findPrice(model: string, priceTable: PriceTable = DEFAULT_PRICE_
   return best;
 }
 
-export function costUsd(usage: Usage, model: string, priceTable: PriceTable = DEFAULT_PRICE_TABLE): Cost {
+/**
+ * What cached input costs, as a multiple of the input price, when the table entry does not say:
+ * Anthropic reads at 0.1x and writes at 1.25x; OpenAI's automatic cache reads at 0.5x; Gemini's
+ * implicit cache at 0.25x. Writes cost the input price where the provider does not charge extra.
+ */
+const CACHE_MULTIPLES: Record<ProviderKind, { read: number; write: number }> = {
+  anthropic: { read: 0.1, write: 1.25 },
+  openai: { read: 0.5, write: 1 },
+  gemini: { read: 0.25, write: 1 },
+  scripted: { read: 1, write: 1 },
+};
+
+/**
+ * The price of one reply. `inputTokens` counts every prompt token; of those, `cachedInputTokens`
+ * are priced at the cached rate and `cacheWriteTokens` at the write rate, the rest at the input
+ * rate. The provider kind picks the default cache multiples (anthropic when not given).
+ */
+export function costUsd(usage: Usage, model: string, priceTable: PriceTable = DEFAULT_PRICE_TABLE, kind: ProviderKind = 'anthropic'): Cost {
   const hit = findPrice(model, priceTable);
   if (!hit) return { usd: 0, priced: false };
   const [key, p] = hit;
-  const usd = (usage.inputTokens * p.inputPerMTok + usage.outputTokens * p.outputPerMTok) / 1_000_000;
+  const multiples = CACHE_MULTIPLES[kind];
+  const cached = Math.min(usage.cachedInputTokens ?? 0, usage.inputTokens);
+  const written = Math.min(usage.cacheWriteTokens ?? 0, usage.inputTokens - cached);
+  const plain = usage.inputTokens - cached - written;
+  const usd =
+    (plain * p.inputPerMTok +
+      cached * (p.cachedInputPerMTok ?? p.inputPerMTok * multiples.read) +
+      written * (p.cacheWritePerMTok ?? p.inputPerMTok * multiples.write) +
+      usage.outputTokens * p.outputPerMTok) /
+    1_000_000;
   return { usd: Math.round(usd * 1e8) / 1e8, priced: true, matchedKey: key };
 }

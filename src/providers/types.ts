@@ -4,7 +4,7 @@
  * is in factory.ts, so nothing here depends on them.
  */
 import { z } from 'zod';
-import { ProviderKindSchema } from '../core/config.js';
+import { ModelEndpointSchema, ProviderKindSchema } from '../core/model-config.js';
 
 export interface ToolSpec {
   name: string;
@@ -51,6 +51,18 @@ export interface Usage {
   inputTokens: number;
   /** All generated tokens, thinking tokens included. */
   outputTokens: number;
+  /** Of `inputTokens`, those read from the provider's prompt cache (priced lower). */
+  cachedInputTokens?: number;
+  /** Of `inputTokens`, those written to the prompt cache (Anthropic prices them higher). */
+  cacheWriteTokens?: number;
+}
+
+/** A provider of a fallback chain that could not serve a turn, and why (never a key). */
+export interface FallbackFailure {
+  provider: ProviderKind;
+  model: string;
+  reason: string;
+  status?: number;
 }
 
 export interface ModelReply {
@@ -61,6 +73,10 @@ export interface ModelReply {
   stopReason: string;
   /** The token counts are the provider's own guess (a scripted model): budgets use them, prices do not. */
   usageEstimated?: boolean;
+  /** Which provider answered, when it is not the one the role names first (a fallback chain). */
+  servedBy?: { provider: ProviderKind; model: string };
+  /** The providers tried before the one that answered, in order. */
+  fallbacks?: FallbackFailure[];
 }
 
 export type ProviderKind = z.infer<typeof ProviderKindSchema>;
@@ -84,6 +100,12 @@ export const ProviderSettingsSchema = z.object({
   timeoutMs: z.number().int().positive().optional(),
   /** SDK-level retries on 408/429/5xx (default 2). */
   maxRetries: z.number().int().min(0).max(10).optional(),
+  /** OpenAI-compatible: the server's base URL, the key's variable, or `apiKey: "none"` (config: model-config.ts). */
+  baseURL: ModelEndpointSchema.shape.baseURL,
+  apiKeyEnv: ModelEndpointSchema.shape.apiKeyEnv,
+  apiKey: ModelEndpointSchema.shape.apiKey,
+  /** Anthropic prompt caching (default on). */
+  promptCaching: z.boolean().optional(),
 });
 export type ProviderSettings = z.infer<typeof ProviderSettingsSchema>;
 

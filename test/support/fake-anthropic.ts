@@ -42,6 +42,14 @@ export interface FakeAnthropicOptions {
    * `Authorization: Bearer <key>`, which is how `@anthropic-ai/sdk` 1.x sends an API key.
    */
   apiKey?: string;
+  /**
+   * Emulate prompt caching as the API reports it: the text up to each `cache_control` breakpoint
+   * (tools, system, messages; 4 characters a token) is written to a cache on first sight
+   * (`cache_creation_input_tokens`) and read from it on later requests with the same prefix
+   * (`cache_read_input_tokens`); `input_tokens` is what comes after the last breakpoint. Used
+   * when a turn gives no `usage.inputTokens`. Off: the usage of the turn (default 10 in / 5 out).
+   */
+  promptCache?: boolean;
 }
 
 export interface FakeAnthropicServer {
@@ -71,6 +79,8 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<Fa
   const headers: IncomingHttpHeaders[] = [];
   const apiKeys: (string | undefined)[] = [];
 
+  const cache = new Set<string>();
+
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) sendError(res, 500, `fake server failure: ${String(err)}`);
@@ -94,7 +104,8 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<Fa
     if (turn.status && turn.status >= 400) {
       return sendError(res, turn.status, turn.errorMessage ?? `injected error ${turn.status}`);
     }
-    const message = buildMessage(body, turn, index);
+    const cached = opts.promptCache && turn.usage?.inputTokens === undefined ? cacheUsage(body, cache) : undefined;
+    const message = buildMessage(body, turn, index, cached);
     if (body.stream) writeStream(res, message, turn.streamError);
     else {
       res.writeHead(turn.status ?? 200, { 'content-type': 'application/json', 'request-id': `req_fake_${index}` });
@@ -112,7 +123,38 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<Fa
   };
 }
 
-function buildMessage(body: AnthropicRequestBody, turn: FakeTurn, index: number) {
+interface CacheUsage { input_tokens: number; cache_creation_input_tokens: number; cache_read_input_tokens: number }
+
+/** What the API would report for this request's prompt against what `cache` has seen. */
+function cacheUsage(body: AnthropicRequestBody, cache: Set<string>): CacheUsage {
+  let text = '';
+  const breakpoints: number[] = [];
+  const add = (block: unknown) => {
+    const { cache_control, ...rest } = (block && typeof block === 'object' ? block : { text: block }) as Record<string, unknown>;
+    text += JSON.stringify(rest);
+    if (cache_control) breakpoints.push(text.length);
+  };
+  for (const tool of body.tools ?? []) add(tool);
+  if (typeof body.system === 'string') add(body.system);
+  else for (const block of body.system ?? []) add(block);
+  for (const m of body.messages ?? []) {
+    text += `|${m.role}|`;
+    if (typeof m.content === 'string') add(m.content);
+    else for (const block of m.content) add(block);
+  }
+  const tokens = (chars: number) => Math.ceil(chars / 4);
+  const last = breakpoints.at(-1) ?? 0;
+  const read = Math.max(0, ...breakpoints.filter((at) => cache.has(text.slice(0, at))));
+  for (const at of breakpoints) cache.add(text.slice(0, at));
+  return { input_tokens: tokens(text.length - last), cache_creation_input_tokens: tokens(last - read), cache_read_input_tokens: tokens(read) };
+}
+
+/** The system prompt's text, whether sent as a string or as text blocks (prompt caching). */
+export function systemText(body: AnthropicRequestBody): string {
+  return typeof body.system === 'string' ? body.system : (body.system ?? []).map((b: { text?: string }) => b.text ?? '').join('');
+}
+
+function buildMessage(body: AnthropicRequestBody, turn: FakeTurn, index: number, cached?: CacheUsage) {
   const content: Record<string, unknown>[] = [];
   if (turn.text !== undefined) content.push({ type: 'text', text: turn.text });
   (turn.toolCalls ?? []).forEach((c, n) =>
@@ -126,7 +168,7 @@ function buildMessage(body: AnthropicRequestBody, turn: FakeTurn, index: number)
     content,
     stop_reason: turn.stopReason ?? (turn.toolCalls?.length ? 'tool_use' : 'end_turn'),
     stop_sequence: null,
-    usage: { input_tokens: turn.usage?.inputTokens ?? 10, output_tokens: turn.usage?.outputTokens ?? 5 },
+    usage: { ...(cached ?? { input_tokens: turn.usage?.inputTokens ?? 10 }), output_tokens: turn.usage?.outputTokens ?? 5 } as CacheUsage & { output_tokens: number },
   };
 }
 
@@ -136,7 +178,7 @@ function writeStream(res: ServerResponse, message: ReturnType<typeof buildMessag
   const send = (type: string, data: Record<string, unknown>) =>
     res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
   send('message_start', {
-    message: { ...message, content: [], stop_reason: null, usage: { input_tokens: message.usage.input_tokens, output_tokens: 1 } },
+    message: { ...message, content: [], stop_reason: null, usage: { ...message.usage, output_tokens: 1 } },
   });
   send('ping', {});
   if (streamError) {

@@ -24,7 +24,7 @@ export interface FakeGeminiToolCall {
 export interface FakeTurn {
   text?: string;
   toolCalls?: FakeGeminiToolCall[];
-  usage?: { inputTokens?: number; outputTokens?: number; thoughtsTokens?: number };
+  usage?: { inputTokens?: number; outputTokens?: number; thoughtsTokens?: number; /** Reported as cachedContentTokenCount (implicit caching). */ cachedTokens?: number };
   /** Candidate finishReason, default 'STOP'. */
   stopReason?: string;
   /** Error injection: answer with this HTTP status and a Google error body. */
@@ -153,6 +153,7 @@ function response(parts: Record<string, unknown>[], calls: Record<string, unknow
             promptTokenCount: input,
             candidatesTokenCount: output,
             ...(thoughts ? { thoughtsTokenCount: thoughts } : {}),
+            ...(turn.usage?.cachedTokens ? { cachedContentTokenCount: turn.usage.cachedTokens } : {}),
             totalTokenCount: input + output + (thoughts ?? 0),
           },
         }

@@ -69,7 +69,7 @@ function usageCard(v: TaskView): SafeHtml | '' {
   const u = v.dev.usage;
   if (!u.calls) return '';
   const n = (x: number) => x.toLocaleString('en-US');
-  return html`<section class="card" id="usage"><h2>Usage</h2><dl><dt>Model calls</dt><dd>${n(u.calls)}</dd><dt>Tokens</dt><dd>${n(u.inputTokens)} in · ${n(u.outputTokens)} out</dd><dt>Cost</dt><dd>${formatUsd(u.costUsd)}</dd></dl></section>`;
+  return html`<section class="card" id="usage"><h2>Usage</h2><dl><dt>Model calls</dt><dd>${n(u.calls)}</dd><dt>Tokens</dt><dd>${n(u.inputTokens)} in${u.cachedInputTokens ? ` (${n(u.cachedInputTokens)} cached)` : ''} · ${n(u.outputTokens)} out</dd><dt>Cost</dt><dd>${formatUsd(u.costUsd)}</dd></dl></section>`;
 }
 
 function timelineCard(records: StreamRecord[]): SafeHtml {

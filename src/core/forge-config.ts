@@ -27,6 +27,8 @@ export const ForgeConfigSchema = z.object({
   bot: login.default('orchestra'),
   /** Forge logins whose `/approve vN` comment approves a plan; nobody by default. */
   allowedUsers: z.array(login).max(1000).default([]),
+  /** The repository tasks from issues work on (a `repos` name, URL or path); default: the forge's clone URL of `repo`. */
+  taskRepo: z.string().min(1).max(2000).optional(),
   /** Poll issues and comments (`orchestra up` starts the poller); off by default. */
   poll: z.boolean().default(false),
   pollIntervalMs: z.number().int().min(1000).max(24 * 3600_000).default(60_000),

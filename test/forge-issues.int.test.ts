@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runJson } from './support/cli-run.js';
+import { killIfRunning, runJson, spawnCli } from './support/cli-run.js';
 import { eventsOf, eventsOfType, filesContaining, FIXER_REPLIES, makePipeline, PLANNER_REPLIES, startLoops, waitFor, waitState } from './support/pipeline-harness.js';
 import { startFakeGitHub } from './support/fake-github.js';
 import { startFakeGitLab } from './support/fake-gitlab.js';
@@ -168,4 +168,42 @@ test('GitLab issues: a labelled issue becomes a task and /approve by an allowed 
   assert.equal((await poller.pollOnce()).commands, 1);
   await waitState(p, task.id, ['approved', 'executing', 'publishing', 'completed', 'failed']);
   assert.deepEqual(filesContaining(p.dir, GL), []);
+});
+
+test('orchestra up starts the poller when forge.poll is set, and stops cleanly; verify accepts its stream', async (t) => {
+  const gh = await startFakeGitHub({ token: TOKEN });
+  t.after(() => gh.close());
+  const p = await makePipeline(t, { scripts, config: { forge: { ...forgeConfig(gh.url).forge, poll: true, pollIntervalMs: 1000 } } });
+  gh.addIssue({ title: 'From up', body: 'b', labels: ['orchestra'], author: 'bob' });
+  const up = spawnCli(p.root, ['up'], { GITHUB_TOKEN: TOKEN });
+  p.defer(() => killIfRunning(up));
+  const task = await waitFor('the task from the issue', async () => (await p.ws.tasks()).find((x) => x.fields.forgeIssue === 1), 20_000);
+  await waitState(p, task.id, ['planned']);
+  await waitFor('the plan on the issue', () => gh.comments.find((c) => /Plan v1/.test(c.body)), 20_000);
+  up.child.kill('SIGTERM');
+  const exited = await up.exited;
+  assert.equal(exited.code, 0, exited.stderr);
+  assert.ok(!up.output().includes(TOKEN));
+  const verified = await runJson(p.root, ['verify']);
+  assert.equal(verified.code, 0, verified.stdout);
+  assert.deepEqual(filesContaining(p.dir, TOKEN), []);
+});
+
+test('a rate-limited forge: the pass stops, the next one makes no request until the reset, then goes on', async (t) => {
+  const { gh, p } = await setup(t);
+  gh.addIssue({ title: 'Later', body: 'b', labels: ['orchestra'], author: 'bob' });
+  const poller = createPoller(p.ws, quiet);
+  gh.failNext(1, 403);
+  const limited = await poller.pollOnce();
+  assert.match(String(limited.stopped), /rate limited \(403\)/);
+  const calls = gh.requests.length;
+  const waiting = await poller.pollOnce();
+  assert.match(String(waiting.stopped), /asked to wait/);
+  assert.equal(gh.requests.length, calls, 'no request while the forge asked to wait');
+  assert.equal(forgeRecords(p.root), 0, 'nothing recorded');
+  const resumed = await waitFor('a pass after the reset', async () => {
+    const r = await poller.pollOnce();
+    return r.stopped ? undefined : r;
+  }, 10_000, 200);
+  assert.equal(resumed.issuesTaken, 1);
 });

@@ -11,6 +11,10 @@ import { startFakeGitHub } from './support/fake-github.js';
 import { startFakeGitLab } from './support/fake-gitlab.js';
 import { selectForge } from '../src/forge/select.js';
 import { ensurePullRequest } from '../src/pipeline/pull-request.js';
+import { renderCompleted } from '../src/adapters/telegram/format.js';
+import { summarize } from '../src/adapters/web/views/task-list.js';
+import { taskPage } from '../src/adapters/web/views/task-page.js';
+import { loadTaskPage } from '../src/adapters/web/task-data.js';
 
 const TOKEN = `ghp_forgetest${process.pid}x${Math.floor(Math.random() * 1e9)}`;
 const scripts = { planner: PLANNER_REPLIES, executor: FIXER_REPLIES };
@@ -51,6 +55,12 @@ test('a completed task has exactly one draft pull request built from its records
   assert.equal(opened[0]!.data.created, true);
   assert.equal(view.dev.link, `${gh.url}/o/r/pull/${pr.number}`);
   assert.equal(view.dev.pullRequest?.number, pr.number);
+  // Every view links the pull request: the CLI, Telegram's result message, the web task page and list.
+  const prUrl = `${gh.url}/o/r/pull/${pr.number}`;
+  assert.ok(renderCompleted(view).includes(`href="${prUrl}"`));
+  assert.equal(summarize(view).link, prUrl);
+  const page = String(taskPage((await loadTaskPage(p.ws, id))!, 'csrf'));
+  assert.ok(page.includes(`id="pr-link" href="${prUrl}"`), 'the web task page links the PR');
   const shown = await runCli(p.root, ['task', 'show', id]);
   assert.match(shown.stdout, new RegExp(`link: +${gh.url.replace(/[.]/g, '\\.')}/o/r/pull/${pr.number}`));
   assert.equal(taskCommits(p, id).length, 1);

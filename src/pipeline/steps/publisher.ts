@@ -43,6 +43,8 @@ export function createPublisherLoop(env: LoopEnv): Loop {
         const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
         // After the push, never before: a request needs the branch on the remote. Never fails the task.
         const pullRequest = await pullRequestEvents({ config: ws.config.forge, task: await ws.task(task.id), branch: pushed.branch, base: exec.base, pushRemote: pushed.remoteUrl, signal });
+        // Stopped while waiting on the forge: nothing recorded; the next run re-checks push and request.
+        if (signal.aborted) return;
         await lease.release((view) => (view.state !== 'publishing' ? [] : [
           { type: 'git.committed', data: { sha: commit.sha, created: commit.created, message } },
           { type: 'git.pushed', data: { remote: pushed.remoteUrl, branch: pushed.branch, sha: pushed.sha, link: pushed.link, pushed: pushed.pushed } },

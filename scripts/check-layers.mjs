@@ -13,11 +13,12 @@ export const ALLOWED = {
   exec: ['core'],
   vcs: ['core'],
   providers: ['core'],
+  forge: ['core'],
   loops: ['core', 'exec'],
-  pipeline: ['core', 'loops', 'exec', 'vcs', 'providers'],
-  adapters: ['core', 'loops', 'pipeline'],
-  app: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters'],
-  cli: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters', 'app'],
+  pipeline: ['core', 'loops', 'exec', 'vcs', 'providers', 'forge'],
+  adapters: ['core', 'loops', 'pipeline', 'forge'],
+  app: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters', 'forge'],
+  cli: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters', 'app', 'forge'],
 };
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s(?:type\s)?[^'"]*?from\s*'([^']+)'|import\(\s*'([^']+)'\s*\)/g;

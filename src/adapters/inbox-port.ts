@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Actor } from '../core/actor.js';
 import { OrchestraError } from '../core/errors.js';
 import { writeAtomic } from '../core/fsutil.js';
-import { newId } from '../core/ids.js';
+import { isUlid, newId } from '../core/ids.js';
 import { inboxKey, sealObject } from '../core/inbox-seal.js';
 import { CommandSchema, type Command } from '../core/inbox-format.js';
 import { NewTaskSchema, type NewTask } from '../core/ops/tasks.js';
@@ -25,12 +25,18 @@ export async function submitTask(ws: Workspace, task: NewTask, actor: Actor): Pr
   return { file, taskId };
 }
 
-export async function submitCommand(ws: Workspace, command: Command, actor: Actor): Promise<{ file: string }> {
+/**
+ * `nonce`: a ULID naming the request; an adapter that may send the same request twice (a poller
+ * re-reading a comment after a crash) passes one derived from the request, so it is applied once.
+ */
+export async function submitCommand(ws: Workspace, command: Command, actor: Actor, opts: { nonce?: string } = {}): Promise<{ file: string }> {
   const parsed = CommandSchema.safeParse(command);
   if (!parsed.success) throw new OrchestraError('INVALID_INPUT', parsed.error.issues[0]!.message);
-  const file = `${actor.name}-${parsed.data.command}-${newId()}.json`;
+  if (opts.nonce !== undefined && !isUlid(opts.nonce)) throw new OrchestraError('INVALID_INPUT', 'nonce must be a ULID');
+  const nonce = opts.nonce ?? newId();
+  const file = `${actor.name}-${parsed.data.command}-${nonce}.json`;
   // The sealed nonce becomes the command's cause: a copy of this file is the same request, applied once.
-  await writeAtomic(join(ws.paths.inbox, file), JSON.stringify(sealObject(await inboxKey(ws.paths), { ...parsed.data, actor, nonce: newId() }), null, 2));
+  await writeAtomic(join(ws.paths.inbox, file), JSON.stringify(sealObject(await inboxKey(ws.paths), { ...parsed.data, actor, nonce }), null, 2));
   return { file };
 }
 

@@ -1,7 +1,7 @@
 import { OrchestraError } from '../core/errors.js';
 import type { Loop, LoopEnv } from '../loops/loop.js';
 
-export const LOOP_NAMES = ['intake', 'triggers', 'retry', 'planner', 'executor', 'publisher', 'telegram', 'web'] as const;
+export const LOOP_NAMES = ['intake', 'triggers', 'retry', 'planner', 'executor', 'publisher', 'telegram', 'web', 'forge'] as const;
 export type LoopName = (typeof LOOP_NAMES)[number];
 
 /** Loops are imported on demand so a process only loads what it runs (SDKs, bot framework). */
@@ -20,6 +20,7 @@ export async function createLoop(name: LoopName, env: LoopEnv): Promise<Loop> {
     case 'planner': return (await import('../pipeline/steps/planner.js')).createPlannerLoop(env);
     case 'executor': return (await import('../pipeline/steps/executor.js')).createExecutorLoop(env);
     case 'publisher': return (await import('../pipeline/steps/publisher.js')).createPublisherLoop(env);
+    case 'forge': return (await import('../adapters/forge/index.js')).createForgeLoop(env);
     case 'telegram': return (await import('../adapters/telegram/index.js')).createTelegramLoop(env);
     default: throw new OrchestraError('UNSUPPORTED', `loop ${name} is not available in this build`);
   }

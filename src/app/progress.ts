@@ -110,6 +110,10 @@ export function progressText(taskId: string, event: StoredEvent, ctx: ProgressCo
       return `committed ${e.data.sha.slice(0, 10)}${e.data.created === false ? ' (already there)' : ''}`;
     case 'git.pushed':
       return `pushed: ${e.data.link}`;
+    case 'forge.pr-opened':
+      return `${e.data.kind === 'gitlab' ? 'merge' : 'pull'} request: ${e.data.url}`;
+    case 'forge.pr-failed':
+      return `no pull request: ${shortLine(e.data.reason, 200)}`;
     case 'task.failed':
       return `failed: ${shortLine(e.data.reason, 300)}${e.data.patchFile ? ` (work saved as ${e.data.patchFile})` : ''}`;
     case 'abort.requested':

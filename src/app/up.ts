@@ -117,5 +117,6 @@ async function defaultLoops(ws: Workspace): Promise<string[]> {
   const names: string[] = ['intake', 'triggers', 'retry', 'planner', 'executor', 'publisher'];
   if (ws.config.telegram.enabled || telegramEnv().token) names.push('telegram');
   if (ws.config.web.enabled) names.push('web');
+  if (ws.config.forge.poll) names.push('forge');
   return names;
 }

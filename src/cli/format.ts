@@ -28,7 +28,8 @@ export function taskDetails(t: TaskView, lease?: string): string[] {
   if (d.summary) lines.push(`  summary:    ${d.summary.split('\n').join('\n              ')}`);
   if (d.diffStat) lines.push(`  diff:       ${d.diffStat.trim().split('\n').join('\n              ')}${d.diffFile ? `\n              (orchestra diff ${taskHandle(t)})` : ''}`);
   if (d.commit) lines.push(`  commit:     ${d.commit.sha}`);
-  if (d.push) lines.push(`  link:       ${d.push.link}`);
+  if (d.push) lines.push(`  link:       ${d.link ?? d.push.link}`);
+  if (d.pullRequestFailure && !d.pullRequest) lines.push(`  no PR:      ${d.pullRequestFailure}`);
   if (d.failure) lines.push(`  failure:    ${d.failure.reason}${d.failure.patchFile ? ` (work saved: ${d.failure.patchFile})` : ''}`);
   if (t.description) lines.push('', ...t.description.split('\n').map((l) => `  ${l}`));
   for (const c of t.comments) lines.push(`  # ${c.at} ${c.by}: ${c.text}`);

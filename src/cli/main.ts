@@ -6,6 +6,7 @@ import { resolveWorkspaceDir, Workspace } from '../core/workspace.js';
 import { register as agents } from './commands/agents.js';
 import { register as artifacts } from './commands/artifacts.js';
 import { register as contextStore } from './commands/context.js';
+import { register as forge } from './commands/forge.js';
 import { register as integrity } from './commands/integrity.js';
 import { register as locks } from './commands/locks.js';
 import { register as monitoring } from './commands/monitoring.js';
@@ -85,7 +86,7 @@ function act<A extends unknown[]>(fn: (ws: Workspace, o: Output, ...args: A) => 
 }
 
 const ctx: CliContext = { out, wsDir, open, act };
-for (const register of [run, workstreams, tasks, locks, triggers, artifacts, contextStore, integrity, pipeline, agents, profiles, monitoring]) register(program, ctx);
+for (const register of [run, workstreams, tasks, locks, triggers, artifacts, contextStore, integrity, pipeline, agents, profiles, monitoring, forge]) register(program, ctx);
 
 program.addOption(new Option('--debug').hideHelp());
 program.parseAsync(process.argv).catch((err) => {

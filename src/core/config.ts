@@ -6,6 +6,7 @@ import { ContextConfigSchema } from './context/config.js';
 import { RateLimitsSchema } from './rate-limits.js';
 import { SecurityConfigSchema } from './security-config.js';
 import { MonitoringConfigSchema } from './monitoring-config.js';
+import { ForgeConfigSchema } from './forge-config.js';
 
 // The model settings (provider kinds, roles, fallback chains, prices) live in model-config.ts.
 export { DEFAULT_MAX_OUTPUT_TOKENS, ModelRoleConfigSchema, PriceSchema, ProviderKindSchema, type ModelRoleConfig } from './model-config.js';
@@ -128,6 +129,7 @@ export const ConfigSchema = z.object({
   /** Per-actor submission limits (see rate-limits.ts). */
   rateLimits: RateLimitsSchema.prefault({}),
   monitoring: MonitoringConfigSchema.prefault({}),
+  forge: ForgeConfigSchema.prefault({}),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

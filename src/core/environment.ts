@@ -65,3 +65,11 @@ export function contextKeyEnv(env: NodeJS.ProcessEnv = process.env): { key?: str
   const file = nonEmpty(env.ORCHESTRA_CONTEXT_KEY_FILE);
   return { ...(key ? { key } : {}), ...(file ? { file } : {}) };
 }
+
+/**
+ * GITHUB_TOKEN / GITLAB_TOKEN: the forge's API token (forge-config.ts). Secret-named, so its value
+ * is masked in command output and refused in commits (env-secrets.ts); never put in a record.
+ */
+export function forgeTokenEnv(kind: 'github' | 'gitlab', env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return nonEmpty(kind === 'github' ? env.GITHUB_TOKEN : env.GITLAB_TOKEN);
+}

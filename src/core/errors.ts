@@ -26,6 +26,8 @@ export const ErrorCodes = [
   'COMMAND_NOT_ALLOWED',
   'PROFILE_DENIED',
   'RATE_LIMITED',
+  'FORGE_UNAVAILABLE',
+  'FORGE_AUTH',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

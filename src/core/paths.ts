@@ -79,7 +79,7 @@ export const AUDIT_STREAM = 'audit';
  * The directories that hold records (and, under prompts/, the immutable texts of the prompt sets
  * models were called with): committed add-only by the journal, checked by verify.
  */
-export const RECORD_DIRS: readonly string[] = ['tasks', 'workstreams', 'artifacts', 'audit', 'prompts', 'context', 'limits'];
+export const RECORD_DIRS: readonly string[] = ['tasks', 'workstreams', 'artifacts', 'audit', 'prompts', 'context', 'limits', 'forge'];
 /**
  * The operator's configuration: not records. The journal commits every change to them (added,
  * edited or removed) as a new commit, so the history shows which config and prompt overrides

@@ -46,6 +46,10 @@ export const DevEventSchemas = {
   'task.failed': z.object({ step: str.default(''), reason: str, patchFile: str.optional() }).loose(),
   'abort.requested': z.object({ reason: str.optional() }),
   'retry.requested': z.object({ replan: z.boolean().default(false) }),
+  /** The pull (merge) request of the pushed branch (pull-request.ts); `created` false when it was already there. */
+  'forge.pr-opened': z.object({ kind: z.enum(['github', 'gitlab']), repo: str, number: int.positive(), url: str, draft: z.boolean().default(true), created: z.boolean() }),
+  /** No request could be opened after the attempts: the task completes with the branch link. */
+  'forge.pr-failed': z.object({ kind: z.enum(['github', 'gitlab']), repo: str, reason: str }),
   'agent.ran': z.object({ agent: str, ok: z.boolean(), turns: int.optional(), output: str.default(''), ...profiled }),
 } as const;
 

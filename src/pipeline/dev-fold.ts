@@ -41,6 +41,12 @@ export interface DevView {
   summary?: string;
   commit?: { sha: string; message: string };
   push?: { remote: string; branch: string; sha: string; link: string };
+  /** The branch's pull (merge) request, once opened (forge.pr-opened). */
+  pullRequest?: { kind: 'github' | 'gitlab'; repo: string; number: number; url: string; draft: boolean };
+  /** Why no pull request could be opened (forge.pr-failed); the branch link is the link then. */
+  pullRequestFailure?: string;
+  /** The link a person gets for the result: the pull request's when there is one, else the pushed branch's. */
+  link?: string;
   diffStat?: string;
   diffFile?: string;
   failure?: { reason: string; step: string; patchFile?: string; at: string };
@@ -111,6 +117,17 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
       break;
     case 'git.pushed':
       dev.push = { remote: e.data.remote, branch: e.data.branch, sha: e.data.sha, link: e.data.link };
+      dev.link = dev.pullRequest?.url ?? e.data.link;
+      break;
+    case 'forge.pr-opened': {
+      const { kind, repo, number, url, draft } = e.data;
+      dev.pullRequest = { kind, repo, number, url, draft };
+      dev.pullRequestFailure = undefined;
+      dev.link = url;
+      break;
+    }
+    case 'forge.pr-failed':
+      dev.pullRequestFailure = e.data.reason;
       break;
     case 'task.failed':
       dev.failure = { reason: e.data.reason, step: e.data.step, patchFile: e.data.patchFile, at: record.at };
@@ -155,6 +172,8 @@ export function summarizeDevEvent(type: string, data: Record<string, unknown>): 
     case 'git.pushed': return `pushed ${d.branch}${d.pushed === false ? ' (already there)' : ''}`;
     case 'abort.requested': return `abort requested${d.reason ? `: ${cut(d.reason)}` : ''}`;
     case 'retry.requested': return `retry requested${d.replan ? ' with a new plan' : ''}`;
+    case 'forge.pr-opened': return `${d.kind === 'gitlab' ? 'merge' : 'pull'} request #${d.number} ${d.created ? 'opened' : 'found'}: ${cut(d.url, 200)}`;
+    case 'forge.pr-failed': return `no ${d.kind === 'gitlab' ? 'merge' : 'pull'} request: ${cut(d.reason, 100)}`;
     case 'agent.ran': return `agent ${d.agent} ${d.ok ? 'done' : 'failed'}: ${cut(d.output)}`;
     default: return undefined;
   }

@@ -91,6 +91,7 @@ export function renderCompleted(task: TaskView): string {
   const push = task.dev.push;
   const lines = [`✅ <b>Completed</b> ${taskHead(task)}`];
   if (push) lines.push(`Branch ${code(push.branch)}: ${linkOrCode(push.link)}`);
+  if (task.dev.pullRequest) lines.push(`Pull request: ${linkOrCode(task.dev.pullRequest.url)}`);
   if (task.dev.summary) lines.push(esc(clip(task.dev.summary, 1000)));
   if (task.dev.diffStat) lines.push(`<pre>${esc(clip(shortDiffStat(task.dev.diffStat), 2000))}</pre>`);
   return lines.join('\n') + cost(task);
@@ -122,6 +123,7 @@ export function renderStatus(task: TaskView): string {
     lines.push(`Test runs: ${dev.testRuns.length}, last ${last.passed ? 'passed' : 'failed'}`);
   }
   if (dev.push) lines.push(`Pushed: ${linkOrCode(dev.push.link)}`);
+  if (dev.pullRequest) lines.push(`Pull request: ${linkOrCode(dev.pullRequest.url)}`);
   if (dev.diffStat) lines.push(`<pre>${esc(clip(shortDiffStat(dev.diffStat, 8), 1200))}</pre>`);
   if (dev.failure) lines.push(`Failure: ${esc(clip(dev.failure.reason, 800))}${dev.failure.patchFile ? `\nSaved patch: ${code(dev.failure.patchFile)}` : ''}`);
   if (dev.usage.calls) lines.push(`Model cost: ${formatUsd(dev.usage.costUsd)} (${plural(dev.usage.calls, 'model call')})`);

@@ -22,7 +22,7 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('up')
     .description('run the loops until SIGINT/SIGTERM')
-    .option('--only <loops>', 'comma-separated loops to run (intake,triggers,retry,planner,executor,publisher,telegram,web)')
+    .option('--only <loops>', 'comma-separated loops to run (intake,triggers,retry,planner,executor,publisher,telegram,web,forge)')
     .option('--once', 'process everything pending, wait until idle, then exit')
     .option('--log-format <format>', 'text (default) or json: one JSON object per line, for progress and log lines')
     .action((opts: { only?: string; once?: boolean; logFormat?: string }) => runLoops(opts.only?.split(',').map((s) => s.trim()).filter(Boolean), opts.once, opts.logFormat));

@@ -12,12 +12,15 @@ import { publishScanSecrets } from '../granted-secrets.js';
 import type { Loop, LoopEnv } from '../../loops/loop.js';
 import { failTask } from './step-outcome.js';
 import { TaskLoop } from '../../loops/task-loop.js';
+import { pullRequestEvents } from '../pull-request.js';
 
 /**
  * The git agent: commits the worktree on task/<id> and pushes that branch only. Both steps check
  * the world first (an existing task commit, a remote branch already at the commit), so a crash
  * and a re-run never make a second commit or a second push. Changes holding a known secret are
  * neither committed nor pushed: the task fails with SECRET_IN_CHANGES' reason (names, not values).
+ * After the push, the branch's draft pull request is looked up or opened (pull-request.ts),
+ * recorded in the same release as the push; a forge failure leaves a warning, not a failure.
  */
 export function createPublisherLoop(env: LoopEnv): Loop {
   const { ws, log } = env;
@@ -26,7 +29,7 @@ export function createPublisherLoop(env: LoopEnv): Loop {
     purpose: 'publish',
     wants: (task) => task.workstream === DEV_WORKSTREAM && task.state === 'publishing',
     giveUp: (lease, reason) => failTask(lease, 'publish', reason),
-    async work({ lease, task }) {
+    async work({ lease, task, signal }) {
       const exec = task.dev.execution;
       try {
         if (!exec) throw new Error('the task has no execution to publish');
@@ -38,12 +41,18 @@ export function createPublisherLoop(env: LoopEnv): Loop {
         const commit = await commitAll({ worktreePath: exec.worktree, message, author, taskId: task.id, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
         const remote = await resolvePushRemote({ configured: ws.config.remote, repo: target.resolved });
         const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
+        // After the push, never before: a request needs the branch on the remote. Never fails the task.
+        const pullRequest = await pullRequestEvents({ config: ws.config.forge, task: await ws.task(task.id), branch: pushed.branch, base: exec.base, pushRemote: pushed.remoteUrl, signal });
+        // Stopped while waiting on the forge: nothing recorded; the next run re-checks push and request.
+        if (signal.aborted) return;
         await lease.release((view) => (view.state !== 'publishing' ? [] : [
           { type: 'git.committed', data: { sha: commit.sha, created: commit.created, message } },
           { type: 'git.pushed', data: { remote: pushed.remoteUrl, branch: pushed.branch, sha: pushed.sha, link: pushed.link, pushed: pushed.pushed } },
+          ...pullRequest,
           { type: 'task.moved', data: { from: 'publishing', to: 'completed', reason: `pushed ${pushed.branch}` } },
         ]), 'published');
         log.info('branch pushed', { task: task.id, branch: pushed.branch, link: pushed.link });
+        for (const e of pullRequest) log.info(e.type === 'forge.pr-opened' ? 'pull request ready' : 'no pull request', { task: task.id, ...e.data });
         await removeWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id }).catch(() => undefined);
       } catch (err) {
         const { code, message } = describeError(err);

@@ -27,7 +27,8 @@ export interface TaskSummary {
 }
 
 export function summarize(view: TaskView): TaskSummary {
-  const link = view.dev.push?.link ? safeHref(view.dev.push.link) : undefined;
+  const shown = view.dev.link ?? view.dev.push?.link;
+  const link = shown ? safeHref(shown) : undefined;
   return {
     id: view.id,
     title: view.title,

@@ -55,6 +55,11 @@ function resultCard(v: TaskView): SafeHtml | '' {
       ? html`<a id="branch-link" href="${href}" target="_blank" rel="noopener noreferrer">${branch}</a>`
       : html`${branch}${x.push.link ? html` <span class="muted">(${x.push.link})</span>` : ''}`}</dd>`);
   }
+  if (x.pullRequest) {
+    const href = safeHref(x.pullRequest.url);
+    const label = html`${x.pullRequest.kind === 'gitlab' ? 'merge' : 'pull'} request #${x.pullRequest.number}${x.pullRequest.draft ? ' (draft)' : ''}`;
+    rows.push(html`<dt>Review</dt><dd>${href ? html`<a id="pr-link" href="${href}" target="_blank" rel="noopener noreferrer">${label}</a>` : html`${label} <span class="muted">(${x.pullRequest.url})</span>`}</dd>`);
+  }
   if (x.failure) {
     const { reason, step, patchFile } = x.failure;
     const saved = patchFile ? rawHref(v.id, patchFile) : undefined;

@@ -1,0 +1,122 @@
+/**
+ * GitLab's REST API v4 through plain `fetch`. Not @gitbeaker: it is a large client for the whole
+ * API while we use seven endpoints, and it brings its own retry and rate-limit handling that we
+ * would have to switch off to keep the callers' (the publisher's attempts, the poller's
+ * interval); fetch is built into Node 20 and keeps the wire format visible here.
+ * Merge requests are drafts by the `Draft: ` title prefix (GitLab's own convention); `number` is
+ * the MR's or issue's iid. Responses are read with a size cap and parsed as plain JSON only.
+ * Preconditions: `repo` is the project path; the token comes from GITLAB_TOKEN (sent as
+ * PRIVATE-TOKEN, never in a URL, never in a message).
+ */
+import { OrchestraError } from '../core/errors.js';
+import { forgeHttpError, waitFromHeaders } from './http-errors.js';
+import type { Forge, ForgeComment, ForgeIssue, Polled, PullRequest, Thread } from './types.js';
+
+const TIMEOUT_MS = 30_000;
+const MAX_RESPONSE_BYTES = 8 << 20;
+
+interface GitLabMr { iid: number; web_url: string; draft?: boolean; work_in_progress?: boolean; state: string; source_branch: string }
+
+const toPull = (m: GitLabMr): PullRequest => ({ number: m.iid, url: m.web_url, draft: Boolean(m.draft ?? m.work_in_progress), state: m.state === 'opened' ? 'open' : m.state, head: m.source_branch });
+
+async function readCapped(res: Response): Promise<string> {
+  const reader = res.body?.getReader();
+  if (!reader) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_RESPONSE_BYTES) {
+      await reader.cancel();
+      throw new OrchestraError('FORGE_UNAVAILABLE', `the forge's answer is larger than ${MAX_RESPONSE_BYTES} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function createGitLabForge(opts: { repo: string; token: string; apiBase?: string }): Forge {
+  const base = (opts.apiBase ?? 'https://gitlab.com/api/v4').replace(/\/+$/, '');
+  const project = `${base}/projects/${encodeURIComponent(opts.repo)}`;
+  let readyAt = 0;
+
+  async function call<T>(what: string, method: string, path: string, body?: unknown, etag?: string): Promise<{ data: T; etag?: string } | undefined> {
+    const headers: Record<string, string> = { 'PRIVATE-TOKEN': opts.token, accept: 'application/json', 'user-agent': 'orchestra' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (etag) headers['if-none-match'] = etag;
+    let res: Response;
+    try {
+      res = await fetch(`${project}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
+    } catch (err) {
+      throw forgeHttpError(`${what} on ${opts.repo}`, undefined, (err as Error).message, () => undefined, opts.token);
+    }
+    const get = (name: string) => res.headers.get(name) ?? undefined;
+    const wait = waitFromHeaders(get);
+    if (wait > 0) readyAt = Math.max(readyAt, Date.now() + wait);
+    if (res.status === 304) {
+      await res.body?.cancel();
+      return undefined;
+    }
+    const text = await readCapped(res);
+    if (!res.ok) {
+      let message = '';
+      try {
+        const parsed = JSON.parse(text) as { message?: unknown; error?: unknown };
+        message = typeof parsed.message === 'string' ? parsed.message : typeof parsed.error === 'string' ? parsed.error : JSON.stringify(parsed.message ?? '');
+      } catch {
+        message = '';
+      }
+      throw forgeHttpError(`${what} on ${opts.repo}`, res.status, message, get, opts.token);
+    }
+    let data: T;
+    try {
+      data = JSON.parse(text) as T;
+    } catch {
+      throw new OrchestraError('FORGE_UNAVAILABLE', `${what} on ${opts.repo} failed: the forge's answer is not JSON`);
+    }
+    const tag = res.headers.get('etag');
+    return { data, ...(tag ? { etag: tag } : {}) };
+  }
+  const threadPath = (t: Thread) => `/${t.kind === 'pull' ? 'merge_requests' : 'issues'}/${t.number}/notes`;
+  const list = <T>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
+
+  return {
+    kind: 'gitlab',
+    repo: opts.repo,
+    readyAt: () => readyAt,
+    async findPullRequest(branch) {
+      const res = await call<unknown>('looking up the merge request', 'GET', `/merge_requests?source_branch=${encodeURIComponent(branch)}&state=all&per_page=10`);
+      const found = list<GitLabMr>(res?.data).filter((m) => m.source_branch === branch).sort((a, b) => b.iid - a.iid)[0];
+      return found ? toPull(found) : undefined;
+    },
+    async createPullRequest(req) {
+      const title = req.draft && !/^draft:/i.test(req.title) ? `Draft: ${req.title}` : req.title;
+      const res = await call<GitLabMr>('opening a merge request', 'POST', '/merge_requests', { source_branch: req.head, target_branch: req.base, title, description: req.body, remove_source_branch: false });
+      return toPull(res!.data);
+    },
+    async updatePullRequest(number, body) {
+      const res = await call<GitLabMr>('updating a merge request', 'PUT', `/merge_requests/${number}`, { description: body });
+      return toPull(res!.data);
+    },
+    async listLabelledIssues(label, etag): Promise<Polled<ForgeIssue>> {
+      const res = await call<unknown>('listing issues', 'GET', `/issues?labels=${encodeURIComponent(label)}&state=opened&order_by=created_at&sort=asc&per_page=100`, undefined, etag);
+      if (!res) return { notModified: true, ...(etag ? { etag } : {}) };
+      const items = list<{ iid: number; title: string; description: string | null; author?: { username?: string }; web_url: string; created_at: string }>(res.data)
+        .map((i) => ({ number: i.iid, title: String(i.title ?? ''), body: String(i.description ?? ''), author: String(i.author?.username ?? ''), url: String(i.web_url ?? ''), createdAt: String(i.created_at ?? '') }));
+      return { notModified: false, items, ...(res.etag ? { etag: res.etag } : {}) };
+    },
+    async listComments(thread, o = {}): Promise<Polled<ForgeComment>> {
+      const res = await call<unknown>('listing comments', 'GET', `${threadPath(thread)}?sort=asc&order_by=created_at&per_page=100`, undefined, o.etag);
+      if (!res) return { notModified: true, ...(o.etag ? { etag: o.etag } : {}) };
+      const items = list<{ id: number; body: string; author?: { username?: string }; created_at: string; system?: boolean }>(res.data)
+        .filter((n) => !n.system && (o.sinceId === undefined || n.id > o.sinceId))
+        .map((n) => ({ id: n.id, author: String(n.author?.username ?? ''), body: String(n.body ?? ''), createdAt: String(n.created_at ?? '') }));
+      return { notModified: false, items, ...(res.etag ? { etag: res.etag } : {}) };
+    },
+    async postComment(thread, body) {
+      await call('commenting', 'POST', threadPath(thread), { body });
+    },
+  };
+}

@@ -26,6 +26,7 @@ export const ErrorCodes = [
   'COMMAND_NOT_ALLOWED',
   'PROFILE_DENIED',
   'RATE_LIMITED',
+  'BRANCH_DIVERGED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

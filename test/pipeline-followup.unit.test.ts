@@ -100,3 +100,18 @@ test('the commit message of a follow-up round says the round; round 1 stays as i
   assert.match(message, /\nPlan-Version: v2\nOrchestra-Attempt: 2\nOrchestra-Round: 2\n$/);
   assert.match(message.split('\n')[0]!, /plan 2 summary/);
 });
+
+test('an older workspace gains the follow-up move and the settled state without losing its required fields', async () => {
+  const { foldWorkstream } = await import('../src/core/model/workstream.js');
+  const rec = (seq: number, events: StoredEvent[]) => ({ v: 1, stream: 'workstreams/dev', seq, id: `w${seq}`, at: '2026-12-01T00:00:00.000Z', actor: { kind: 'system', name: 't' }, events, sum: '' }) as StreamRecord;
+  const old = { ...DEV_STATES, completed: [] };
+  const view = foldWorkstream([
+    rec(1, [{ type: 'workstream.created', data: { name: 'dev', description: 'software tasks', states: old, requiredFields: ['repo'], retry: { maxRetries: 2 } } }]),
+    rec(2, [{ type: 'workstream.updated', data: { states: DEV_STATES, settledStates: SETTLED_DEV_STATES } }]),
+  ])!;
+  assert.deepEqual(view.states.completed, ['planning']);
+  assert.deepEqual(view.settledStates, ['completed']);
+  assert.deepEqual(view.requiredFields, ['repo'], 'an update keeps what it does not name');
+  assert.equal(view.description, 'software tasks');
+  assert.equal(view.retry.maxRetries, 2);
+});

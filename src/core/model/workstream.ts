@@ -78,7 +78,8 @@ export function foldWorkstream(records: StreamRecord[]): WorkstreamView | undefi
         continue;
       } else if (event.type === 'workstream.updated') {
         const data = WorkstreamCreatedSchema.partial().parse(event.data);
-        Object.assign(view, Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)));
+        // Only the keys the update names: zod fills defaults (requiredFields [], description '') for the others.
+        Object.assign(view, Object.fromEntries(Object.entries(data).filter(([k, v]) => v !== undefined && Object.hasOwn(event.data, k))));
         view.initial = Object.keys(view.states)[0]!;
       } else if (event.type === 'trigger.added') {
         view.triggers.push({ ...TriggerSchema.parse(event.data), addedBy: describeActor(record.actor) });

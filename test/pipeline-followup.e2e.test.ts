@@ -66,7 +66,9 @@ test('completed task + feedback -> round 2 plan with the previous result -> appr
   assert.equal(view.dev.round, 2);
   assert.deepEqual(view.dev.plans.map((pl) => pl.version), [1, 2], 'plan versions stay global');
   const request = JSON.stringify(anthropic.requests.at(-1)!.messages[0]);
-  for (const needle of ['This is round 2', 'followup-marker-5521', 'summary-marker-8812', 'src/math.js', 'Make add() add.', first.slice(0, 10), 'Make plan v2 for round 2']) {
+  // The previous plan, the executor's summary, the diff stat, the commit, the test outcome and the feedback.
+  const needles = ['This is round 2', 'Make add() add.', 'summary-marker-8812', 'src/math.js | 2 +-', `${first.slice(0, 7)}`, 'fix: make add() add', 'the last one passed', 'followup-marker-5521', 'Make plan v2 for round 2'];
+  for (const needle of needles) {
     assert.ok(request.includes(needle), `the round 2 planner request mentions ${needle}`);
   }
   assert.ok(request.includes('> Looks good. Now add a NOTES.md'), 'the feedback is quoted as data');

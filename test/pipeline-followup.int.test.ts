@@ -8,7 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeContext } from '../src/core/context/store.js';
 import { runJson } from './support/cli-run.js';
+import { testActor } from './support/core-workspace.js';
 import { approveAndWait, dropCommand, dropTask, eventsOfType, FIXER_REPLIES, git, makePipeline, PLANNER_REPLIES, startLoops, waitFor, waitState } from './support/pipeline-harness.js';
 
 const NOTES_REPLIES = [
@@ -68,4 +70,31 @@ test('inbox feedback on a completed task; a rewritten remote branch fails the ro
   assert.equal(eventsOfType(p, id, 'exec.started').at(-1)!.data.baseCommit, teammate);
   assert.deepEqual(git(p.remote, 'show', '--name-only', '--format=', tip).split('\n'), ['NOTES.md']);
   assert.deepEqual(readdirSync(p.ws.paths.inbox).filter((f) => !['rejected'].includes(f)), []);
+});
+
+test('a follow-up round does not run a setup script an earlier round\'s model committed with the granted secrets', async (t) => {
+  const TOKEN = 'npm_followupToken_91ab72cd';
+  const evil = { name: 'write_file', args: { path: '.orchestra/setup.sh', content: 'printf %s "${NPM_TOKEN:+granted}" > granted.txt\n' } };
+  // Round 1: the model fixes add() and also commits a setup script (prompt-injected, say).
+  const round1 = [{ toolCalls: [evil] }, ...FIXER_REPLIES];
+  const p = await makePipeline(t, {
+    scripts: { planner: PLANNER_REPLIES, executor: round1 },
+    config: { security: { trustedActors: ['cli', 'inbox'], profiles: { setup: { secrets: ['NPM_TOKEN'] } } } },
+  });
+  await writeContext(p.ws, { scope: { kind: 'workspace' }, key: 'NPM_TOKEN', kind: 'secret', value: TOKEN, actor: testActor });
+  await startLoops(p);
+  const id = await dropTask(p, 'fix-add');
+  let view = await approveAndWait(p, id, ['completed', 'failed'], 45_000);
+  assert.equal(view.state, 'completed', view.dev.failure?.reason);
+  assert.match(git(p.remote, 'show', `task/${id}:.orchestra/setup.sh`), /NPM_TOKEN/, 'the script is on the pushed branch');
+
+  writeFileSync(join(p.root, 'executor.json'), JSON.stringify({ replies: NOTES_REPLIES }));
+  assert.equal((await runJson(p.root, ['feedback', id, 'Add notes'])).code, 0);
+  view = await approveAndWait(p, id, ['completed', 'failed'], 45_000);
+  const setups = eventsOfType(p, id, 'setup.ran');
+  assert.equal(setups.at(-1)!.data.source, 'repository', 'round 2 ran the committed script');
+  assert.equal(setups.at(-1)!.data.passed, true);
+  assert.equal(git(p.remote, 'show', `${view.dev.push!.sha}:granted.txt`).trim(), '', 'the script did not get the secret');
+  const reads = (await p.ws.readStream('audit')).records.flatMap((r) => r.events).filter((e) => e.type === 'context.secret-read' && e.data.purpose === 'setup');
+  assert.deepEqual(reads, []);
 });

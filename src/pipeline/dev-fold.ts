@@ -36,6 +36,8 @@ export interface RoundRef {
   feedback?: string;
   /** The pushed commit the round builds on (rounds 2+): its diffs and commits are counted from it. */
   onCommit?: string;
+  /** The commit the round's last execution started from (round 1: where the task forked from the base). */
+  startCommit?: string;
   plans: number[];
   approvedVersion?: number;
   summary?: string;
@@ -127,6 +129,7 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
     }
     case 'exec.started':
       dev.execution = { ...e.data, startedAt: record.at };
+      round.startCommit = e.data.baseCommit;
       dev.executions += 1;
       dev.turns = 0;
       dev.runUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };

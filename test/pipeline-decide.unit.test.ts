@@ -52,8 +52,8 @@ test('retry: failed or aborted only; back to the approved plan, or to planning w
 });
 
 test('available actions follow the same rules: what the adapters show as buttons', () => {
-  assert.deepEqual(availableActions(given(...planned(1, 2))), { approve: 2, feedback: true, abort: true, retry: false, needsYou: true });
-  assert.deepEqual(availableActions(given()), { feedback: false, abort: true, retry: false, needsYou: false });
-  assert.deepEqual(availableActions(given([moved('planning', 'failed')])), { feedback: false, abort: false, retry: true, needsYou: false });
-  assert.deepEqual(availableActions(given([moved('planning', 'aborted')])), { feedback: false, abort: false, retry: true, needsYou: false });
+  assert.deepEqual(availableActions(given(...planned(1, 2))), { approve: 2, feedback: true, followUp: false, abort: true, retry: false, needsYou: true });
+  assert.deepEqual(availableActions(given()), { feedback: false, followUp: false, abort: true, retry: false, needsYou: false });
+  assert.deepEqual(availableActions(given([moved('planning', 'failed')])), { feedback: false, followUp: false, abort: false, retry: true, needsYou: false });
+  assert.deepEqual(availableActions(given([moved('planning', 'aborted')])), { feedback: false, followUp: false, abort: false, retry: true, needsYou: false });
 });

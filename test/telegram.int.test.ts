@@ -212,7 +212,7 @@ describe('telegram bot against a fake Bot API', () => {
     await say(`/feedback ${id} Also rename it.`);
     await append(id, [{ type: 'plan.approved', data: { version: 2 } }, moved('planned', 'approved')]);
     await intake.scan();
-    await tg.waitFor(() => /was not accepted: feedback applies to a planned task/.test(lastText()));
+    await tg.waitFor(() => /was not accepted: feedback applies to a planned or completed task/.test(lastText()));
   });
 
   it('asks for repo and text when /task comes alone', async () => {

@@ -172,7 +172,7 @@ test('refused pushes leave the remote unchanged', async () => {
     sh(f.repo, 'push', '-q', 'origin', `${foreign}:refs/heads/task/t3`);
     await assert.rejects(
       pushTaskBranch({ worktreePath: wt.path, remote: f.remote, branch: 'task/t3', protectedBranches: [] }),
-      (e: unknown) => isOrchestraError(e, 'GIT_ERROR') && /rejected/.test(e.message),
+      (e: unknown) => isOrchestraError(e, 'BRANCH_DIVERGED') && /not overwriting/.test(e.message),
     );
     assert.equal(branches(f.remote)['refs/heads/task/t3'], foreign);
   } finally {

@@ -84,6 +84,8 @@ export function progressText(taskId: string, event: StoredEvent, ctx: ProgressCo
       return `plan v${e.data.version} ready: orchestra approve ${taskId} --version ${e.data.version}`;
     case 'plan.feedback':
       return `feedback on plan v${e.data.onVersion}: "${shortLine(e.data.text, 80)}"`;
+    case 'round.started':
+      return `round ${e.data.round} started on ${shortLine(e.data.branch ?? 'the task branch', 80)} (from ${e.data.onCommit.slice(0, 10)}): "${shortLine(e.data.text, 80)}"`;
     case 'plan.approved':
       return `plan v${e.data.version} approved`;
     case 'exec.started':

@@ -6,7 +6,32 @@ import { taskHandle } from '../core/task-ref.js';
 import { formatUsd, plural, shortLine } from '../core/text-sanitize.js';
 
 export function taskLine(t: TaskView): string {
-  return `${taskHandle(t).padEnd(5)} ${t.id}  ${t.state.padEnd(11)} ${t.workstream.padEnd(10)} ${t.title.slice(0, 60)}${t.tags.length ? `  [${t.tags.join(',')}]` : ''}`;
+  return `${taskHandle(t).padEnd(5)} ${t.id}  ${t.state.padEnd(11)} ${t.workstream.padEnd(10)} ${t.title.slice(0, 60)}${t.tags.length ? `  [${t.tags.join(',')}]` : ''}${roundNote(t)}`;
+}
+
+/** `  round 2 · plan v3` once a follow-up round started (round 1 lines stay as they were). */
+function roundNote(t: TaskView): string {
+  const d = t.dev;
+  if (!d || d.round < 2) return '';
+  const plan = d.plans.at(-1);
+  return `  round ${d.round}${plan && d.rounds.at(-1)!.plans.includes(plan.version) ? ` · plan v${plan.version}` : ''}`;
+}
+
+/** One line per round: its plans, commits and pushes, and the feedback that started it. */
+function roundLines(t: TaskView): string[] {
+  const d = t.dev;
+  if (!d || d.round < 2) return [];
+  const lines = [`  round:      ${d.round}`];
+  for (const r of d.rounds) {
+    const parts = [
+      r.plans.length ? `plan ${r.plans.map((v) => `v${v}`).join(', ')}` : 'no plan yet',
+      ...(r.commits.length ? [plural(r.commits.length, 'commit')] : []),
+      ...(r.pushes.length ? [`pushed ${r.pushes.at(-1)!.sha.slice(0, 10)}`] : []),
+      ...(r.feedback ? [`feedback "${shortLine(r.feedback, 60)}"`] : []),
+    ];
+    lines.push(`${r.round === 1 ? '  rounds:     ' : '              '}${r.round}: ${parts.join(' · ')}`);
+  }
+  return lines;
 }
 
 export function taskDetails(t: TaskView, lease?: string): string[] {
@@ -21,6 +46,7 @@ export function taskDetails(t: TaskView, lease?: string): string[] {
   if (t.tags.length) lines.push(`  tags:       ${t.tags.join(', ')}`);
   for (const [k, v] of Object.entries(t.fields)) lines.push(`  ${(k + ':').padEnd(12)}${typeof v === 'string' ? v : JSON.stringify(v)}`);
   if (lease) lines.push(`  lease:      ${lease}`);
+  lines.push(...roundLines(t));
   if (d.plans.length) lines.push(`  plan:       v${d.plans.at(-1)!.version}${d.approvedVersion ? ` (approved v${d.approvedVersion})` : ' (awaiting approval)'}`);
   if (d.execution) lines.push(`  branch:     ${d.execution.branch} from ${d.execution.base}`);
   if (d.testRuns.length) lines.push(`  tests:      ${plural(d.testRuns.length, 'run')}, last ${d.testRuns.at(-1)!.passed ? 'passed' : 'failed'}`);

@@ -28,6 +28,7 @@ export const ErrorCodes = [
   'RATE_LIMITED',
   'FORGE_UNAVAILABLE',
   'FORGE_AUTH',
+  'BRANCH_DIVERGED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -7,8 +7,9 @@ import type { SignalFeed, Subscription } from './signals.js';
  * The tasks a loop might still act on, kept current without re-reading every task: what makes a
  * loop's periodic scan cost O(open tasks) instead of O(all tasks).
  *
- * A task is *settled* when it is archived or in a state its workstream's map gives no way out of
- * (`completed`); every other task is open. The first pass reads every task, except those the
+ * A task is *settled* when it is archived or in a state its workstream's map gives no way out of,
+ * or one the workstream names in `settledStates` (dev's `completed`: only a person's feedback
+ * leads out, and that appends a record, so the task is re-read); every other task is open. The first pass reads every task, except those the
  * persisted index (`.orchestra/index/settled.json`, `{id: seq}`) says were settled at exactly
  * the seq their signal file shows now; later passes re-fold only the tasks the signal feed says
  * grew, and serve the other open tasks from their last view (re-read every OPEN_REFRESH_MS

@@ -173,8 +173,9 @@ export class Workspace {
   /** Archived, or in a state its workstream's map gives no way out of: no loop acts on it again. */
   async isSettled(view: TaskView): Promise<boolean> {
     if (view.archived) return true;
-    const exits = (await this.findWorkstream(view.workstream))?.states[view.state];
-    return exits !== undefined && exits.length === 0;
+    const workstream = await this.findWorkstream(view.workstream);
+    const exits = workstream?.states[view.state];
+    return exits !== undefined && (exits.length === 0 || workstream!.settledStates?.includes(view.state) === true);
   }
 
   /** Drops a task's records and view from this process's caches (a settled task, for memory). */

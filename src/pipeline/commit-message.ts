@@ -40,6 +40,8 @@ export function renderCommitMessage(rules: string, task: TaskView, attempt: numb
   const values: Record<string, string> = {
     type, title, bullets: bullets.join('\n'), task_id: task.id,
     plan_version: String(task.dev.approvedVersion ?? task.dev.execution?.planVersion ?? ''), attempt: String(attempt),
+    // A follow-up round says so in a trailer; round 1's message is as it always was.
+    round: String(task.dev.round), round_trailer: task.dev.round > 1 ? `Orchestra-Round: ${task.dev.round}` : '',
   };
   return template.replace(/\{(\w+)\}/g, (whole, key: string) => values[key] ?? whole).trim() + '\n';
 }

@@ -1,6 +1,7 @@
 import { OrchestraError } from '../core/errors.js';
 import type { TaskView } from '../core/model/task.js';
 import type { StoredEvent } from '../core/record.js';
+import { clip, multiLine } from '../core/text-sanitize.js';
 import { DEV_WORKSTREAM, TERMINAL_DEV_STATES } from './dev-workstream.js';
 
 /**
@@ -33,11 +34,28 @@ export function decideApprove(view: TaskView, version: number | undefined): Deci
   ];
 }
 
-/** Feedback on the latest plan: the planner makes the next version from it. */
+/** The most a round's feedback keeps (code points); the rest is cut with a marker. */
+export const FEEDBACK_MAX_CHARS = 20_000;
+
+/**
+ * Feedback: on a plan waiting for approval, the planner makes the next version from it; on a
+ * completed task that pushed its branch, it starts the next round (`round.started`), planned with
+ * the previous result in view and executed on top of the pushed commit. The text is hostile:
+ * control characters are replaced and it is capped.
+ */
 export function decideFeedback(view: TaskView, text: string): Decision {
-  const trimmed = text.trim();
+  const trimmed = clip(multiLine(text).trim(), FEEDBACK_MAX_CHARS, (n) => `… [${n} characters cut]`);
   if (!trimmed) throw new OrchestraError('INVALID_INPUT', 'feedback needs some text');
-  if (view.state !== 'planned') throw new OrchestraError('INVALID_TRANSITION', `feedback applies to a planned task; task ${view.id} is ${view.state}`);
+  if (view.state === 'completed' && isDev(view)) {
+    const pushed = view.dev.push;
+    if (!pushed) throw new OrchestraError('INVALID_TRANSITION', `task ${view.id} completed without a pushed branch: there is nothing to follow up on`);
+    const round = view.dev.round + 1;
+    return [
+      { type: 'round.started', data: { round, text: trimmed, onCommit: pushed.sha, onVersion: latestPlanVersion(view), branch: pushed.branch } },
+      { type: 'task.moved', data: { from: 'completed', to: 'planning', reason: `feedback: round ${round} on ${pushed.branch}` } },
+    ];
+  }
+  if (view.state !== 'planned') throw new OrchestraError('INVALID_TRANSITION', `feedback applies to a planned or completed task; task ${view.id} is ${view.state}`);
   return [
     { type: 'plan.feedback', data: { onVersion: latestPlanVersion(view), text: trimmed } },
     { type: 'task.moved', data: { from: 'planned', to: 'planning', reason: 'feedback on the plan' } },
@@ -67,7 +85,9 @@ export function decideRetry(view: TaskView, replan: boolean): Decision {
 export interface AvailableActions {
   /** The plan version Approve would approve, when a plan waits for approval. */
   approve?: number;
+  /** Feedback is taken: on a plan waiting (a revision) or on a completed task (`followUp`: the next round). */
   feedback: boolean;
+  followUp: boolean;
   abort: boolean;
   retry: boolean;
   /** The task waits for a person (a plan to review). */
@@ -76,7 +96,7 @@ export interface AvailableActions {
 
 /** What a person can do with the task now: the same rules as the deciders, for showing buttons. */
 export function availableActions(view: TaskView): AvailableActions {
-  if (!isDev(view)) return { feedback: false, abort: false, retry: false, needsYou: false };
+  if (!isDev(view)) return { feedback: false, followUp: false, abort: false, retry: false, needsYou: false };
   const can = (decide: () => Decision) => {
     try {
       return decide() !== null;
@@ -85,9 +105,11 @@ export function availableActions(view: TaskView): AvailableActions {
     }
   };
   const waiting = view.state === 'planned' && latestPlanVersion(view) > 0;
+  const followUp = view.state === 'completed' && view.dev.push !== undefined;
   return {
     ...(waiting ? { approve: latestPlanVersion(view) } : {}),
-    feedback: waiting,
+    feedback: waiting || followUp,
+    followUp,
     abort: can(() => decideAbort(view, undefined)),
     retry: can(() => decideRetry(view, false)),
     needsYou: waiting,

@@ -18,6 +18,8 @@ export const DevEventSchemas = {
   'plan.proposed': z.object({ version: int.positive(), file: str, summary: str.default(''), steps: strings, criteria: strings, risks: strings, base: str.optional(), baseCommit: str.optional(), ...profiled }),
   'plan.feedback': z.object({ onVersion: int.min(0), text: str }),
   'plan.approved': z.object({ version: int.positive() }),
+  /** Feedback on a completed task: round `round` (2, 3, ...) starts on top of the pushed `onCommit` (rounds.ts). */
+  'round.started': z.object({ round: int.min(2), text: str, onCommit: str, onVersion: int.min(0), branch: str.optional() }),
   'model.called': z.object({
     role: str, provider: str.optional(), model: str.optional(), promptHash: str.optional(),
     inputTokens: z.number().min(0).default(0), outputTokens: z.number().min(0).default(0), costUsd: z.number().min(0).default(0),

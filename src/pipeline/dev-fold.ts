@@ -24,7 +24,34 @@ export interface TestRunRef {
   at: string;
 }
 
+/**
+ * One round of work on the task's branch: round 1 is the original request, each later one starts
+ * with feedback on the completed task (`round.started`) and builds on the commit round N-1 pushed.
+ * Plan versions stay global: `plans` names the versions this round proposed.
+ */
+export interface RoundRef {
+  round: number;
+  startedAt?: string;
+  /** The feedback that started the round (rounds 2+). */
+  feedback?: string;
+  /** The pushed commit the round builds on (rounds 2+): its diffs and commits are counted from it. */
+  onCommit?: string;
+  /** The commit the round's last execution started from (round 1: where the task forked from the base). */
+  startCommit?: string;
+  plans: number[];
+  approvedVersion?: number;
+  summary?: string;
+  diffStat?: string;
+  testRuns: number;
+  lastTestPassed?: boolean;
+  commits: string[];
+  pushes: Array<{ sha: string; link: string; at: string }>;
+}
+
 export interface DevView {
+  /** The current round (1 until feedback on a completed task starts round 2); `rounds` has each one. */
+  round: number;
+  rounds: RoundRef[];
   plans: PlanRef[];
   feedback: Array<{ onVersion: number; text: string; at: string }>;
   approvedVersion?: number;
@@ -54,17 +81,35 @@ export interface DevView {
 }
 
 export function emptyDevView(): DevView {
-  return { plans: [], feedback: [], usage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, cachedInputTokens: 0, cacheWriteTokens: 0 }, executions: 0, turns: 0, runUsage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, testRuns: [], abortRequested: false };
+  return { round: 1, rounds: [{ round: 1, plans: [], testRuns: 0, commits: [], pushes: [] }], plans: [], feedback: [], usage: { calls: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, cachedInputTokens: 0, cacheWriteTokens: 0 }, executions: 0, turns: 0, runUsage: { inputTokens: 0, outputTokens: 0, costUsd: 0 }, testRuns: [], abortRequested: false };
 }
 
 /** Folds one event into the dev section; false when it is not a (well-formed) dev event. */
 export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRecord): boolean {
   const e = parseDevEvent(event);
   if (!e) return false;
+  const round = dev.rounds.at(-1)!;
   switch (e.type) {
     case 'plan.proposed': {
       const { version, file, summary, steps, criteria, risks } = e.data;
       dev.plans.push({ version, file, summary, steps, criteria, risks, at: record.at });
+      round.plans.push(version);
+      round.startedAt ??= record.at;
+      break;
+    }
+    case 'round.started': {
+      // Rounds are numbered one after the other: a record out of sequence (forged) starts nothing.
+      if (e.data.round !== dev.round + 1) break;
+      dev.round = e.data.round;
+      dev.rounds.push({ round: e.data.round, startedAt: record.at, feedback: e.data.text, onCommit: e.data.onCommit, plans: [], testRuns: 0, commits: [], pushes: [] });
+      // What belongs to one round's work starts empty; `push` stays: it is the branch's tip.
+      dev.approvedVersion = undefined;
+      dev.summary = undefined;
+      dev.diffStat = undefined;
+      dev.diffFile = undefined;
+      dev.commit = undefined;
+      dev.failure = undefined;
+      dev.abortRequested = false;
       break;
     }
     case 'plan.feedback':
@@ -72,6 +117,7 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
       break;
     case 'plan.approved':
       dev.approvedVersion = e.data.version;
+      round.approvedVersion = e.data.version;
       break;
     case 'model.called': {
       const { inputTokens, outputTokens, costUsd } = e.data;
@@ -91,6 +137,7 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
     }
     case 'exec.started':
       dev.execution = { ...e.data, startedAt: record.at };
+      round.startCommit = e.data.baseCommit;
       dev.executions += 1;
       dev.turns = 0;
       dev.runUsage = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
@@ -105,18 +152,23 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
     case 'tests.ran': {
       const { run, passed, exitCode, timedOut, durationMs, file } = e.data;
       dev.testRuns.push({ run, passed, exitCode, timedOut, durationMs, file, at: record.at });
+      round.testRuns += 1;
+      round.lastTestPassed = passed;
       break;
     }
     case 'exec.finished':
       dev.summary = e.data.summary;
-      if (e.data.diffStat) dev.diffStat = e.data.diffStat;
+      round.summary = e.data.summary;
+      if (e.data.diffStat) dev.diffStat = round.diffStat = e.data.diffStat;
       if (e.data.diffFile) dev.diffFile = e.data.diffFile;
       break;
     case 'git.committed':
       dev.commit = { sha: e.data.sha, message: e.data.message };
+      if (!round.commits.includes(e.data.sha)) round.commits.push(e.data.sha);
       break;
     case 'git.pushed':
       dev.push = { remote: e.data.remote, branch: e.data.branch, sha: e.data.sha, link: e.data.link };
+      round.pushes.push({ sha: e.data.sha, link: e.data.link, at: record.at });
       dev.link = dev.pullRequest?.url ?? e.data.link;
       break;
     case 'forge.pr-opened': {
@@ -160,6 +212,7 @@ export function summarizeDevEvent(type: string, data: Record<string, unknown>): 
     case 'plan.proposed': return `plan v${d.version} proposed`;
     case 'plan.approved': return `plan v${d.version} approved`;
     case 'plan.feedback': return `feedback on plan v${d.onVersion}: "${cut(d.text)}"`;
+    case 'round.started': return `round ${d.round} started by feedback: "${cut(d.text)}"`;
     case 'model.called': return `${d.role} model ${d.model}${Array.isArray(d.fallbackFrom) && d.fallbackFrom.length ? ` (fallback ${d.provider})` : ''}: ${d.inputTokens} in / ${d.outputTokens} out tokens${Array.isArray(d.toolCalls) && d.toolCalls.length ? `, calls ${d.toolCalls.map((c: any) => c.name).join(', ')}` : ''}`;
     case 'tool.refused': return `${d.role ? `${d.role} ` : ''}tool ${d.name} refused: ${cut(d.reason, 100)}`;
     case 'exec.started': return `execution started on ${d.branch} from ${d.base}`;

@@ -10,9 +10,12 @@ export const DEV_STATES: StateMap = {
   approved: ['executing', 'failed', 'aborted'],
   executing: ['publishing', 'failed', 'aborted'],
   publishing: ['completed', 'failed', 'aborted'],
-  completed: [],
+  completed: ['planning'], // feedback starts the next round (decide.ts); no loop acts on a completed task
   failed: ['approved', 'planning', 'aborted'],
   aborted: ['approved', 'planning'],
 };
+
+/** States only a person's command leaves: settled for the loops (see WorkstreamCreatedSchema.settledStates). */
+export const SETTLED_DEV_STATES = ['completed'];
 
 export const TERMINAL_DEV_STATES = new Set(['completed', 'failed', 'aborted']);

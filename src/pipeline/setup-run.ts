@@ -152,7 +152,11 @@ export function secretsAllowedFor(ws: Workspace, task: TaskView): boolean {
 
 /** Runs the setup step and records it; returns the outcome (the caller fails the task when it did not pass). */
 export async function recordedSetup(ws: Workspace, lease: Lease, task: TaskView, exec: { number: number; worktree: string; baseCommit?: string }, repoSource: string, signal: AbortSignal): Promise<SetupOutcome & { file: string }> {
-  const outcome = await runSetup(ws, task, repoSource, exec.worktree, signal, exec.baseCommit);
+  // From round 2 the branch holds what earlier rounds' models wrote (committed and pushed): secrets
+  // go only to a setup running from the files the task forked from, so the comparison is with round
+  // 1's start, not this round's (a start that is not recorded is no commit: counted as changed).
+  const forkedAt = task.dev.round > 1 ? (task.dev.rounds[0]?.startCommit ?? 'no-recorded-fork-commit') : exec.baseCommit;
+  const outcome = await runSetup(ws, task, repoSource, exec.worktree, signal, forkedAt);
   const header = outcome.plan
     ? `$ ${outcome.plan.command}\n# ${outcome.cached ? 'restored from the dependency cache' : `exit ${outcome.exitCode}`}, ${outcome.durationMs} ms, setup from ${outcome.plan.source}${outcome.plan.lockfile ? ` (${outcome.plan.lockfile})` : ''}\n`
     : '';

@@ -2,14 +2,16 @@
  * Pushes a task branch. The safety rules live here, in code: only `task/<id>` branches, never a
  * protected name, never --force, only the refspec `refs/heads/<b>:refs/heads/<b>`, never a merge,
  * never into the user's local repository (a mirror's `path` source is only read), and never
- * changes that contain a known secret.
+ * changes that contain a known secret. Precondition of every push: it is a fast-forward (the
+ * remote branch is absent or its commit is an ancestor of ours; a follow-up round's push adds
+ * commits on top of the previous round's), checked before git is asked: BRANCH_DIVERGED otherwise.
  */
 import { existsSync, realpathSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OrchestraError } from '../core/errors.js';
 import type { NamedSecret } from '../core/secret-scan.js';
-import { git, gitMaybe, revParse, worktreeRecord } from './git.js';
+import { git, gitMaybe, gitOk, revParse, worktreeRecord } from './git.js';
 import { branchLink } from './links.js';
 import { normalizeRemote, remoteBranchSha } from './remote.js';
 import { isRemoteUrl, MIRROR_SOURCE_KIND, sealedMirrorSource, redactUrl, transportOptions } from './repo-source.js';
@@ -60,7 +62,8 @@ export interface PushResult {
 /**
  * Pushes the worktree's task branch to `remote` (a remote name, URL or path). Idempotent: when the
  * remote branch already points at the local branch head nothing is pushed. A remote that has moved
- * on (non-fast-forward) is reported as GIT_ERROR; it is never overwritten.
+ * on (non-fast-forward) is BRANCH_DIVERGED (GIT_ERROR when it moved between the check and the
+ * push and git rejected it); it is never overwritten.
  */
 export async function pushTaskBranch(opts: {
   worktreePath: string;
@@ -90,6 +93,10 @@ export async function pushTaskBranch(opts: {
   const link = branchLink(shown, branch);
   const remoteSha = await remoteBranchSha(remoteUrl, branch, worktreePath);
   if (remoteSha === sha) return { remoteUrl: shown, branch, sha, pushed: false, alreadyThere: true, link };
+  // Fast-forward only: a remote commit we do not have, or one off our history, is never overwritten.
+  if (remoteSha !== null && !(await gitOk(worktreePath, ['merge-base', '--is-ancestor', remoteSha, sha]))) {
+    throw new OrchestraError('BRANCH_DIVERGED', `Remote ${shown} has ${branch} at ${remoteSha.slice(0, 10)}, which is not in this branch's history: not pushing (never forced) and not overwriting it`, { branch, remoteUrl: shown, remoteSha, sha });
+  }
 
   const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, `${sha}~1`));
   if (from) assertNoSecrets(await scanChanges(worktreePath, from, sha, scannerFor(opts.secrets)), `push ${branch}`);

@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
 import { writeAtomic } from '../core/fsutil.js';
 import { hasChanges } from './changes.js';
-import { assertNotOption, git, gitLine, gitMaybe, refExists, worktreeRecord, worktreeRecordPath } from './git.js';
+import { assertNotOption, git, gitLine, gitMaybe, gitOk, refExists, worktreeRecord, worktreeRecordPath } from './git.js';
 import { isSealedMirror, MIRROR_MARKER } from './repo-source.js';
 
 export const TASK_BRANCH_PREFIX = 'task/';
@@ -223,11 +223,18 @@ export async function prepareWorktree(opts: {
   worktreesDir: string;
   taskId: string;
   base?: string;
+  /**
+   * A follow-up round (follow-up.ts): the branch starts at this commit (the previous round's
+   * push, or the remote's tip on top of it) instead of at the base, and `baseCommit` is this
+   * commit, so diffs show what the round changed. A reused worktree must hold it in its history.
+   */
+  startAt?: string;
 }): Promise<PreparedWorktree> {
   const branch = taskBranchName(opts.taskId);
   const repoPath = realpathSync(resolve(opts.repoPath));
   const path = resolve(opts.worktreesDir, opts.taskId);
   await assertMirror(repoPath);
+  if (opts.startAt !== undefined) assertNotOption(opts.startAt, 'Start commit');
   const refs = await readBranchRefs(repoPath);
   const baseBranch = opts.base?.trim() || (await detectBase(repoPath, undefined, refs)).branch;
   const baseRef = resolveBranchRef(refs, baseBranch);
@@ -247,12 +254,23 @@ export async function prepareWorktree(opts: {
       throw new OrchestraError('CONFLICT', `Worktree ${path} is on ${wt.branch ?? 'a detached HEAD'}, expected ${branch}`, { path, branch: wt.branch });
     }
     await restoreDotGit(realpathSync(path), wt.gitDir);
-    return result(false);
+    if (opts.startAt && !(await gitOk(path, ['merge-base', '--is-ancestor', opts.startAt, 'HEAD']))) {
+      throw new OrchestraError('CONFLICT', `Worktree ${path} is not on top of ${opts.startAt.slice(0, 10)} (the commit this round builds on); move it away and retry`, { path });
+    }
+    return result(false, opts.startAt);
   }
 
   await mkdir(opts.worktreesDir, { recursive: true });
   // A registration whose directory vanished (a crash, a cleared cache) makes `worktree add` refuse the path.
   if (hasRegistration(repoPath, path)) await git(repoPath, ['worktree', 'prune']);
+  if (opts.startAt) {
+    // Only the mirror's own copy of the branch is moved (no worktree has it checked out here): the remote is never touched.
+    if (refs.commits.has(`refs/heads/${branch}`)) await git(repoPath, ['branch', '-f', '--no-track', branch, opts.startAt]);
+    else await git(repoPath, ['branch', '--no-track', branch, opts.startAt]);
+    await git(repoPath, ['worktree', 'add', path, branch]);
+    await recordWorktree(repoPath, path);
+    return result(true, opts.startAt);
+  }
   if (refs.commits.has(`refs/heads/${branch}`)) {
     await git(repoPath, ['worktree', 'add', path, branch]);
     await recordWorktree(repoPath, path);

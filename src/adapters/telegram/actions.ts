@@ -16,7 +16,11 @@ const notDev = (view: TaskView, what: string) => `${bold(view.title)} is in the 
 
 export async function feedback(s: Session, ctx: Context, view: TaskView, text: string): Promise<string> {
   const can = availableActions(view);
-  if (!can.feedback) return `Feedback applies to a plan waiting for approval; ${bold(view.title)} is ${esc(view.state)}.`;
+  if (!can.feedback) return `Feedback applies to a plan waiting for approval or a completed task; ${bold(view.title)} is ${esc(view.state)}.`;
+  if (can.followUp) {
+    await s.submit(ctx, view, { command: 'feedback', task: view.id, text }, `🔁 Follow-up sent for ${bold(view.title)}: round ${view.dev.round + 1} will be planned on ${code(view.dev.push?.branch ?? 'its branch')}.`);
+    return '';
+  }
   const version = view.dev.plans.at(-1)?.version ?? 0;
   await s.submit(ctx, view, { command: 'feedback', task: view.id, text }, `✍️ Feedback on plan v${version} sent for ${bold(view.title)}; a revised plan will follow.`);
   return '';

@@ -24,8 +24,11 @@ const repoOf = (task: TaskView) => (typeof task.fields.repo === 'string' ? task.
 
 function taskHead(task: TaskView): string {
   const repo = repoOf(task);
-  return `${bold(task.title)}\n${code(task.id)}${repo ? ` · repo ${code(repo)}` : ''}`;
+  return `${bold(task.title)}\n${code(task.id)}${roundOf(task)}${repo ? ` · repo ${code(repo)}` : ''}`;
 }
+
+/** ` · round 2` once a follow-up round started (feedback on the completed task). */
+const roundOf = (task: TaskView) => ((task.dev?.round ?? 1) > 1 ? ` · round ${task.dev.round}` : '');
 
 const bullets = (items: string[], numbered = false) =>
   items.map((item, i) => `${numbered ? `${i + 1}.` : '•'} ${esc(item.trim())}`).join('\n');
@@ -94,6 +97,7 @@ export function renderCompleted(task: TaskView): string {
   if (task.dev.pullRequest) lines.push(`Pull request: ${linkOrCode(task.dev.pullRequest.url)}`);
   if (task.dev.summary) lines.push(esc(clip(task.dev.summary, 1000)));
   if (task.dev.diffStat) lines.push(`<pre>${esc(clip(shortDiffStat(task.dev.diffStat), 2000))}</pre>`);
+  if (push) lines.push(`<i>More to change? Reply to this message (or press Follow up) and the next round builds on this branch.</i>`);
   return lines.join('\n') + cost(task);
 }
 
@@ -134,7 +138,7 @@ export function renderStatus(task: TaskView): string {
 export function renderList(tasks: TaskView[], max = 30): string {
   if (tasks.length === 0) return 'No tasks yet. Create one with /task &lt;repo&gt; &lt;what to do&gt;.';
   const shown = tasks.slice(-max).reverse();
-  const lines = shown.map((t) => `${STATE_ICON[t.state] ?? '•'} ${code(t.id)} ${esc(t.state)}\n   ${esc(clip(t.title, 80))}`);
+  const lines = shown.map((t) => `${STATE_ICON[t.state] ?? '•'} ${code(t.id)} ${esc(t.state)}${roundOf(t)}\n   ${esc(clip(t.title, 80))}`);
   const more = tasks.length > shown.length ? `\n… and ${tasks.length - shown.length} older` : '';
   return `<b>Tasks</b> (newest first)\n${lines.join('\n')}${more}`;
 }

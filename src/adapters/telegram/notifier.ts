@@ -33,6 +33,9 @@ export const planKeyboard = (taskId: string, version: number, actions?: Availabl
   ]],
 });
 
+/** The button under a completed task's message: feedback there starts the next round on its branch. */
+export const followUpKeyboard = (taskId: string) => ({ inline_keyboard: [[{ text: 'Follow up', callback_data: `followup:${taskId}` }]] });
+
 /** The chat of a task created through this bot: in a private chat the chat id is the user id. */
 export function chatFromCreator(view: TaskView): number | undefined {
   const m = /^adapter:telegram:(-?\d+)(?:@|$)/.exec(view.createdBy);
@@ -191,7 +194,8 @@ export class Notifier {
     }
     if (view.state !== note.state) {
       const final = view.state === 'completed' ? renderCompleted(view) : view.state === 'failed' ? renderFailed(view) : view.state === 'aborted' ? renderAborted(view) : undefined;
-      if (final) for (const id of await this.messenger.send(chat, final)) this.state.rememberMessage(chat, id, view.id);
+      const keyboard = view.state === 'completed' && availableActions(view).followUp ? followUpKeyboard(view.id) : undefined;
+      if (final) for (const id of await this.messenger.send(chat, final, keyboard ? { keyboard } : {})) this.state.rememberMessage(chat, id, view.id);
       note.state = view.state;
     }
   }

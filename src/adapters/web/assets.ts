@@ -105,6 +105,7 @@ export const APP_JS = String.raw`'use strict';
     var m = el('span', 't-meta');
     var parts = [];
     parts.push(s.repo ? el('span', 't-repo', s.repo) : document.createTextNode(s.workstream));
+    if (s.round) parts.push(document.createTextNode('round ' + s.round));
     if (s.planVersion) parts.push(document.createTextNode('plan v' + s.planVersion));
     if (s.runningSince) {
       var r = el('span');

@@ -89,7 +89,7 @@ function taskCommand(id: string, action: string, form: Record<string, string>, t
     case 'feedback': {
       const feedback = text('text', 20_000);
       if (!feedback) throw new HttpError(400, 'Feedback needs some text.');
-      return { command: { command: 'feedback', task: id, text: feedback }, message: 'Feedback sent: the planner will make a new version.' };
+      return { command: { command: 'feedback', task: id, text: feedback }, message: 'Feedback sent: the planner will make a new version (on a completed task: the next round, on its branch).' };
     }
     case 'abort': {
       const reason = text('reason', 2000);

@@ -31,8 +31,8 @@ export function register(program: Command, ctx: CliContext): void {
     }));
   program.command('approve <id>').description('approve a plan version (default: the latest); nothing runs without it').option('--version <n>', 'the version you reviewed', int('version')).option(...OWNER)
     .action(runCmd((id, opts: { version?: number }) => ({ command: 'approve', task: id, ...(opts.version ? { version: opts.version } : {}) }), (v) => `approved plan v${v.dev.approvedVersion} of ${v.id}; the executor takes it from here`));
-  program.command('feedback <id> <text>').description('ask the planner for a revised plan').option(...OWNER)
-    .action(runCmd((id, text: string) => ({ command: 'feedback', task: id, text }), (v) => `feedback recorded; plan v${v.dev.plans.length + 1} will follow for ${v.id}`));
+  program.command('feedback <id> <text>').description('ask the planner for a revised plan, or (on a completed task) start a follow-up round on its branch').option(...OWNER)
+    .action(runCmd((id, text: string) => ({ command: 'feedback', task: id, text }), (v) => `feedback recorded; ${v.dev.round > 1 && v.dev.rounds.at(-1)!.plans.length === 0 ? `round ${v.dev.round} started on ${v.dev.push?.branch ?? 'the task branch'}: ` : ''}plan v${v.dev.plans.length + 1} will follow for ${v.id}`));
   program.command('abort <id>').description('stop the task at the next safe point (the worktree is kept)').option('--reason <text>').option(...OWNER)
     .action(runCmd((id, opts: { reason?: string }) => ({ command: 'abort', task: id, ...(opts.reason ? { reason: opts.reason } : {}) }), (v) => `${v.id} aborted`));
   program.command('retry <id>').description('send a failed task back to execution (same plan) or, with --replan, to planning').option('--replan').option(...OWNER)

@@ -37,6 +37,12 @@ export const WorkstreamCreatedSchema = z.object({
   retry: RetryPolicySchema.prefault({}),
   /** Task fields a new task of this workstream must carry (e.g. `repo` for dev tasks). */
   requiredFields: z.array(z.string()).default([]),
+  /**
+   * States no loop acts on although a person's command leads out of them (the dev workstream's
+   * `completed`, left by feedback): a task there is settled like one in a state without exits,
+   * until a command appends to it. Optional without a default, so an update that omits it keeps it.
+   */
+  settledStates: z.array(z.string()).optional(),
 });
 
 export interface WorkstreamView {
@@ -47,6 +53,7 @@ export interface WorkstreamView {
   initial: string;
   retry: RetryPolicy;
   requiredFields: string[];
+  settledStates?: string[];
   /** Each with the actor who added it (from its record, never from its data): commands are trusted by who chose them. */
   triggers: Array<Trigger & { addedBy?: string }>;
   createdAt: string;
@@ -71,7 +78,8 @@ export function foldWorkstream(records: StreamRecord[]): WorkstreamView | undefi
         continue;
       } else if (event.type === 'workstream.updated') {
         const data = WorkstreamCreatedSchema.partial().parse(event.data);
-        Object.assign(view, Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)));
+        // Only the keys the update names: zod fills defaults (requiredFields [], description '') for the others.
+        Object.assign(view, Object.fromEntries(Object.entries(data).filter(([k, v]) => v !== undefined && Object.hasOwn(event.data, k))));
         view.initial = Object.keys(view.states)[0]!;
       } else if (event.type === 'trigger.added') {
         view.triggers.push({ ...TriggerSchema.parse(event.data), addedBy: describeActor(record.actor) });

@@ -10,8 +10,8 @@ export type NewWorkstream = z.input<typeof WorkstreamCreatedSchema>;
 
 /**
  * `ifMissing`: an existing workstream is left as it is. `addMissingTransitions` (with ifMissing):
- * an existing workstream gains the moves of `input.states` it lacks (a built-in map that grew in
- * a later version), by one `workstream.updated`; nothing it had is taken away.
+ * an existing workstream gains the moves of `input.states` and the `settledStates` it lacks (a
+ * built-in map that grew in a later version), by one `workstream.updated`; nothing it had is taken away.
  */
 export async function createWorkstream(ws: Workspace, input: Partial<NewWorkstream> & { name: string }, actor: Actor, opts: { ifMissing?: boolean; addMissingTransitions?: boolean } = {}): Promise<WorkstreamView> {
   if (!isSlug(input.name)) throw new OrchestraError('INVALID_INPUT', `workstream name "${input.name}" must be lower-case letters, digits, - or _`);
@@ -25,7 +25,10 @@ export async function createWorkstream(ws: Workspace, input: Partial<NewWorkstre
     if (existing) {
       if (opts.ifMissing && opts.addMissingTransitions) {
         const merged = mergeStates(existing.states, parsed.data.states);
-        return merged ? { actor, events: [{ type: 'workstream.updated', data: { states: merged } }] } : null;
+        const wantSettled = parsed.data.settledStates ?? [];
+        const settled = wantSettled.some((st) => !existing.settledStates?.includes(st)) ? [...new Set([...(existing.settledStates ?? []), ...wantSettled])] : undefined;
+        if (!merged && !settled) return null;
+        return { actor, events: [{ type: 'workstream.updated', data: { ...(merged ? { states: merged } : {}), ...(settled ? { settledStates: settled } : {}) } }] };
       }
       if (opts.ifMissing) return null;
       throw new OrchestraError('CONFLICT', `workstream ${input.name} already exists`);

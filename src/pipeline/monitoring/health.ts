@@ -51,7 +51,7 @@ export interface SinceStart {
 export interface HealthSnapshot {
   at: string;
   ups: UpHealth[];
-  /** `settled`: archived or in a state without a way out (completed). */
+  /** `settled`: archived, or in a state without a way out or a settled state (completed). */
   tasks: { total: number; open: number; settled: number };
   /** Open tasks by workstream and state. */
   queue: QueueEntry[];

@@ -14,6 +14,7 @@ import { retryLater, runTurns } from '../turns.js';
 import { recordedSetup, setupTail, worktreeEnv } from '../setup-run.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
 import { executionTarget, resolveTarget } from '../target.js';
+import { roundStart } from '../rounds.js';
 import { worktreeTools } from '../tools/worktree-tools.js';
 import { contextRefsText, contextTools, CONTEXT_TOOL_NAMES } from '../tools/context-tools.js';
 import { loopActor } from '../../core/actor.js';
@@ -35,14 +36,17 @@ interface Execution { worktree: string; branch: string; base: string; baseCommit
 async function beginExecution(ws: Workspace, lease: Lease, task: TaskView, profile: Profile): Promise<Execution | undefined> {
   if (task.state === 'executing' && task.dev.execution) {
     const e = task.dev.execution;
-    await prepareWorktree({ repoPath: (await executionTarget(ws, task, e)).objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: e.base });
+    // A follow-up round's worktree, if it vanished, is made again on the commit the round started from.
+    await prepareWorktree({ repoPath: (await executionTarget(ws, task, e)).objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: e.base, ...(task.dev.round > 1 ? { startAt: e.baseCommit } : {}) });
     await lease.append([{ type: 'exec.resumed', data: { attempt: lease.attempt } }]);
     return { worktree: e.worktree, branch: e.branch, base: e.base, baseCommit: e.baseCommit, number: task.dev.executions };
   }
   const plan = task.dev.plans.find((p) => p.version === task.dev.approvedVersion);
   if (!plan) return undefined;
   const target = await resolveTarget(ws, task);
-  const wt = await prepareWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: target.base.branch });
+  // A follow-up round starts on top of the pushed branch (BRANCH_DIVERGED when someone rewrote it).
+  const start = await roundStart(ws, task, target);
+  const wt = await prepareWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: target.base.branch, ...(start ? { startAt: start.commit } : {}) });
   const { record } = await lease.append((view) => (view.state !== 'approved' ? null : [
     { type: 'exec.started', data: { worktree: wt.path, branch: wt.branch, base: wt.base, baseCommit: wt.baseCommit, planVersion: plan.version, ...profileRef(profile) } },
     { type: 'task.moved', data: { from: 'approved', to: 'executing', reason: `executing plan v${plan.version} on ${wt.branch}` } },
@@ -57,6 +61,7 @@ async function openingMessage(ws: Workspace, task: TaskView, resumed: boolean, p
     `Task: ${task.title}`, '', task.description || '(no description)', '',
     `The approved plan (v${plan.version}):`, '', await ws.readWorkspaceFile(plan.file), '',
     await contextRefsText(ws, { taskId: task.id, repo: String(task.fields.repo), profile }), '',
+    ...(task.dev.round > 1 ? [`This is round ${task.dev.round}: the branch already holds the earlier rounds' work (your worktree starts at commit ${task.dev.execution?.baseCommit.slice(0, 10) ?? 'its pushed tip'}); make only the changes this plan asks for.`, ''] : []),
     resumed
       ? 'This run resumes after an interruption: the worktree already holds the earlier edits. Run the tests first to see where things stand.'
       : 'Carry out the plan. Edit, run the tests, fix failures, and call finish when the tests pass.',

@@ -12,6 +12,7 @@ import { assertPriced, roleModel } from '../model-runtime.js';
 import { loadPromptSet, PROMPT_SETS } from '../prompts.js';
 import { resolveTarget, type Target } from '../target.js';
 import { planSetupFromNames, REPO_SETUP_FILE } from '../setup.js';
+import { currentRound, previousRoundBriefing, roundStart } from '../rounds.js';
 import { git } from '../../vcs/git.js';
 import { repoReader } from '../tools/repo-reader.js';
 import { contextRefsText, contextTools, CONTEXT_TOOL_NAMES } from '../tools/context-tools.js';
@@ -29,9 +30,10 @@ const SUBMIT_PLAN: ToolSpec = {
   parameters: planParameters,
 };
 
-async function briefing(ws: Workspace, task: TaskView, target: Target, profile: Profile): Promise<string> {
-  const root = (await git(target.objects, ['ls-tree', '--name-only', target.base.commit]).catch(() => '')).split('\n').filter(Boolean);
-  const repoSetupFile = (await git(target.objects, ['ls-tree', '--name-only', target.base.commit, '--', REPO_SETUP_FILE]).catch(() => '')).trim() !== '';
+/** `readAt`: the commit the planner reads (the base, or in a follow-up round the branch's pushed tip). */
+async function briefing(ws: Workspace, task: TaskView, target: Target, profile: Profile, readAt: string): Promise<string> {
+  const root = (await git(target.objects, ['ls-tree', '--name-only', readAt]).catch(() => '')).split('\n').filter(Boolean);
+  const repoSetupFile = (await git(target.objects, ['ls-tree', '--name-only', readAt, '--', REPO_SETUP_FILE]).catch(() => '')).trim() !== '';
   const setup = planSetupFromNames(task, ws.config, root, repoSetupFile);
   const test = (typeof task.fields.test === 'string' && task.fields.test) || ws.config.testCommand;
   const parts = [
@@ -44,9 +46,14 @@ async function briefing(ws: Workspace, task: TaskView, target: Target, profile: 
     `Test command: ${test || 'detected from the repository when the execution starts'}`,
   ];
   const previous = task.dev.plans.at(-1);
+  // In a follow-up round only this round's plans count as "your plan": the previous round's comes with its result.
+  const revising = previous && (task.dev.round < 2 || currentRound(task).plans.includes(previous.version));
   const feedback = task.dev.feedback.filter((f) => f.onVersion === previous?.version);
-  if (previous && feedback.length) {
+  if (task.dev.round >= 2) parts.push('', ...(await previousRoundBriefing(ws, task, target.objects, readAt)));
+  if (previous && revising && feedback.length) {
     parts.push('', `You proposed plan v${previous.version}:`, '', await ws.readWorkspaceFile(previous.file), '', 'The developer answered:', ...feedback.map((f) => `> ${f.text}`), '', `Make plan v${previous.version + 1}: revise the plan to address this feedback, then call submit_plan.`);
+  } else if (task.dev.round >= 2) {
+    parts.push('', `Make plan v${(previous?.version ?? 0) + 1} for round ${task.dev.round}: only the changes still needed on top of the branch. Explore the repository, then call submit_plan.`);
   } else {
     parts.push('', 'Explore the repository, then call submit_plan.');
   }
@@ -69,11 +76,13 @@ export function createPlannerLoop(env: LoopEnv): Loop {
         const limits = effectiveLimits(ws.config.limits, task, { trusted: isTrustedActor(ws.config, task.createdBy), budget: profile.budget });
         const maxTurns = Math.min(limits.plannerMaxTurns, profile.budget.maxTurns ?? Infinity);
         const target = await resolveTarget(ws, task);
-        const tools = repoReader(target.objects, target.base.commit);
+        // A follow-up round reads the branch it builds on (BRANCH_DIVERGED when someone rewrote it).
+        const readAt = (await roundStart(ws, task, target))?.commit ?? target.base.commit;
+        const tools = repoReader(target.objects, readAt);
         const context = contextTools(ws, { role: 'planner', taskId: task.id, repo: String(task.fields.repo), actor: loopActor('planner'), profile });
         const model = roleModel(ws, ws.config.planner);
         assertPriced(ws, model);
-        const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target, profile) }];
+        const messages: ChatMessage[] = [{ role: 'user', text: await briefing(ws, task, target, profile, readAt) }];
         const outcome = await runTurns<Plan>({
           ws, lease, role: 'planner', model, messages, signal, maxTurns, profile,
           prompts: () => loadPromptSet(ws, PROMPT_SETS.planner),
@@ -98,7 +107,7 @@ export function createPlannerLoop(env: LoopEnv): Loop {
         const file = await ws.writeTaskFile(task.id, `plan-v${version}.md`, renderPlanMarkdown(task.title, version, outcome.value), { onTaken: 'newName' });
         // Aborted (or otherwise moved) while planning: the plan is not proposed, the task stays.
         await lease.release((view) => (view.state !== 'planning' ? [] : [
-          { type: 'plan.proposed', data: { version, file, base: target.base.branch, baseCommit: target.base.commit, ...outcome.value, ...profileRef(profile) } },
+          { type: 'plan.proposed', data: { version, file, base: target.base.branch, baseCommit: readAt, ...outcome.value, ...profileRef(profile) } },
           { type: 'task.moved', data: { from: 'planning', to: 'planned', reason: `plan v${version} ready for review` } },
         ]), 'planned');
         env.log.info('plan proposed', { task: task.id, version });

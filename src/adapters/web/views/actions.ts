@@ -14,7 +14,10 @@ export function actionsCard(v: TaskView, csrf: string): SafeHtml | '' {
   if (can.approve !== undefined) {
     parts.push(html`<form method="post" action="${action('approve')}" data-ajax class="inline">${hidden}<input type="hidden" name="version" value="${can.approve}"><button type="submit" class="primary" id="approve">Approve v${can.approve}</button></form>`);
   }
-  if (can.feedback) {
+  if (can.followUp) {
+    // A completed task: the feedback starts the next round on its pushed branch.
+    parts.push(html`<form method="post" action="${action('feedback')}" data-ajax data-reset class="stack" id="follow-up">${hidden}<label>Follow up: round ${v.dev.round + 1} on <code>${v.dev.push?.branch ?? ''}</code> <textarea name="text" rows="3" required maxlength="20000" placeholder="What should change next? The new plan builds on the pushed work."></textarea></label><div class="actions"><button type="submit">Start round ${v.dev.round + 1}</button></div></form>`);
+  } else if (can.feedback) {
     parts.push(html`<form method="post" action="${action('feedback')}" data-ajax data-reset class="stack">${hidden}<label>Feedback on v${latestPlanVersion(v)} <textarea name="text" rows="3" required maxlength="20000" placeholder="What should the next version change?"></textarea></label><div class="actions"><button type="submit">Send feedback</button></div></form>`);
   }
   if (can.retry) {

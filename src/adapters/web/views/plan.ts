@@ -27,9 +27,12 @@ export function planCard(d: TaskPageData): SafeHtml | '' {
     const feedback = v.dev.feedback.filter((f) => f.onVersion === p.version)
       .map((f) => html`<blockquote class="feedback"><p class="muted">Feedback ${time(f.at)}</p>${markdown(f.text)}</blockquote>`);
     const body = file.missing ? planSectionsHtml(p) : fileBlock(v.id, file, html`<div class="md">${markdown(file.text)}</div>`);
-    const status = v.dev.approvedVersion === p.version ? html`<span class="badge s-completed">approved</span>`
+    // An earlier round's approved plan stays "approved"; with rounds, each version names its round.
+    const round = v.dev.rounds.find((r) => r.plans.includes(p.version));
+    const ofRound = v.dev.round > 1 && round ? html` <span class="muted">round ${round.round}</span>` : '';
+    const status = v.dev.approvedVersion === p.version || round?.approvedVersion === p.version ? html`<span class="badge s-completed">approved</span>`
       : i === 0 && v.state === 'planned' ? html`<span class="badge s-planned">awaiting approval</span>` : '';
-    return html`<details class="plan" data-key="plan-v${p.version}"${i === 0 ? html` open` : ''}><summary>Version ${p.version} ${status} <span class="muted">${time(p.at)}</span></summary>${body}${feedback}</details>`;
+    return html`<details class="plan" data-key="plan-v${p.version}"${i === 0 ? html` open` : ''}><summary>Version ${p.version}${ofRound} ${status} <span class="muted">${time(p.at)}</span></summary>${body}${feedback}</details>`;
   });
   return html`<section class="card" id="plan"><h2>Plan</h2>${join(versions, '\n')}</section>`;
 }

@@ -14,6 +14,8 @@ export interface TaskSummary {
   lastSeq: number;
   planVersion?: number;
   approvedVersion?: number;
+  /** The round once a follow-up started (2, 3, ...); absent in round 1. */
+  round?: number;
   link?: string;
   archived: boolean;
   /** The task's `repo` field. */
@@ -37,6 +39,7 @@ export function summarize(view: TaskView): TaskSummary {
     updatedAt: view.updatedAt,
     lastSeq: view.lastSeq,
     ...(view.dev.plans.length ? { planVersion: view.dev.plans.at(-1)!.version } : {}),
+    ...(view.dev.round > 1 ? { round: view.dev.round } : {}),
     ...(view.dev.approvedVersion !== undefined ? { approvedVersion: view.dev.approvedVersion } : {}),
     ...(link ? { link } : {}),
     archived: view.archived,
@@ -53,7 +56,7 @@ export function summarize(view: TaskView): TaskSummary {
  */
 export function taskRow(s: TaskSummary, now = Date.now()): SafeHtml {
   const running = s.runningSince ? html`running <span class="elapsed" data-since="${s.runningSince}">${elapsed(now - Date.parse(s.runningSince))}</span>` : '';
-  const meta = join([s.repo ? html`<span class="t-repo">${s.repo}</span>` : s.workstream, s.planVersion ? `plan v${s.planVersion}` : '', running,
+  const meta = join([s.repo ? html`<span class="t-repo">${s.repo}</span>` : s.workstream, s.round ? `round ${s.round}` : '', s.planVersion ? `plan v${s.planVersion}` : '', running,
     s.cost ? html`<span class="t-cost">${s.cost}</span>` : '', s.link ? 'pushed' : ''], ' · ');
   const needsYou = s.needsYou ? html`<span class="badge needs-you">needs you</span>` : '';
   return html`<li class="task" data-id="${s.id}" data-seq="${s.lastSeq}"><a href="/tasks/${s.id}">\

@@ -93,6 +93,23 @@ function detailsList(v: TaskView): SafeHtml {
 ${v.tags.length ? html`<dt>Tags</dt><dd>${join(v.tags.map((t) => html`<span class="tag">${t}</span>`), ' ')}</dd>` : ''}`;
 }
 
+/** `round 2 · plan v3` once a follow-up round started (round 1 pages look as before). */
+function roundBadge(v: TaskView): SafeHtml | '' {
+  const d = v.dev;
+  if (!d || d.round < 2) return '';
+  const plan = d.plans.at(-1);
+  const ofRound = plan && d.rounds.at(-1)!.plans.includes(plan.version);
+  return html` <span id="task-round" class="badge">round ${d.round}${ofRound ? html` · plan v${plan.version}` : ''}</span>`;
+}
+
+/** Each round: its plans, commits, pushes and the feedback that started it. */
+function roundsCard(v: TaskView): SafeHtml | '' {
+  const d = v.dev;
+  if (!d || d.round < 2) return '';
+  const items = d.rounds.map((r) => html`<li data-round="${r.round}"><b>Round ${r.round}</b> · ${r.plans.length ? `plan ${r.plans.map((p) => `v${p}`).join(', ')}` : 'no plan yet'}${r.commits.length ? ` · ${r.commits.length} commit${r.commits.length === 1 ? '' : 's'}` : ''}${r.pushes.length ? html` · pushed <code>${r.pushes.at(-1)!.sha.slice(0, 10)}</code>` : ''}${r.feedback ? html`<blockquote class="feedback">${markdown(r.feedback)}</blockquote>` : ''}</li>`);
+  return html`<section class="card" id="rounds"><h2>Rounds</h2><ol class="rounds">${items}</ol></section>`;
+}
+
 /** The part of the task page that is replaced live. */
 export function taskLive(d: TaskPageData, csrf: string, now = Date.now()): SafeHtml {
   const v = d.view;
@@ -104,13 +121,14 @@ export function taskLive(d: TaskPageData, csrf: string, now = Date.now()): SafeH
   return html`<div id="task" data-seq="${v.lastSeq}">
 <section class="card head">
 <h1 id="task-title">${v.title}</h1>
-<p><span id="task-state" class="${stateClass(v.state)}">${v.state}</span>${v.archived ? html` <span class="badge">archived</span>` : ''} <span class="muted">since ${time(v.stateSince)}</span>${afterPlan ? html` <a class="badge needs-you" href="#actions">needs you: review the plan</a>` : ''}</p>
+<p><span id="task-state" class="${stateClass(v.state)}">${v.state}</span>${roundBadge(v)}${v.archived ? html` <span class="badge">archived</span>` : ''} <span class="muted">since ${time(v.stateSince)}</span>${afterPlan ? html` <a class="badge needs-you" href="#actions">needs you: review the plan</a>` : ''}</p>
 ${runningLine(v, now)}
 <details data-key="details"><summary>Details</summary><dl>${detailsList(v)}</dl></details>
 ${v.description ? html`<div class="md description">${markdown(v.description)}</div>` : ''}
 </section>
 ${afterPlan ? '' : actions}
 ${resultCard(v)}
+${roundsCard(v)}
 ${planCard(d)}
 ${afterPlan ? actions : ''}
 ${executionCard(d)}

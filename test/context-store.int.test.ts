@@ -137,6 +137,7 @@ test('rotation: a new key version, current secrets re-encrypted as new records, 
   const oldRecord = (await readContext(ws, 'workspace/NPM_TOKEN'));
 
   const report = await rotateKeys(ws, testActor);
+  await ws.journal.flush(); // the rotating process commits what it wrote, as the CLI does when it exits
   assert.deepEqual({ from: report.from, to: report.to, created: report.created, reencrypted: report.reencrypted, retired: report.retired, kept: report.kept, failures: report.failures },
     { from: 'k1', to: 'k2', created: true, reencrypted: 2, retired: ['k1'], kept: [], failures: [] });
   assert.deepEqual(readdirSync(keyRingDir(ws.paths)), ['k2.json'], 'the old key file is gone');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { GENESIS_PREV } from '../src/core/chain.js';
 import { seal, type StreamRecord, type UnsealedRecord } from '../src/core/record.js';
 import { cliOk, runJson } from './support/cli-run.js';
@@ -22,6 +22,9 @@ function git(cwd: string, ...args: string[]): string {
 }
 
 /** Appends a record the way a careful forger would: right seq, right prev, valid checksum. */
+/** A stream's events directory as verify names it: relative to the root, as on disk (tasks are sharded). */
+const eventsRel = (root: string, stream: string) => relative(root, new WorkspacePaths(root).streamDir(stream));
+
 function appendForged(root: string, stream: string, events: UnsealedRecord['events']): number {
   const dir = new WorkspacePaths(root).streamDir(stream);
   const seq = readdirSync(dir).filter((n) => /^\d{10}\.json$/.test(n)).length + 1;
@@ -62,7 +65,7 @@ test('a record rewritten, re-sealed and committed into a rewritten history break
   const report = await runJson(root, ['verify']);
   assert.notEqual(report.code, 0, 'verify fails');
   const found = damage(report);
-  assert.deepEqual(found.map((f: any) => [f.kind, f.path]), [['chain-break', `${stream}/events/${file(3)}`]], JSON.stringify(found));
+  assert.deepEqual(found.map((f: any) => [f.kind, f.path]), [['chain-break', `${eventsRel(root, stream)}/${file(3)}`]], JSON.stringify(found));
   assert.match(found[0].message, /does not chain to record 2/);
 });
 
@@ -76,7 +79,7 @@ test('variant: a rewritten record that drops its prev (a downgrade to the unchai
   writeFileSync(join(new WorkspacePaths(root).streamDir(stream), file(2)), serialize(seal({ ...bare, events: [{ type: 'task.commented', data: { text: 'forged' } }] })));
   rewriteHistory(root);
   const found = damage(await runJson(root, ['verify']));
-  assert.deepEqual(found.map((f: any) => [f.kind, f.path]), [['chain-break', `${stream}/events/${file(2)}`]], JSON.stringify(found));
+  assert.deepEqual(found.map((f: any) => [f.kind, f.path]), [['chain-break', `${eventsRel(root, stream)}/${file(2)}`]], JSON.stringify(found));
   assert.match(found[0].message, /no "prev"/);
 });
 
@@ -91,7 +94,7 @@ test('an appended record with a valid checksum and chain that makes an illegal m
   const show = await runJson(root, ['task', 'show', id]);
   assert.equal(show.json.data.state, 'failed', 'the fold does not apply a move the state map forbids');
   const found = damage(await runJson(root, ['verify']));
-  assert.deepEqual(found.map((f: any) => [f.kind, f.path]), [['illegal-transition', `${stream}/events`]], JSON.stringify(found));
+  assert.deepEqual(found.map((f: any) => [f.kind, f.path]), [['illegal-transition', eventsRel(root, stream)]], JSON.stringify(found));
   assert.match(found[0].message, new RegExp(`record ${seq} .*failed -> publishing`));
   const replay = await runJson(root, ['replay']);
   assert.deepEqual(replay.json.data.byState, { failed: 1 }, 'replay folds the same way');

@@ -32,4 +32,5 @@ test('a trigger added while the triggers loop runs fires for the next task enter
   const fired = await waitFor('the new trigger fired', () => eventsOf(ws.paths.root, `tasks/${task.id}`).find((e) => e.type === 'trigger.fired'), 10_000);
   assert.equal(fired.data.ok, true, fired.data.output);
   assert.equal(fired.data.output, `fired-${task.id}`);
+  await up.stop(); // before the workspace is removed: a running committer would still write in .git
 });

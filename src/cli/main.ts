@@ -75,11 +75,14 @@ const open = () => Workspace.open(wsDir());
 function act<A extends unknown[]>(fn: (ws: Workspace, o: Output, ...args: A) => Promise<void>) {
   return async (...args: A) => {
     const o = out();
+    let ws: Workspace | undefined;
     try {
-      const ws = await open();
+      ws = await open();
       await fn(ws, o, ...args);
       if (ws.wrote) await ws.journal.flush();
     } catch (err) {
+      // What was written before the failure is committed too (or handed to the running committer).
+      if (ws?.wrote) await ws.journal.flush().catch(() => undefined);
       o.fail(err);
     }
   };

@@ -6,6 +6,7 @@ import { ContextConfigSchema } from './context/config.js';
 import { RateLimitsSchema } from './rate-limits.js';
 import { SecurityConfigSchema } from './security-config.js';
 import { MonitoringConfigSchema } from './monitoring-config.js';
+import { SyncConfigSchema } from './sync-config.js';
 
 /** The model providers there are: one list for config, agents and the provider factory. */
 export const ProviderKindSchema = z.enum(['anthropic', 'gemini', 'scripted']);
@@ -142,6 +143,8 @@ export const ConfigSchema = z.object({
   /** Per-actor submission limits (see rate-limits.ts). */
   rateLimits: RateLimitsSchema.prefault({}),
   monitoring: MonitoringConfigSchema.prefault({}),
+  /** Several machines through a git remote (sync-config.ts, spec §20). */
+  sync: SyncConfigSchema,
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -26,6 +26,9 @@ export const ErrorCodes = [
   'COMMAND_NOT_ALLOWED',
   'PROFILE_DENIED',
   'RATE_LIMITED',
+  'CLAIM_UNCONFIRMED',
+  'SYNC_UNREACHABLE',
+  'SYNC_DIVERGED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -152,6 +152,23 @@ export class GitJournal {
   }
 
   /**
+   * Runs `fn` while this process makes no commit (sync moves HEAD and the index under it). The
+   * caller must hold the committer lock, so no other process commits either.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.running) await this.running.catch(() => 0);
+    const run = fn();
+    this.running = run.then(() => 0, () => 0).finally(() => (this.running = undefined));
+    return run;
+  }
+
+  /** The next commit lists every record directory (files written under another HEAD are untracked again). */
+  scanAll(): void {
+    this.lastFullScan = 0;
+    this.dirty = true;
+  }
+
+  /**
    * Where new record files can be: the task directories marked since the last commit and the
    * shared directories (small); every FULL_SCAN_MS (and at the first commit of a process) all of
    * them, so a file written without a mark (a crash between write and mark) is still committed.

@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chainProblem, EMPTY_HASH, fileHash, GENESIS_PREV } from './chain.js';
 import { OrchestraError } from './errors.js';
@@ -46,6 +46,14 @@ export interface StoreOptions {
 
 export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
 
+function readGeneration(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /**
  * Append-only streams of records, one file per record named by its sequence number.
  * Precondition of `append`: the caller decided on the state up to `expectedLastSeq`.
@@ -73,7 +81,33 @@ export class StreamStore {
     this.listeners.push(listener);
   }
 
+  /**
+   * With sync on (spec §20): a marker file whose content changes whenever unaccepted records were
+   * renumbered, by any process. A read that finds it changed drops every cached stream first:
+   * cached records are immutable only once accepted. Unset (no remote): no cost at all.
+   */
+  private generation?: { file: string; seen: string };
+
+  watchGeneration(file: string): void {
+    this.generation = { file, seen: readGeneration(file) };
+  }
+
+  private checkGeneration(): void {
+    if (!this.generation) return;
+    const now = readGeneration(this.generation.file);
+    if (now === this.generation.seen) return;
+    this.generation.seen = now;
+    this.cache.clear();
+  }
+
+  /** Drops every cached stream (records renumbered by sync in this process). */
+  forgetAll(): void {
+    this.cache.clear();
+    if (this.generation) this.generation.seen = readGeneration(this.generation.file);
+  }
+
   async read(stream: string): Promise<StreamState> {
+    this.checkGeneration();
     const dir = this.paths.streamDir(stream);
     let names: string[];
     try {
@@ -137,6 +171,7 @@ export class StreamStore {
   }
 
   async append(stream: string, expectedLastSeq: number, draft: RecordDraft): Promise<StreamRecord> {
+    this.checkGeneration();
     // Before serializing: shared sub-values (YAML aliases) could expand to gigabytes of JSON.
     if (jsonExceeds(draft.events, this.opts.maxRecordBytes)) throw this.tooLarge(stream, draft, `more than ${this.opts.maxRecordBytes}`);
     const seq = expectedLastSeq + 1;

@@ -37,6 +37,7 @@ export function createPublisherLoop(env: LoopEnv): Loop {
         const secrets = await publishScanSecrets(ws, task, 'publisher');
         const commit = await commitAll({ worktreePath: exec.worktree, message, author, taskId: task.id, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
         const remote = await resolvePushRemote({ configured: ws.config.remote, repo: target.resolved });
+        await ws.acceptance.confirm(lease); // the claim still holds on the shared records (spec §20)
         const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
         await lease.release((view) => (view.state !== 'publishing' ? [] : [
           { type: 'git.committed', data: { sha: commit.sha, created: commit.created, message } },
@@ -48,6 +49,7 @@ export function createPublisherLoop(env: LoopEnv): Loop {
       } catch (err) {
         const { code, message } = describeError(err);
         if (code === 'LEASE_LOST') return;
+        if (code === 'CLAIM_UNCONFIRMED') throw err; // the loop retries later; nothing was pushed
         await failTask(lease, 'publish', message);
       }
     },

@@ -1,0 +1,28 @@
+/**
+ * Whether a claim counts (spec §20). With a git remote a lease grant counts only once its record
+ * reached the remote ("accepted"); before an external effect a step asks `confirm`. The sync
+ * layer installs the real implementation on the workspace; without a remote every claim is
+ * accepted at once and nothing waits (ALWAYS_ACCEPTED).
+ * Outcomes of `confirm`: resolves when the claim record is accepted and the accepted records
+ * still give this lease the task; LEASE_LOST when it was withdrawn or another claim holds the
+ * task; CLAIM_UNCONFIRMED when the remote cannot be reached in bounded time (no effect may start,
+ * the task is retried later).
+ */
+export interface ClaimRef {
+  taskId: string;
+  attempt: number;
+  owner: string;
+  /** The id of the record that granted the lease. */
+  claimId?: string;
+}
+
+export interface Acceptance {
+  confirm(claim: ClaimRef, signal?: AbortSignal): Promise<void>;
+  /** The TTL a loop claims with, given its local one (longer when heartbeats cannot cross machines). */
+  leaseTtlMs(localTtlMs: number): number;
+}
+
+export const ALWAYS_ACCEPTED: Acceptance = {
+  confirm: async () => undefined,
+  leaseTtlMs: (ttl) => ttl,
+};

@@ -13,11 +13,12 @@ export const ALLOWED = {
   exec: ['core'],
   vcs: ['core'],
   providers: ['core'],
+  sync: ['core'],
   loops: ['core', 'exec'],
   pipeline: ['core', 'loops', 'exec', 'vcs', 'providers'],
   adapters: ['core', 'loops', 'pipeline'],
-  app: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters'],
-  cli: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters', 'app'],
+  app: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters', 'sync'],
+  cli: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters', 'app', 'sync'],
 };
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s(?:type\s)?[^'"]*?from\s*'([^']+)'|import\(\s*'([^']+)'\s*\)/g;

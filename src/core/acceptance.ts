@@ -26,3 +26,10 @@ export const ALWAYS_ACCEPTED: Acceptance = {
   confirm: async () => undefined,
   leaseTtlMs: (ttl) => ttl,
 };
+
+/**
+ * The sync generation marker, relative to the runtime dir (.orchestra/): its content changes
+ * whenever sync renumbered unaccepted records. A process whose workspace has it watches it
+ * (StreamStore.watchGeneration); one without it (no remote) never looks.
+ */
+export const SYNC_GENERATION_FILE = 'sync/generation';

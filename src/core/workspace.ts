@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadConfig, writeDefaultConfig, type Config } from './config.js';
 import { OrchestraError } from './errors.js';
@@ -13,7 +13,7 @@ import { OpenTaskIndex } from './open-tasks.js';
 import type { StreamRecord } from './record.js';
 import { StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
 import { workspaceEnv } from './environment.js';
-import { ALWAYS_ACCEPTED, type Acceptance } from './acceptance.js';
+import { ALWAYS_ACCEPTED, SYNC_GENERATION_FILE, type Acceptance } from './acceptance.js';
 
 const GITIGNORE = ['# ephemeral state and the drop folder never enter history', '.orchestra/', 'inbox/', '.tmp-*', ''].join('\n');
 const MAX_CONFLICT_RETRIES = 200;
@@ -53,6 +53,9 @@ export class Workspace {
     this.store = new StreamStore(this.paths, { fsync: config.fsync, maxRecordBytes: config.storage.maxRecordBytes });
     this.journal = new GitJournal(this.paths, config);
     this.signals = new SignalFeed(this.paths.signals, this.paths.signalLog, config.loops.scanIntervalMs);
+    // A clone that syncs (spec §20) may see unaccepted records renumbered by another process.
+    const generation = join(this.paths.runtime, SYNC_GENERATION_FILE);
+    if (existsSync(generation)) this.store.watchGeneration(generation);
     this.store.onAppend((record) => {
       this.wrote = true;
       if (record.stream.startsWith('tasks/')) this.journal.markTask(record.stream.slice('tasks/'.length));

@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Acceptance, ClaimRef } from '../core/acceptance.js';
+import { SYNC_GENERATION_FILE, type Acceptance, type ClaimRef } from '../core/acceptance.js';
 import { describeError, OrchestraError } from '../core/errors.js';
 import { writeAtomic } from '../core/fsutil.js';
 import { newId } from '../core/ids.js';
@@ -38,7 +39,7 @@ export interface RoundReport {
 
 const MAX_PUSH_TRIES = 20;
 
-export const generationFile = (ws: Workspace) => join(ws.paths.runtime, 'sync', 'generation');
+export const generationFile = (ws: Workspace) => join(ws.paths.runtime, SYNC_GENERATION_FILE);
 
 /** The URL of the sync remote in the workspace repo, or undefined when it has none. */
 export async function syncRemoteUrl(ws: Workspace): Promise<string | undefined> {
@@ -69,6 +70,7 @@ export class SyncEngine implements Acceptance {
     if (!ws.config.sync.enabled || !(await syncRemoteUrl(ws))) return undefined;
     const engine = new SyncEngine(ws, log);
     ws.acceptance = engine;
+    if (!existsSync(generationFile(ws))) await writeAtomic(generationFile(ws), newId());
     ws.store.watchGeneration(generationFile(ws));
     return engine;
   }

@@ -20,11 +20,17 @@ export interface Acceptance {
   confirm(claim: ClaimRef, signal?: AbortSignal): Promise<void>;
   /** The TTL a loop claims with, given its local one (longer when heartbeats cannot cross machines). */
   leaseTtlMs(localTtlMs: number): number;
+  /**
+   * Whether this machine holds a path a step needs (an execution's worktree is on the machine
+   * that ran it): with several machines, a step that needs one is left to the machine that has it.
+   */
+  holdsLocally(path: string | undefined): boolean;
 }
 
 export const ALWAYS_ACCEPTED: Acceptance = {
   confirm: async () => undefined,
   leaseTtlMs: (ttl) => ttl,
+  holdsLocally: () => true,
 };
 
 /**

@@ -75,6 +75,10 @@ export class SyncEngine implements Acceptance {
     return engine;
   }
 
+  holdsLocally(path: string | undefined): boolean {
+    return path !== undefined && existsSync(path);
+  }
+
   leaseTtlMs(localTtlMs: number): number {
     return Math.max(localTtlMs, this.config.leaseTtlMs);
   }

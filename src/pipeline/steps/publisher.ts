@@ -24,7 +24,8 @@ export function createPublisherLoop(env: LoopEnv): Loop {
   return new TaskLoop(env, {
     name: 'publisher',
     purpose: 'publish',
-    wants: (task) => task.workstream === DEV_WORKSTREAM && task.state === 'publishing',
+    // With several machines the worktree is where the executor ran: only that machine publishes.
+    wants: (task) => task.workstream === DEV_WORKSTREAM && task.state === 'publishing' && ws.acceptance.holdsLocally(task.dev.execution?.worktree),
     giveUp: (lease, reason) => failTask(lease, 'publish', reason),
     async work({ lease, task }) {
       const exec = task.dev.execution;

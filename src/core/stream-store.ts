@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chainProblem, EMPTY_HASH, fileHash, GENESIS_PREV } from './chain.js';
 import { OrchestraError } from './errors.js';
@@ -161,6 +162,13 @@ export class StreamStore {
     this.cache.delete(stream);
   }
 
+  /** With sync on: whether the file at `lastSeq` still hashes to `prev` (it was not renumbered meanwhile). */
+  private stillChained(stream: string, lastSeq: number, prev: string): boolean {
+    if (lastSeq === 0) return true;
+    const read = readRegularFileSync(join(this.paths.streamDir(stream), recordFileName(lastSeq)), this.opts.maxRecordBytes);
+    return (read.ok ? fileHash(read.bytes) : EMPTY_HASH) === prev;
+  }
+
   /** The `prev` of a record appended after `lastSeq`: from the cache, or the file itself. */
   private prevFor(stream: string, lastSeq: number): string {
     if (lastSeq === 0) return GENESIS_PREV;
@@ -206,6 +214,13 @@ export class StreamStore {
     const created = await createExclusive(path, text, { fsync: this.opts.fsync });
     if (!created) {
       throw new OrchestraError('CONFLICT', `stream ${stream} moved past ${expectedLastSeq} while this write was decided`, { stream, seq });
+    }
+    if (this.generation && !this.stillChained(stream, expectedLastSeq, record.prev!)) {
+      // Sync renumbered the predecessor while this was decided: the decision is void. The file is
+      // ours and unaccepted, so taking it back is safe; the caller re-reads and decides again.
+      await unlink(path).catch(() => undefined);
+      this.cache.delete(stream);
+      throw new OrchestraError('CONFLICT', `stream ${stream} was renumbered by sync while this write was decided`, { stream, seq });
     }
     // The writer knows what it wrote: extend its cache instead of re-reading the file.
     const cached = this.cache.get(stream);

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSampleRepo } from '../src/app/demo.js';
 import { initWorkspace } from '../src/app/setup.js';
@@ -164,5 +164,35 @@ test('kill -9 of a worker machine mid-work: its tasks finish once it is back, no
     assert.equal(ofType(front, v.id, 'git.committed').length, 1, `${v.id} committed once`);
     assert.equal(ofType(front, v.id, 'task.moved').filter((e) => e.data.to === 'completed').length, 1);
   }
+  await converged(m.roots);
+});
+
+test('the remote made unreachable: the worker keeps its local records, starts no execution, and finishes once the remote is back', async (t) => {
+  const m = await machines(t, 2);
+  const [front, worker] = m.roots as [string, string];
+  const procs = [up(t, front, 'intake'), up(t, worker, 'planner,executor,publisher')];
+  dropTasks(front, 1, 'off');
+  const planned = await waitFor('the plan on the worker', async () => (await (await Workspace.open(worker)).tasks()).find((v) => v.state === 'planned'), 90_000, 200);
+  const away = `${m.workspaceRemote}.away`;
+  renameSync(m.workspaceRemote, away);
+  let back = false;
+  t.after(() => { if (!back) renameSync(away, m.workspaceRemote); });
+
+  // Approved on the worker while cut off: the executor claims locally but cannot confirm the claim.
+  assert.equal((await runJson(worker, ['approve', planned.id])).code, 0);
+  await waitFor('an unconfirmed claim released', () => ofType(worker, planned.id, 'lease.released').some((e) => e.data.outcome === 'released by loop'), 60_000, 200);
+  assert.equal(ofType(worker, planned.id, 'exec.started').length, 0, 'no execution started without a confirmed claim');
+  assert.equal((await (await Workspace.open(worker)).task(planned.id)).state, 'approved');
+  // `up` holds this clone's committer lock, so it syncs; a CLI round says so instead of racing it.
+  const byHand = await runJson(worker, ['sync']);
+  assert.equal(byHand.json.data.state, 'skipped', byHand.stdout);
+
+  renameSync(away, m.workspaceRemote);
+  back = true;
+  const [done] = await driveToEnd(front, 1, 120_000);
+  await stopAll(procs);
+  assert.equal(done!.state, 'completed', done!.dev.failure?.reason);
+  assert.equal(ofType(front, done!.id, 'exec.started').length, 1);
+  assert.equal(ofType(front, done!.id, 'git.pushed').length, 1);
   await converged(m.roots);
 });

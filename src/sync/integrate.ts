@@ -122,7 +122,8 @@ async function changedSince(root: string, base: string, tip: string): Promise<Ad
   for (let i = 0; i + 1 < parts.length; i += 2) {
     const m = /^:(\d+) (\d+) ([0-9a-f]+) ([0-9a-f]+) ([A-Z])/.exec(parts[i]!);
     const path = parts[i + 1]!;
-    if (!m || path.split('/').some((p) => p.startsWith(TEMP_PREFIX) || p === '..' || p === '')) continue;
+    // Paths come from another machine: no temp names, no climbing out, nothing under a .git.
+    if (!m || path.split('/').some((p) => p.startsWith(TEMP_PREFIX) || p === '..' || p === '.' || p === '' || p.toLowerCase() === '.git')) continue;
     const config = inDirs(path, CONFIG_PATHS);
     // Records are add-only: a remote commit that modifies or deletes one is not taken (verify reports it).
     if (m[5] === 'A' || (config && m[5] === 'M')) out.push({ path, blob: m[4]!, config, ...(m[5] === 'M' ? { baseBlob: m[3]! } : {}) });

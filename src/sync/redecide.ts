@@ -34,10 +34,10 @@ export function redecide(view: TaskView | undefined, grants: Map<number, string>
     if (event.type === 'task.moved' && view && String(d.from) !== view.state) return { ok: false, reason: `moves the task from ${String(d.from)}, but it is ${view.state} on the accepted records` };
     if (event.type === 'lease.acquired') {
       if (!view) return { ok: false, reason: 'claims a task that does not exist on the accepted records' };
-      if (Number(d.attempt) !== view.attempts + 1) return { ok: false, reason: `claims attempt ${String(d.attempt)}, but the accepted records are at attempt ${view.attempts}` };
       const held = view.lease && !view.lease.released;
       const expiresIt = record.events.some((e) => e.type === 'lease.expired' && Number((e.data as Record<string, unknown>).attempt) === view.lease?.attempt);
       if (held && !expiresIt) return { ok: false, reason: `attempt ${view.lease!.attempt} (${view.lease!.owner}) holds the task on the accepted records` };
+      if (Number(d.attempt) !== view.attempts + 1) return { ok: false, reason: `claims attempt ${String(d.attempt)}, but the accepted records already granted attempt ${view.attempts}${view.lease ? ` (to ${view.lease.owner})` : ''}` };
     }
   }
   return { ok: true };

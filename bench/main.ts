@@ -27,6 +27,7 @@ import { ratelimitSection } from './core/ratelimit.js';
 import { pipelineSection } from './pipeline/pipeline.js';
 import { setupSection } from './pipeline/setup.js';
 import { contextSection } from './context/context.js';
+import { syncSection } from './sync/sync.js';
 
 /** Run in this order; `floor` comes after the sections whose figures it divides. */
 const SECTIONS: Section[] = [
@@ -42,6 +43,7 @@ const SECTIONS: Section[] = [
   pipelineSection,
   setupSection,
   contextSection,
+  syncSection,
 ];
 
 const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.url));

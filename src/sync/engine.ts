@@ -139,8 +139,8 @@ export class SyncEngine implements Acceptance {
         const tip = await this.fetch();
         let head = await this.head();
         if (tip && tip !== head && !(await this.isAncestor(tip, head))) {
-          const before = head;
-          const got = await this.ws.exclusive(() => this.ws.journal.exclusive(() => integrate(this.ws, tip, before)));
+          // HEAD is read again inside: a commit of this process may have landed since.
+          const got = await this.ws.exclusive(() => this.ws.journal.exclusive(async () => integrate(this.ws, tip, await this.head())));
           report.received += got.received;
           report.renumbered += got.renumbered;
           report.withdrawn.push(...got.withdrawn);

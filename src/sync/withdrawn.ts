@@ -37,3 +37,25 @@ export async function wasWithdrawn(ws: Workspace, recordId: string): Promise<boo
   }
   return false;
 }
+
+/**
+ * The entries logged since the last call (by any process of this clone: `up`'s rounds too), then
+ * marks them reported. The checkpoint is the last file name reported (names start with the time).
+ */
+export async function takeUnreported(ws: Workspace, limit = 1000): Promise<Withdrawn[]> {
+  const dir = withdrawnDir(ws);
+  const mark = join(ws.paths.runtime, 'sync', 'withdrawn-reported');
+  const last = (await fs.readFile(mark, 'utf8').catch(() => '')).trim();
+  const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => /^\d+-[0-9A-Za-z]+\.json$/.test(n) && n > last).sort();
+  const out: Withdrawn[] = [];
+  for (const name of names.slice(0, limit)) {
+    try {
+      const { record: _r, content: _c, ...item } = JSON.parse(await fs.readFile(join(dir, name), 'utf8')) as Withdrawn & { record?: unknown; content?: unknown };
+      out.push(item);
+    } catch {
+      // a torn entry: skipped
+    }
+  }
+  if (names.length) await fs.writeFile(mark, names[Math.min(names.length, limit) - 1]!);
+  return out;
+}

@@ -11,7 +11,10 @@ export async function syncOnce(ws: Workspace): Promise<RoundReport> {
   const engine = await SyncEngine.open(ws);
   if (!engine) throw new OrchestraError('UNSUPPORTED', `this workspace has no sync remote "${ws.config.sync.remote}"${ws.config.sync.enabled ? '' : ' (config sync.enabled is false)'}: add one with "orchestra init --remote URL"`);
   try {
-    return await engine.round();
+    const report = await engine.round();
+    // What this clone withdrew since the last report, by this round or by `up`'s rounds.
+    const { takeUnreported } = await import('../../sync/withdrawn.js');
+    return { ...report, withdrawn: await takeUnreported(ws) };
   } finally {
     await ws.journal.release();
   }
@@ -25,11 +28,12 @@ export async function shareWorkspace(ws: Workspace, url: string): Promise<RoundR
 }
 
 export function reportLines(r: RoundReport): string[] {
-  if (r.state === 'skipped') return [`sync skipped: ${r.reason}`];
+  const withdrawn = r.withdrawn.map((w) => `withdrawn: ${w.path}${w.events ? ` (${w.events.join(', ')})` : ''}: ${w.reason}`);
+  if (r.state === 'skipped') return [`sync skipped: ${r.reason}`, ...withdrawn];
   return [
     `synced in ${r.ms} ms: ${r.received} file(s) received, ${r.pushed ? 'pushed' : 'nothing to push'}${r.tip ? `; accepted tip ${r.tip.slice(0, 12)}` : ''}`,
     ...(r.renumbered ? [`${r.renumbered} local record(s) renumbered after records the remote accepted first`] : []),
-    ...r.withdrawn.map((w) => `withdrawn: ${w.path}${w.events ? ` (${w.events.join(', ')})` : ''}: ${w.reason}`),
+    ...withdrawn,
   ];
 }
 

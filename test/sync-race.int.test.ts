@@ -108,6 +108,31 @@ test('another process of the loser clone drops its cached records when sync renu
   assert.deepEqual((await otherProcess.readStream(streamOfTask(id))).chainBreaks, []);
 });
 
+test('another process that decided on records sync then renumbered must decide again (CONFLICT), and its retry lands chained', async (t) => {
+  const { clones, reopen } = await makeClones(t, 2);
+  const [a, b] = clones as [Clone, Clone];
+  const { id } = await createTask(a.ws, { title: 'stale decision' }, { actor: testActor });
+  await a.sync.round();
+  await b.sync.round();
+  const otherProcess = await reopen(b);
+  const stream = streamOfTask(id);
+  await claimAs(a, id);
+  await claimAs(b, id);
+  const stale = await otherProcess.readStream(stream); // decided on b's own (later withdrawn) claim
+  await a.sync.round();
+  await b.sync.round();
+  const note = { actor: b.actor, events: [{ type: 'task.commented', data: { text: 'from another process' } }] };
+  await assert.rejects(otherProcess.store.append(stream, stale.lastSeq, note), (err) => isOrchestraError(err, 'CONFLICT'));
+  const { record } = await otherProcess.appendTo(stream, (s) => s, () => note);
+  const state = await b.ws.readStream(stream);
+  assert.equal(state.records.at(-1)!.id, record!.id);
+  assert.deepEqual(state.chainBreaks, []);
+  b.ws.journal.scanAll(); // `up` learns of another process's appends from the signal feed (journal.follow)
+  await b.sync.round();
+  await a.sync.round();
+  assert.deepEqual(await summary(a), await summary(b));
+});
+
 test('a clone cut off from the remote keeps working locally, refuses to confirm claims, and converges when the remote is back', async (t) => {
   const { clones, remote } = await makeClones(t, 2);
   const [a, b] = clones as [Clone, Clone];

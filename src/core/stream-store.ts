@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { chainProblem, EMPTY_HASH, fileHash, GENESIS_PREV } from './chain.js';
 import { OrchestraError } from './errors.js';
 import { newId } from './ids.js';
@@ -46,6 +46,9 @@ export interface StoreOptions {
 }
 
 export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
+
+/** Sync's rewrite lock, in the directory of the generation marker (see sync/integrate.ts). */
+export const REWRITE_LOCK = 'rewrite.lock';
 
 function readGeneration(file: string): string {
   try {
@@ -93,12 +96,33 @@ export class StreamStore {
     this.generation = { file, seen: readGeneration(file) };
   }
 
-  private checkGeneration(): void {
-    if (!this.generation) return;
+  /** True (and the caches dropped) when the marker changed since this process last looked. */
+  private checkGeneration(): boolean {
+    if (!this.generation) return false;
     const now = readGeneration(this.generation.file);
-    if (now === this.generation.seen) return;
+    if (now === this.generation.seen) return false;
     this.generation.seen = now;
     this.cache.clear();
+    return true;
+  }
+
+  /** With sync on: sync's rewrite lock (next to the marker) is held by the syncing process. */
+  private rewriting(): boolean {
+    return this.generation !== undefined && existsSync(join(dirname(this.generation.file), REWRITE_LOCK));
+  }
+
+  /**
+   * Before an append with sync on: a rewrite under way or finished since the caller read the
+   * stream makes its decision void (CONFLICT: the caller re-reads and decides again).
+   */
+  private async refuseStaleDecision(stream: string): Promise<void> {
+    if (!this.generation) return;
+    if (this.rewriting()) {
+      for (let i = 0; i < 500 && this.rewriting(); i++) await new Promise((r) => setTimeout(r, 10));
+      this.cache.clear();
+      throw new OrchestraError('CONFLICT', `stream ${stream} was being renumbered by sync while this write was decided`, { stream });
+    }
+    if (this.checkGeneration()) throw new OrchestraError('CONFLICT', `stream ${stream} was renumbered by sync while this write was decided`, { stream });
   }
 
   /** Drops every cached stream (records renumbered by sync in this process). */
@@ -179,7 +203,7 @@ export class StreamStore {
   }
 
   async append(stream: string, expectedLastSeq: number, draft: RecordDraft): Promise<StreamRecord> {
-    this.checkGeneration();
+    await this.refuseStaleDecision(stream);
     // Before serializing: shared sub-values (YAML aliases) could expand to gigabytes of JSON.
     if (jsonExceeds(draft.events, this.opts.maxRecordBytes)) throw this.tooLarge(stream, draft, `more than ${this.opts.maxRecordBytes}`);
     const seq = expectedLastSeq + 1;
@@ -215,7 +239,7 @@ export class StreamStore {
     if (!created) {
       throw new OrchestraError('CONFLICT', `stream ${stream} moved past ${expectedLastSeq} while this write was decided`, { stream, seq });
     }
-    if (this.generation && !this.stillChained(stream, expectedLastSeq, record.prev!)) {
+    if (this.generation && (this.rewriting() || !this.stillChained(stream, expectedLastSeq, record.prev!))) {
       // Sync renumbered the predecessor while this was decided: the decision is void. The file is
       // ours and unaccepted, so taking it back is safe; the caller re-reads and decides again.
       await unlink(path).catch(() => undefined);

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, promises as fs } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { SYNC_GENERATION_FILE, type Acceptance, type ClaimRef } from '../core/acceptance.js';
 import { describeError, OrchestraError } from '../core/errors.js';
 import { writeAtomic } from '../core/fsutil.js';
@@ -10,6 +10,7 @@ import { recordFileName } from '../core/record.js';
 import { AUDIT_SIGNAL, SHARED_SIGNAL } from '../core/signals.js';
 import type { SyncConfig } from '../core/sync-config.js';
 import type { Workspace } from '../core/workspace.js';
+import { REWRITE_LOCK } from '../core/stream-store.js';
 import { blobId, runGit } from './git-run.js';
 import { integrate } from './integrate.js';
 import type { Withdrawn } from './withdrawn.js';
@@ -140,12 +141,15 @@ export class SyncEngine implements Acceptance {
         let head = await this.head();
         if (tip && tip !== head && !(await this.isAncestor(tip, head))) {
           // HEAD is read again inside: a commit of this process may have landed since.
-          const got = await this.ws.exclusive(() => this.ws.journal.exclusive(async () => integrate(this.ws, tip, await this.head())));
+          const got = await this.ws.exclusive(() => this.ws.journal.exclusive(() => withRewriteLock(this.ws, async () => {
+            const done = await integrate(this.ws, tip, await this.head());
+            if (done.renumbered > 0 || done.withdrawn.length > 0) await writeAtomic(generationFile(this.ws), newId());
+            this.ws.store.forgetAll();
+            return done;
+          })));
           report.received += got.received;
           report.renumbered += got.renumbered;
           report.withdrawn.push(...got.withdrawn);
-          if (got.renumbered > 0 || got.withdrawn.length > 0) await writeAtomic(generationFile(this.ws), newId());
-          this.ws.store.forgetAll();
           await this.signal(got.streams);
           if (got.withdrawn.length) this.log?.warn('records withdrawn by sync', { count: got.withdrawn.length, first: got.withdrawn[0]!.reason });
           this.ws.journal.scanAll();
@@ -261,6 +265,38 @@ export class SyncEngine implements Acceptance {
     const { readFile } = await import('node:fs/promises');
     const local = await readFile(join(this.ws.paths.root, path)).catch(() => undefined);
     return local !== undefined && (await blobId(local)) === r.stdout.toString('utf8').trim();
+  }
+}
+
+/** How long sync waits after taking the rewrite lock: an append that checked before it links within this. */
+const REWRITE_GRACE_MS = 50;
+const STALE_REWRITE_MS = 120_000;
+
+/**
+ * Holds `.orchestra/sync/rewrite.lock` around `fn`: other processes of this clone refuse to
+ * append while it exists (StreamStore), and one that linked just before it was taken either
+ * withdraws its own file (post-link check) or is seen by `fn`, which starts after a grace period.
+ * A lock left by a dead process is taken over after STALE_REWRITE_MS.
+ */
+async function withRewriteLock<T>(ws: Workspace, fn: () => Promise<T>): Promise<T> {
+  const lock = join(dirname(generationFile(ws)), REWRITE_LOCK);
+  for (let i = 0; ; i++) {
+    try {
+      await fs.writeFile(lock, JSON.stringify({ pid: process.pid, at: Date.now() }), { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const age = Date.now() - ((await fs.stat(lock).catch(() => undefined))?.mtimeMs ?? Date.now());
+      if (age > STALE_REWRITE_MS) await fs.unlink(lock).catch(() => undefined);
+      else if (i > 600) throw new OrchestraError('CONFLICT', 'another process holds the sync rewrite lock');
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  try {
+    await new Promise((r) => setTimeout(r, REWRITE_GRACE_MS));
+    return await fn();
+  } finally {
+    await fs.unlink(lock).catch(() => undefined);
   }
 }
 

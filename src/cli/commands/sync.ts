@@ -11,6 +11,7 @@ export async function syncOnce(ws: Workspace): Promise<RoundReport> {
   const engine = await SyncEngine.open(ws);
   if (!engine) throw new OrchestraError('UNSUPPORTED', `this workspace has no sync remote "${ws.config.sync.remote}"${ws.config.sync.enabled ? '' : ' (config sync.enabled is false)'}: add one with "orchestra init --remote URL"`);
   try {
+    ws.journal.scanAll(); // a one-shot round commits what any process wrote, not only this one
     const report = await engine.round();
     // What this clone withdrew since the last report, by this round or by `up`'s rounds.
     const { takeUnreported } = await import('../../sync/withdrawn.js');

@@ -37,7 +37,8 @@ async function machines(t: Cleanup, count: number): Promise<Machines> {
     testCommand: TEST_CMD,
     planner: scripted('planner.json'),
     executor: scripted('executor.json', 'gemini-3-flash'),
-    sync: { intervalMs: 300, debounceMs: 50, leaseTtlMs: 4000, confirmTimeoutMs: 20_000 },
+    // The cross-machine TTL must cover the longest step (heartbeats stay local): 20 s on a loaded 2-core host.
+    sync: { intervalMs: 300, debounceMs: 50, leaseTtlMs: 20_000, confirmTimeoutMs: 20_000 },
   }, null, 2));
   await initWorkspace(first);
   const init = await runJson(first, ['init', '--remote', workspaceRemote]);

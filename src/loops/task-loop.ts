@@ -167,7 +167,10 @@ export class TaskLoop implements Loop {
       try {
         // With a remote, the claim counts only once accepted there (spec §20); no-op without one.
         await ws.acceptance.confirm(held, controller.signal);
-        await this.spec.work({ lease: held, task: await ws.task(taskId), signal: controller.signal });
+        const task = await ws.task(taskId);
+        // The accepted records may have moved the task meanwhile (another machine): then not ours to do.
+        if (!this.spec.wants(task)) return;
+        await this.spec.work({ lease: held, task, signal: controller.signal });
         this.failures.delete(taskId);
       } finally {
         clearInterval(heartbeat);

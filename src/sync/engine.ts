@@ -1,5 +1,5 @@
-import { existsSync, promises as fs } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, promises as fs, realpathSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import { SYNC_GENERATION_FILE, type Acceptance, type ClaimRef } from '../core/acceptance.js';
 import { describeError, OrchestraError } from '../core/errors.js';
 import { writeAtomic } from '../core/fsutil.js';
@@ -76,8 +76,17 @@ export class SyncEngine implements Acceptance {
     return engine;
   }
 
+  /** Under this clone's own `.orchestra/worktrees/` and present (clones on one host share a file system). */
   holdsLocally(path: string | undefined): boolean {
-    return path !== undefined && existsSync(path);
+    if (path === undefined || !existsSync(path)) return false;
+    // Worktree paths are recorded resolved (vcs/worktree.ts), so compare with the resolved dir.
+    let mine = this.ws.paths.worktrees;
+    try {
+      mine = realpathSync(mine);
+    } catch {
+      return false; // no worktree was ever made here
+    }
+    return path.startsWith(mine + sep);
   }
 
   leaseTtlMs(localTtlMs: number): number {

@@ -8,6 +8,7 @@ import { parseRecord, recordFileName, seal, type StreamRecord } from '../core/re
 import type { Workspace } from '../core/workspace.js';
 import { blobId, gitText, readBlobs, runGit } from './git-run.js';
 import { grantsOf, redecide } from './redecide.js';
+import { foldTask } from '../core/model/task.js';
 import { logWithdrawn, type Withdrawn } from './withdrawn.js';
 
 /**
@@ -98,10 +99,14 @@ export async function integrate(ws: Workspace, remoteTip: string, head: string):
   // 4. Re-decide each withdrawn record on the accepted stream, in order.
   for (const [stream, records] of withdrawn) {
     result.streams.add(stream);
+    // What each withdrawn record was decided on: the records both sides share, then the local ones.
+    const local = (await ws.store.read(stream)).records.filter((r) => r.seq < firstConflict.get(stream)!);
     for (const record of records) {
       const state = await ws.store.read(stream);
       const view = stream.startsWith('tasks/') ? await ws.findTask(stream.slice('tasks/'.length)) : undefined;
-      const verdict = redecide(view, grantsOf(state.records), record);
+      const decidedOn = stream.startsWith('tasks/') ? foldTask(local) : undefined;
+      local.push(record);
+      const verdict = redecide(view, grantsOf(state.records), record, decidedOn);
       if (!verdict.ok) {
         result.withdrawn.push(await logWithdrawn(ws, { path: `${stream}/events/${recordFileName(record.seq)}`, reason: verdict.reason, record }));
         continue;

@@ -13,14 +13,15 @@ import type { StreamRecord } from '../core/record.js';
  * - `task.created` on a task that exists is a duplicate;
  * - `task.moved` is valid only from the state the task is in now;
  * - `lease.acquired` is valid only as the next attempt (attempts + 1) while no other lease holds
- *   (or the same record expires it);
+ *   (or the same record expires it), and while the task is in the state it was claimed in
+ *   (`decidedOn`: the task folded from the local records before the claim);
  * - a fenced record is valid only while its attempt holds the task and was granted to the same
  *   actor (two machines can both have granted attempt n; only the accepted grant counts).
  * Every other record (audit, workstreams, artifacts, context, limits, comments) stays valid.
  */
 export type Verdict = { ok: true } | { ok: false; reason: string };
 
-export function redecide(view: TaskView | undefined, grants: Map<number, string>, record: StreamRecord): Verdict {
+export function redecide(view: TaskView | undefined, grants: Map<number, string>, record: StreamRecord, decidedOn?: TaskView): Verdict {
   if (!record.stream.startsWith('tasks/')) return { ok: true };
   if (record.cause && view?.causes.includes(record.cause)) return { ok: false, reason: `request ${record.cause} was already applied on the accepted records` };
   if (record.fence) {
@@ -37,6 +38,8 @@ export function redecide(view: TaskView | undefined, grants: Map<number, string>
       const held = view.lease && !view.lease.released;
       const expiresIt = record.events.some((e) => e.type === 'lease.expired' && Number((e.data as Record<string, unknown>).attempt) === view.lease?.attempt);
       if (held && !expiresIt) return { ok: false, reason: `attempt ${view.lease!.attempt} (${view.lease!.owner}) holds the task on the accepted records` };
+      // A claim was decided for the state the task was in (the loop wanted it there).
+      if (decidedOn && decidedOn.state !== view.state) return { ok: false, reason: `claimed the task in ${decidedOn.state}, but it is ${view.state} on the accepted records` };
       if (Number(d.attempt) !== view.attempts + 1) return { ok: false, reason: `claims attempt ${String(d.attempt)}, but the accepted records already granted attempt ${view.attempts}${view.lease ? ` (to ${view.lease.owner})` : ''}` };
     }
   }

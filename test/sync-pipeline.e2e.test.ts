@@ -20,7 +20,7 @@ type Cleanup = { after: (fn: () => void | Promise<void>) => void };
 interface Machines { dir: string; remote: string; roots: string[]; workspaceRemote: string }
 
 /** A sample target repo, a bare workspace remote, and `count` clones of one workspace. */
-async function machines(t: Cleanup, count: number): Promise<Machines> {
+async function machines(t: Cleanup, count: number, testCommand = TEST_CMD): Promise<Machines> {
   const dir = tempDir(t, 'orchestra-sync-e2e-');
   const { repo, remote } = await makeSampleRepo(dir);
   const workspaceRemote = join(dir, 'workspace.git');
@@ -34,7 +34,7 @@ async function machines(t: Cleanup, count: number): Promise<Machines> {
     fsync: false,
     security: { trustedActors: ['cli', 'inbox'] },
     repos: { sample: repo },
-    testCommand: TEST_CMD,
+    testCommand,
     planner: scripted('planner.json'),
     executor: scripted('executor.json', 'gemini-3-flash'),
     // The cross-machine TTL must cover the longest step (heartbeats stay local): 20 s on a loaded 2-core host.
@@ -72,19 +72,23 @@ function dropTasks(root: string, n: number, prefix: string): void {
   }
 }
 
-/** Waits until `n` tasks exist on the clone, approving each plan through its CLI, and all are settled. */
-async function driveToEnd(root: string, n: number, timeoutMs: number): Promise<TaskView[]> {
-  const approved = new Set<string>();
+/** The tasks of a clone, each plan approved through its CLI (the person's step) once seen. */
+async function approvePlanned(root: string, approved: Set<string>): Promise<TaskView[]> {
+  const views = await (await Workspace.open(root)).tasks();
+  for (const v of views) {
+    if (v.state === 'planned' && !approved.has(v.id)) {
+      const r = await runJson(root, ['approve', v.id]);
+      if (r.code === 0) approved.add(v.id);
+    }
+  }
+  return views;
+}
+
+/** Waits until `n` tasks exist on the clone, approving each plan, and all are settled. */
+async function driveToEnd(root: string, n: number, timeoutMs: number, approved = new Set<string>()): Promise<TaskView[]> {
   let views: TaskView[] = [];
   await waitFor(`${n} tasks completed`, async () => {
-    const ws = await Workspace.open(root);
-    views = await ws.tasks();
-    for (const v of views) {
-      if (v.state === 'planned' && !approved.has(v.id)) {
-        const r = await runJson(root, ['approve', v.id]);
-        if (r.code === 0) approved.add(v.id);
-      }
-    }
+    views = await approvePlanned(root, approved);
     return views.length === n && views.every((v) => v.state === 'completed' || v.state === 'failed');
   }, timeoutMs, 500);
   return views;
@@ -142,24 +146,29 @@ test('10 tasks, one intake machine and two worker machines: each executed once, 
 });
 
 test('kill -9 of a worker machine mid-work: its tasks finish once it is back, nothing lost or done twice', async (t) => {
-  const m = await machines(t, 3);
+  // Test runs take a few seconds, so the kill lands in the middle of an execution.
+  const m = await machines(t, 3, `sleep 3; ${TEST_CMD}`);
   const [front, w1, w2] = m.roots as [string, string, string];
   const procs = [up(t, front, 'intake'), up(t, w2, 'planner,executor,publisher')];
   let victim = up(t, w1, 'planner,executor,publisher');
   const N = 4;
   dropTasks(front, N, 'k');
-  // Kill w1 once it holds a claim that reached the remote.
-  await waitFor('a claim by the victim accepted', async () => {
-    const ws = await Workspace.open(front);
-    return (await ws.tasks()).some((v) => v.lease && !v.lease.released && v.lease.owner.endsWith(`#${victim.child.pid}`));
-  }, 60_000, 200);
+  // Kill w1 while it executes a task under a claim the remote accepted.
+  const approved = new Set<string>();
+  const executing = await waitFor('an execution by the victim', async () => {
+    const views = await approvePlanned(front, approved);
+    return views.find((v) => v.state === 'executing' && v.lease && !v.lease.released && v.lease.owner.endsWith(`#${victim.child.pid}`));
+  }, 120_000, 200);
   victim.child.kill('SIGKILL');
   assert.equal((await victim.exited).signal, 'SIGKILL');
+  const killedAttempt = executing.lease!.attempt;
   victim = up(t, w1, 'planner,executor,publisher');
   procs.push(victim);
-  const views = await driveToEnd(front, N, 240_000);
+  const views = await driveToEnd(front, N, 240_000, approved);
   await stopAll(procs);
   assert.deepEqual(views.map((v) => v.state), Array(N).fill('completed'), views.map((v) => v.dev.failure?.reason ?? '').join('; '));
+  assert.deepEqual(ofType(front, executing.id, 'lease.expired').map((e) => e.data.attempt), [killedAttempt], 'the killed claim expired and was taken over');
+  assert.equal(ofType(front, executing.id, 'exec.started').length, 1, 'resumed, not started again');
   for (const v of views) {
     assert.equal(ofType(front, v.id, 'git.pushed').length, 1, `${v.id} pushed once`);
     assert.equal(ofType(front, v.id, 'git.committed').length, 1, `${v.id} committed once`);

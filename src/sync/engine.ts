@@ -161,7 +161,6 @@ export class SyncEngine implements Acceptance {
           report.withdrawn.push(...got.withdrawn);
           await this.signal(got.streams);
           if (got.withdrawn.length) this.log?.warn('records withdrawn by sync', { count: got.withdrawn.length, first: got.withdrawn[0]!.reason });
-          this.ws.journal.scanAll();
           await this.ws.journal.commitPending();
           head = await this.head();
         }

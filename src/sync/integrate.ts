@@ -73,7 +73,10 @@ export async function integrate(ws: Workspace, remoteTip: string, head: string):
   const withdrawn = new Map<string, StreamRecord[]>();
   for (const [stream, from] of firstConflict) withdrawn.set(stream, await localRecordsFrom(ws, stream, from, result));
 
-  // 2. HEAD and index become R; the local files stay.
+  // 2. HEAD and index become R; the local files stay. Those of local commits are untracked again:
+  // the journal is told where they are, so its next commit lists just those directories.
+  const localOnly = (await runGit(root, ['diff', '--name-only', '-z', '--no-renames', base, head, '--', ...RECORD_DIRS])).stdout.toString('utf8').split('\0').filter(Boolean);
+  for (const path of localOnly) markForCommit(ws, path);
   await gitText(root, ['read-tree', remoteTip]);
   await gitText(root, ['update-ref', '-m', 'orchestra: sync', 'HEAD', remoteTip, head]);
 
@@ -112,11 +115,19 @@ export async function integrate(ws: Workspace, remoteTip: string, head: string):
         continue;
       }
       await renumber(ws, stream, record);
+      markForCommit(ws, `${stream}/events`);
       result.renumbered++;
     }
   }
   ws.store.forgetAll();
   return result;
+}
+
+/** Tells the journal a record file under `path` awaits a commit. */
+function markForCommit(ws: Workspace, path: string): void {
+  const task = /^tasks\/([^/]+)\//.exec(path);
+  if (task) ws.journal.markTask(task[1]!);
+  else ws.journal.markShared();
 }
 
 /** Files R added (records) or changed (config) since the base, with their blob ids. */

@@ -39,6 +39,16 @@ export interface Integration {
 }
 
 const EVENT_FILE = /^(.+)\/events\/(\d{10})\.json$/;
+/** A task's directory, flat (`tasks/<id>`) or sharded (`tasks/<xx>/<id>`, the lead's layout): its stream is `tasks/<id>`. */
+const TASK_DIR = /^tasks\/(?:[0-9a-f]{2}\/)?([0-9A-Za-z]{3,64})\//;
+
+/** The stream a record file path belongs to, and its seq; undefined for any other file. */
+function streamOfPath(path: string): { stream: string; seq: number } | undefined {
+  const m = EVENT_FILE.exec(path);
+  if (!m) return undefined;
+  const task = TASK_DIR.exec(path);
+  return { stream: task ? `tasks/${task[1]}` : m[1]!, seq: Number(m[2]) };
+}
 const inDirs = (path: string, dirs: readonly string[]) => dirs.some((d) => path === d || path.startsWith(`${d}/`));
 
 interface Added { path: string; blob: string; config: boolean; baseBlob?: string }
@@ -61,10 +71,9 @@ export async function integrate(ws: Workspace, remoteTip: string, head: string):
     if (local && (await blobId(local)) === entry.blob) continue;
     toWrite.push(entry);
     if (!local) continue;
-    const event = EVENT_FILE.exec(entry.path);
+    const event = streamOfPath(entry.path);
     if (event) {
-      const seq = Number(event[2]);
-      firstConflict.set(event[1]!, Math.min(seq, firstConflict.get(event[1]!) ?? seq));
+      firstConflict.set(event.stream, Math.min(event.seq, firstConflict.get(event.stream) ?? event.seq));
     } else if (!(entry.config && entry.baseBlob === (await blobId(local)))) {
       // Not a numbered record (a plan file, a blob, config edited on both sides): R's copy wins.
       result.withdrawn.push(await logWithdrawn(ws, { path: entry.path, reason: 'the remote accepted other content at this path first', content: local.toString('utf8') }));
@@ -87,14 +96,14 @@ export async function integrate(ws: Workspace, remoteTip: string, head: string):
     if (!bytes) throw new OrchestraError('GIT_ERROR', `the fetched remote lacks the content of ${entry.path}`);
     await replaceFile(join(root, entry.path), bytes);
     result.received++;
-    const event = EVENT_FILE.exec(entry.path);
-    if (event) result.streams.add(event[1]!);
+    const event = streamOfPath(entry.path);
+    if (event) result.streams.add(event.stream);
   }
-  const remoteSeqs = new Set(toWrite.map((e) => e.path));
+  const remoteFiles = new Set(toWrite.map((e) => join(root, e.path)));
   for (const [stream, records] of withdrawn) {
     for (const r of records) {
-      const rel = `${stream}/events/${recordFileName(r.seq)}`;
-      if (!remoteSeqs.has(rel)) await fs.unlink(join(root, rel)).catch(() => undefined);
+      const file = join(ws.paths.streamDir(stream), recordFileName(r.seq));
+      if (!remoteFiles.has(file)) await fs.unlink(file).catch(() => undefined);
     }
   }
   ws.store.forgetAll();
@@ -125,7 +134,7 @@ export async function integrate(ws: Workspace, remoteTip: string, head: string):
 
 /** Tells the journal a record file under `path` awaits a commit. */
 function markForCommit(ws: Workspace, path: string): void {
-  const task = /^tasks\/([^/]+)\//.exec(path);
+  const task = TASK_DIR.exec(path);
   if (task) ws.journal.markTask(task[1]!);
   else ws.journal.markShared();
 }

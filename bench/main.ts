@@ -28,6 +28,7 @@ import { pipelineSection } from './pipeline/pipeline.js';
 import { setupSection } from './pipeline/setup.js';
 import { cachingSection } from './pipeline/caching.js';
 import { contextSection } from './context/context.js';
+import { syncSection } from './sync/sync.js';
 
 /** Run in this order; `floor` comes after the sections whose figures it divides. */
 const SECTIONS: Section[] = [
@@ -44,6 +45,7 @@ const SECTIONS: Section[] = [
   setupSection,
   cachingSection,
   contextSection,
+  syncSection,
 ];
 
 const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.url));

@@ -14,11 +14,12 @@ export const ALLOWED = {
   vcs: ['core'],
   providers: ['core'],
   forge: ['core'],
+  sync: ['core'],
   loops: ['core', 'exec'],
   pipeline: ['core', 'loops', 'exec', 'vcs', 'providers', 'forge'],
   adapters: ['core', 'loops', 'pipeline', 'forge'],
-  app: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters', 'forge'],
-  cli: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters', 'app', 'forge'],
+  app: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters', 'forge', 'sync'],
+  cli: ['core', 'loops', 'pipeline', 'exec', 'vcs', 'providers', 'adapters', 'app', 'forge', 'sync'],
 };
 
 const IMPORT = /(?:^|\n)\s*(?:import|export)\s(?:type\s)?[^'"]*?from\s*'([^']+)'|import\(\s*'([^']+)'\s*\)/g;

@@ -12,6 +12,7 @@ import { logSilenced, telegramEnv } from '../core/environment.js';
 import { startPresence } from '../core/presence.js';
 import { ProgressReporter, type ProgressFormat } from './progress.js';
 import { startMonitoring, type Monitoring } from './monitoring.js';
+import { SyncEngine } from '../sync/engine.js';
 
 export interface UpOptions {
   only?: string[];
@@ -60,6 +61,8 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   await progress?.begin();
   // The committer commits what this process wrote and what other writers hand over (journal notes).
   ws.journal.start(undefined, (err, retry) => log.warn('commit failed', { ...describeError(err), failures: retry.failures, retryInMs: retry.waitMs }));
+  // Several machines (spec §20): only when the workspace repo has the sync remote; else undefined.
+  const sync = await startSync(ws, log.child('sync'));
   for (const loop of loops) await loop.start();
   log.info('loops running', { loops: checked.ready.join(','), workspace: ws.paths.root });
   // `.orchestra/up/<host>-<pid>.json`: tells the adapters that loops run here (the web's banner).
@@ -87,6 +90,7 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
     await presence.stop();
     for (const loop of loops) await loop.stop().catch((err) => log.warn(`stopping ${loop.name} failed`, describeError(err)));
     await progress?.end().catch(() => undefined);
+    await sync?.stop();
     await ws.journal.stop().catch((err) => log.warn('final commit failed', describeError(err)));
     log.info('stopped');
     resolveDone();
@@ -111,6 +115,18 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
     })();
   }
   return { stop, done, ...(monitoring ? { monitoring } : {}) };
+}
+
+/** Starts the sync engine when the workspace has a sync remote: a first round (offline is fine), then rounds until stop. */
+async function startSync(ws: Workspace, log: Logger): Promise<SyncEngine | undefined> {
+  const sync = await SyncEngine.open(ws, log);
+  if (!sync) return undefined;
+  await sync.round().then(
+    (r) => log.info('synced', { received: r.received, renumbered: r.renumbered, withdrawn: r.withdrawn.length }),
+    (err) => log.warn('sync failed; working on what this clone holds', describeError(err)),
+  );
+  await sync.start();
+  return sync;
 }
 
 async function defaultLoops(ws: Workspace): Promise<string[]> {

@@ -16,6 +16,7 @@ import { register as run } from './commands/run.js';
 import { register as tasks } from './commands/tasks.js';
 import { register as triggers } from './commands/triggers.js';
 import { register as workstreams } from './commands/workstreams.js';
+import { register as sync } from './commands/sync.js';
 import type { CliContext } from './context.js';
 import { createOutput, type Output } from './output.js';
 import '../pipeline/dev-fold.js'; // task views carry the dev pipeline's section (task.dev)
@@ -89,7 +90,7 @@ function act<A extends unknown[]>(fn: (ws: Workspace, o: Output, ...args: A) => 
 }
 
 const ctx: CliContext = { out, wsDir, open, act };
-for (const register of [run, workstreams, tasks, locks, triggers, artifacts, contextStore, integrity, pipeline, agents, profiles, monitoring, forge]) register(program, ctx);
+for (const register of [run, workstreams, tasks, locks, triggers, artifacts, contextStore, integrity, pipeline, agents, profiles, monitoring, forge, sync]) register(program, ctx);
 
 program.addOption(new Option('--debug').hideHelp());
 program.parseAsync(process.argv).catch((err) => {

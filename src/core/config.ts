@@ -7,6 +7,7 @@ import { RateLimitsSchema } from './rate-limits.js';
 import { SecurityConfigSchema } from './security-config.js';
 import { MonitoringConfigSchema } from './monitoring-config.js';
 import { ForgeConfigSchema } from './forge-config.js';
+import { SyncConfigSchema } from './sync-config.js';
 
 // The model settings (provider kinds, roles, fallback chains, prices) live in model-config.ts.
 export { DEFAULT_MAX_OUTPUT_TOKENS, ModelRoleConfigSchema, PriceSchema, ProviderKindSchema, type ModelRoleConfig } from './model-config.js';
@@ -130,6 +131,8 @@ export const ConfigSchema = z.object({
   rateLimits: RateLimitsSchema.prefault({}),
   monitoring: MonitoringConfigSchema.prefault({}),
   forge: ForgeConfigSchema.prefault({}),
+  /** Several machines through a git remote (sync-config.ts, spec §20). */
+  sync: SyncConfigSchema,
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -29,6 +29,9 @@ export const ErrorCodes = [
   'FORGE_UNAVAILABLE',
   'FORGE_AUTH',
   'BRANCH_DIVERGED',
+  'CLAIM_UNCONFIRMED',
+  'SYNC_UNREACHABLE',
+  'SYNC_DIVERGED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -155,6 +155,23 @@ export class GitJournal {
   }
 
   /**
+   * Runs `fn` while this process makes no commit (sync moves HEAD under it). The caller must hold
+   * the committer lock, so no other process commits either.
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.running) await this.running.catch(() => 0);
+    const run = fn();
+    this.running = run.then(() => 0, () => 0).finally(() => (this.running = undefined));
+    return run;
+  }
+
+  /** The next commit compares every record directory with the last commit (after sync moved HEAD). */
+  scanAll(): void {
+    this.lastFullScan = 0;
+    this.dirty = true;
+  }
+
+  /**
    * A writer that cannot commit (another process holds the lock) hands its list of written
    * files to the holder as a note under .orchestra/journal-notes/; the holder commits them at
    * its next tick. Nothing is lost if the holder dies first: the next holder reads the note.

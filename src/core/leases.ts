@@ -58,7 +58,7 @@ export interface ClaimOptions {
 }
 
 export class Lease {
-  constructor(readonly ws: Workspace, readonly taskId: string, readonly attempt: number, readonly owner: string, readonly actor: Actor) {}
+  constructor(readonly ws: Workspace, readonly taskId: string, readonly attempt: number, readonly owner: string, readonly actor: Actor, readonly claimId?: string) {}
 
   /** Extends the lease; fails with LEASE_LOST if it was reclaimed meanwhile. */
   async renew(): Promise<void> {
@@ -70,7 +70,8 @@ export class Lease {
   check(view: TaskView | undefined, heartbeat: Heartbeat | undefined): TaskView {
     if (!view) throw new OrchestraError('NOT_FOUND', `no task ${this.taskId}`);
     const status = leaseStatus(view, heartbeat);
-    if (status.state !== 'held' || status.lease.attempt !== this.attempt) {
+    // The owner too: two machines can grant the same attempt number until sync keeps one (spec §20).
+    if (status.state !== 'held' || status.lease.attempt !== this.attempt || status.lease.owner !== this.owner) {
       throw new OrchestraError('LEASE_LOST', `lease attempt ${this.attempt} on task ${this.taskId} is no longer current (${status.state === 'free' ? 'released' : status.state === 'expired' ? 'expired' : `attempt ${status.lease.attempt} holds it`})`);
     }
     return view;
@@ -118,5 +119,5 @@ export async function claimTask(ws: Workspace, taskId: string, opts: ClaimOption
   });
   if (!record) return null;
   await writeAtomic(join(ws.paths.heartbeats, `${taskId}.json`), JSON.stringify({ attempt, at: Date.now() }));
-  return new Lease(ws, taskId, attempt, opts.owner, opts.actor);
+  return new Lease(ws, taskId, attempt, opts.owner, opts.actor, record.id);
 }

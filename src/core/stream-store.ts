@@ -1,5 +1,6 @@
-import { readdirSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { chainProblem, EMPTY_HASH, fileHash, GENESIS_PREV } from './chain.js';
 import { OrchestraError } from './errors.js';
 import { newId } from './ids.js';
@@ -46,6 +47,17 @@ export interface StoreOptions {
 
 export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
 
+/** Sync's rewrite lock, in the directory of the generation marker (see sync/integrate.ts). */
+export const REWRITE_LOCK = 'rewrite.lock';
+
+function readGeneration(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /**
  * Append-only streams of records, one file per record named by its sequence number.
  * Precondition of `append`: the caller decided on the state up to `expectedLastSeq`.
@@ -73,7 +85,54 @@ export class StreamStore {
     this.listeners.push(listener);
   }
 
+  /**
+   * With sync on (spec §20): a marker file whose content changes whenever unaccepted records were
+   * renumbered, by any process. A read that finds it changed drops every cached stream first:
+   * cached records are immutable only once accepted. Unset (no remote): no cost at all.
+   */
+  private generation?: { file: string; seen: string };
+
+  watchGeneration(file: string): void {
+    this.generation = { file, seen: readGeneration(file) };
+  }
+
+  /** True (and the caches dropped) when the marker changed since this process last looked. */
+  private checkGeneration(): boolean {
+    if (!this.generation) return false;
+    const now = readGeneration(this.generation.file);
+    if (now === this.generation.seen) return false;
+    this.generation.seen = now;
+    this.cache.clear();
+    return true;
+  }
+
+  /** With sync on: sync's rewrite lock (next to the marker) is held by the syncing process. */
+  private rewriting(): boolean {
+    return this.generation !== undefined && existsSync(join(dirname(this.generation.file), REWRITE_LOCK));
+  }
+
+  /**
+   * Before an append with sync on: a rewrite under way or finished since the caller read the
+   * stream makes its decision void (CONFLICT: the caller re-reads and decides again).
+   */
+  private async refuseStaleDecision(stream: string): Promise<void> {
+    if (!this.generation) return;
+    if (this.rewriting()) {
+      for (let i = 0; i < 500 && this.rewriting(); i++) await new Promise((r) => setTimeout(r, 10));
+      this.cache.clear();
+      throw new OrchestraError('CONFLICT', `stream ${stream} was being renumbered by sync while this write was decided`, { stream });
+    }
+    if (this.checkGeneration()) throw new OrchestraError('CONFLICT', `stream ${stream} was renumbered by sync while this write was decided`, { stream });
+  }
+
+  /** Drops every cached stream (records renumbered by sync in this process). */
+  forgetAll(): void {
+    this.cache.clear();
+    if (this.generation) this.generation.seen = readGeneration(this.generation.file);
+  }
+
   async read(stream: string): Promise<StreamState> {
+    this.checkGeneration();
     const dir = this.paths.streamDir(stream);
     let names: string[];
     try {
@@ -127,6 +186,13 @@ export class StreamStore {
     this.cache.delete(stream);
   }
 
+  /** With sync on: whether the file at `lastSeq` still hashes to `prev` (it was not renumbered meanwhile). */
+  private stillChained(stream: string, lastSeq: number, prev: string): boolean {
+    if (lastSeq === 0) return true;
+    const read = readRegularFileSync(join(this.paths.streamDir(stream), recordFileName(lastSeq)), this.opts.maxRecordBytes);
+    return (read.ok ? fileHash(read.bytes) : EMPTY_HASH) === prev;
+  }
+
   /** The `prev` of a record appended after `lastSeq`: from the cache, or the file itself. */
   private prevFor(stream: string, lastSeq: number): string {
     if (lastSeq === 0) return GENESIS_PREV;
@@ -137,6 +203,7 @@ export class StreamStore {
   }
 
   async append(stream: string, expectedLastSeq: number, draft: RecordDraft): Promise<StreamRecord> {
+    await this.refuseStaleDecision(stream);
     // Before serializing: shared sub-values (YAML aliases) could expand to gigabytes of JSON.
     if (jsonExceeds(draft.events, this.opts.maxRecordBytes)) throw this.tooLarge(stream, draft, `more than ${this.opts.maxRecordBytes}`);
     const seq = expectedLastSeq + 1;
@@ -171,6 +238,13 @@ export class StreamStore {
     const created = await createExclusive(path, text, { fsync: this.opts.fsync });
     if (!created) {
       throw new OrchestraError('CONFLICT', `stream ${stream} moved past ${expectedLastSeq} while this write was decided`, { stream, seq });
+    }
+    if (this.generation && (this.rewriting() || !this.stillChained(stream, expectedLastSeq, record.prev!))) {
+      // Sync renumbered the predecessor while this was decided: the decision is void. The file is
+      // ours and unaccepted, so taking it back is safe; the caller re-reads and decides again.
+      await unlink(path).catch(() => undefined);
+      this.cache.delete(stream);
+      throw new OrchestraError('CONFLICT', `stream ${stream} was renumbered by sync while this write was decided`, { stream, seq });
     }
     // The writer knows what it wrote: extend its cache instead of re-reading the file.
     const cached = this.cache.get(stream);

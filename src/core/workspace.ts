@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { loadConfig, writeDefaultConfig, type Config } from './config.js';
 import { OrchestraError } from './errors.js';
@@ -13,6 +13,7 @@ import { OpenTaskIndex } from './open-tasks.js';
 import type { StreamRecord } from './record.js';
 import { listTaskIds, StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
 import { workspaceEnv } from './environment.js';
+import { ALWAYS_ACCEPTED, SYNC_GENERATION_FILE, type Acceptance } from './acceptance.js';
 
 const GITIGNORE = ['# ephemeral state and the drop folder never enter history', '.orchestra/', 'inbox/', '.tmp-*', ''].join('\n');
 const MAX_CONFLICT_RETRIES = 200;
@@ -41,12 +42,20 @@ export class Workspace {
   private openUsers = 0;
   /** True once this process appended a record: only then does a one-shot writer need to commit. */
   wrote = false;
+  /** Whether a claim counts yet: the sync layer installs its own (acceptance.ts). */
+  acceptance: Acceptance = ALWAYS_ACCEPTED;
+  /** Set while the sync layer rewrites unaccepted records: appends of this process wait for it. */
+  private rewriting?: Promise<unknown>;
+  private appending = 0;
 
   private constructor(root: string, readonly config: Config) {
     this.paths = new WorkspacePaths(root);
     this.store = new StreamStore(this.paths, { fsync: config.fsync, maxRecordBytes: config.storage.maxRecordBytes });
     this.journal = new GitJournal(this.paths, config);
     this.signals = new SignalFeed(this.paths.signals, this.paths.signalLog, config.loops.scanIntervalMs);
+    // A clone that syncs (spec §20) may see unaccepted records renumbered by another process.
+    const generation = join(this.paths.runtime, SYNC_GENERATION_FILE);
+    if (existsSync(generation)) this.store.watchGeneration(generation);
     this.store.onAppend((record) => {
       this.wrote = true;
       this.journal.markFile(this.store.recordPath(record.stream, record.seq));
@@ -216,6 +225,34 @@ export class Workspace {
    * fold again and decide again. `decide` may throw (an invalid transition, a lost lease).
    */
   async appendTo<S>(stream: string, fold: (s: StreamState) => S, decide: Decide<S>): Promise<{ state: S; record?: StreamRecord }> {
+    while (this.rewriting) await this.rewriting.catch(() => undefined);
+    this.appending++;
+    try {
+      return await this.appendOnce(stream, fold, decide);
+    } finally {
+      this.appending--;
+    }
+  }
+
+  /**
+   * Runs `fn` while no append of this process is between its read and its write (sync renumbers
+   * unaccepted records under it: a decision taken on the old numbering must not land after it).
+   */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.rewriting) await this.rewriting.catch(() => undefined);
+    const run = (async () => {
+      while (this.appending > 0) await new Promise((r) => setTimeout(r, 2));
+      return fn();
+    })();
+    this.rewriting = run;
+    try {
+      return await run;
+    } finally {
+      this.rewriting = undefined;
+    }
+  }
+
+  private async appendOnce<S>(stream: string, fold: (s: StreamState) => S, decide: Decide<S>): Promise<{ state: S; record?: StreamRecord }> {
     for (let i = 0; i < MAX_CONFLICT_RETRIES; i++) {
       const raw = await this.store.read(stream);
       const state = fold(raw);

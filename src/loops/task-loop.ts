@@ -48,6 +48,8 @@ export class TaskLoop implements Loop {
   /** Consecutive failures of `work` per task (reset when it returns), and tasks given up on. */
   private readonly failures = new Map<string, number>();
   private readonly parked = new Set<string>();
+  /** Tasks whose claim could not be confirmed (remote unreachable): not claimed again before then. */
+  private readonly resting = new Map<string, number>();
   /** Tasks signalled while running here: looked at again when the run ends. */
   private readonly again = new Set<string>();
   private signals?: Subscription;
@@ -63,7 +65,7 @@ export class TaskLoop implements Loop {
     this.open = env.ws.openTasks();
   }
 
-  private get ttl() { return this.spec.leaseTtlMs ?? this.env.ws.config.loops.leaseTtlMs; }
+  private get ttl() { return this.env.ws.acceptance.leaseTtlMs(this.spec.leaseTtlMs ?? this.env.ws.config.loops.leaseTtlMs); }
   private get concurrency() { return this.spec.concurrency ?? this.env.ws.config.loops.concurrency; }
 
   async start(): Promise<void> {
@@ -83,13 +85,21 @@ export class TaskLoop implements Loop {
     await this.spec.beforeScan?.();
     let found = 0;
     for (const task of await this.open.views()) {
-      if (!task.archived && this.spec.wants(task) && !this.running.has(task.id) && !this.parked.has(task.id)) {
+      if (!task.archived && this.spec.wants(task) && !this.running.has(task.id) && !this.parked.has(task.id) && !this.isResting(task.id)) {
         if (task.lease && !task.lease.released && (await taskLeaseStatus(this.env.ws, task)).state === 'held') continue;
         found++;
         this.enqueue(task.id);
       }
     }
     return found;
+  }
+
+  private isResting(taskId: string): boolean {
+    const until = this.resting.get(taskId);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.resting.delete(taskId);
+    return false;
   }
 
   private onSignal(taskId: string): void {
@@ -103,7 +113,7 @@ export class TaskLoop implements Loop {
   }
 
   private enqueue(taskId: string): void {
-    if (this.stopping || !isUlid(taskId) || this.parked.has(taskId)) return;
+    if (this.stopping || !isUlid(taskId) || this.parked.has(taskId) || this.isResting(taskId)) return;
     this.queue.add(taskId);
     void this.pump();
   }
@@ -155,14 +165,23 @@ export class TaskLoop implements Loop {
         });
       }, Math.max(50, Math.floor(this.ttl / 3)));
       try {
-        await this.spec.work({ lease: held, task: await ws.task(taskId), signal: controller.signal });
+        // With a remote, the claim counts only once accepted there (spec §20); no-op without one.
+        await ws.acceptance.confirm(held, controller.signal);
+        const task = await ws.task(taskId);
+        // The accepted records may have moved the task meanwhile (another machine): then not ours to do.
+        if (!this.spec.wants(task)) return;
+        await this.spec.work({ lease: held, task, signal: controller.signal });
         this.failures.delete(taskId);
       } finally {
         clearInterval(heartbeat);
       }
     } catch (err) {
       const { code, message } = describeError(err);
-      if (code !== 'LEASE_LOST') {
+      if (code === 'CLAIM_UNCONFIRMED') {
+        // Not the step's fault: no effect started; the task is taken again once the remote answers.
+        log.warn('claim not confirmed by the remote, will retry', { task: taskId, message });
+        this.resting.set(taskId, Date.now() + Math.max(1000, this.env.ws.config.loops.scanIntervalMs * 2));
+      } else if (code !== 'LEASE_LOST') {
         log.error('work failed', { task: taskId, code, message });
         if (!controller.signal.aborted) await this.countFailure(taskId, lease, message);
       }

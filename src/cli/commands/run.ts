@@ -8,12 +8,14 @@ export function register(program: Command, ctx: CliContext): void {
   program
     .command('init')
     .description('create the workspace (git repo, layout, config, built-in workstreams); safe to repeat')
-    .action(async () => {
+    .option('--remote <url>', 'share it through this git remote (pushes its history; other machines: orchestra join)')
+    .action(async (opts: { remote?: string }) => {
       const o = out();
       try {
         const { initWorkspace } = await import('../../app/setup.js');
         const { workspace, created } = await initWorkspace(wsDir());
-        o.ok({ workspace: workspace.paths.root, created }, `${created ? 'created' : 'already initialised'}: ${workspace.paths.root}\ndrop task files into ${workspace.paths.inbox}`);
+        const shared = opts.remote ? await (await import('./sync.js')).shareWorkspace(workspace, opts.remote) : undefined;
+        o.ok({ workspace: workspace.paths.root, created, ...(shared ? { sync: shared } : {}) }, `${created ? 'created' : 'already initialised'}: ${workspace.paths.root}\ndrop task files into ${workspace.paths.inbox}${shared ? `\nshared through ${opts.remote}` : ''}`);
       } catch (err) {
         o.fail(err);
       }

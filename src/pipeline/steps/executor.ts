@@ -74,7 +74,8 @@ export function createExecutorLoop(env: LoopEnv): Loop {
   return new TaskLoop(env, {
     name: 'executor',
     purpose: 'execute',
-    wants: (task) => task.workstream === DEV_WORKSTREAM && ((task.state === 'approved' && task.dev.approvedVersion !== undefined) || task.state === 'executing'),
+    // A run whose holder died is resumed in its worktree, so only by the machine that has it (spec §20).
+    wants: (task) => task.workstream === DEV_WORKSTREAM && ((task.state === 'approved' && task.dev.approvedVersion !== undefined) || (task.state === 'executing' && ws.acceptance.holdsLocally(task.dev.execution?.worktree))),
     keepWorkingWhile: (task) => task.state === 'executing' || task.state === 'approved',
     giveUp: (lease, reason) => failTask(lease, 'execute', reason),
     async work({ lease, task, signal: loopSignal }) {

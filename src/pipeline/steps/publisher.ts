@@ -27,7 +27,8 @@ export function createPublisherLoop(env: LoopEnv): Loop {
   return new TaskLoop(env, {
     name: 'publisher',
     purpose: 'publish',
-    wants: (task) => task.workstream === DEV_WORKSTREAM && task.state === 'publishing',
+    // With several machines the worktree is where the executor ran: only that machine publishes.
+    wants: (task) => task.workstream === DEV_WORKSTREAM && task.state === 'publishing' && ws.acceptance.holdsLocally(task.dev.execution?.worktree),
     giveUp: (lease, reason) => failTask(lease, 'publish', reason),
     async work({ lease, task, signal }) {
       const exec = task.dev.execution;
@@ -40,6 +41,7 @@ export function createPublisherLoop(env: LoopEnv): Loop {
         const secrets = await publishScanSecrets(ws, task, 'publisher');
         const commit = await commitAll({ worktreePath: exec.worktree, message, author, taskId: task.id, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
         const remote = await resolvePushRemote({ configured: ws.config.remote, repo: target.resolved });
+        await ws.acceptance.confirm(lease); // the claim still holds on the shared records (spec §20)
         const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
         // After the push, never before: a request needs the branch on the remote. Never fails the task.
         const pullRequest = await pullRequestEvents({ config: ws.config.forge, task: await ws.task(task.id), branch: pushed.branch, base: exec.base, pushRemote: pushed.remoteUrl, signal });
@@ -57,6 +59,7 @@ export function createPublisherLoop(env: LoopEnv): Loop {
       } catch (err) {
         const { code, message } = describeError(err);
         if (code === 'LEASE_LOST') return;
+        if (code === 'CLAIM_UNCONFIRMED') throw err; // the loop retries later; nothing was pushed
         await failTask(lease, 'publish', message);
       }
     },

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { WorkspacePaths } from '../src/core/paths.js';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -80,16 +81,16 @@ test('a hostile remote: a commit that rewrites an accepted record is not taken; 
   // An attacker with push access rewrites record 1 of the task and plants a link at position 2.
   const evil = join(dir, 'evil');
   git(dir, 'clone', '-q', remote, evil);
-  const first = join(evil, streamOfTask(id), 'events', recordFileName(1));
+  const first = join(new WorkspacePaths(evil).streamDir(streamOfTask(id)), recordFileName(1));
   writeFileSync(first, '{"forged": true}\n');
-  symlinkSync('/etc/passwd', join(evil, streamOfTask(id), 'events', recordFileName(2)));
+  symlinkSync('/etc/passwd', join(new WorkspacePaths(evil).streamDir(streamOfTask(id)), recordFileName(2)));
   git(evil, 'add', '-A');
   git(evil, 'commit', '-q', '-m', 'rewrite');
   git(evil, 'push', '-q', 'origin', 'main');
 
   await b.sync.round();
   assert.equal((await b.ws.task(id)).title, 'the original title', 'the accepted record stays as it was');
-  const planted = join(b.ws.paths.root, streamOfTask(id), 'events', recordFileName(2));
+  const planted = join(b.ws.paths.streamDir(streamOfTask(id)), recordFileName(2));
   assert.equal(lstatSync(planted).isSymbolicLink(), false, 'no link is followed or created');
   const state = await b.ws.readStream(streamOfTask(id));
   assert.equal(state.damaged.length, 1, 'the planted file is reported, not folded');

@@ -1,5 +1,5 @@
 import { existsSync, promises as fs, realpathSync } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { SYNC_GENERATION_FILE, type Acceptance, type ClaimRef } from '../core/acceptance.js';
 import { describeError, OrchestraError } from '../core/errors.js';
 import { writeAtomic } from '../core/fsutil.js';
@@ -267,7 +267,7 @@ export class SyncEngine implements Acceptance {
 
   /** True when the remote-tracking tip holds exactly this clone's file at that stream position. */
   async isAccepted(stream: string, seq: number): Promise<boolean> {
-    const path = `${stream}/events/${recordFileName(seq)}`;
+    const path = relative(this.ws.paths.root, join(this.ws.paths.streamDir(stream), recordFileName(seq))); // as on disk (tasks are sharded)
     const r = await runGit(this.ws.paths.root, ['rev-parse', '-q', '--verify', `${this.tracking}:${path}`]);
     if (r.code !== 0) return false;
     const { readFile } = await import('node:fs/promises');

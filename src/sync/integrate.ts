@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
 import { createExclusive, mkdirp, TEMP_PREFIX } from '../core/fsutil.js';
 import { newId } from '../core/ids.js';
@@ -120,7 +120,7 @@ export async function integrate(ws: Workspace, remoteTip: string, head: string):
       local.push(record);
       const verdict = redecide(view, grantsOf(state.records), record, decidedOn);
       if (!verdict.ok) {
-        result.withdrawn.push(await logWithdrawn(ws, { path: `${stream}/events/${recordFileName(record.seq)}`, reason: verdict.reason, record }));
+        result.withdrawn.push(await logWithdrawn(ws, { path: relative(root, join(ws.paths.streamDir(stream), recordFileName(record.seq))), reason: verdict.reason, record }));
         continue;
       }
       ws.journal.markFile(await renumber(ws, stream, record));
@@ -169,7 +169,7 @@ async function localRecordsFrom(ws: Workspace, stream: string, from: number, res
     const bytes = await readLocal(join(dir, name));
     const parsed = bytes ? parseRecord(bytes.toString('utf8'), seq) : { ok: false as const, reason: 'unreadable' };
     if (parsed.ok) records.push(parsed.record);
-    else result.withdrawn.push(await logWithdrawn(ws, { path: `${stream}/events/${name}`, reason: `unreadable local record: ${parsed.reason}`, content: bytes?.toString('utf8') ?? '' }));
+    else result.withdrawn.push(await logWithdrawn(ws, { path: relative(ws.paths.root, join(ws.paths.streamDir(stream), name)), reason: `unreadable local record: ${parsed.reason}`, content: bytes?.toString('utf8') ?? '' }));
   }
   return records;
 }

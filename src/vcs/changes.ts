@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
 import { describeHits, type NamedSecret, type SecretHit } from '../core/secret-scan.js';
-import { git, revParse, type GitOptions } from './git.js';
+import { assertNotOption, git, revParse, type GitOptions } from './git.js';
 import { scanChanges, scannerFor } from './secret-guard.js';
 
 export interface WorktreeDiff {
@@ -50,19 +50,24 @@ async function withTempIndex<T>(worktreePath: string, fn: (opts: GitOptions) => 
  * Refuses staged changes that add or move a gitlink (a nested repository or a `.git` file inside
  * the worktree, as `git add -A` records them): git would run commands inside such a repository
  * with its own config (filters, fsmonitor) on later status calls, and a submodule is never what a
- * task is meant to publish. Compares the index (`gopts`' index, or the worktree's) with `base`.
+ * task is meant to publish. Compares the index (`gopts`' index, or the worktree's) with `base`
+ * and returns the changed paths (old and new name of a rename: renames are not detected), so a
+ * caller needs no second diff for the file list or to know whether anything is staged.
  */
-export async function assertNoNestedRepos(worktreePath: string, base: string, gopts: GitOptions = {}): Promise<void> {
+export async function assertNoNestedRepos(worktreePath: string, base: string, gopts: GitOptions = {}): Promise<string[]> {
   const raw = await git(worktreePath, ['diff', '--cached', '--raw', '-z', '--no-renames', '--ignore-submodules=dirty', '--no-ext-diff', base], gopts);
   const fields = raw.split('\0');
   const nested: string[] = [];
+  const paths: string[] = [];
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const [, newMode, , newSha] = fields[i]!.replace(/^:/, '').split(' ');
     if (newMode === '160000' && !/^0+$/.test(newSha ?? '')) nested.push(fields[i + 1]!);
+    paths.push(fields[i + 1]!);
   }
   if (nested.length > 0) {
     throw new OrchestraError('PUSH_REFUSED', `the changes hold a nested git repository (${nested.slice(0, 3).join(', ')}${nested.length > 3 ? ', ...' : ''}): a .git inside the worktree is never committed; remove it`, { paths: nested.slice(0, 20) });
   }
+  return paths;
 }
 
 /** What a diff record holds instead of a diff that contains a secret. */
@@ -73,20 +78,35 @@ export function withheldDiffNote(hits: readonly SecretHit[]): string {
 /**
  * Everything in the worktree (committed, staged, unstaged, untracked) versus `baseCommit`.
  * The changes are scanned for known secrets first; with a hit, `patch` is a redacted note.
+ * Three git processes (four with secrets to scan): `add -A` into a temporary index, the raw diff
+ * (nested repositories, file list), and the binary patch with its stat in front.
  */
 export async function diffAgainstBase(worktreePath: string, baseCommit: string, opts: { secrets?: readonly NamedSecret[] } = {}): Promise<WorktreeDiff> {
-  const base = await revParse(worktreePath, baseCommit);
-  if (!base) throw new OrchestraError('NOT_FOUND', `Base commit ${baseCommit} not found in ${worktreePath}`);
+  assertNotOption(baseCommit, 'Base commit');
   const scanner = scannerFor(opts.secrets);
   return withTempIndex(worktreePath, async (gopts) => {
-    await assertNoNestedRepos(worktreePath, base, gopts);
-    const secrets = await scanChanges(worktreePath, base, undefined, scanner, gopts);
-    const stat = scanner.redact((await git(worktreePath, ['diff', '--cached', '--stat', ...DIFF_FLAGS, base], gopts)).trimEnd());
-    const names = await git(worktreePath, ['diff', '--cached', '--name-only', '-z', ...DIFF_FLAGS, base], gopts);
-    const files = names.split('\0').filter(Boolean).map((f) => scanner.redact(f)).sort();
-    const patch = secrets.length > 0 ? withheldDiffNote(secrets) : await git(worktreePath, ['diff', '--cached', '--binary', ...DIFF_FLAGS, base], gopts);
-    return { patch, stat, files, secrets };
+    const paths = await assertNoNestedRepos(worktreePath, baseCommit, gopts).catch(async (err: unknown) => {
+      // Only a failed diff is looked into: a base that is not a commit here is NOT_FOUND.
+      if (err instanceof OrchestraError && err.code === 'GIT_ERROR' && !(await revParse(worktreePath, baseCommit))) {
+        throw new OrchestraError('NOT_FOUND', `Base commit ${baseCommit} not found in ${worktreePath}`);
+      }
+      throw err;
+    });
+    const secrets = await scanChanges(worktreePath, baseCommit, undefined, scanner, gopts);
+    const { stat, patch } = splitStat(await git(worktreePath, ['diff', '--cached', '--patch-with-stat', '--binary', ...DIFF_FLAGS, baseCommit, '--'], gopts));
+    const files = paths.map((f) => scanner.redact(f)).sort();
+    return { patch: secrets.length > 0 ? withheldDiffNote(secrets) : patch, stat: scanner.redact(stat), files, secrets };
   });
+}
+
+/**
+ * Splits `git diff --patch-with-stat` output: the stat lines (each starts with a space) and the
+ * summary, then a blank line, then the patch from its first `diff --git` line.
+ */
+export function splitStat(out: string): { stat: string; patch: string } {
+  const at = out.startsWith('diff --git ') ? 0 : out.indexOf('\ndiff --git ');
+  if (at < 0) return { stat: out.trimEnd(), patch: '' };
+  return { stat: out.slice(0, at).trimEnd(), patch: out.slice(at === 0 ? 0 : at + 1) };
 }
 
 /** Uncommitted changes in the worktree, untracked files included (ignored files excluded). */

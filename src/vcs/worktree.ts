@@ -45,9 +45,9 @@ async function isMirror(repoPath: string): Promise<boolean> {
  * the targets of symbolic ones: read with one git process, then every lookup of a base detection
  * or a worktree preparation is answered from it.
  */
-interface BranchRefs { commits: Map<string, string | null>; symrefs: Map<string, string>; mirror: boolean }
+export interface BranchRefs { commits: Map<string, string | null>; symrefs: Map<string, string>; mirror: boolean }
 
-async function readBranchRefs(repoPath: string): Promise<BranchRefs> {
+export async function readBranchRefs(repoPath: string): Promise<BranchRefs> {
   const format = '%(refname)%00%(objecttype)%00%(objectname)%00%(*objectname)%00%(symref)';
   const out = await gitLine(repoPath, ['for-each-ref', `--format=${format}`, 'refs/heads', 'refs/remotes']);
   const commits = new Map<string, string | null>();
@@ -229,13 +229,15 @@ export async function prepareWorktree(opts: {
    * commit, so diffs show what the round changed. A reused worktree must hold it in its history.
    */
   startAt?: string;
+  /** The mirror's branch refs as just read (readBranchRefs, e.g. by the base detection): not read again. */
+  refs?: BranchRefs;
 }): Promise<PreparedWorktree> {
   const branch = taskBranchName(opts.taskId);
   const repoPath = realpathSync(resolve(opts.repoPath));
   const path = resolve(opts.worktreesDir, opts.taskId);
   await assertMirror(repoPath);
   if (opts.startAt !== undefined) assertNotOption(opts.startAt, 'Start commit');
-  const refs = await readBranchRefs(repoPath);
+  const refs = opts.refs ?? (await readBranchRefs(repoPath));
   const baseBranch = opts.base?.trim() || (await detectBase(repoPath, undefined, refs)).branch;
   const baseRef = resolveBranchRef(refs, baseBranch);
   if (!baseRef) throw new OrchestraError('NOT_FOUND', `Base branch '${baseBranch}' does not exist in ${repoPath}`, { repoPath, base: baseBranch });
@@ -296,18 +298,23 @@ export async function removeWorktree(opts: {
   const repoPath = resolve(opts.repoPath);
   const path = resolve(opts.worktreesDir, opts.taskId);
   let removed = false;
+  let adminDir: string | undefined;
   if (existsSync(path)) {
-    const wt = await inspectWorktree(repoPath, path);
-    if (!wt) throw new OrchestraError('CONFLICT', `${path} is not a worktree of ${repoPath}; not removing it`, { path });
+    // The record (validated against the mirror) says it is our worktree: no git process needed to know.
+    const rec = worktreeRecord(path);
+    if (!rec || realpathSync(rec.mirror) !== realpathSync(repoPath)) throw new OrchestraError('CONFLICT', `${path} is not a worktree of ${repoPath}; not removing it`, { path });
     if (!opts.force && (await hasChanges(path))) {
       throw new OrchestraError('CONFLICT', `Worktree ${path} has uncommitted changes; not removing it`, { path });
     }
     // Not `git worktree remove`: it would trust the worktree's own `.git` file.
     await rm(path, { recursive: true, force: true });
     removed = true;
+    if (realpathSync(dirname(rec.gitDir)) === join(realpathSync(repoPath), 'worktrees')) adminDir = rec.gitDir;
   }
   await rm(worktreeRecordPath(path), { force: true });
-  await git(repoPath, ['worktree', 'prune']);
+  // The registration of the directory just removed is its admin dir: removed as `git worktree prune` would.
+  if (adminDir) await rm(adminDir, { recursive: true, force: true });
+  else await git(repoPath, ['worktree', 'prune']);
   let branchDeleted = false;
   if (opts.deleteBranch && (await refExists(repoPath, `refs/heads/${branch}`))) {
     await git(repoPath, ['branch', '-D', branch]);

@@ -46,7 +46,7 @@ async function beginExecution(ws: Workspace, lease: Lease, task: TaskView, profi
   const target = await resolveTarget(ws, task);
   // A follow-up round starts on top of the pushed branch (BRANCH_DIVERGED when someone rewrote it).
   const start = await roundStart(ws, task, target);
-  const wt = await prepareWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: target.base.branch, ...(start ? { startAt: start.commit } : {}) });
+  const wt = await prepareWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: target.base.branch, ...(start ? { startAt: start.commit } : target.refs ? { refs: target.refs } : {}) });
   const { record } = await lease.append((view) => (view.state !== 'approved' ? null : [
     { type: 'exec.started', data: { worktree: wt.path, branch: wt.branch, base: wt.base, baseCommit: wt.baseCommit, planVersion: plan.version, ...profileRef(profile) } },
     { type: 'task.moved', data: { from: 'approved', to: 'executing', reason: `executing plan v${plan.version} on ${wt.branch}` } },

@@ -53,7 +53,8 @@ export function createPublisherLoop(env: LoopEnv): Loop {
         ]), 'published');
         log.info('branch pushed', { task: task.id, branch: pushed.branch, link: pushed.link });
         for (const e of pullRequest) log.info(e.type === 'forge.pr-opened' ? 'pull request ready' : 'no pull request', { task: task.id, ...e.data });
-        await removeWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id }).catch(() => undefined);
+        // Clean by construction: commitAll staged everything (`add -A`) and committed it, so no status is asked.
+        await removeWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, force: true }).catch(() => undefined);
       } catch (err) {
         const { code, message } = describeError(err);
         if (code === 'LEASE_LOST') return;

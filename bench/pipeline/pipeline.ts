@@ -32,7 +32,7 @@ async function countGit(dir: string): Promise<{ log: string; restore: () => void
   const bin = join(dir, 'gitshim');
   const log = join(dir, 'git-calls.log');
   await fs.mkdir(bin, { recursive: true });
-  await fs.writeFile(join(bin, 'git'), `#!/bin/sh\nprintf '%s\\t%s\\n' "$PWD" "$*" >> '${log}'\nexec '${realGit}' "$@"\n`, { mode: 0o755 });
+  await fs.writeFile(join(bin, 'git'), `#!/bin/sh\nprintf '%s\\t%s\\000' "$PWD" "$*" >> '${log}'\nexec '${realGit}' "$@"\n`, { mode: 0o755 });
   await fs.writeFile(log, '');
   const before = process.env.PATH;
   process.env.PATH = `${bin}:${before ?? ''}`;
@@ -41,7 +41,8 @@ async function countGit(dir: string): Promise<{ log: string; restore: () => void
 
 /** Git processes logged by countGit, split into the workspace's own commits and the task work. */
 async function gitCalls(log: string, workspace: string): Promise<{ workspace: number; task: number; bySubcommand: Record<string, number> }> {
-  const lines = (await fs.readFile(log, 'utf8')).split('\n').filter(Boolean);
+  // One record per process, NUL-terminated (an argument such as a commit message can hold newlines).
+  const lines = (await fs.readFile(log, 'utf8')).split('\0').filter(Boolean);
   const out = { workspace: 0, task: 0, bySubcommand: {} as Record<string, number> };
   for (const line of lines) {
     const [cwd, argv = ''] = line.split('\t');
@@ -50,7 +51,7 @@ async function gitCalls(log: string, workspace: string): Promise<{ workspace: nu
       continue;
     }
     out.task++;
-    const words = argv.split(' ');
+    const words = argv.split(/\s+/);
     let sub = '?';
     for (let i = 0; i < words.length; i++) {
       const w = words[i]!;

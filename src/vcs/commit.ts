@@ -56,7 +56,7 @@ export async function commitAll(opts: {
   baseCommit?: string;
   /** Secrets to look for; by default the secret-named variables of this process. */
   secrets?: readonly NamedSecret[];
-}): Promise<{ sha: string; created: boolean }> {
+}): Promise<{ sha: string; created: boolean; ref?: string }> {
   const { worktreePath, taskId } = opts;
   if (!opts.message.trim()) throw new OrchestraError('INVALID_INPUT', 'Commit message is empty');
   const env = identityEnv(opts.author);
@@ -86,7 +86,9 @@ export async function commitAll(opts: {
       }
     }
     await git(worktreePath, ['commit', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-m', withTaskTrailer(opts.message, taskId)], { env });
-    return { sha: await gitLine(worktreePath, ['rev-parse', 'HEAD']), created: true };
+    // The new commit and the branch HEAD is on, in one process (the push needs both).
+    const [sha = '', ref] = (await gitLine(worktreePath, ['rev-parse', 'HEAD', '--symbolic-full-name', 'HEAD'])).split('\n');
+    return { sha, created: true, ...(ref?.startsWith('refs/heads/') ? { ref } : {}) };
   }
   const existing = await existingTaskCommit(worktreePath, taskId, opts.baseCommit);
   if (existing) return { sha: existing, created: false };

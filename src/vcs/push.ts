@@ -77,13 +77,15 @@ export async function pushTaskBranch(opts: {
   baseCommit?: string;
   /** Secrets to look for; by default the secret-named variables of this process. */
   secrets?: readonly NamedSecret[];
+  /** The worktree's HEAD as commitAll just left it (its commit and full branch name): not read again. */
+  head?: { sha: string; ref: string };
 }): Promise<PushResult> {
   const { worktreePath, protectedBranches } = opts;
   assertPushAllowed(opts.branch, protectedBranches);
   const branch = opts.branch.replace(/^refs\/heads\//, '');
   const ref = `refs/heads/${branch}`;
 
-  const sha = await headCommitOn(worktreePath, ref, branch);
+  const sha = opts.head?.ref === ref ? opts.head.sha : await headCommitOn(worktreePath, ref, branch);
 
   const remoteUrl = await normalizeRemote(worktreePath, opts.remote);
   await assertNotMirrorSource(worktreePath, remoteUrl, branch);
@@ -98,8 +100,11 @@ export async function pushTaskBranch(opts: {
     return remoteSha;
   };
 
-  const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, `${sha}~1`));
-  if (from) assertNoSecrets(await scanChanges(worktreePath, from, sha, scannerFor(opts.secrets)), `push ${branch}`);
+  const scanner = scannerFor(opts.secrets);
+  if (!scanner.empty) {
+    const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, `${sha}~1`));
+    if (from) assertNoSecrets(await scanChanges(worktreePath, from, sha, scanner), `push ${branch}`);
+  }
 
   // One explicit refspec; no --force, --mirror, --all or --tags; push.default never consulted.
   const args = ['push', '--porcelain', '--no-follow-tags', '--no-signed', '--no-verify', '--recurse-submodules=no', '--', remoteUrl, `${ref}:${ref}`];

@@ -40,7 +40,7 @@ export function createPublisherLoop(env: LoopEnv): Loop {
         const secrets = await publishScanSecrets(ws, task, 'publisher');
         const commit = await commitAll({ worktreePath: exec.worktree, message, author, taskId: task.id, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
         const remote = await resolvePushRemote({ configured: ws.config.remote, repo: target.resolved });
-        const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
+        const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}), ...(commit.ref ? { head: { sha: commit.sha, ref: commit.ref } } : {}) });
         // After the push, never before: a request needs the branch on the remote. Never fails the task.
         const pullRequest = await pullRequestEvents({ config: ws.config.forge, task: await ws.task(task.id), branch: pushed.branch, base: exec.base, pushRemote: pushed.remoteUrl, signal });
         // Stopped while waiting on the forge: nothing recorded; the next run re-checks push and request.

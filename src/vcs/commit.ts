@@ -85,8 +85,10 @@ export async function commitAll(opts: {
         assertNoSecrets(hits, 'commit');
       }
     }
-    await git(worktreePath, ['commit', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-m', withTaskTrailer(opts.message, taskId)], { env });
-    // The new commit and the branch HEAD is on, in one process (the push needs both).
+    const out = await git(worktreePath, ['commit', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-m', withTaskTrailer(opts.message, taskId)], { env, config: ['core.abbrev=no'] });
+    // The summary line names the branch and the full new commit id (core.abbrev=no): no rev-parse after.
+    const summary = /^\[(\S+)(?: \([^)\n]*\))? ([0-9a-f]{40}|[0-9a-f]{64})\]/.exec(out);
+    if (summary) return { sha: summary[2]!, created: true, ref: `refs/heads/${summary[1]!}` };
     const [sha = '', ref] = (await gitLine(worktreePath, ['rev-parse', 'HEAD', '--symbolic-full-name', 'HEAD'])).split('\n');
     return { sha, created: true, ...(ref?.startsWith('refs/heads/') ? { ref } : {}) };
   }

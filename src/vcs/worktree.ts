@@ -284,6 +284,26 @@ export async function prepareWorktree(opts: {
 }
 
 /**
+ * The fast path of prepareWorktree for a new task whose base was resolved earlier (the planner's
+ * recorded base branch and commit): one `git worktree add -b task/<id>` at `commit`, no ref read.
+ * Throws (nothing made) when the directory, its registration or the branch already exists, or the
+ * commit is not in the mirror: the caller then takes prepareWorktree, which handles those.
+ */
+export async function addWorktreeAt(opts: { repoPath: string; worktreesDir: string; taskId: string; base: string; commit: string }): Promise<PreparedWorktree> {
+  const branch = taskBranchName(opts.taskId);
+  const repoPath = realpathSync(resolve(opts.repoPath));
+  const path = resolve(opts.worktreesDir, opts.taskId);
+  await assertMirror(repoPath);
+  if (!/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(opts.commit)) throw new OrchestraError('INVALID_INPUT', `Base commit must be a full commit id: ${opts.commit}`);
+  if (existsSync(path) || hasRegistration(repoPath, path)) throw new OrchestraError('CONFLICT', `${path} or its registration exists`, { path });
+  await mkdir(opts.worktreesDir, { recursive: true });
+  // `-b` refuses an existing branch: a branch left by a crash is never moved by this path.
+  await git(repoPath, ['worktree', 'add', '--no-track', '-b', branch, path, `${opts.commit}^{commit}`]);
+  await recordWorktree(repoPath, path);
+  return { path: realpathSync(path), branch, base: opts.base, baseCommit: opts.commit, created: true };
+}
+
+/**
  * Removes the task's worktree (idempotent). Refuses a dirty worktree unless `force`.
  * With `deleteBranch`, also deletes the local `task/<taskId>` branch.
  */

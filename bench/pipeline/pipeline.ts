@@ -112,31 +112,36 @@ export const pipelineSection: Section = {
     const fresh = await Workspace.open(ws.paths.root);
     const counter = await countGit(dir);
     const up = await runUp(fresh, { only: ['intake', 'planner', 'executor', 'publisher'], log: silentLogger });
+    // Stopped and PATH restored whatever happens: a failing section never leaves loops running.
+    let totalMs: number;
     const landed = new Map<string, number>();
-    const started = now();
-    for (let i = 0; i < TASKS; i++) {
-      const id = newId();
-      const file = join(fresh.paths.inbox, `bench-${i}.json`);
-      await fs.writeFile(`${file}.tmp`, JSON.stringify({ id, title: `bench task ${i}`, repo: 'sample' }));
-      await fs.rename(`${file}.tmp`, file);
-      landed.set(id, now());
-    }
-    // The person's approval, done as soon as each plan appears.
     const done = new Map<string, number>();
-    while (done.size < TASKS) {
-      for (const task of await fresh.tasks()) {
-        if (task.state === 'planned') await runCommand(fresh, { command: 'approve', task: task.id }, { kind: 'cli', name: 'bench' }).catch(() => undefined);
-        if ((task.state === 'completed' || task.state === 'failed') && !done.has(task.id)) {
-          if (task.state === 'failed') throw new Error(`bench task failed: ${task.dev.failure?.reason}`);
-          done.set(task.id, now());
-        }
+    try {
+      const started = now();
+      for (let i = 0; i < TASKS; i++) {
+        const id = newId();
+        const file = join(fresh.paths.inbox, `bench-${i}.json`);
+        await fs.writeFile(`${file}.tmp`, JSON.stringify({ id, title: `bench task ${i}`, repo: 'sample' }));
+        await fs.rename(`${file}.tmp`, file);
+        landed.set(id, now());
       }
-      if (now() - started > 240_000) throw new Error('pipeline bench timed out');
-      await sleep(20);
+      // The person's approval, done as soon as each plan appears.
+      while (done.size < TASKS) {
+        for (const task of await fresh.tasks()) {
+          if (task.state === 'planned') await runCommand(fresh, { command: 'approve', task: task.id }, { kind: 'cli', name: 'bench' }).catch(() => undefined);
+          if ((task.state === 'completed' || task.state === 'failed') && !done.has(task.id)) {
+            if (task.state === 'failed') throw new Error(`bench task failed: ${task.dev.failure?.reason}`);
+            done.set(task.id, now());
+          }
+        }
+        if (now() - started > 240_000) throw new Error('pipeline bench timed out');
+        await sleep(20);
+      }
+      totalMs = now() - started;
+    } finally {
+      await up.stop();
+      counter.restore();
     }
-    const totalMs = now() - started;
-    await up.stop();
-    counter.restore();
     const calls = await gitCalls(counter.log, ws.paths.root);
     ctx.log(`git processes: ${calls.task} for the task work (${JSON.stringify(calls.bySubcommand)}), ${calls.workspace} for the workspace's own commits`);
     const perTask = [...done].map(([id, at]) => at - landed.get(id)!);

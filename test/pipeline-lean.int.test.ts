@@ -8,10 +8,15 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { OrchestraError } from '../src/core/errors.js';
+import { diffAgainstBase } from '../src/vcs/changes.js';
+import { ensureMirror } from '../src/vcs/repo-source.js';
+import { prepareWorktree } from '../src/vcs/worktree.js';
+import { makeFixture } from './support/git-fixtures.js';
 import { approveAndWait, dropTask, eventsOfType, FIXER_REPLIES, git, makePipeline, PLANNER_REPLIES, startLoops, waitFor, waitState } from './support/pipeline-harness.js';
 
 /** A `git` first in PATH that appends its working directory and argv (NUL-terminated) to `log`. */
-function countGitCalls(dir: string): { log: string; calls: (exceptCwd: string) => string[] } {
+function countGitCalls(dir: string): { log: string; calls: (exceptCwd: string) => string[]; restore: () => void } {
   const bin = join(dir, 'gitshim');
   const log = join(dir, 'git-calls.log');
   const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
@@ -23,12 +28,14 @@ function countGitCalls(dir: string): { log: string; calls: (exceptCwd: string) =
   return {
     log,
     calls: (exceptCwd) => readFileSync(log, 'utf8').split('\0').filter((l) => l && !l.startsWith(`${exceptCwd}\t`)),
+    restore: () => void (process.env.PATH = before),
   };
 }
 
 test('a task forks at the planned commit and costs at most 10 git processes once its repository is mirrored', async (t) => {
   const p = await makePipeline(t, { scripts: { planner: [...PLANNER_REPLIES, ...PLANNER_REPLIES], executor: [...FIXER_REPLIES, ...FIXER_REPLIES] } });
   const counter = countGitCalls(p.dir);
+  t.after(counter.restore);
   await startLoops(p);
 
   // The first task mirrors the repository (its clone is a one-time cost).
@@ -62,4 +69,35 @@ test('a task forks at the planned commit and costs at most 10 git processes once
   assert.notEqual(git(p.remote, 'rev-parse', planned.base), planned.baseCommit);
 
   assert.ok(taskCalls.length <= 10, `${taskCalls.length} git processes for one task:\n${taskCalls.map((l) => l.replace(/-c \S+ |--git-dir=\S+ |--work-tree=\S+ /g, '').slice(0, 200)).join('\n')}`);
+});
+
+test('one diff gives file list, stat and patch even for names built to confuse its parser', async (t) => {
+  const f = makeFixture();
+  t.after(() => f.cleanup());
+  const mirror = await ensureMirror(f.repo, f.cache);
+  const wt = await prepareWorktree({ repoPath: mirror, worktreesDir: f.worktrees, taskId: 'names' });
+  // A name that looks like a raw entry, one with a newline, content that looks like a diff header, a rename and a binary file.
+  const rawLike = ':100644 100644 0000000 1111111 M';
+  writeFileSync(join(wt.path, rawLike), 'x\n');
+  writeFileSync(join(wt.path, 'two\nlines.txt'), 'diff --git a/README.md b/README.md\n');
+  writeFileSync(join(wt.path, 'blob.bin'), Buffer.from([0, 1, 2, 0, 255]));
+  execFileSync('git', ['-C', wt.path, 'mv', 'README.md', 'READ-ME.md']);
+  const diff = await diffAgainstBase(wt.path, wt.baseCommit);
+  assert.deepEqual(diff.files, [rawLike, 'READ-ME.md', 'blob.bin', 'two\nlines.txt'].sort());
+  assert.match(diff.stat, /4 files changed/);
+  assert.match(diff.stat, / => /, 'the rename shows as one');
+  assert.ok(diff.patch.startsWith('diff --git '), diff.patch.slice(0, 80));
+  // The patch is whole: it applies to the base and gives back exactly the worktree's tree.
+  const check = join(f.root, 'apply-check');
+  execFileSync('git', ['clone', '-q', f.remote, check], { stdio: 'pipe' });
+  execFileSync('git', ['-C', check, 'checkout', '-q', wt.baseCommit], { stdio: 'pipe' });
+  execFileSync('git', ['-C', check, 'apply', '--index', '-'], { input: diff.patch, stdio: ['pipe', 'pipe', 'pipe'] });
+  const tree = (dir: string) => execFileSync('git', ['-C', dir, 'write-tree'], { encoding: 'utf8' }).trim();
+  execFileSync('git', ['-C', wt.path, 'add', '-A']);
+  assert.equal(tree(check), tree(wt.path));
+
+  // A nested repository among them is still refused.
+  execFileSync('git', ['init', '-q', join(wt.path, 'inner')]);
+  execFileSync('git', ['-C', join(wt.path, 'inner'), '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '--allow-empty', '-m', 'x']);
+  await assert.rejects(diffAgainstBase(wt.path, wt.baseCommit), (err: unknown) => err instanceof OrchestraError && err.code === 'PUSH_REFUSED');
 });

@@ -6,8 +6,8 @@
  * or its commit is an ancestor of ours; a follow-up round's push adds commits on top of the
  * previous round's): git itself refuses anything else, since the refspec has no `+` and no force
  * option is ever given, so the remote is not read first; when git rejects the push, the remote's
- * branch is read (`ls-remote`) to tell BRANCH_DIVERGED from another failure. Cost of a push: two
- * git processes (`rev-parse` of HEAD and its branch, `push`).
+ * branch is read (`ls-remote`) to tell BRANCH_DIVERGED from another failure. Cost of a push: the
+ * `push` alone when the caller passes the HEAD commitAll left, else one `rev-parse` before it.
  */
 import { existsSync, realpathSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';

@@ -11,7 +11,7 @@ import { round, summarize } from '../stats.js';
 import { makeWorkspace, now, silentLogger, sleep, type BenchContext, type Section } from '../harness.js';
 
 const run = promisify(execFile);
-const TASKS = 20;
+const TASKS = Number(process.env.BENCH_PIPELINE_TASKS ?? 20);
 
 /** Zero-latency scripted models: plan at once; write a file, run the (trivial) tests, finish. */
 const PLANNER = { replies: [{ toolCalls: [{ name: 'submit_plan', args: { summary: 'add a note', steps: ['write notes/bench.txt'], criteria: ['tests pass'], risks: [] } }] }] };
@@ -22,6 +22,49 @@ const EXECUTOR = {
     { toolCalls: [{ name: 'finish', args: { summary: 'added notes/bench.txt' } }] },
   ],
 };
+
+/**
+ * A `git` first in PATH that logs its working directory and argv, then runs the real git: the
+ * pipeline's git processes are counted, not estimated. Returns the log path and the restore.
+ */
+async function countGit(dir: string): Promise<{ log: string; restore: () => void }> {
+  const realGit = (await run('sh', ['-c', 'command -v git'])).stdout.trim();
+  const bin = join(dir, 'gitshim');
+  const log = join(dir, 'git-calls.log');
+  await fs.mkdir(bin, { recursive: true });
+  await fs.writeFile(join(bin, 'git'), `#!/bin/sh\nprintf '%s\\t%s\\000' "$PWD" "$*" >> '${log}'\nexec '${realGit}' "$@"\n`, { mode: 0o755 });
+  await fs.writeFile(log, '');
+  const before = process.env.PATH;
+  process.env.PATH = `${bin}:${before ?? ''}`;
+  return { log, restore: () => void (process.env.PATH = before) };
+}
+
+/** Git processes logged by countGit, split into the workspace's own commits and the task work. */
+async function gitCalls(log: string, workspace: string): Promise<{ workspace: number; task: number; bySubcommand: Record<string, number> }> {
+  // One record per process, NUL-terminated (an argument such as a commit message can hold newlines).
+  const lines = (await fs.readFile(log, 'utf8')).split('\0').filter(Boolean);
+  const out = { workspace: 0, task: 0, bySubcommand: {} as Record<string, number> };
+  for (const line of lines) {
+    const [cwd, argv = ''] = line.split('\t');
+    if (cwd === workspace) {
+      out.workspace++;
+      continue;
+    }
+    out.task++;
+    const words = argv.split(/\s+/);
+    let sub = '?';
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i]!;
+      if (w === '-c' || w === '-C') i++;
+      else if (!w.startsWith('-')) {
+        sub = w;
+        break;
+      }
+    }
+    out.bySubcommand[sub] = (out.bySubcommand[sub] ?? 0) + 1;
+  }
+  return out;
+}
 
 async function configure(ws: Workspace, repo: string): Promise<void> {
   const path = ws.paths.config;
@@ -67,31 +110,40 @@ export const pipelineSection: Section = {
     const ws = await makeWorkspace(join(dir, 'workspace'), { fsync: true, loops: { scanIntervalMs: 500, settleMs: 0, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 2) } });
     await configure(ws, repo);
     const fresh = await Workspace.open(ws.paths.root);
+    const counter = await countGit(dir);
     const up = await runUp(fresh, { only: ['intake', 'planner', 'executor', 'publisher'], log: silentLogger });
+    // Stopped and PATH restored whatever happens: a failing section never leaves loops running.
+    let totalMs: number;
     const landed = new Map<string, number>();
-    const started = now();
-    for (let i = 0; i < TASKS; i++) {
-      const id = newId();
-      const file = join(fresh.paths.inbox, `bench-${i}.json`);
-      await fs.writeFile(`${file}.tmp`, JSON.stringify({ id, title: `bench task ${i}`, repo: 'sample' }));
-      await fs.rename(`${file}.tmp`, file);
-      landed.set(id, now());
-    }
-    // The person's approval, done as soon as each plan appears.
     const done = new Map<string, number>();
-    while (done.size < TASKS) {
-      for (const task of await fresh.tasks()) {
-        if (task.state === 'planned') await runCommand(fresh, { command: 'approve', task: task.id }, { kind: 'cli', name: 'bench' }).catch(() => undefined);
-        if ((task.state === 'completed' || task.state === 'failed') && !done.has(task.id)) {
-          if (task.state === 'failed') throw new Error(`bench task failed: ${task.dev.failure?.reason}`);
-          done.set(task.id, now());
-        }
+    try {
+      const started = now();
+      for (let i = 0; i < TASKS; i++) {
+        const id = newId();
+        const file = join(fresh.paths.inbox, `bench-${i}.json`);
+        await fs.writeFile(`${file}.tmp`, JSON.stringify({ id, title: `bench task ${i}`, repo: 'sample' }));
+        await fs.rename(`${file}.tmp`, file);
+        landed.set(id, now());
       }
-      if (now() - started > 240_000) throw new Error('pipeline bench timed out');
-      await sleep(20);
+      // The person's approval, done as soon as each plan appears.
+      while (done.size < TASKS) {
+        for (const task of await fresh.tasks()) {
+          if (task.state === 'planned') await runCommand(fresh, { command: 'approve', task: task.id }, { kind: 'cli', name: 'bench' }).catch(() => undefined);
+          if ((task.state === 'completed' || task.state === 'failed') && !done.has(task.id)) {
+            if (task.state === 'failed') throw new Error(`bench task failed: ${task.dev.failure?.reason}`);
+            done.set(task.id, now());
+          }
+        }
+        if (now() - started > 240_000) throw new Error('pipeline bench timed out');
+        await sleep(20);
+      }
+      totalMs = now() - started;
+    } finally {
+      await up.stop();
+      counter.restore();
     }
-    const totalMs = now() - started;
-    await up.stop();
+    const calls = await gitCalls(counter.log, ws.paths.root);
+    ctx.log(`git processes: ${calls.task} for the task work (${JSON.stringify(calls.bySubcommand)}), ${calls.workspace} for the workspace's own commits`);
     const perTask = [...done].map(([id, at]) => at - landed.get(id)!);
     const s = summarize(perTask);
     const floorTimes = await floor(ctx, TASKS);
@@ -104,6 +156,8 @@ export const pipelineSection: Section = {
     ctx.record({ key: 'pipeline.floor.perTask', label: 'floor: plain script worktree+commit+push per task (mean)', value: round(f.mean), unit: 'ms' });
     ctx.record({ key: 'pipeline.floor.tasksPerMin', label: 'floor: plain script tasks per minute (sequential)', value: round(floorPerMin), unit: 'tasks/min' });
     ctx.record({ key: 'pipeline.ratio.throughput', label: 'throughput ratio orchestra / floor', value: Math.round((perMin / floorPerMin) * 100) / 100, unit: 'x' });
+    ctx.record({ key: 'pipeline.git.perTask', label: 'git processes per task in the target repository (mirror, worktree, commit, push)', value: round(calls.task / TASKS), unit: 'processes', note: `target: at most 10; the floor script runs 5-6; by command: ${Object.entries(calls.bySubcommand).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${round(v / TASKS)}`).join(', ')}` });
+    ctx.record({ key: 'pipeline.git.workspacePerTask', label: 'git processes per task for the workspace journal (record commits)', value: round(calls.workspace / TASKS), unit: 'processes' });
     ctx.record({ key: 'pipeline.overhead.perTask', label: 'orchestration overhead per task (wall time per task minus floor)', value: round(totalMs / TASKS - f.mean), unit: 'ms', note: 'includes one sandboxed test run, ~20 fsynced records and the workspace commits' });
   },
 };

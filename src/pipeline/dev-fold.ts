@@ -12,6 +12,9 @@ export interface PlanRef {
   criteria: string[];
   risks: string[];
   at: string;
+  /** The base branch and the commit the planner read (the executor forks there: the base is resolved once). */
+  base?: string;
+  baseCommit?: string;
 }
 
 export interface TestRunRef {
@@ -91,8 +94,8 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
   const round = dev.rounds.at(-1)!;
   switch (e.type) {
     case 'plan.proposed': {
-      const { version, file, summary, steps, criteria, risks } = e.data;
-      dev.plans.push({ version, file, summary, steps, criteria, risks, at: record.at });
+      const { version, file, summary, steps, criteria, risks, base, baseCommit } = e.data;
+      dev.plans.push({ version, file, summary, steps, criteria, risks, at: record.at, ...(base && baseCommit ? { base, baseCommit } : {}) });
       round.plans.push(version);
       round.startedAt ??= record.at;
       break;

@@ -8,9 +8,15 @@ import { ensureMirror, mirrorDirName, resolveRepo, sealMirror, type ResolvedRepo
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { detectBase, type BaseInfo } from '../vcs/worktree.js';
+import { detectBase, readBranchRefs, type BaseInfo, type BranchRefs } from '../vcs/worktree.js';
 
-export interface Target { resolved: ResolvedRepo; objects: string; base: Pick<BaseInfo, 'branch' | 'commit'> }
+export interface Target {
+  resolved: ResolvedRepo;
+  objects: string;
+  base: Pick<BaseInfo, 'branch' | 'commit'>;
+  /** The mirror's branch refs read for the base detection (resolveTarget only): the worktree is made from the same snapshot. */
+  refs?: BranchRefs;
+}
 
 /**
  * Finds the task's repository (a path, a URL, or a name from config `repos`; relative paths are
@@ -22,7 +28,8 @@ export async function resolveTarget(ws: Workspace, task: TaskView, base?: string
   const resolved = notTheWorkspace(ws, await resolveRepo(spec, repoPaths(ws.config), { cwd: ws.paths.root }), task.createdBy);
   const objects = await ensureMirror(resolved, ws.paths.repoCache);
   const requested = base ?? (typeof task.fields.base === 'string' ? task.fields.base : undefined);
-  return { resolved, objects, base: await detectBase(objects, requested) };
+  const refs = await readBranchRefs(objects);
+  return { resolved, objects, base: await detectBase(objects, requested, refs), refs };
 }
 
 /**

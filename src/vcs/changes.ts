@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
 import { describeHits, type NamedSecret, type SecretHit } from '../core/secret-scan.js';
-import { git, revParse, type GitOptions } from './git.js';
+import { assertNotOption, git, revParse, type GitOptions } from './git.js';
 import { scanChanges, scannerFor } from './secret-guard.js';
 
 export interface WorktreeDiff {
@@ -26,8 +26,11 @@ export interface WorktreeDiff {
   secrets: SecretHit[];
 }
 
-/** Options that keep user diff configuration (external tools, textconv, colour) out of our output. */
-const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv', '--ignore-submodules=all'];
+/**
+ * Options that keep user diff configuration (external tools, textconv, colour) out of our output.
+ * Submodules: only their commits are compared (a gitlink the task adds must show, to be refused).
+ */
+const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv', '--ignore-submodules=dirty'];
 
 /**
  * Stages the whole worktree into a fresh temporary index, so the worktree's real index is never
@@ -50,19 +53,50 @@ async function withTempIndex<T>(worktreePath: string, fn: (opts: GitOptions) => 
  * Refuses staged changes that add or move a gitlink (a nested repository or a `.git` file inside
  * the worktree, as `git add -A` records them): git would run commands inside such a repository
  * with its own config (filters, fsmonitor) on later status calls, and a submodule is never what a
- * task is meant to publish. Compares the index (`gopts`' index, or the worktree's) with `base`.
+ * task is meant to publish. Compares the index (`gopts`' index, or the worktree's) with `base`
+ * and returns the changed paths, so a caller needs no second diff for the file list or to know
+ * whether anything is staged.
  */
-export async function assertNoNestedRepos(worktreePath: string, base: string, gopts: GitOptions = {}): Promise<void> {
-  const raw = await git(worktreePath, ['diff', '--cached', '--raw', '-z', '--no-renames', '--ignore-submodules=dirty', '--no-ext-diff', base], gopts);
-  const fields = raw.split('\0');
-  const nested: string[] = [];
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const [, newMode, , newSha] = fields[i]!.replace(/^:/, '').split(' ');
-    if (newMode === '160000' && !/^0+$/.test(newSha ?? '')) nested.push(fields[i + 1]!);
+export async function assertNoNestedRepos(worktreePath: string, base: string, gopts: GitOptions = {}): Promise<string[]> {
+  const raw = await git(worktreePath, ['diff', '--cached', '--raw', '-z', '--no-renames', '--ignore-submodules=dirty', '--no-ext-diff', base, '--'], gopts);
+  return refuseNested(parseRaw(raw).entries);
+}
+
+interface RawEntry { newMode: string; newSha: string; /** The new name (the old one too for a rename or copy, first). */ paths: string[] }
+
+/**
+ * Parses `git diff --raw -z` entries (`:<mode> <mode> <sha> <sha> <status>\0<path>\0`, two paths
+ * for a rename or copy) from the start of `out`; `rest` is what follows them (with `--stat -p`:
+ * the stat, a NUL, then the patch).
+ */
+export function parseRaw(out: string): { entries: RawEntry[]; rest: string } {
+  const entries: RawEntry[] = [];
+  let at = 0;
+  while (out.startsWith(':', at)) {
+    const end = out.indexOf('\0', at);
+    if (end < 0) break;
+    const [, newMode = '', , newSha = '', status = ''] = out.slice(at + 1, end).split(' ');
+    const count = /^[RC]/.test(status) ? 2 : 1;
+    const paths: string[] = [];
+    at = end + 1;
+    for (let k = 0; k < count; k++) {
+      const stop = out.indexOf('\0', at);
+      if (stop < 0) throw new OrchestraError('GIT_ERROR', 'git diff --raw output ended inside an entry');
+      paths.push(out.slice(at, stop));
+      at = stop + 1;
+    }
+    entries.push({ newMode, newSha, paths });
   }
+  return { entries, rest: out.slice(at) };
+}
+
+/** The changed paths (new names), or PUSH_REFUSED when an entry adds or moves a gitlink. */
+function refuseNested(entries: readonly RawEntry[]): string[] {
+  const nested = entries.filter((e) => e.newMode === '160000' && !/^0+$/.test(e.newSha)).map((e) => e.paths[e.paths.length - 1]!);
   if (nested.length > 0) {
     throw new OrchestraError('PUSH_REFUSED', `the changes hold a nested git repository (${nested.slice(0, 3).join(', ')}${nested.length > 3 ? ', ...' : ''}): a .git inside the worktree is never committed; remove it`, { paths: nested.slice(0, 20) });
   }
+  return entries.map((e) => e.paths[e.paths.length - 1]!);
 }
 
 /** What a diff record holds instead of a diff that contains a secret. */
@@ -73,19 +107,28 @@ export function withheldDiffNote(hits: readonly SecretHit[]): string {
 /**
  * Everything in the worktree (committed, staged, unstaged, untracked) versus `baseCommit`.
  * The changes are scanned for known secrets first; with a hit, `patch` is a redacted note.
+ * Two git processes (three with secrets to scan): `add -A` into a temporary index, and one diff
+ * that gives the raw entries (nested repositories, the file list), the stat and the binary patch.
  */
 export async function diffAgainstBase(worktreePath: string, baseCommit: string, opts: { secrets?: readonly NamedSecret[] } = {}): Promise<WorktreeDiff> {
-  const base = await revParse(worktreePath, baseCommit);
-  if (!base) throw new OrchestraError('NOT_FOUND', `Base commit ${baseCommit} not found in ${worktreePath}`);
+  assertNotOption(baseCommit, 'Base commit');
   const scanner = scannerFor(opts.secrets);
   return withTempIndex(worktreePath, async (gopts) => {
-    await assertNoNestedRepos(worktreePath, base, gopts);
-    const secrets = await scanChanges(worktreePath, base, undefined, scanner, gopts);
-    const stat = scanner.redact((await git(worktreePath, ['diff', '--cached', '--stat', ...DIFF_FLAGS, base], gopts)).trimEnd());
-    const names = await git(worktreePath, ['diff', '--cached', '--name-only', '-z', ...DIFF_FLAGS, base], gopts);
-    const files = names.split('\0').filter(Boolean).map((f) => scanner.redact(f)).sort();
-    const patch = secrets.length > 0 ? withheldDiffNote(secrets) : await git(worktreePath, ['diff', '--cached', '--binary', ...DIFF_FLAGS, base], gopts);
-    return { patch, stat, files, secrets };
+    const out = await git(worktreePath, ['diff', '--cached', '--raw', '--stat', '--patch', '--binary', '-z', ...DIFF_FLAGS, baseCommit, '--'], gopts).catch(async (err: unknown) => {
+      // Only a failed diff is looked into: a base that is not a commit here is NOT_FOUND.
+      if (err instanceof OrchestraError && err.code === 'GIT_ERROR' && !(await revParse(worktreePath, baseCommit))) {
+        throw new OrchestraError('NOT_FOUND', `Base commit ${baseCommit} not found in ${worktreePath}`);
+      }
+      throw err;
+    });
+    const { entries, rest } = parseRaw(out);
+    const files = refuseNested(entries).map((f) => scanner.redact(f)).sort();
+    const secrets = await scanChanges(worktreePath, baseCommit, undefined, scanner, gopts);
+    // With -z the stat ends with a NUL; the patch follows it.
+    const cut = rest.indexOf('\0');
+    const stat = (cut < 0 ? rest : rest.slice(0, cut)).trimEnd();
+    const patch = cut < 0 ? '' : rest.slice(cut + 1);
+    return { patch: secrets.length > 0 ? withheldDiffNote(secrets) : patch, stat: scanner.redact(stat), files, secrets };
   });
 }
 

@@ -56,31 +56,41 @@ export async function commitAll(opts: {
   baseCommit?: string;
   /** Secrets to look for; by default the secret-named variables of this process. */
   secrets?: readonly NamedSecret[];
-}): Promise<{ sha: string; created: boolean }> {
+}): Promise<{ sha: string; created: boolean; ref?: string }> {
   const { worktreePath, taskId } = opts;
   if (!opts.message.trim()) throw new OrchestraError('INVALID_INPUT', 'Commit message is empty');
   const env = identityEnv(opts.author);
   const scanner = scannerFor(opts.secrets);
   assertNoSecrets(scanner.scanText(opts.message, 'the commit message'), 'commit');
 
-  // `add -A` then a quiet diff of the index tells whether there is anything to commit (no status first).
+  // `add -A`, then one raw diff of the index against HEAD: whether anything is staged, and that it adds no nested repository.
   await git(worktreePath, ['add', '-A']);
-  const staged = !(await gitOk(worktreePath, ['diff', '--cached', '--quiet', '--no-ext-diff', '--no-textconv', '--ignore-submodules=dirty']));
-  if (staged) {
-    const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, 'HEAD'));
-    if (from) {
-      await assertNoNestedRepos(worktreePath, from).catch(async (err) => {
-        await git(worktreePath, ['reset', '-q']);
-        throw err;
-      });
-    }
-    const hits = from ? await scanChanges(worktreePath, from, undefined, scanner) : [];
-    if (hits.length > 0) {
+  const staged = await assertNoNestedRepos(worktreePath, 'HEAD').then(
+    (paths) => paths.length > 0,
+    async (err: unknown) => {
+      // No HEAD yet (an unborn branch): anything in the index is staged.
+      if (err instanceof OrchestraError && err.code === 'GIT_ERROR' && !(await revParse(worktreePath, 'HEAD'))) {
+        return !(await gitOk(worktreePath, ['diff', '--cached', '--quiet', '--no-ext-diff', '--no-textconv', '--ignore-submodules=dirty']));
+      }
       await git(worktreePath, ['reset', '-q']);
-      assertNoSecrets(hits, 'commit');
+      throw err;
+    },
+  );
+  if (staged) {
+    if (!scanner.empty) {
+      const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, 'HEAD'));
+      const hits = from ? await scanChanges(worktreePath, from, undefined, scanner) : [];
+      if (hits.length > 0) {
+        await git(worktreePath, ['reset', '-q']);
+        assertNoSecrets(hits, 'commit');
+      }
     }
-    await git(worktreePath, ['commit', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-m', withTaskTrailer(opts.message, taskId)], { env });
-    return { sha: await gitLine(worktreePath, ['rev-parse', 'HEAD']), created: true };
+    const out = await git(worktreePath, ['commit', '--no-verify', '--no-gpg-sign', '--cleanup=whitespace', '-m', withTaskTrailer(opts.message, taskId)], { env, config: ['core.abbrev=no'] });
+    // The summary line names the branch and the full new commit id (core.abbrev=no): no rev-parse after.
+    const summary = /^\[(\S+)(?: \([^)\n]*\))? ([0-9a-f]{40}|[0-9a-f]{64})\]/.exec(out);
+    if (summary) return { sha: summary[2]!, created: true, ref: `refs/heads/${summary[1]!}` };
+    const [sha = '', ref] = (await gitLine(worktreePath, ['rev-parse', 'HEAD', '--symbolic-full-name', 'HEAD'])).split('\n');
+    return { sha, created: true, ...(ref?.startsWith('refs/heads/') ? { ref } : {}) };
   }
   const existing = await existingTaskCommit(worktreePath, taskId, opts.baseCommit);
   if (existing) return { sha: existing, created: false };

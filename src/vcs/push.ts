@@ -2,9 +2,12 @@
  * Pushes a task branch. The safety rules live here, in code: only `task/<id>` branches, never a
  * protected name, never --force, only the refspec `refs/heads/<b>:refs/heads/<b>`, never a merge,
  * never into the user's local repository (a mirror's `path` source is only read), and never
- * changes that contain a known secret. Precondition of every push: it is a fast-forward (the
- * remote branch is absent or its commit is an ancestor of ours; a follow-up round's push adds
- * commits on top of the previous round's), checked before git is asked: BRANCH_DIVERGED otherwise.
+ * changes that contain a known secret. Every push is a fast-forward (the remote branch is absent
+ * or its commit is an ancestor of ours; a follow-up round's push adds commits on top of the
+ * previous round's): git itself refuses anything else, since the refspec has no `+` and no force
+ * option is ever given, so the remote is not read first; when git rejects the push, the remote's
+ * branch is read (`ls-remote`) to tell BRANCH_DIVERGED from another failure. Cost of a push: the
+ * `push` alone when the caller passes the HEAD commitAll left, else one `rev-parse` before it.
  */
 import { existsSync, realpathSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -74,38 +77,45 @@ export async function pushTaskBranch(opts: {
   baseCommit?: string;
   /** Secrets to look for; by default the secret-named variables of this process. */
   secrets?: readonly NamedSecret[];
+  /** The worktree's HEAD as commitAll just left it (its commit and full branch name): not read again. */
+  head?: { sha: string; ref: string };
 }): Promise<PushResult> {
   const { worktreePath, protectedBranches } = opts;
   assertPushAllowed(opts.branch, protectedBranches);
   const branch = opts.branch.replace(/^refs\/heads\//, '');
   const ref = `refs/heads/${branch}`;
 
-  const head = await gitMaybe(worktreePath, ['symbolic-ref', '--quiet', 'HEAD']);
-  if (head !== ref) {
-    throw new OrchestraError('INVALID_INPUT', `Worktree ${worktreePath} is on ${head ?? 'a detached HEAD'}, not ${branch}`, { worktreePath, branch });
-  }
-  const sha = await revParse(worktreePath, ref);
-  if (!sha) throw new OrchestraError('NOT_FOUND', `Branch ${branch} has no commits in ${worktreePath}`);
+  const sha = opts.head?.ref === ref ? opts.head.sha : await headCommitOn(worktreePath, ref, branch);
 
   const remoteUrl = await normalizeRemote(worktreePath, opts.remote);
   await assertNotMirrorSource(worktreePath, remoteUrl, branch);
   const shown = redactUrl(remoteUrl);
   const link = branchLink(shown, branch);
-  const remoteSha = await remoteBranchSha(remoteUrl, branch, worktreePath);
-  if (remoteSha === sha) return { remoteUrl: shown, branch, sha, pushed: false, alreadyThere: true, link };
   // Fast-forward only: a remote commit we do not have, or one off our history, is never overwritten.
-  if (remoteSha !== null && !(await gitOk(worktreePath, ['merge-base', '--is-ancestor', remoteSha, sha]))) {
-    throw new OrchestraError('BRANCH_DIVERGED', `Remote ${shown} has ${branch} at ${remoteSha.slice(0, 10)}, which is not in this branch's history: not pushing (never forced) and not overwriting it`, { branch, remoteUrl: shown, remoteSha, sha });
-  }
+  const assertFastForward = async (): Promise<string | null> => {
+    const remoteSha = await remoteBranchSha(remoteUrl, branch, worktreePath);
+    if (remoteSha !== null && remoteSha !== sha && !(await gitOk(worktreePath, ['merge-base', '--is-ancestor', remoteSha, sha]))) {
+      throw new OrchestraError('BRANCH_DIVERGED', `Remote ${shown} has ${branch} at ${remoteSha.slice(0, 10)}, which is not in this branch's history: not pushing (never forced) and not overwriting it`, { branch, remoteUrl: shown, remoteSha, sha });
+    }
+    return remoteSha;
+  };
 
-  const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, `${sha}~1`));
-  if (from) assertNoSecrets(await scanChanges(worktreePath, from, sha, scannerFor(opts.secrets)), `push ${branch}`);
+  const scanner = scannerFor(opts.secrets);
+  if (!scanner.empty) {
+    const from = (opts.baseCommit && (await revParse(worktreePath, opts.baseCommit))) || (await revParse(worktreePath, `${sha}~1`));
+    if (from) assertNoSecrets(await scanChanges(worktreePath, from, sha, scanner), `push ${branch}`);
+  }
 
   // One explicit refspec; no --force, --mirror, --all or --tags; push.default never consulted.
   const args = ['push', '--porcelain', '--no-follow-tags', '--no-signed', '--no-verify', '--recurse-submodules=no', '--', remoteUrl, `${ref}:${ref}`];
+  let out: string;
   try {
-    await git(worktreePath, args, { ...transportOptions(remoteUrl), config: ['push.followTags=false'] });
+    out = await git(worktreePath, args, { ...transportOptions(remoteUrl), config: ['push.followTags=false'] });
   } catch (err) {
+    // Rejected: the remote has moved on. Read it to say so (BRANCH_DIVERGED), or to find it already holds our commit.
+    if (await assertFastForward().then((remoteSha) => remoteSha === sha, (e) => { if (e instanceof OrchestraError && e.code === 'BRANCH_DIVERGED') throw e; return false; })) {
+      return { remoteUrl: shown, branch, sha, pushed: false, alreadyThere: true, link };
+    }
     const text =
       err instanceof OrchestraError ? `${String(err.details?.stdout ?? '')}\n${String(err.details?.stderr ?? err.message)}` : String(err);
     const rejected = /\[rejected\]|non-fast-forward|fetch first|\[remote rejected\]/.test(text);
@@ -123,7 +133,25 @@ export async function pushTaskBranch(opts: {
       { branch, remoteUrl: shown, rejected },
     );
   }
-  return { remoteUrl: shown, branch, sha, pushed: true, alreadyThere: false, link };
+  // `--porcelain` marks a ref the remote already had at this commit with `=`.
+  const upToDate = out.split('\n').some((l) => l.startsWith('=\t') && l.includes(`${ref}:${ref}`));
+  return { remoteUrl: shown, branch, sha, pushed: !upToDate, alreadyThere: upToDate, link };
+}
+
+/**
+ * The commit of `ref` when the worktree has it checked out: one `rev-parse` for both (HEAD's
+ * commit, then HEAD's full name). INVALID_INPUT when HEAD is elsewhere, NOT_FOUND when unborn.
+ */
+async function headCommitOn(worktreePath: string, ref: string, branch: string): Promise<string> {
+  const [sha, name] = ((await gitMaybe(worktreePath, ['rev-parse', 'HEAD', '--symbolic-full-name', 'HEAD'])) ?? '').split('\n');
+  if (sha && name === ref && /^[0-9a-f]{40,64}$/.test(sha)) return sha;
+  const head = await gitMaybe(worktreePath, ['symbolic-ref', '--quiet', 'HEAD']);
+  if (head !== ref) {
+    throw new OrchestraError('INVALID_INPUT', `Worktree ${worktreePath} is on ${head ?? 'a detached HEAD'}, not ${branch}`, { worktreePath, branch });
+  }
+  const commit = await revParse(worktreePath, ref);
+  if (!commit) throw new OrchestraError('NOT_FOUND', `Branch ${branch} has no commits in ${worktreePath}`);
+  return commit;
 }
 
 /** Local path a remote URL names (a path or file:// URL), else undefined. */

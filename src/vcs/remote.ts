@@ -1,17 +1,41 @@
 /**
  * Which remote a task branch is pushed to, and what a remote branch points at.
  */
-import { isAbsolute, resolve } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
 import { assertNotOption, git, gitMaybe } from './git.js';
 import { isRemoteUrl, redactUrl, transportOptions, type ResolvedRepo } from './repo-source.js';
 
 const REMOTE_NAME_RE = /^[A-Za-z0-9._-]+$/;
 
-/** URL (or absolute path) that git would push to for a remote name, or null if no such remote. */
+/**
+ * URL (or absolute path) that git would push to for a remote name, or null if no such remote.
+ * Asked of git once per repository config: the answer is kept while the repository's `config`
+ * file reads the same (a config with `include` directives is asked every time).
+ */
 export async function remoteUrlOf(cwd: string, name: string): Promise<string | null> {
   if (!REMOTE_NAME_RE.test(name)) return null;
-  return gitMaybe(cwd, ['remote', 'get-url', '--push', name]);
+  const key = `${resolve(cwd)}\0${name}`;
+  const config = repoConfigText(cwd);
+  const known = remoteUrls.get(key);
+  if (config !== undefined && known?.config === config) return known.url;
+  const url = await gitMaybe(cwd, ['remote', 'get-url', '--push', name]);
+  if (config !== undefined && !/^\s*\[\s*include/im.test(config) && remoteUrls.size < 1_000) remoteUrls.set(key, { config, url });
+  return url;
+}
+const remoteUrls = new Map<string, { config: string; url: string | null }>();
+
+/** The text of the config file of the repository at `cwd` (its `.git/config`, or `config` of a bare one); undefined when neither is a plain file. */
+function repoConfigText(cwd: string): string | undefined {
+  for (const [file, beside] of [[join(cwd, '.git', 'config'), join(cwd, '.git', 'HEAD')], [join(cwd, 'config'), join(cwd, 'HEAD')]] as const) {
+    try {
+      if (statSync(file).isFile() && statSync(beside).isFile()) return readFileSync(file, 'utf8');
+    } catch {
+      // not this layout
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -235,6 +235,9 @@ export function sealedMirrorSource(dir: string): { kind: RepoKind; origin: strin
  * (bare, without templates: no hooks, a config we write) into `cacheDir/<safe-name>` and fetched
  * on every call; its fresh branches are `refs/remotes/origin/*`. The user's repository itself is
  * only ever read (cloned and fetched from), never written, and no worktree is made in it.
+ * Concurrent calls for one mirror share git's work (see fetchOnce): one clone, and one fetch for
+ * all the calls made while another fetch ran; each call still sees a fetch that began after it
+ * was made.
  */
 export async function ensureMirror(source: string | ResolvedRepo, cacheDir: string): Promise<string> {
   const repo: ResolvedRepo =
@@ -250,12 +253,50 @@ export async function ensureMirror(source: string | ResolvedRepo, cacheDir: stri
   await mkdir(cacheDir, { recursive: true });
   const dir = join(realpathSync(resolve(cacheDir)), mirrorDirName(url));
 
+  const cloning = clones.get(dir);
+  if (cloning) return cloning;
   if (existsSync(dir)) {
     await checkMirrorOrigin(dir, url);
     await sealMirror(dir, repo);
-    await fetchMirror(dir, repo, net);
+    await fetchOnce(dir, () => fetchMirror(dir, repo, net));
     return dir;
   }
+  const clone = cloneMirror(dir, repo, cacheDir, net).finally(() => clones.delete(dir));
+  clones.set(dir, clone);
+  return clone;
+}
+
+/** Mirrors being cloned by this process, by directory: a second task on the same repository waits for the first clone. */
+const clones = new Map<string, Promise<string>>();
+/** Per mirror: the fetch running now, and the one queued after it (shared by every call that arrives meanwhile). */
+const runningFetches = new Map<string, Promise<void>>();
+const queuedFetches = new Map<string, Promise<void>>();
+
+/**
+ * Runs `fetch` for `dir` so that it begins after this call was made, sharing it with the other
+ * calls waiting for the same: at most one fetch per mirror runs at a time, plus one queued.
+ */
+function fetchOnce(dir: string, fetch: () => Promise<void>): Promise<void> {
+  const queued = queuedFetches.get(dir);
+  if (queued) return queued;
+  const before = runningFetches.get(dir) ?? Promise.resolve();
+  const next: Promise<void> = before
+    .catch(() => undefined)
+    .then(async () => {
+      queuedFetches.delete(dir);
+      runningFetches.set(dir, next);
+      try {
+        await fetch();
+      } finally {
+        if (runningFetches.get(dir) === next) runningFetches.delete(dir);
+      }
+    });
+  queuedFetches.set(dir, next);
+  return next;
+}
+
+async function cloneMirror(dir: string, repo: ResolvedRepo, cacheDir: string, net: GitOptions): Promise<string> {
+  const url = repo.source;
 
   // Clone to a temporary name, then rename: a crash never leaves a half-made mirror at `dir`.
   const tmp = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;

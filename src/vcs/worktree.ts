@@ -45,9 +45,9 @@ async function isMirror(repoPath: string): Promise<boolean> {
  * the targets of symbolic ones: read with one git process, then every lookup of a base detection
  * or a worktree preparation is answered from it.
  */
-interface BranchRefs { commits: Map<string, string | null>; symrefs: Map<string, string>; mirror: boolean }
+export interface BranchRefs { commits: Map<string, string | null>; symrefs: Map<string, string>; mirror: boolean }
 
-async function readBranchRefs(repoPath: string): Promise<BranchRefs> {
+export async function readBranchRefs(repoPath: string): Promise<BranchRefs> {
   const format = '%(refname)%00%(objecttype)%00%(objectname)%00%(*objectname)%00%(symref)';
   const out = await gitLine(repoPath, ['for-each-ref', `--format=${format}`, 'refs/heads', 'refs/remotes']);
   const commits = new Map<string, string | null>();
@@ -229,13 +229,15 @@ export async function prepareWorktree(opts: {
    * commit, so diffs show what the round changed. A reused worktree must hold it in its history.
    */
   startAt?: string;
+  /** The mirror's branch refs as just read (readBranchRefs, e.g. by the base detection): not read again. */
+  refs?: BranchRefs;
 }): Promise<PreparedWorktree> {
   const branch = taskBranchName(opts.taskId);
   const repoPath = realpathSync(resolve(opts.repoPath));
   const path = resolve(opts.worktreesDir, opts.taskId);
   await assertMirror(repoPath);
   if (opts.startAt !== undefined) assertNotOption(opts.startAt, 'Start commit');
-  const refs = await readBranchRefs(repoPath);
+  const refs = opts.refs ?? (await readBranchRefs(repoPath));
   const baseBranch = opts.base?.trim() || (await detectBase(repoPath, undefined, refs)).branch;
   const baseRef = resolveBranchRef(refs, baseBranch);
   if (!baseRef) throw new OrchestraError('NOT_FOUND', `Base branch '${baseBranch}' does not exist in ${repoPath}`, { repoPath, base: baseBranch });
@@ -282,6 +284,26 @@ export async function prepareWorktree(opts: {
 }
 
 /**
+ * The fast path of prepareWorktree for a new task whose base was resolved earlier (the planner's
+ * recorded base branch and commit): one `git worktree add -b task/<id>` at `commit`, no ref read.
+ * Throws (nothing made) when the directory, its registration or the branch already exists, or the
+ * commit is not in the mirror: the caller then takes prepareWorktree, which handles those.
+ */
+export async function addWorktreeAt(opts: { repoPath: string; worktreesDir: string; taskId: string; base: string; commit: string }): Promise<PreparedWorktree> {
+  const branch = taskBranchName(opts.taskId);
+  const repoPath = realpathSync(resolve(opts.repoPath));
+  const path = resolve(opts.worktreesDir, opts.taskId);
+  await assertMirror(repoPath);
+  if (!/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(opts.commit)) throw new OrchestraError('INVALID_INPUT', `Base commit must be a full commit id: ${opts.commit}`);
+  if (existsSync(path) || hasRegistration(repoPath, path)) throw new OrchestraError('CONFLICT', `${path} or its registration exists`, { path });
+  await mkdir(opts.worktreesDir, { recursive: true });
+  // `-b` refuses an existing branch: a branch left by a crash is never moved by this path.
+  await git(repoPath, ['worktree', 'add', '--no-track', '-b', branch, path, `${opts.commit}^{commit}`]);
+  await recordWorktree(repoPath, path);
+  return { path: realpathSync(path), branch, base: opts.base, baseCommit: opts.commit, created: true };
+}
+
+/**
  * Removes the task's worktree (idempotent). Refuses a dirty worktree unless `force`.
  * With `deleteBranch`, also deletes the local `task/<taskId>` branch.
  */
@@ -296,18 +318,23 @@ export async function removeWorktree(opts: {
   const repoPath = resolve(opts.repoPath);
   const path = resolve(opts.worktreesDir, opts.taskId);
   let removed = false;
+  let adminDir: string | undefined;
   if (existsSync(path)) {
-    const wt = await inspectWorktree(repoPath, path);
-    if (!wt) throw new OrchestraError('CONFLICT', `${path} is not a worktree of ${repoPath}; not removing it`, { path });
+    // The record (validated against the mirror) says it is our worktree: no git process needed to know.
+    const rec = worktreeRecord(path);
+    if (!rec || realpathSync(rec.mirror) !== realpathSync(repoPath)) throw new OrchestraError('CONFLICT', `${path} is not a worktree of ${repoPath}; not removing it`, { path });
     if (!opts.force && (await hasChanges(path))) {
       throw new OrchestraError('CONFLICT', `Worktree ${path} has uncommitted changes; not removing it`, { path });
     }
     // Not `git worktree remove`: it would trust the worktree's own `.git` file.
     await rm(path, { recursive: true, force: true });
     removed = true;
+    if (realpathSync(dirname(rec.gitDir)) === join(realpathSync(repoPath), 'worktrees')) adminDir = rec.gitDir;
   }
   await rm(worktreeRecordPath(path), { force: true });
-  await git(repoPath, ['worktree', 'prune']);
+  // The registration of the directory just removed is its admin dir: removed as `git worktree prune` would.
+  if (adminDir) await rm(adminDir, { recursive: true, force: true });
+  else await git(repoPath, ['worktree', 'prune']);
   let branchDeleted = false;
   if (opts.deleteBranch && (await refExists(repoPath, `refs/heads/${branch}`))) {
     await git(repoPath, ['branch', '-D', branch]);

@@ -22,7 +22,8 @@ import { publishScanSecrets } from '../granted-secrets.js';
 import { SecretScanner } from '../../core/secret-scan.js';
 import type { ChatMessage, ToolCall, ToolSpec } from '../../providers/types.js';
 import { diffAgainstBase } from '../../vcs/changes.js';
-import { prepareWorktree } from '../../vcs/worktree.js';
+import { addWorktreeAt, prepareWorktree, type PreparedWorktree } from '../../vcs/worktree.js';
+import type { PlanRef } from '../dev-fold.js';
 import type { Loop, LoopEnv } from '../../loops/loop.js';
 import { failTask } from './step-outcome.js';
 import { TaskLoop } from '../../loops/task-loop.js';
@@ -43,16 +44,37 @@ async function beginExecution(ws: Workspace, lease: Lease, task: TaskView, profi
   }
   const plan = task.dev.plans.find((p) => p.version === task.dev.approvedVersion);
   if (!plan) return undefined;
-  const target = await resolveTarget(ws, task);
-  // A follow-up round starts on top of the pushed branch (BRANCH_DIVERGED when someone rewrote it).
-  const start = await roundStart(ws, task, target);
-  const wt = await prepareWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: target.base.branch, ...(start ? { startAt: start.commit } : {}) });
+  const wt = (await forkAtPlannedBase(ws, task, plan)) ?? (await resolveAndPrepare(ws, task));
   const { record } = await lease.append((view) => (view.state !== 'approved' ? null : [
     { type: 'exec.started', data: { worktree: wt.path, branch: wt.branch, base: wt.base, baseCommit: wt.baseCommit, planVersion: plan.version, ...profileRef(profile) } },
     { type: 'task.moved', data: { from: 'approved', to: 'executing', reason: `executing plan v${plan.version} on ${wt.branch}` } },
   ]));
   if (!record) return undefined;
   return { worktree: wt.path, branch: wt.branch, base: wt.base, baseCommit: wt.baseCommit, number: task.dev.executions + 1 };
+}
+
+/**
+ * Round 1: the branch forks at the commit the approved plan was made on (recorded with the plan),
+ * so the base is resolved once per task and the executor neither fetches nor reads refs. Undefined
+ * (the caller resolves afresh) when the plan has no recorded base or the fast path cannot apply.
+ */
+async function forkAtPlannedBase(ws: Workspace, task: TaskView, plan: PlanRef): Promise<PreparedWorktree | undefined> {
+  if (task.dev.round > 1 || !plan.base || !plan.baseCommit) return undefined;
+  try {
+    const target = await executionTarget(ws, task, { base: plan.base, baseCommit: plan.baseCommit });
+    return await addWorktreeAt({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: plan.base, commit: plan.baseCommit });
+  } catch {
+    return undefined;
+  }
+}
+
+/** The base resolved now (fetch, base detection; a follow-up round's start), then the worktree. */
+async function resolveAndPrepare(ws: Workspace, task: TaskView): Promise<PreparedWorktree> {
+  const target = await resolveTarget(ws, task);
+  // A follow-up round starts on top of the pushed branch (BRANCH_DIVERGED when someone rewrote it).
+  const start = await roundStart(ws, task, target);
+  const wt = await prepareWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, base: target.base.branch, ...(start ? { startAt: start.commit } : target.refs ? { refs: target.refs } : {}) });
+  return wt;
 }
 
 async function openingMessage(ws: Workspace, task: TaskView, resumed: boolean, profile: Profile): Promise<string> {

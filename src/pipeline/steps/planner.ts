@@ -33,7 +33,9 @@ const SUBMIT_PLAN: ToolSpec = {
 /** `readAt`: the commit the planner reads (the base, or in a follow-up round the branch's pushed tip). */
 async function briefing(ws: Workspace, task: TaskView, target: Target, profile: Profile, readAt: string): Promise<string> {
   const root = (await git(target.objects, ['ls-tree', '--name-only', readAt]).catch(() => '')).split('\n').filter(Boolean);
-  const repoSetupFile = (await git(target.objects, ['ls-tree', '--name-only', readAt, '--', REPO_SETUP_FILE]).catch(() => '')).trim() !== '';
+  // The setup file is looked up only when its directory is there (one git process in the common case).
+  const setupDir = REPO_SETUP_FILE.split('/')[0]!;
+  const repoSetupFile = root.includes(setupDir) && (await git(target.objects, ['ls-tree', '--name-only', readAt, '--', REPO_SETUP_FILE]).catch(() => '')).trim() !== '';
   const setup = planSetupFromNames(task, ws.config, root, repoSetupFile);
   const test = (typeof task.fields.test === 'string' && task.fields.test) || ws.config.testCommand;
   const parts = [

@@ -42,7 +42,7 @@ export function createPublisherLoop(env: LoopEnv): Loop {
         const commit = await commitAll({ worktreePath: exec.worktree, message, author, taskId: task.id, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
         const remote = await resolvePushRemote({ configured: ws.config.remote, repo: target.resolved });
         await ws.acceptance.confirm(lease); // the claim still holds on the shared records (spec §20)
-        const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
+        const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}), ...(commit.ref ? { head: { sha: commit.sha, ref: commit.ref } } : {}) });
         // After the push, never before: a request needs the branch on the remote. Never fails the task.
         const pullRequest = await pullRequestEvents({ config: ws.config.forge, task: await ws.task(task.id), branch: pushed.branch, base: exec.base, pushRemote: pushed.remoteUrl, signal });
         // Stopped while waiting on the forge: nothing recorded; the next run re-checks push and request.
@@ -55,7 +55,8 @@ export function createPublisherLoop(env: LoopEnv): Loop {
         ]), 'published');
         log.info('branch pushed', { task: task.id, branch: pushed.branch, link: pushed.link });
         for (const e of pullRequest) log.info(e.type === 'forge.pr-opened' ? 'pull request ready' : 'no pull request', { task: task.id, ...e.data });
-        await removeWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id }).catch(() => undefined);
+        // Clean by construction: commitAll staged everything (`add -A`) and committed it, so no status is asked.
+        await removeWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, force: true }).catch(() => undefined);
       } catch (err) {
         const { code, message } = describeError(err);
         if (code === 'LEASE_LOST') return;

@@ -63,7 +63,7 @@ export function pullRequestBody(task: TaskView): string {
 
 /** Finds the branch's request or creates it; updates the body of one that was already there. */
 export async function ensurePullRequest(forge: Forge, req: { head: string; base: string; title: string; body: string; draft: boolean }): Promise<{ pr: PullRequest; created: boolean }> {
-  const existing = await forge.findPullRequest(req.head);
+  const existing = await forge.findPullRequest(req.head, req.base);
   if (existing) {
     if (existing.state === 'open') await forge.updatePullRequest(existing.number, req.body);
     return { pr: existing, created: false };
@@ -73,7 +73,7 @@ export async function ensurePullRequest(forge: Forge, req: { head: string; base:
   } catch (err) {
     // Someone (another publisher, a person) opened it between our look-up and create.
     if (isOrchestraError(err, 'INVALID_INPUT')) {
-      const raced = await forge.findPullRequest(req.head);
+      const raced = await forge.findPullRequest(req.head, req.base);
       if (raced) return { pr: raced, created: false };
     }
     throw err;

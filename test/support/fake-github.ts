@@ -145,6 +145,10 @@ export async function startFakeGitHub(opts: { token: string; owner?: string; rat
     }
     if (kind === 'issues' && num && sub === 'comments' && method === 'POST') {
       const c = api.addComment(Number(num), { author: 'orchestra', body: String(body.body ?? '') });
+      if (hold?.when === 'after') {
+        hold.reach();
+        await hold.released;
+      }
       return send(201, commentJson(c));
     }
     return send(404, { message: 'Not Found' });

@@ -82,7 +82,9 @@ test('150 strangers\' comments do not hide an allowed /approve, and 120 open iss
   assert.ok(state.issues.has(late.number));
 
   const issue = gh.issues[0]!;
-  for (let i = 0; i < 150; i++) gh.addComment(issue.number, { author: `stranger${i}`, body: 'me too' });
+  // All in one second, as a flood is on GitHub (its times have second precision).
+  const second = new Date().toISOString();
+  for (let i = 0; i < 150; i++) gh.addComment(issue.number, { author: `stranger${i}`, body: 'me too' }).created_at = second;
   await poller.pollOnce();
   gh.addComment(issue.number, { author: 'alice', body: '/approve v1' });
   const pass = await poller.pollOnce();
@@ -163,4 +165,24 @@ test('two pollers and a poller that died after posting: the plan is said once', 
   const plans = gh.comments.filter((c) => c.issue === issue.number && /Plan v1/.test(c.body));
   assert.equal(plans.length, 1, 'said once');
   assert.equal(gh.requests.filter((r) => r.method === 'POST' && /\/comments$/.test(r.path)).length, 1);
+});
+
+test('allowed logins are pinned to their account ids: the login re-registered by someone else approves nothing', async (t) => {
+  const gh = await github(t);
+  const p = await makePipeline(t, { config: ghConfig(gh.url, { allowedUsers: ['alice', 'bob'] }) });
+  const issue = gh.addIssue({ title: 'x', labels: ['orchestra'], author: 'bob' });
+  const poller = createPoller(p.ws, quiet, env);
+  await poller.pollOnce();
+  const state = foldForgeState(await p.ws.readStream(forgeStream('github', 'o/r')));
+  assert.deepEqual([...state.pins.keys()].sort(), ['alice', 'bob']);
+  const lookups = gh.requests.filter((r) => r.path.startsWith('/users/')).length;
+  assert.equal(lookups, 2);
+
+  gh.reRegister('alice');
+  const c = gh.addComment(issue.number, { author: 'alice', body: '/approve v1' });
+  const pass = await poller.pollOnce();
+  assert.deepEqual([pass.commands, pass.refused], [0, 1]);
+  const audit = eventsOf(p.root, 'audit').filter((e) => e.type === 'access.refused' && e.data.comment === c.id);
+  assert.match(String(audit[0]!.data.reason), /another account/);
+  assert.equal(gh.requests.filter((r) => r.path.startsWith('/users/')).length, lookups, 'resolved once');
 });

@@ -7,6 +7,7 @@
  * Preconditions: `repo` is `owner/name`; the token comes from the environment (GITHUB_TOKEN).
  */
 import { Octokit } from '@octokit/rest';
+import { isOrchestraError } from '../core/errors.js';
 import { forgeHttpError, waitFromHeaders, type HeaderGet } from './http-errors.js';
 import { MAX_PAGES, PAGE_SIZE, type Forge, type ForgeComment, type ForgeIssue, type Polled, type PullRequest, type Thread } from './types.js';
 
@@ -19,6 +20,7 @@ const getter = (headers: Headers | undefined): HeaderGet => (name) => {
   return v === undefined ? undefined : String(v);
 };
 
+const idOf = (user: { id?: number } | null | undefined) => (typeof user?.id === 'number' ? { authorId: user.id } : {});
 const hasNext = (headers: Headers | undefined) => /rel="next"/.test(String(headers?.link ?? ''));
 const same = (a: string | undefined | null, b: string) => (a ?? '').toLowerCase() === b.toLowerCase();
 
@@ -89,7 +91,7 @@ export function createGitHubForge(opts: { repo: string; token: string; bot: stri
         if (page === 1) etag = res.etag;
         const issues = res.data
           .filter((i) => !i.pull_request)
-          .map((i) => ({ number: i.number, title: i.title, body: i.body ?? '', author: i.user?.login ?? '', url: i.html_url, createdAt: i.created_at }));
+          .map((i) => ({ number: i.number, title: i.title, body: i.body ?? '', author: i.user?.login ?? '', ...idOf(i.user), url: i.html_url, createdAt: i.created_at }));
         items.push(...issues);
         // A page of issues all known: the rest were seen before (they were updated earlier).
         if (!res.next || (o.known && issues.length > 0 && issues.every((i) => o.known!(i.number)))) break;
@@ -108,13 +110,24 @@ export function createGitHubForge(opts: { repo: string; token: string; bot: stri
           if (page === 1) return { notModified: true, ...(o.etag ? { etag: o.etag } : {}) };
           break;
         }
-        if (page === 1) etag = res.etag;
+        // Oldest first, so new comments land on the last page: page 1's ETag stands for the whole
+        // answer only when there is no other page (else the next read is unconditional).
+        if (page === 1 && !res.next) etag = res.etag;
         items.push(...res.data
-          .map((c) => ({ id: c.id, author: c.user?.login ?? '', body: c.body ?? '', createdAt: c.created_at, updatedAt: c.updated_at ?? c.created_at }))
+          .map((c) => ({ id: c.id, author: c.user?.login ?? '', ...idOf(c.user), body: c.body ?? '', createdAt: c.created_at, updatedAt: c.updated_at ?? c.created_at }))
           .filter((c) => o.sinceId === undefined || c.id > o.sinceId));
         if (!res.next) break;
       }
       return { notModified: false, items, ...(etag ? { etag } : {}) };
+    },
+    async userId(login) {
+      try {
+        const res = await call('looking up a user', (signal) => octokit.rest.users.getByUsername({ username: login, request: { signal } }));
+        return typeof res?.data.id === 'number' && same(res.data.login, login) ? res.data.id : undefined;
+      } catch (err) {
+        if (isOrchestraError(err, 'NOT_FOUND')) return undefined;
+        throw err;
+      }
     },
     async postComment(thread, body) {
       await call('commenting', (signal) => octokit.rest.issues.createComment({ owner, repo: name, issue_number: thread.number, body, request: { signal } }));

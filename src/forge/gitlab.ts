@@ -19,7 +19,8 @@ interface GitLabMr {
   iid: number; web_url: string; draft?: boolean; work_in_progress?: boolean; state: string; source_branch: string; target_branch?: string;
   source_project_id?: number; target_project_id?: number; author?: { username?: string };
 }
-interface GitLabNote { id: number; body: string; author?: { username?: string }; created_at: string; updated_at?: string; system?: boolean }
+const idOf = (user: { id?: unknown } | undefined) => (typeof user?.id === 'number' ? { authorId: user.id } : {});
+interface GitLabNote { id: number; body: string; author?: { username?: string; id?: number }; created_at: string; updated_at?: string; system?: boolean }
 
 const toPull = (m: GitLabMr): PullRequest => ({ number: m.iid, url: m.web_url, draft: Boolean(m.draft ?? m.work_in_progress), state: m.state === 'opened' ? 'open' : m.state, head: m.source_branch });
 
@@ -47,13 +48,13 @@ export function createGitLabForge(opts: { repo: string; token: string; bot: stri
   const project = `${base}/projects/${encodeURIComponent(opts.repo)}`;
   let readyAt = 0;
 
-  async function call<T>(what: string, method: string, path: string, body?: unknown, etag?: string): Promise<{ data: T; etag?: string; next: boolean } | undefined> {
+  async function call<T>(what: string, method: string, path: string, body?: unknown, etag?: string, root = project): Promise<{ data: T; etag?: string; next: boolean } | undefined> {
     const headers: Record<string, string> = { 'PRIVATE-TOKEN': opts.token, accept: 'application/json', 'user-agent': 'orchestra' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (etag) headers['if-none-match'] = etag;
     let res: Response;
     try {
-      res = await fetch(`${project}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
+      res = await fetch(`${root}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
     } catch (err) {
       throw forgeHttpError(`${what} on ${opts.repo}`, undefined, (err as Error).message, () => undefined, opts.token);
     }
@@ -119,8 +120,8 @@ export function createGitLabForge(opts: { repo: string; token: string; bot: stri
           break;
         }
         if (page === 1) etag = res.etag;
-        const issues = list<{ iid: number; title: string; description: string | null; author?: { username?: string }; web_url: string; created_at: string }>(res.data)
-          .map((i) => ({ number: i.iid, title: String(i.title ?? ''), body: String(i.description ?? ''), author: String(i.author?.username ?? ''), url: String(i.web_url ?? ''), createdAt: String(i.created_at ?? '') }));
+        const issues = list<{ iid: number; title: string; description: string | null; author?: { username?: string; id?: number }; web_url: string; created_at: string }>(res.data)
+          .map((i) => ({ number: i.iid, title: String(i.title ?? ''), body: String(i.description ?? ''), author: String(i.author?.username ?? ''), ...idOf(i.author), url: String(i.web_url ?? ''), createdAt: String(i.created_at ?? '') }));
         items.push(...issues);
         if (!res.next || (o.known && issues.length > 0 && issues.every((i) => o.known!(i.number)))) break;
       }
@@ -141,11 +142,16 @@ export function createGitLabForge(opts: { repo: string; token: string; bot: stri
         if (page === 1) etag = res.etag;
         const notes = list<GitLabNote>(res.data);
         items.push(...notes.filter((n) => !n.system && !old(n))
-          .map((n) => ({ id: n.id, author: String(n.author?.username ?? ''), body: String(n.body ?? ''), createdAt: String(n.created_at ?? ''), updatedAt: String(n.updated_at ?? n.created_at ?? '') })));
+          .map((n) => ({ id: n.id, author: String(n.author?.username ?? ''), ...idOf(n.author), body: String(n.body ?? ''), createdAt: String(n.created_at ?? ''), updatedAt: String(n.updated_at ?? n.created_at ?? '') })));
         if (!res.next || notes.some(old)) break;
       }
       items.sort((a, b) => a.id - b.id);
       return { notModified: false, items, ...(etag ? { etag } : {}) };
+    },
+    async userId(login) {
+      const res = await call<unknown>('looking up a user', 'GET', `/users?username=${encodeURIComponent(login)}`, undefined, undefined, base);
+      const user = list<{ id?: unknown; username?: unknown }>(res?.data).find((u) => typeof u.username === 'string' && u.username.toLowerCase() === login.toLowerCase());
+      return typeof user?.id === 'number' ? user.id : undefined;
     },
     async postComment(thread, body) {
       await call('commenting', 'POST', threadPath(thread), { body });

@@ -26,6 +26,8 @@ export interface ForgeIssue {
   title: string;
   body: string;
   author: string;
+  /** The author's numeric account id, when the forge gave it (it stays with the account, a login does not). */
+  authorId?: number;
   url: string;
   createdAt: string;
 }
@@ -33,6 +35,7 @@ export interface ForgeIssue {
 export interface ForgeComment {
   id: number;
   author: string;
+  authorId?: number;
   body: string;
   createdAt: string;
   /** Later than `createdAt` when someone edited it (who did is not told, so the text is not the author's). */
@@ -73,6 +76,8 @@ export interface Forge {
    */
   listComments(thread: Thread, opts?: { etag?: string; sinceId?: number; since?: string }): Promise<Polled<ForgeComment>>;
   postComment(thread: Thread, body: string): Promise<void>;
+  /** The numeric id of the account that holds `login` now, or undefined when there is none. */
+  userId(login: string): Promise<number | undefined>;
   /** Epoch ms before which the forge asked not to be called (rate-limit headers); 0 when free. */
   readyAt(): number;
 }

@@ -9,6 +9,7 @@
  * Lists are paged as on GitHub (`per_page`, `page`, a `Link: <…>; rel="next"` header); issues
  * honour `sort`/`direction`, comments `since` (updated at or after). A pull request's head may
  * be a fork's (`headRepo`) and its author anyone (`author`); `editComment` bumps `updated_at`.
+ * Users have numeric ids (GET /users/{login}); `reRegister` gives a login to a new account.
  *
  *   const gh = await startFakeGitHub({ token: 't' });
  *   new Octokit({ auth: 't', baseUrl: gh.url });
@@ -34,6 +35,8 @@ export interface FakeGitHub {
   addComment(issue: number, c: { author: string; body: string }): FakeComment;
   /** Someone edits a comment: new body, `updated_at` later than `created_at`. */
   editComment(id: number, body: string): void;
+  /** The login's account is gone and someone else registered the login: a new id from now on. */
+  reRegister(login: string): void;
   /** A pull request opened by someone else (another author, or from a fork's branch). */
   addPull(p: { head: string; base?: string; author: string; headRepo?: string; body?: string }): FakePull;
   /** The next `count` requests (matching `path`, if given) answer `status` (403 = rate limited). */
@@ -57,13 +60,20 @@ export async function startFakeGitHub(opts: { token: string; owner?: string; rat
   let used = 0;
   const limit = opts.rateLimit ?? 5000;
   let url = '';
+  const userIds = new Map<string, number>();
+  let nextUser = 1;
+  const user = (login: string) => {
+    const key = login.toLowerCase();
+    if (!userIds.has(key)) userIds.set(key, nextUser++);
+    return { login, id: userIds.get(key)! };
+  };
 
   const pullJson = (p: FakePull) => ({
     number: p.number, html_url: `${url}/o/r/pull/${p.number}`, url: `${url}/repos/o/r/pulls/${p.number}`, title: p.title, body: p.body, draft: p.draft, state: p.state, merged_at: null,
-    head: { ref: p.head, label: `${(p.headRepo ?? 'o/r').split('/')[0]}:${p.head}`, repo: { full_name: p.headRepo ?? 'o/r' } }, base: { ref: p.base }, user: { login: p.author ?? 'orchestra' },
+    head: { ref: p.head, label: `${(p.headRepo ?? 'o/r').split('/')[0]}:${p.head}`, repo: { full_name: p.headRepo ?? 'o/r' } }, base: { ref: p.base }, user: user(p.author ?? 'orchestra'),
   });
-  const issueJson = (i: FakeIssue) => ({ number: i.number, title: i.title, body: i.body, state: i.state, html_url: `${url}/o/r/issues/${i.number}`, created_at: i.created_at, updated_at: i.updated_at ?? i.created_at, user: { login: i.author }, labels: i.labels.map((name) => ({ name })) });
-  const commentJson = (c: FakeComment) => ({ id: c.id, body: c.body, user: { login: c.author }, created_at: c.created_at, updated_at: c.updated_at ?? c.created_at, html_url: `${url}/o/r/issues/${c.issue}#issuecomment-${c.id}` });
+  const issueJson = (i: FakeIssue) => ({ number: i.number, title: i.title, body: i.body, state: i.state, html_url: `${url}/o/r/issues/${i.number}`, created_at: i.created_at, updated_at: i.updated_at ?? i.created_at, user: user(i.author), labels: i.labels.map((name) => ({ name })) });
+  const commentJson = (c: FakeComment) => ({ id: c.id, body: c.body, user: user(c.author), created_at: c.created_at, updated_at: c.updated_at ?? c.created_at, html_url: `${url}/o/r/issues/${c.issue}#issuecomment-${c.id}` });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const u = new URL(req.url ?? '/', 'http://x');
@@ -105,6 +115,8 @@ export async function startFakeGitHub(opts: { token: string; owner?: string; rat
       if (req.headers['if-none-match'] === etag) return send(304, undefined, { etag, ...link });
       return send(200, items, { etag, ...link });
     };
+    const who = /^\/users\/([^/]+)$/.exec(u.pathname);
+    if (who && method === 'GET') return userIds.has(decodeURIComponent(who[1]!).toLowerCase()) || /^[a-z]/i.test(who[1]!) ? send(200, user(decodeURIComponent(who[1]!))) : send(404, { message: 'Not Found' });
     const m = /^\/repos\/([^/]+)\/([^/]+)\/(pulls|issues)(?:\/(\d+))?(?:\/(comments))?$/.exec(u.pathname);
     if (!m) return send(404, { message: 'Not Found' });
     const [, , , kind, num, sub] = m;
@@ -166,6 +178,9 @@ export async function startFakeGitHub(opts: { token: string; owner?: string; rat
       const issue = { number: nextNumber++, title: i.title, body: i.body ?? '', labels: i.labels ?? [], author: i.author ?? 'someone', state: 'open', created_at: new Date().toISOString() };
       issues.push(issue);
       return issue;
+    },
+    reRegister(login) {
+      userIds.set(login.toLowerCase(), nextUser++);
     },
     editComment(id, body) {
       const c = comments.find((x) => x.id === id)!;

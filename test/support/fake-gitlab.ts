@@ -13,6 +13,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { listenOnLoopback, readBody } from './http-util.js';
 
 export const PROJECT_ID = 4242;
+/** A user's account id: a stable function of the (case-folded) username. */
+export const userId = (name: string) => 100 + [...name.toLowerCase()].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) % 100_000, 7);
 export interface FakeMr { iid: number; title: string; description: string; source_branch: string; target_branch: string; state: string; source_project_id?: number; author?: string }
 export interface FakeNote { id: number; on: 'issues' | 'merge_requests'; iid: number; author: string; body: string; created_at?: string; updated_at?: string }
 
@@ -47,6 +49,10 @@ export async function startFakeGitLab(opts: { token: string; project: string }):
       res.writeHead(status, { 'content-type': 'application/json', 'ratelimit-remaining': '1000', ...extra }).end(body === undefined ? '' : JSON.stringify(body));
     };
     if (req.headers['private-token'] !== opts.token) return send(401, { message: '401 Unauthorized' });
+    if (u.pathname === '/api/v4/users' && method === 'GET') {
+      const name = u.searchParams.get('username') ?? '';
+      return send(200, name ? [{ id: userId(name), username: name }] : []);
+    }
     const prefix = `/api/v4/projects/${encodeURIComponent(opts.project)}`;
     // The raw path keeps %2F: GitLab addresses a project by its encoded path.
     const rawPath = raw.split('?')[0]!;
@@ -85,7 +91,7 @@ export async function startFakeGitLab(opts: { token: string; project: string }):
       const shown = issues.filter((i) => labels.every((l) => i.labels.includes(l)));
       for (const i of shown) i.updated_at ??= new Date().toISOString();
       if (u.searchParams.get('order_by') === 'updated_at') shown.sort((a, b) => (u.searchParams.get('sort') === 'asc' ? 1 : -1) * (a.updated_at!.localeCompare(b.updated_at!) || a.iid - b.iid));
-      return list(shown.map((i) => ({ iid: i.iid, title: i.title, description: i.description, author: { username: i.author }, web_url: `${url}/${opts.project}/-/issues/${i.iid}`, created_at: i.updated_at, updated_at: i.updated_at, labels: i.labels })));
+      return list(shown.map((i) => ({ iid: i.iid, title: i.title, description: i.description, author: { username: i.author, id: userId(i.author) }, web_url: `${url}/${opts.project}/-/issues/${i.iid}`, created_at: i.updated_at, updated_at: i.updated_at, labels: i.labels })));
     }
     const n = /^\/(issues|merge_requests)\/(\d+)\/notes$/.exec(rest);
     if (n && method === 'GET') {
@@ -95,13 +101,13 @@ export async function startFakeGitLab(opts: { token: string; project: string }):
         x.updated_at ??= x.created_at;
       }
       on.sort((a, b) => (u.searchParams.get('sort') === 'asc' ? 1 : -1) * (a.id - b.id));
-      return list(on.map((x) => ({ id: x.id, body: x.body, author: { username: x.author }, created_at: x.created_at, updated_at: x.updated_at, system: false })));
+      return list(on.map((x) => ({ id: x.id, body: x.body, author: { username: x.author, id: userId(x.author) }, created_at: x.created_at, updated_at: x.updated_at, system: false })));
     }
     if (n && method === 'POST') {
       const now = new Date().toISOString();
       const note: FakeNote = { id: nextNote++, on: n[1] as FakeNote['on'], iid: Number(n[2]), author: 'orchestra', body: String(body.body ?? ''), created_at: now, updated_at: now };
       notes.push(note);
-      return send(201, { id: note.id, body: note.body, author: { username: note.author } });
+      return send(201, { id: note.id, body: note.body, author: { username: note.author, id: userId(note.author) } });
     }
     return send(404, { message: '404 Not Found' });
   }

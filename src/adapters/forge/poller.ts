@@ -35,6 +35,7 @@ import { commentAction, forgeActor, isPlainLogin, nonceFor, planComment, resultC
 /** Written into every comment Orchestra posts, so the poller never takes its own words as a request. */
 export const OWN_MARK = '<!-- orchestra -->';
 const MAX_THREADS = 200;
+const MAX_PINS_PER_PASS = 20;
 /** An intent to comment younger than this belongs to a poller still at work (a post times out after 30 s). */
 const INTENT_STALE_MS = 120_000;
 /** Allowance for the forge's clock against ours when looking for a comment posted after an intent. */
@@ -66,13 +67,37 @@ export class ForgePoller {
     this.stream = forgeStream(forge.kind, forge.repo);
   }
 
-  private allowed(login: string): boolean {
-    return this.opts.config.allowedUsers.some((u) => u.toLowerCase() === login.toLowerCase());
+  /** Allowed logins' pinned account ids, as of the last state read. */
+  private pins = new Map<string, number>();
+
+  /**
+   * In `allowedUsers`, and the account that holds the login is the one it was pinned to (a
+   * renamed or deleted account's login re-registered by someone else is not them). Without an id
+   * from the forge the login alone decides; without a pin yet (the look-up failed) nobody is.
+   */
+  private allowed(login: string, id?: number): boolean {
+    const name = login.toLowerCase();
+    if (!this.opts.config.allowedUsers.some((u) => u.toLowerCase() === name)) return false;
+    if (id === undefined) return true;
+    return this.pins.get(name) === id;
   }
 
-  /** Whether this login's labelled issue may become a task (config `forge.issueAuthors`). */
-  private mayOpen(login: string): boolean {
-    return isPlainLogin(login) && (this.opts.config.issueAuthors === 'anyone' || this.allowed(login));
+  /** Whether this author's labelled issue may become a task (config `forge.issueAuthors`). */
+  private mayOpen(login: string, id?: number): boolean {
+    return isPlainLogin(login) && (this.opts.config.issueAuthors === 'anyone' || this.allowed(login, id));
+  }
+
+  /** Pins each allowed login not pinned yet to its account id (once, recorded; a few per pass). */
+  private async pinUsers(): Promise<void> {
+    const state = await this.state();
+    const missing = [...new Set(this.opts.config.allowedUsers.map((u) => u.toLowerCase()))].filter((u) => !state.pins.has(u)).slice(0, MAX_PINS_PER_PASS);
+    const pinned: ForgeEvent[] = [];
+    for (const login of missing) {
+      const id = await this.call(() => this.forge.userId(login));
+      if (id !== undefined) pinned.push(forgeEvent('forge.user-pinned', { login, id }));
+    }
+    if (pinned.length) await this.record([], (s) => pinned.filter((e) => !s.pins.has(String(e.data.login))));
+    this.pins = (await this.state()).pins;
   }
 
   private state(): Promise<ForgeState> {
@@ -101,6 +126,7 @@ export class ForgePoller {
   async pollOnce(): Promise<PollReport> {
     const report: PollReport = { issuesTaken: 0, commands: 0, refused: 0, told: 0, notModified: 0 };
     try {
+      await this.pinUsers();
       await this.pollIssues(report);
       await this.pollComments(report);
       await this.tell(report);
@@ -122,8 +148,8 @@ export class ForgePoller {
       return;
     }
     const fresh = res.items.filter((i) => !before.issues.has(i.number));
-    const welcome = fresh.filter((i) => this.mayOpen(i.author));
-    const strangers = fresh.filter((i) => !this.mayOpen(i.author) && before.refused.get(i.number) !== i.author);
+    const welcome = fresh.filter((i) => this.mayOpen(i.author, i.authorId));
+    const strangers = fresh.filter((i) => !this.mayOpen(i.author, i.authorId) && before.refused.get(i.number) !== i.author);
     // Taken first, with the id the task will get: a second poller or a restart sees it taken.
     // A stranger's issue is recorded as refused, so it counts as known and is audited once.
     if (welcome.length || strangers.length) {
@@ -144,7 +170,7 @@ export class ForgePoller {
       const taken = state.issues.get(issue.number);
       if (!taken || taken.submitted) continue;
       if (!(await this.ws.findTask(taken.taskId))) {
-        if (!this.mayOpen(issue.author)) continue;
+        if (!this.mayOpen(issue.author, issue.authorId)) continue;
         await submitTask(this.ws, { id: taken.taskId, ...taskFromIssue(issue, this.forge.repo, this.forge.kind, this.opts.taskRepo) }, forgeActor(this.forge.kind, issue.author));
         report.issuesTaken++;
       }
@@ -204,10 +230,10 @@ export class ForgePoller {
     const actor = forgeActor(this.forge.kind, comment.author);
     // An edited comment's text may be someone else's (a collaborator can edit any comment).
     const edited = Date.parse(comment.updatedAt) > Date.parse(comment.createdAt);
-    if (edited || !this.allowed(comment.author)) {
+    if (edited || !this.allowed(comment.author, comment.authorId)) {
       report.refused++;
       if (this.refusals.allow(`${comment.author}:${action.kind}`)) {
-        const reason = edited ? 'the comment was edited after it was written (post a new one)' : 'not in forge.allowedUsers';
+        const reason = edited ? 'the comment was edited after it was written (post a new one)' : this.allowed(comment.author) ? 'the login belongs to another account than the one pinned for forge.allowedUsers' : 'not in forge.allowedUsers';
         await recordRefusal(this.ws, actor, `forge ${action.kind}`, { reason, repo: this.forge.repo, thread: `${thread.kind}:${thread.number}`, comment: comment.id, task: taskId });
       }
       return;

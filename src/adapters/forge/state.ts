@@ -24,6 +24,8 @@ const EventSchemas = {
   'forge.issue-refused': z.object({ issue: z.number().int().positive(), author: str }),
   /** `at`: when the last comment read was written or edited, where the next read starts. */
   'forge.comment-seen': z.object({ thread: str, id: z.number().int(), at: str.optional() }),
+  /** An allowed login's account id, resolved once: a later holder of the login is someone else. */
+  'forge.user-pinned': z.object({ login: str, id: z.number().int().nonnegative() }),
   'forge.telling': z.object({ taskId: str, what: z.enum(['plan', 'result']), mark: str, by: str }),
   'forge.told': z.object({ taskId: str, what: z.enum(['plan', 'result']), mark: str }),
 } as const;
@@ -36,6 +38,8 @@ export interface ForgeState {
   /** Issue number -> the task it became. */
   issues: Map<number, { taskId: string; url: string; takenAt: string; submitted: boolean }>;
   etags: Map<string, string>;
+  /** Lower-case login -> the account id it was pinned to (the first pin holds). */
+  pins: Map<string, number>;
   /** Issue number -> the author whose issue was not taken. */
   refused: Map<number, string>;
   /** Thread key (`issue:12`, `pull:7`) -> the highest comment id read. */
@@ -49,7 +53,7 @@ export interface ForgeState {
 }
 
 export function foldForgeState(s: StreamState): ForgeState {
-  const state: ForgeState = { issues: new Map(), refused: new Map(), etags: new Map(), lastComment: new Map(), lastCommentAt: new Map(), telling: new Map(), told: new Map() };
+  const state: ForgeState = { issues: new Map(), pins: new Map(), refused: new Map(), etags: new Map(), lastComment: new Map(), lastCommentAt: new Map(), telling: new Map(), told: new Map() };
   for (const record of s.records) {
     for (const event of record.events) {
       if (!Object.hasOwn(EventSchemas, event.type)) continue;
@@ -76,6 +80,9 @@ export function foldForgeState(s: StreamState): ForgeState {
             state.lastComment.set(d.thread, d.id);
             if (d.at) state.lastCommentAt.set(d.thread, d.at);
           }
+          break;
+        case 'forge.user-pinned':
+          if (!state.pins.has(d.login.toLowerCase())) state.pins.set(d.login.toLowerCase(), d.id);
           break;
         case 'forge.telling':
           state.telling.set(`${d.taskId}:${d.what}`, { mark: d.mark, by: d.by, at: record.at });

@@ -1,8 +1,9 @@
 /**
  * The pull (merge) request of a pushed task branch: exactly one per branch, its body built from
  * the task's records. An effect like the push, made idempotent the same way: the forge is asked
- * first (a request whose head is the branch, in any state), and only when there is none is one
- * created. A crash between the push and the creation, or between the creation and its record,
+ * first (our request whose head is the branch, in any state), and only when there is none is one
+ * created. Ours: from the repository itself, opened by the bot, into the base (Forge.findPullRequest);
+ * a fork's or another user's request on the same branch name is never updated or linked. A crash between the push and the creation, or between the creation and its record,
  * therefore still leaves one request: the re-run publisher finds it (`created: false`).
  * A forge failure never fails the task: the pushed branch is the product and a request is a
  * convenience, so after `forge.attempts` tries (backoff, honouring the forge's rate-limit

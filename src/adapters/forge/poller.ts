@@ -8,7 +8,8 @@
  *      recorded as refused (and audited), never taken: the label alone does not spend money.
  *   2. Comments on the issues it took and on the tasks' pull requests: `/approve vN` by a user in
  *      `forge.allowedUsers` becomes an `approve` command, a mention of the bot by such a user a
- *      `feedback` command, each with a nonce derived from the comment (applied once even if sent
+ *      `feedback` command (each allowed login pinned once to its account id, `forge.user-pinned`,
+ *      so a re-registered login is someone else), each with a nonce derived from the comment (applied once even if sent
  *      twice); by anyone else, or when the comment was edited (the forge does not say by whom),
  *      nothing but a rate-limited `access.refused` audit record. Reads start at the last comment
  *      read (id and time), so a thread longer than a page is followed to its end.

@@ -45,7 +45,7 @@ test('GitLab: a fork\'s merge request from a branch named like ours is not adopt
   assert.deepEqual([again.created, again.pr.number], [false, got.pr.number]);
 });
 
-test('GitLab: a same-project merge request by someone else is not adopted either (the task gets a pr-failed, not their request)', async (t) => {
+test('GitLab: a same-project merge request by someone else is not adopted either: ours is refused as a duplicate, theirs keeps its text', async (t) => {
   const gl = await startFakeGitLab({ token: GL, project: 'g/p' });
   t.after(() => gl.close());
   gl.mrs.push({ iid: 3, title: 'theirs', description: 'their text', source_branch: ours.head, target_branch: 'development', state: 'opened', author: 'mallory' });
@@ -93,12 +93,15 @@ test('150 strangers\' comments do not hide an allowed /approve, and 120 open iss
   assert.equal((await poller.pollOnce()).commands, 0, 'read once');
 });
 
-test('GitLab: a note after 120 others is seen', async (t) => {
+test('GitLab: a new issue after 120 open ones, and a note after 120 others, are seen', async (t) => {
   const gl = await startFakeGitLab({ token: GL, project: 'g/p' });
   t.after(() => gl.close());
   const p = await makePipeline(t, { config: { forge: { kind: 'gitlab', repo: 'g/p', apiBase: gl.apiBase, taskRepo: 'sample', allowedUsers: ['alice', 'bob'] } } });
   gl.issues.push({ iid: 3, title: 'From GitLab', description: 'body', labels: ['orchestra'], author: 'bob' });
+  for (let i = 0; i < 120; i++) gl.issues.push({ iid: 10 + i, title: `Issue ${i}`, description: 'b', labels: ['orchestra'], author: 'bob' });
   const poller = createPoller(p.ws, quiet, env);
+  assert.equal((await poller.pollOnce()).issuesTaken, 121);
+  gl.issues.push({ iid: 500, title: 'The newest', description: 'b', labels: ['orchestra'], author: 'bob', updated_at: new Date(Date.now() + 1000).toISOString() });
   assert.equal((await poller.pollOnce()).issuesTaken, 1);
   for (let i = 0; i < 120; i++) gl.notes.push({ id: 1000 + i, on: 'issues', iid: 3, author: `stranger${i}`, body: 'me too' });
   await poller.pollOnce();

@@ -18,7 +18,8 @@ import { createLogger } from '../src/core/log.js';
 const TOKEN = `ghp_issuestest${process.pid}x${Math.floor(Math.random() * 1e9)}`;
 const scripts = { planner: PLANNER_REPLIES, executor: FIXER_REPLIES };
 const quiet = createLogger('test', () => undefined);
-const forgeConfig = (url: string) => ({ forge: { kind: 'github', repo: 'o/r', apiBase: url, taskRepo: 'sample', allowedUsers: ['alice'], bot: 'orchestra' } });
+// bob and eve open issues (forge.issueAuthors: allowed); only alice approves in these tests.
+const forgeConfig = (url: string) => ({ forge: { kind: 'github', repo: 'o/r', apiBase: url, taskRepo: 'sample', allowedUsers: ['alice', 'bob', 'eve'], bot: 'orchestra' } });
 
 async function setup(t: Parameters<typeof makePipeline>[0]) {
   const gh = await startFakeGitHub({ token: TOKEN });
@@ -156,7 +157,7 @@ test('GitLab issues: a labelled issue becomes a task and /approve by an allowed 
   const GL = `glpat-issues${process.pid}`;
   const gl = await startFakeGitLab({ token: GL, project: 'g/p' });
   t.after(() => gl.close());
-  const p = await makePipeline(t, { scripts, config: { forge: { kind: 'gitlab', repo: 'g/p', apiBase: gl.apiBase, taskRepo: 'sample', allowedUsers: ['alice'] } } });
+  const p = await makePipeline(t, { scripts, config: { forge: { kind: 'gitlab', repo: 'g/p', apiBase: gl.apiBase, taskRepo: 'sample', allowedUsers: ['alice'], issueAuthors: 'anyone' } } });
   gl.issues.push({ iid: 3, title: 'From GitLab', description: 'body', labels: ['orchestra'], author: 'bob' });
   await startLoops(p, ['intake', 'planner']);
   const poller = createPoller(p.ws, quiet, { GITLAB_TOKEN: GL });

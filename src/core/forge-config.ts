@@ -27,6 +27,12 @@ export const ForgeConfigSchema = z.object({
   bot: login.default('orchestra'),
   /** Forge logins whose `/approve vN` comment approves a plan; nobody by default. */
   allowedUsers: z.array(login).max(1000).default([]),
+  /**
+   * Whose labelled issues become tasks (and spend planner money): `allowed` (default) only issues
+   * opened by a user in `allowedUsers`, since issue templates can set the label for anyone;
+   * `anyone` every labelled issue.
+   */
+  issueAuthors: z.enum(['allowed', 'anyone']).default('allowed'),
   /** The repository tasks from issues work on (a `repos` name, URL or path); default: the forge's clone URL of `repo`. */
   taskRepo: z.string().min(1).max(2000).optional(),
   /** Poll issues and comments (`orchestra up` starts the poller); off by default. */

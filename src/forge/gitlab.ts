@@ -10,12 +10,17 @@
  */
 import { OrchestraError } from '../core/errors.js';
 import { forgeHttpError, waitFromHeaders } from './http-errors.js';
-import type { Forge, ForgeComment, ForgeIssue, Polled, PullRequest, Thread } from './types.js';
+import { MAX_PAGES, PAGE_SIZE, type Forge, type ForgeComment, type ForgeIssue, type Polled, type PullRequest, type Thread } from './types.js';
 
 const TIMEOUT_MS = 30_000;
 const MAX_RESPONSE_BYTES = 8 << 20;
 
-interface GitLabMr { iid: number; web_url: string; draft?: boolean; work_in_progress?: boolean; state: string; source_branch: string }
+interface GitLabMr {
+  iid: number; web_url: string; draft?: boolean; work_in_progress?: boolean; state: string; source_branch: string; target_branch?: string;
+  source_project_id?: number; target_project_id?: number; author?: { username?: string };
+}
+const idOf = (user: { id?: unknown } | undefined) => (typeof user?.id === 'number' ? { authorId: user.id } : {});
+interface GitLabNote { id: number; body: string; author?: { username?: string; id?: number }; created_at: string; updated_at?: string; system?: boolean }
 
 const toPull = (m: GitLabMr): PullRequest => ({ number: m.iid, url: m.web_url, draft: Boolean(m.draft ?? m.work_in_progress), state: m.state === 'opened' ? 'open' : m.state, head: m.source_branch });
 
@@ -37,18 +42,19 @@ async function readCapped(res: Response): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export function createGitLabForge(opts: { repo: string; token: string; apiBase?: string }): Forge {
+/** `bot`: the token's username; only merge requests it opened are ever taken as ours. */
+export function createGitLabForge(opts: { repo: string; token: string; bot: string; apiBase?: string }): Forge {
   const base = (opts.apiBase ?? 'https://gitlab.com/api/v4').replace(/\/+$/, '');
   const project = `${base}/projects/${encodeURIComponent(opts.repo)}`;
   let readyAt = 0;
 
-  async function call<T>(what: string, method: string, path: string, body?: unknown, etag?: string): Promise<{ data: T; etag?: string } | undefined> {
+  async function call<T>(what: string, method: string, path: string, body?: unknown, etag?: string, root = project): Promise<{ data: T; etag?: string; next: boolean } | undefined> {
     const headers: Record<string, string> = { 'PRIVATE-TOKEN': opts.token, accept: 'application/json', 'user-agent': 'orchestra' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (etag) headers['if-none-match'] = etag;
     let res: Response;
     try {
-      res = await fetch(`${project}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
+      res = await fetch(`${root}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error' });
     } catch (err) {
       throw forgeHttpError(`${what} on ${opts.repo}`, undefined, (err as Error).message, () => undefined, opts.token);
     }
@@ -77,7 +83,7 @@ export function createGitLabForge(opts: { repo: string; token: string; apiBase?:
       throw new OrchestraError('FORGE_UNAVAILABLE', `${what} on ${opts.repo} failed: the forge's answer is not JSON`);
     }
     const tag = res.headers.get('etag');
-    return { data, ...(tag ? { etag: tag } : {}) };
+    return { data, next: /^\d+$/.test(res.headers.get('x-next-page') ?? ''), ...(tag ? { etag: tag } : {}) };
   }
   const threadPath = (t: Thread) => `/${t.kind === 'pull' ? 'merge_requests' : 'issues'}/${t.number}/notes`;
   const list = <T>(v: unknown): T[] => (Array.isArray(v) ? (v as T[]) : []);
@@ -86,9 +92,13 @@ export function createGitLabForge(opts: { repo: string; token: string; apiBase?:
     kind: 'gitlab',
     repo: opts.repo,
     readyAt: () => readyAt,
-    async findPullRequest(branch) {
+    async findPullRequest(branch, base) {
       const res = await call<unknown>('looking up the merge request', 'GET', `/merge_requests?source_branch=${encodeURIComponent(branch)}&state=all&per_page=10`);
-      const found = list<GitLabMr>(res?.data).filter((m) => m.source_branch === branch).sort((a, b) => b.iid - a.iid)[0];
+      // The list holds every request into this project, forks' too: a fork's `task/<id>` has the
+      // same source_branch. Ours come from this project itself, were opened by the bot, into `base`.
+      const ours = (m: GitLabMr) => m.source_branch === branch && typeof m.source_project_id === 'number' && m.source_project_id === m.target_project_id
+        && (m.author?.username ?? '').toLowerCase() === opts.bot.toLowerCase() && (base === undefined || m.target_branch === base);
+      const found = list<GitLabMr>(res?.data).filter(ours).sort((a, b) => b.iid - a.iid)[0];
       return found ? toPull(found) : undefined;
     },
     async createPullRequest(req) {
@@ -100,20 +110,48 @@ export function createGitLabForge(opts: { repo: string; token: string; apiBase?:
       const res = await call<GitLabMr>('updating a merge request', 'PUT', `/merge_requests/${number}`, { description: body });
       return toPull(res!.data);
     },
-    async listLabelledIssues(label, etag): Promise<Polled<ForgeIssue>> {
-      const res = await call<unknown>('listing issues', 'GET', `/issues?labels=${encodeURIComponent(label)}&state=opened&order_by=created_at&sort=asc&per_page=100`, undefined, etag);
-      if (!res) return { notModified: true, ...(etag ? { etag } : {}) };
-      const items = list<{ iid: number; title: string; description: string | null; author?: { username?: string }; web_url: string; created_at: string }>(res.data)
-        .map((i) => ({ number: i.iid, title: String(i.title ?? ''), body: String(i.description ?? ''), author: String(i.author?.username ?? ''), url: String(i.web_url ?? ''), createdAt: String(i.created_at ?? '') }));
-      return { notModified: false, items, ...(res.etag ? { etag: res.etag } : {}) };
+    async listLabelledIssues(label, o = {}): Promise<Polled<ForgeIssue>> {
+      const items: ForgeIssue[] = [];
+      let etag: string | undefined;
+      for (let page = 1; page <= MAX_PAGES; page++) {
+        const res = await call<unknown>('listing issues', 'GET', `/issues?labels=${encodeURIComponent(label)}&state=opened&order_by=updated_at&sort=desc&per_page=${PAGE_SIZE}&page=${page}`, undefined, page === 1 ? o.etag : undefined);
+        if (!res) {
+          if (page === 1) return { notModified: true, ...(o.etag ? { etag: o.etag } : {}) };
+          break;
+        }
+        if (page === 1) etag = res.etag;
+        const issues = list<{ iid: number; title: string; description: string | null; author?: { username?: string; id?: number }; web_url: string; created_at: string }>(res.data)
+          .map((i) => ({ number: i.iid, title: String(i.title ?? ''), body: String(i.description ?? ''), author: String(i.author?.username ?? ''), ...idOf(i.author), url: String(i.web_url ?? ''), createdAt: String(i.created_at ?? '') }));
+        items.push(...issues);
+        if (!res.next || (o.known && issues.length > 0 && issues.every((i) => o.known!(i.number)))) break;
+      }
+      return { notModified: false, items, ...(etag ? { etag } : {}) };
     },
     async listComments(thread, o = {}): Promise<Polled<ForgeComment>> {
-      const res = await call<unknown>('listing comments', 'GET', `${threadPath(thread)}?sort=asc&order_by=created_at&per_page=100`, undefined, o.etag);
-      if (!res) return { notModified: true, ...(o.etag ? { etag: o.etag } : {}) };
-      const items = list<{ id: number; body: string; author?: { username?: string }; created_at: string; system?: boolean }>(res.data)
-        .filter((n) => !n.system && (o.sinceId === undefined || n.id > o.sinceId))
-        .map((n) => ({ id: n.id, author: String(n.author?.username ?? ''), body: String(n.body ?? ''), createdAt: String(n.created_at ?? '') }));
-      return { notModified: false, items, ...(res.etag ? { etag: res.etag } : {}) };
+      // Newest first, back to the last one read: a thread longer than a page never hides new notes.
+      const items: ForgeComment[] = [];
+      let etag: string | undefined;
+      const since = o.since ? Date.parse(o.since) : NaN;
+      const old = (n: GitLabNote) => (o.sinceId !== undefined && n.id <= o.sinceId) || Date.parse(String(n.created_at)) < since;
+      for (let page = 1; page <= MAX_PAGES; page++) {
+        const res = await call<unknown>('listing comments', 'GET', `${threadPath(thread)}?sort=desc&order_by=created_at&per_page=${PAGE_SIZE}&page=${page}`, undefined, page === 1 ? o.etag : undefined);
+        if (!res) {
+          if (page === 1) return { notModified: true, ...(o.etag ? { etag: o.etag } : {}) };
+          break;
+        }
+        if (page === 1) etag = res.etag;
+        const notes = list<GitLabNote>(res.data);
+        items.push(...notes.filter((n) => !n.system && !old(n))
+          .map((n) => ({ id: n.id, author: String(n.author?.username ?? ''), ...idOf(n.author), body: String(n.body ?? ''), createdAt: String(n.created_at ?? ''), updatedAt: String(n.updated_at ?? n.created_at ?? '') })));
+        if (!res.next || notes.some(old)) break;
+      }
+      items.sort((a, b) => a.id - b.id);
+      return { notModified: false, items, ...(etag ? { etag } : {}) };
+    },
+    async userId(login) {
+      const res = await call<unknown>('looking up a user', 'GET', `/users?username=${encodeURIComponent(login)}`, undefined, undefined, base);
+      const user = list<{ id?: unknown; username?: unknown }>(res?.data).find((u) => typeof u.username === 'string' && u.username.toLowerCase() === login.toLowerCase());
+      return typeof user?.id === 'number' ? user.id : undefined;
     },
     async postComment(thread, body) {
       await call('commenting', 'POST', threadPath(thread), { body });

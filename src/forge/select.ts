@@ -46,6 +46,6 @@ export function selectForge(config: ForgeConfig, opts: { pushRemote?: string; en
   if (!repo) return { reason: 'forge.repo is not set and the push remote names no repository' };
   const token = forgeTokenEnv(kind, opts.env);
   if (!token) return { reason: `${kind === 'github' ? 'GITHUB_TOKEN' : 'GITLAB_TOKEN'} is not set` };
-  const settings = { repo, token, ...(config.apiBase ? { apiBase: config.apiBase } : {}) };
+  const settings = { repo, token, bot: config.bot, ...(config.apiBase ? { apiBase: config.apiBase } : {}) };
   return { forge: kind === 'github' ? createGitHubForge(settings) : createGitLabForge(settings) };
 }

@@ -1,8 +1,9 @@
 /**
  * The pull (merge) request of a pushed task branch: exactly one per branch, its body built from
  * the task's records. An effect like the push, made idempotent the same way: the forge is asked
- * first (a request whose head is the branch, in any state), and only when there is none is one
- * created. A crash between the push and the creation, or between the creation and its record,
+ * first (our request whose head is the branch, in any state), and only when there is none is one
+ * created. Ours: from the repository itself, opened by the bot, into the base (Forge.findPullRequest);
+ * a fork's or another user's request on the same branch name is never updated or linked. A crash between the push and the creation, or between the creation and its record,
  * therefore still leaves one request: the re-run publisher finds it (`created: false`).
  * A forge failure never fails the task: the pushed branch is the product and a request is a
  * convenience, so after `forge.attempts` tries (backoff, honouring the forge's rate-limit
@@ -63,7 +64,7 @@ export function pullRequestBody(task: TaskView): string {
 
 /** Finds the branch's request or creates it; updates the body of one that was already there. */
 export async function ensurePullRequest(forge: Forge, req: { head: string; base: string; title: string; body: string; draft: boolean }): Promise<{ pr: PullRequest; created: boolean }> {
-  const existing = await forge.findPullRequest(req.head);
+  const existing = await forge.findPullRequest(req.head, req.base);
   if (existing) {
     if (existing.state === 'open') await forge.updatePullRequest(existing.number, req.body);
     return { pr: existing, created: false };
@@ -73,7 +74,7 @@ export async function ensurePullRequest(forge: Forge, req: { head: string; base:
   } catch (err) {
     // Someone (another publisher, a person) opened it between our look-up and create.
     if (isOrchestraError(err, 'INVALID_INPUT')) {
-      const raced = await forge.findPullRequest(req.head);
+      const raced = await forge.findPullRequest(req.head, req.base);
       if (raced) return { pr: raced, created: false };
     }
     throw err;

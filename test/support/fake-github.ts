@@ -6,6 +6,10 @@
  * list and 304 to a matching If-None-Match (a 304 is not counted against the quota, as on
  * GitHub), x-ratelimit-* headers, and injected failures (`failNext`: a 5xx, or a 403 with an
  * exhausted quota). `hold` lets a test stop a request mid-way (to kill the caller then).
+ * Lists are paged as on GitHub (`per_page`, `page`, a `Link: <…>; rel="next"` header); issues
+ * honour `sort`/`direction`, comments `since` (updated at or after). A pull request's head may
+ * be a fork's (`headRepo`) and its author anyone (`author`); `editComment` bumps `updated_at`.
+ * Users have numeric ids (GET /users/{login}); `reRegister` gives a login to a new account.
  *
  *   const gh = await startFakeGitHub({ token: 't' });
  *   new Octokit({ auth: 't', baseUrl: gh.url });
@@ -14,9 +18,9 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listenOnLoopback, readBody } from './http-util.js';
 
-export interface FakePull { number: number; title: string; body: string; head: string; base: string; draft: boolean; state: string }
-export interface FakeIssue { number: number; title: string; body: string; labels: string[]; author: string; state: string; created_at: string }
-export interface FakeComment { id: number; issue: number; author: string; body: string; created_at: string }
+export interface FakePull { number: number; title: string; body: string; head: string; base: string; draft: boolean; state: string; author?: string; headRepo?: string }
+export interface FakeIssue { number: number; title: string; body: string; labels: string[]; author: string; state: string; created_at: string; updated_at?: string }
+export interface FakeComment { id: number; issue: number; author: string; body: string; created_at: string; updated_at?: string }
 export interface SeenRequest { method: string; path: string; status: number; headers: IncomingMessage['headers'] }
 
 export interface FakeGitHub {
@@ -29,6 +33,12 @@ export interface FakeGitHub {
   quotaUsed(): number;
   addIssue(i: { title: string; body?: string; labels?: string[]; author?: string }): FakeIssue;
   addComment(issue: number, c: { author: string; body: string }): FakeComment;
+  /** Someone edits a comment: new body, `updated_at` later than `created_at`. */
+  editComment(id: number, body: string): void;
+  /** The login's account is gone and someone else registered the login: a new id from now on. */
+  reRegister(login: string): void;
+  /** A pull request opened by someone else (another author, or from a fork's branch). */
+  addPull(p: { head: string; base?: string; author: string; headRepo?: string; body?: string }): FakePull;
   /** The next `count` requests (matching `path`, if given) answer `status` (403 = rate limited). */
   failNext(count: number, status: number, path?: RegExp): void;
   /** The next request matching method + path waits until the returned release() is called. */
@@ -50,13 +60,20 @@ export async function startFakeGitHub(opts: { token: string; owner?: string; rat
   let used = 0;
   const limit = opts.rateLimit ?? 5000;
   let url = '';
+  const userIds = new Map<string, number>();
+  let nextUser = 1;
+  const user = (login: string) => {
+    const key = login.toLowerCase();
+    if (!userIds.has(key)) userIds.set(key, nextUser++);
+    return { login, id: userIds.get(key)! };
+  };
 
   const pullJson = (p: FakePull) => ({
     number: p.number, html_url: `${url}/o/r/pull/${p.number}`, url: `${url}/repos/o/r/pulls/${p.number}`, title: p.title, body: p.body, draft: p.draft, state: p.state, merged_at: null,
-    head: { ref: p.head, label: `o:${p.head}` }, base: { ref: p.base }, user: { login: 'orchestra' },
+    head: { ref: p.head, label: `${(p.headRepo ?? 'o/r').split('/')[0]}:${p.head}`, repo: { full_name: p.headRepo ?? 'o/r' } }, base: { ref: p.base }, user: user(p.author ?? 'orchestra'),
   });
-  const issueJson = (i: FakeIssue) => ({ number: i.number, title: i.title, body: i.body, state: i.state, html_url: `${url}/o/r/issues/${i.number}`, created_at: i.created_at, user: { login: i.author }, labels: i.labels.map((name) => ({ name })) });
-  const commentJson = (c: FakeComment) => ({ id: c.id, body: c.body, user: { login: c.author }, created_at: c.created_at, html_url: `${url}/o/r/issues/${c.issue}#issuecomment-${c.id}` });
+  const issueJson = (i: FakeIssue) => ({ number: i.number, title: i.title, body: i.body, state: i.state, html_url: `${url}/o/r/issues/${i.number}`, created_at: i.created_at, updated_at: i.updated_at ?? i.created_at, user: user(i.author), labels: i.labels.map((name) => ({ name })) });
+  const commentJson = (c: FakeComment) => ({ id: c.id, body: c.body, user: user(c.author), created_at: c.created_at, updated_at: c.updated_at ?? c.created_at, html_url: `${url}/o/r/issues/${c.issue}#issuecomment-${c.id}` });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const u = new URL(req.url ?? '/', 'http://x');
@@ -83,22 +100,35 @@ export async function startFakeGitHub(opts: { token: string; owner?: string; rat
       hold.reach();
       await hold.released;
     }
-    const list = (items: unknown[]) => {
+    const list = (all: unknown[]) => {
+      const perPage = Math.min(100, Number(u.searchParams.get('per_page') ?? 30) || 30);
+      const page = Math.max(1, Number(u.searchParams.get('page') ?? 1) || 1);
+      const items = all.slice((page - 1) * perPage, page * perPage);
       const body = JSON.stringify(items);
       const etag = etagOf(body);
-      if (req.headers['if-none-match'] === etag) return send(304, undefined, { etag });
-      return send(200, items, { etag });
+      const link: Record<string, string> = {};
+      if (page * perPage < all.length) {
+        const next = new URL(u.toString());
+        next.searchParams.set('page', String(page + 1));
+        link.link = `<${url}${next.pathname}${next.search}>; rel="next"`;
+      }
+      if (req.headers['if-none-match'] === etag) return send(304, undefined, { etag, ...link });
+      return send(200, items, { etag, ...link });
     };
+    const who = /^\/users\/([^/]+)$/.exec(u.pathname);
+    if (who && method === 'GET') return userIds.has(decodeURIComponent(who[1]!).toLowerCase()) || /^[a-z]/i.test(who[1]!) ? send(200, user(decodeURIComponent(who[1]!))) : send(404, { message: 'Not Found' });
     const m = /^\/repos\/([^/]+)\/([^/]+)\/(pulls|issues)(?:\/(\d+))?(?:\/(comments))?$/.exec(u.pathname);
     if (!m) return send(404, { message: 'Not Found' });
     const [, , , kind, num, sub] = m;
     const body = text ? (JSON.parse(text) as Record<string, any>) : {};
     if (kind === 'pulls' && !num && method === 'GET') {
-      const head = u.searchParams.get('head')?.split(':').slice(1).join(':');
-      return list(pulls.filter((p) => !head || p.head === head).map(pullJson));
+      const [owner, ...rest] = (u.searchParams.get('head') ?? '').split(':');
+      const head = rest.join(':');
+      // As on GitHub: `head=owner:branch` names the owner of the head's repository.
+      return list(pulls.filter((p) => !head || (p.head === head && (p.headRepo ?? 'o/r').split('/')[0] === owner)).map(pullJson));
     }
     if (kind === 'pulls' && !num && method === 'POST') {
-      if (pulls.some((p) => p.head === body.head && p.state === 'open')) return send(422, { message: 'Validation Failed', errors: [{ message: `A pull request already exists for o:${body.head}.` }] });
+      if (pulls.some((p) => p.head === body.head && !p.headRepo && p.state === 'open')) return send(422, { message: 'Validation Failed', errors: [{ message: `A pull request already exists for o:${body.head}.` }] });
       const p: FakePull = { number: nextNumber++, title: String(body.title), body: String(body.body ?? ''), head: String(body.head), base: String(body.base), draft: Boolean(body.draft), state: 'open' };
       pulls.push(p);
       if (hold?.when === 'after') {
@@ -115,11 +145,22 @@ export async function startFakeGitHub(opts: { token: string; owner?: string; rat
     }
     if (kind === 'issues' && !num && method === 'GET') {
       const labels = (u.searchParams.get('labels') ?? '').split(',').filter(Boolean);
-      return list(issues.filter((i) => i.state === 'open' && labels.every((l) => i.labels.includes(l))).map(issueJson));
+      const key = u.searchParams.get('sort') === 'updated' ? (i: FakeIssue) => i.updated_at ?? i.created_at : (i: FakeIssue) => i.created_at;
+      const dir = u.searchParams.get('direction') === 'asc' ? 1 : -1;
+      const open = issues.filter((i) => i.state === 'open' && labels.every((l) => i.labels.includes(l)));
+      open.sort((a, b) => dir * (key(a).localeCompare(key(b)) || a.number - b.number));
+      return list(open.map(issueJson));
     }
-    if (kind === 'issues' && num && sub === 'comments' && method === 'GET') return list(comments.filter((c) => c.issue === Number(num)).map(commentJson));
+    if (kind === 'issues' && num && sub === 'comments' && method === 'GET') {
+      const since = u.searchParams.get('since');
+      return list(comments.filter((c) => c.issue === Number(num) && (!since || Date.parse(c.updated_at ?? c.created_at) >= Date.parse(since))).map(commentJson));
+    }
     if (kind === 'issues' && num && sub === 'comments' && method === 'POST') {
       const c = api.addComment(Number(num), { author: 'orchestra', body: String(body.body ?? '') });
+      if (hold?.when === 'after') {
+        hold.reach();
+        await hold.released;
+      }
       return send(201, commentJson(c));
     }
     return send(404, { message: 'Not Found' });
@@ -137,6 +178,19 @@ export async function startFakeGitHub(opts: { token: string; owner?: string; rat
       const issue = { number: nextNumber++, title: i.title, body: i.body ?? '', labels: i.labels ?? [], author: i.author ?? 'someone', state: 'open', created_at: new Date().toISOString() };
       issues.push(issue);
       return issue;
+    },
+    reRegister(login) {
+      userIds.set(login.toLowerCase(), nextUser++);
+    },
+    editComment(id, body) {
+      const c = comments.find((x) => x.id === id)!;
+      c.body = body;
+      c.updated_at = new Date(Date.parse(c.created_at) + 5000).toISOString();
+    },
+    addPull(p) {
+      const pull: FakePull = { number: nextNumber++, title: 'someone else', body: p.body ?? 'theirs', head: p.head, base: p.base ?? 'development', draft: false, state: 'open', author: p.author, ...(p.headRepo ? { headRepo: p.headRepo } : {}) };
+      pulls.push(pull);
+      return pull;
     },
     addComment(issue, c) {
       const comment = { id: nextComment++, issue, author: c.author, body: c.body, created_at: new Date().toISOString() };

@@ -10,7 +10,7 @@ import { createExclusive, readdirSafe, readFileSafe, TEMP_PREFIX, writeAtomic } 
 import { importCommit } from './git-import.js';
 import { newId } from './ids.js';
 import { pidAlive } from './presence.js';
-import { CONFIG_PATHS, RECORD_DIRS, type WorkspacePaths } from './paths.js';
+import { CONFIG_PATHS, isTaskShard, RECORD_DIRS, type WorkspacePaths } from './paths.js';
 
 export { commitMessage, summarizeEvent } from './commit-text.js';
 
@@ -235,12 +235,13 @@ export class GitJournal {
   private async commitFiles(written: Set<string>, noted: Set<string>, full: boolean): Promise<number> {
     const parent = await git(this.paths, this.config, ['rev-parse', '-q', '--verify', 'HEAD']).catch(() => '');
     // Exact paths for the noted files; whole directories only on a full scan. Config is small.
-    const lookAt = full ? [...RECORD_DIRS, ...CONFIG_PATHS] : [...CONFIG_PATHS, ...[...noted].filter((f) => !written.has(f))];
+    // Exact paths for the noted files; the full scan goes one shard at a time (below). Config is small.
+    const lookAt = [...CONFIG_PATHS, ...[...noted].filter((f) => !written.has(f))];
     const committed = parent ? parseLsTree(await git(this.paths, this.config, ['--literal-pathspecs', 'ls-tree', '-r', '-z', parent, '--', ...lookAt])) : new Map<string, string>();
     const records = new Set<string>();
     for (const f of noted) if (!written.has(f) && !committed.has(f)) written.add(f);
     for (const f of written) if (!isTempPath(f) && (await isRegularFile(join(this.paths.root, f)))) records.add(f);
-    if (full) for (const f of await newRecordFiles(this.paths.root, RECORD_DIRS, committed)) records.add(f);
+    if (full) for (const f of await this.uncommittedFiles(parent)) records.add(f);
     const config = await configChanges(this.paths.root, CONFIG_PATHS, committed);
     const add = [...records, ...config.changed];
     if (add.length === 0 && config.removed.length === 0) return 0;
@@ -259,6 +260,20 @@ export class GitJournal {
     this.commitsSinceRefresh++;
     this.lastCommitAt = Date.now();
     return files.length;
+  }
+
+  /**
+   * Record files on disk that the commit `parent` lacks, compared one unit at a time (each task
+   * shard, each other record directory) so that neither side is ever held whole in memory: the
+   * listing of 100,000 tasks at once cost more than 100 MB that the process then kept.
+   */
+  private async uncommittedFiles(parent: string): Promise<string[]> {
+    const found: string[] = [];
+    for (const unit of await scanUnits(this.paths)) {
+      const committed = parent ? parseLsTree(await git(this.paths, this.config, ['--literal-pathspecs', 'ls-tree', '-r', '-z', parent, '--', unit])) : new Map<string, string>();
+      found.push(...(await newRecordFiles(this.paths.root, [unit], committed)));
+    }
+    return found;
   }
 
   /**
@@ -336,6 +351,16 @@ export class GitJournal {
       await this.release();
     }
   }
+}
+
+/**
+ * The directories a full scan compares one by one: each task shard, and each other record
+ * directory. A workspace made before shards (flat task directories) is compared as one `tasks`.
+ */
+async function scanUnits(paths: WorkspacePaths): Promise<string[]> {
+  const entries = (await readdirSafe(paths.tasks)).filter((n) => !n.startsWith('.'));
+  const tasks = entries.every(isTaskShard) ? entries.map((n) => `tasks/${n}`) : ['tasks'];
+  return [...tasks, ...RECORD_DIRS.filter((d) => d !== 'tasks')];
 }
 
 /** A path a journal note may name: relative, inside a record directory, no `..`, no temp part. */

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isTempName } from './fsutil.js';
 import { blobId } from './git-import.js';
@@ -23,26 +23,31 @@ export function parseLsTree(out: string): Map<string, string> {
   return entries;
 }
 
-/** Every regular file under `dir` (relative to root), temp files and their directories skipped. */
+/**
+ * Every regular file under `dir` (relative to root), temp files and their directories skipped.
+ * Listed synchronously on purpose: a full scan walks one shard (a few hundred directories) per
+ * call, and async listings run on the thread pool, whose per-thread malloc arenas kept ~150 MB of
+ * an idle `up`'s memory after a scan of 100,000 tasks.
+ */
 export async function filesUnder(root: string, dir: string): Promise<string[]> {
   const found: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
+  const walk = (rel: string): void => {
     let entries;
     try {
-      entries = await fs.readdir(join(root, rel), { withFileTypes: true });
+      entries = readdirSync(join(root, rel), { withFileTypes: true });
     } catch {
       return; // gone, or not a directory: nothing to commit there
     }
     for (const e of entries) {
       if (isTempName(e.name)) continue;
       const path = `${rel}/${e.name}`;
-      if (e.isDirectory()) await walk(path);
+      if (e.isDirectory()) walk(path);
       else if (e.isFile()) found.push(path);
     }
   };
   const top = await fs.lstat(join(root, dir)).catch(() => undefined);
   if (top?.isFile()) return [dir];
-  if (top?.isDirectory()) await walk(dir);
+  if (top?.isDirectory()) walk(dir);
   return found;
 }
 

@@ -20,6 +20,8 @@ const MAX_BACKOFF_MS = 30_000;
 const FULL_SCAN_MS = 30 * 60_000;
 /** A running committer brings git's index up to date once commits have paused this long. */
 const QUIET_BEFORE_INDEX_MS = 30_000;
+/** How long after its start a running committer makes its first full scan. */
+const FIRST_SCAN_DELAY_MS = 60_000;
 /** Below this size (about 10,000 files) the index is cheap enough to refresh after every one-shot commit. */
 const CHEAP_INDEX_BYTES = 1024 * 1024;
 
@@ -61,6 +63,8 @@ export class GitJournal {
    * writer (`flush`, the CLI) knows what it wrote.
    */
   private lastFullScan = Number.POSITIVE_INFINITY;
+  /** A started committer has not run its first full scan yet (see start). */
+  private startScanPending = false;
   /** When the oldest write not yet committed was noted (see lagMs). */
   private pendingSince?: number;
   /** The branch HEAD names (refs/heads/main): read once. */
@@ -200,7 +204,10 @@ export class GitJournal {
     try {
       const noted = new Set<string>();
       for (const note of notes) for (const f of await this.readNote(note)) noted.add(f);
-      if (full) this.lastFullScan = Date.now();
+      if (full) {
+        this.lastFullScan = Date.now();
+        this.startScanPending = false;
+      }
       const count = await this.commitFiles(files, noted, full);
       for (const note of notes) await fs.unlink(join(this.paths.journalNotes, note)).catch(() => undefined);
       return count;
@@ -305,7 +312,11 @@ export class GitJournal {
    */
   start(intervalMs = this.config.git.commitIntervalMs, onError: (err: unknown, retry: { failures: number; waitMs: number }) => void = () => undefined): void {
     const backoff = new Backoff(Math.max(intervalMs, 250), MAX_BACKOFF_MS);
-    this.lastFullScan = 0; // the first commit of a committer lists everything (a crashed writer's leftovers)
+    // A crashed writer's leftovers are committed by a full scan FIRST_SCAN_DELAY_MS after the start
+    // (or at stop, if sooner), not at once: the scan costs seconds at 100,000 tasks, and a start
+    // has its own reads to do.
+    this.lastFullScan = Date.now() - FULL_SCAN_MS + FIRST_SCAN_DELAY_MS;
+    this.startScanPending = true;
     const tick = async () => {
       let wait = intervalMs;
       try {
@@ -330,6 +341,7 @@ export class GitJournal {
     if (t) clearTimeout(t);
     await this.running;
     if (await this.acquire().catch(() => false)) {
+      if (this.startScanPending) this.lastFullScan = 0;
       await this.commitPending().catch(() => 0);
       await this.refreshIndex().catch(() => undefined);
     } else await this.handOver().catch(() => undefined);

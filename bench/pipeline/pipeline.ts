@@ -14,8 +14,8 @@ const run = promisify(execFile);
 const TASKS = Number(process.env.BENCH_PIPELINE_TASKS ?? 20);
 
 /** Zero-latency scripted models: plan at once; write a file, run the (trivial) tests, finish. */
-const PLANNER = { replies: [{ toolCalls: [{ name: 'submit_plan', args: { summary: 'add a note', steps: ['write notes/bench.txt'], criteria: ['tests pass'], risks: [] } }] }] };
-const EXECUTOR = {
+export const PLANNER = { replies: [{ toolCalls: [{ name: 'submit_plan', args: { summary: 'add a note', steps: ['write notes/bench.txt'], criteria: ['tests pass'], risks: [] } }] }] };
+export const EXECUTOR = {
   replies: [
     { toolCalls: [{ name: 'write_file', args: { path: 'notes/bench.txt', content: 'benchmark\n' } }] },
     { toolCalls: [{ name: 'run_tests', args: {} }] },

@@ -11,6 +11,7 @@ import { Workspace } from '../../src/core/workspace.js';
 import { runCommand } from '../../src/pipeline/run-command.js';
 import { round, summarize } from '../stats.js';
 import { now, sleep, type BenchContext, type Section } from '../harness.js';
+import { EXECUTOR, PLANNER } from '../pipeline/pipeline.js';
 
 /**
  * Several machines on this host (spec §20): a bare workspace remote and clones, each with its
@@ -24,14 +25,6 @@ const TASKS = 10;
 const DELAY_SAMPLES = 20;
 const SYNC = { intervalMs: 1000, debounceMs: 100, leaseTtlMs: 60_000 };
 
-const PLANNER = { replies: [{ toolCalls: [{ name: 'submit_plan', args: { summary: 'add a note', steps: ['write notes/bench.txt'], criteria: ['tests pass'], risks: [] } }] }] };
-const EXECUTOR = {
-  replies: [
-    { toolCalls: [{ name: 'write_file', args: { path: 'notes/bench.txt', content: 'benchmark\n' } }] },
-    { toolCalls: [{ name: 'run_tests', args: {} }] },
-    { toolCalls: [{ name: 'finish', args: { summary: 'added notes/bench.txt' } }] },
-  ],
-};
 
 interface Cluster { roots: string[]; children: ChildProcess[] }
 

@@ -3,6 +3,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
+import { redactCredentials } from '../core/redact.js';
 import { assertNotOption, git, gitMaybe } from './git.js';
 import { isRemoteUrl, redactUrl, transportOptions, type ResolvedRepo } from './repo-source.js';
 
@@ -66,7 +67,7 @@ export async function remoteBranchSha(remoteUrl: string, branch: string, cwd: st
     out = await git(cwd, ['ls-remote', '--heads', '--', target, ref], transportOptions(target));
   } catch (err) {
     if (err instanceof OrchestraError) {
-      throw new OrchestraError('GIT_ERROR', `Cannot read branches of ${redactUrl(target)}: ${err.message}`, err.details);
+      throw new OrchestraError('GIT_ERROR', `Cannot read branches of ${redactUrl(target)}: ${redactCredentials(err.message)}`, err.details);
     }
     throw err;
   }

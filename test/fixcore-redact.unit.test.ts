@@ -49,3 +49,16 @@ test('hostile input: a huge line of near-URLs is redacted in bounded time', () =
   for (const text of ['a'.repeat(1_000_000), 'a://'.repeat(200_000) + 'x@'.repeat(100_000), `https://${'u'.repeat(1_000_000)}`]) redactCredentials(text);
   assert.ok(performance.now() - started < 2000, `${performance.now() - started} ms`);
 });
+
+test('the configured limits hold for a task that names none (schema defaults do not replace them)', async () => {
+  const { effectiveLimits } = await import('../src/pipeline/budget.js');
+  const { LimitsSchema } = await import('../src/core/config.js');
+  const global = LimitsSchema.parse({ maxCostUsd: 0.5, maxTurns: 7 });
+  const task = (limits?: unknown) => ({ fields: limits === undefined ? {} : { limits } }) as never;
+  for (const trusted of [true, false]) {
+    assert.deepEqual([effectiveLimits(global, task(), { trusted }).maxCostUsd, effectiveLimits(global, task(), { trusted }).maxTurns], [0.5, 7]);
+  }
+  assert.equal(effectiveLimits(global, task({ maxTurns: 3 }), { trusted: true }).maxCostUsd, 0.5);
+  assert.equal(effectiveLimits(global, task({ maxCostUsd: 2 }), { trusted: true }).maxCostUsd, 2);
+  assert.equal(effectiveLimits(global, task({ maxCostUsd: 2 }), { trusted: false }).maxCostUsd, 0.5);
+});

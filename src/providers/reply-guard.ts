@@ -39,6 +39,7 @@ export function guardedFetch(provider: string, limits: ReplyLimits, inner: Fetch
     const deadline = new AbortController();
     const at = Date.now() + limits.deadlineMs;
     const timer = setTimeout(() => deadline.abort(slow(`the reply did not finish within ${limits.deadlineMs} ms`)), limits.deadlineMs);
+    timer.unref(); // a body nobody reads must not keep the process alive until the deadline
     const signal = init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal;
     let res: Response;
     try {

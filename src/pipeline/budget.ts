@@ -10,11 +10,15 @@ import { formatUsd } from '../core/text-sanitize.js';
  * a limit: nothing but a config change widens what a run may spend.
  */
 export function effectiveLimits(global: Limits, task: TaskView, opts: { trusted?: boolean; budget?: Profile['budget'] } = {}): Limits {
-  const override = LimitsSchema.partial().safeParse(task.fields.limits ?? {});
+  const raw = task.fields.limits ?? {};
+  const override = LimitsSchema.partial().safeParse(raw);
   if (!override.success) throw new OrchestraError('INVALID_INPUT', `task field "limits": ${override.error.issues[0]!.message}`);
   const limits: Limits = { ...global };
   for (const [key, value] of Object.entries(override.data) as [keyof Limits, number | undefined][]) {
-    if (value !== undefined) limits[key] = opts.trusted === false ? Math.min(value, global[key]) : value;
+    // Only the keys the task names: the schema's defaults fill in the others, and those must not
+    // replace the configured limits (a config maxCostUsd of 0.5 was silently back at 5).
+    if (value === undefined || !Object.hasOwn(raw as object, key)) continue;
+    limits[key] = opts.trusted === false ? Math.min(value, global[key]) : value;
   }
   for (const [key, cap] of Object.entries(opts.budget ?? {}) as [keyof Limits, number | undefined][]) {
     if (cap !== undefined && key in limits) limits[key] = Math.min(limits[key], cap);

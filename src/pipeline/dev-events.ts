@@ -22,6 +22,8 @@ export const DevEventSchemas = {
   'round.started': z.object({ round: int.min(2), text: str, onCommit: str, onVersion: int.min(0), branch: str.optional() }),
   'model.called': z.object({
     role: str, provider: str.optional(), model: str.optional(), promptHash: str.optional(),
+    /** The model name the server answered with, when it differs from `model` (the configured one, which prices the turn). */
+    servedModel: str.optional(),
     inputTokens: z.number().min(0).default(0), outputTokens: z.number().min(0).default(0), costUsd: z.number().min(0).default(0),
     priced: z.boolean().optional(), stopReason: str.optional(), text: str.optional(), toolCalls: z.array(z.unknown()).optional(),
     /** Of inputTokens: read from and written to the provider's prompt cache (absent: none). */

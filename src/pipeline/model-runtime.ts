@@ -59,7 +59,7 @@ export function isLocalEndpoint(e: Pick<ModelEndpoint, 'provider' | 'baseURL' | 
 
 /**
  * One model call whose reply is recorded (fenced by the lease) before the caller acts on it, with
- * the model, a hash of the prompt set, token usage (cached input read and written counted apart)
+ * the configured model (which prices it; the name the server answered with is `servedModel`), a hash of the prompt set, token usage (cached input read and written counted apart)
  * and cost. When a fallback served the turn, the record names the provider that did and the ones
  * that failed before it, with why (statuses and messages, never keys). Replay reads these records
  * and never calls a model.
@@ -67,7 +67,11 @@ export function isLocalEndpoint(e: Pick<ModelEndpoint, 'provider' | 'baseURL' | 
 export async function recordedTurn(ws: Workspace, lease: Lease, role: ModelRole, model: RoleModel, promptHash: string, request: Omit<ModelRequest, 'model' | 'maxOutputTokens'>): Promise<{ reply: ModelReply; costUsd: number }> {
   const reply = await model.provider.complete({ ...request, model: model.settings.model, maxOutputTokens: model.settings.maxOutputTokens });
   const provider = reply.servedBy?.provider ?? model.provider.kind;
-  const modelName = reply.model || reply.servedBy?.model || model.settings.model;
+  // Priced by the configured model of the link that served the turn, never by the name the server
+  // answers with: a gateway or hostile server naming an unknown model would cost $0 and switch the
+  // dollar limit off. The served name is recorded for information only.
+  const modelName = reply.servedBy?.model ?? model.settings.model;
+  const servedModel = reply.model && reply.model !== modelName ? reply.model.slice(0, 200) : undefined;
   // Estimated counts (a scripted model) are not priced: that would report money never spent.
   const cost = reply.usageEstimated
     ? { usd: 0, priced: false }
@@ -76,7 +80,7 @@ export async function recordedTurn(ws: Workspace, lease: Lease, role: ModelRole,
   await lease.append([{
     type: 'model.called',
     data: {
-      role, provider, model: modelName, promptHash,
+      role, provider, model: modelName, ...(servedModel ? { servedModel } : {}), promptHash,
       inputTokens: reply.usage.inputTokens, outputTokens: reply.usage.outputTokens,
       ...(cachedInputTokens ? { cachedInputTokens } : {}), ...(cacheWriteTokens ? { cacheWriteTokens } : {}),
       costUsd: cost.usd, priced: cost.priced,

@@ -28,6 +28,8 @@ import { cacheKey, planSetup, type SetupPlan } from './setup.js';
  * command and lockfile bytes (setup.ts `cacheKey`). The next execution with the same key copies it
  * back (reflinks where the file system has them) instead of installing: no network, no install
  * scripts. Test code never writes the cached copy: it runs after the copy was taken, in its own.
+ * Only an install from the files the task forked from is kept (no change since the fork commit):
+ * a later round's or retry's files were written by a model, and the key covers the lockfile only.
  *
  * Package-manager caches and toolchain homes go to `.orchestra-cache/` inside the worktree, which
  * the mirror's exclude file keeps out of every commit (see vcs/repo-source.ts `sealMirror`).
@@ -106,9 +108,12 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
   // name) or a task a trusted actor made: a chat user may name any repository, whose own
   // setup.sh or install scripts run here with network and would send the secrets anywhere.
   const names = await grantedSecretNames(ws, task);
+  const cacheable = Boolean(key && plan.installs);
+  // Compared before the command runs (an install adds files). Undefined: not needed, or no base.
+  const changed = baseCommit !== undefined && (names.length > 0 || cacheable) ? await changedSince(worktree, baseCommit) : undefined;
   // A retry's execution reuses the worktree as the last one left it: a setup script, lockfile or
   // package manifest the model wrote there must not run with the secrets (and network).
-  const pristine = names.length === 0 || baseCommit === undefined || !(await changedSince(worktree, baseCommit));
+  const pristine = names.length === 0 || changed !== true;
   const mayHave = pristine && secretsAllowedFor(ws, task);
   const granted = mayHave ? names : [];
   const secrets = granted.length
@@ -123,7 +128,10 @@ export async function runSetup(ws: Workspace, task: TaskView, repoSource: string
     hidePaths: [ws.paths.root],
     ...worktreeEnv(ws, worktree),
   });
-  if (result.passed && key && plan.installs) await keep(ws, key, plan.installs, worktree).catch(() => undefined);
+  // The cache is shared by later executions and tasks: it is filled only by an install of the files
+  // the task forked from. A later round or retry runs on model-written files (package.json scripts,
+  // .npmrc, setup.sh) that the lockfile-based key does not cover.
+  if (result.passed && key && plan.installs && changed === false) await keep(ws, key, plan.installs, worktree).catch(() => undefined);
   const why = !pristine ? 'the worktree holds changes since the base commit (an earlier execution\'s edits): setup runs from them' : 'the task was made by an untrusted actor on a repository that is not configured (config repos)';
   const note = names.length && !mayHave ? `# the secrets the setup profile grants (${names.join(', ')}) were not given: ${why}\n` : '';
   return { profile, plan, passed: result.passed, cached: false, exitCode: result.exitCode, durationMs: result.durationMs, output: note + result.output };

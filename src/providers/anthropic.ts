@@ -1,6 +1,7 @@
 import Anthropic, { APIConnectionError, APIError } from '@anthropic-ai/sdk';
 import { OrchestraError } from '../core/errors.js';
 import { API_KEY_SOURCES, DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_MAX_RETRIES, httpError, isTimeout, mapProviderError, oneLine, otherError, requireApiKey } from './common.js';
+import { guardedFetch, replyLimits } from './reply-guard.js';
 import type {
   ChatMessage,
   ModelProvider,
@@ -17,7 +18,10 @@ const DEFAULT_BASE_URL = 'https://api.anthropic.com';
 type MessageParam = Anthropic.MessageParam;
 type ContentBlockParam = Anthropic.ContentBlockParam;
 
-/** Claude through the official SDK's Messages API (tool_use / tool_result blocks). */
+/**
+ * Claude through the official SDK's Messages API (tool_use / tool_result blocks). Every reply,
+ * streamed or not, is read under reply-guard.ts: a byte cap, a whole-reply deadline, an idle gap.
+ */
 export class AnthropicProvider implements ModelProvider {
   readonly kind = 'anthropic' as const;
   private readonly client: Anthropic;
@@ -33,6 +37,8 @@ export class AnthropicProvider implements ModelProvider {
       apiKey,
       baseURL: env.ANTHROPIC_BASE_URL?.trim() || DEFAULT_BASE_URL,
       maxRetries: settings.maxRetries ?? DEFAULT_MAX_RETRIES,
+      // The SDK's timeout ends at the headers: the whole reply is bounded in time and size here.
+      fetch: guardedFetch(PROVIDER, replyLimits(settings.timeoutMs)),
       ...(settings.timeoutMs ? { timeout: settings.timeoutMs } : {}),
     });
   }

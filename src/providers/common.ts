@@ -101,7 +101,11 @@ export function requireApiKey(env: NodeJS.ProcessEnv, variables: string[], messa
  * caller's abort, then what only this SDK can tell (`specific`), then timeouts and the rest.
  */
 export function mapProviderError(provider: string, err: unknown, signal: AbortSignal | undefined, specific: (err: unknown) => OrchestraError | undefined): OrchestraError {
-  if (err instanceof OrchestraError) return err;
+  // Our own refusal (reply-guard.ts), also when the SDK wrapped it (a body that errored while read).
+  for (let cur: unknown = err, depth = 0; cur && depth < 5; depth++) {
+    if (cur instanceof OrchestraError) return cur;
+    cur = cur instanceof Error ? cur.cause : undefined;
+  }
   if (isAbort(err, signal)) return abortedError(provider);
   const known = specific(err);
   if (known) return known;

@@ -9,6 +9,7 @@ import {
   type Part,
 } from '@google/genai';
 import { OrchestraError } from '../core/errors.js';
+import { guardedFetch, replyLimits } from './reply-guard.js';
 import { API_KEY_SOURCES, DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_MAX_RETRIES, assistantTurns, httpError, mapProviderError, requireApiKey } from './common.js';
 import type {
   ChatMessage,
@@ -44,6 +45,8 @@ export class GeminiProvider implements ModelProvider {
       httpOptions: {
         baseUrl: env.GOOGLE_GEMINI_BASE_URL?.trim() || DEFAULT_BASE_URL,
         ...(settings.timeoutMs ? { timeout: settings.timeoutMs } : {}),
+        // The whole reply (not only its headers) is bounded in time and size: reply-guard.ts.
+        fetch: guardedFetch(PROVIDER, replyLimits(settings.timeoutMs)),
         ...(maxRetries > 0 ? { retryOptions: { attempts: maxRetries + 1 } } : {}),
       },
     });

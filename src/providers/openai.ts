@@ -2,6 +2,7 @@ import OpenAI, { APIConnectionError, APIError } from 'openai';
 import { OrchestraError } from '../core/errors.js';
 import { assertJsonDepth } from '../core/value-limits.js';
 import { DEFAULT_MAX_OUTPUT_TOKENS, DEFAULT_MAX_RETRIES, httpError, isTimeout, mapProviderError, oneLine, openAiKey, otherError } from './common.js';
+import { guardedFetch, replyLimits } from './reply-guard.js';
 import type { ChatMessage, ModelProvider, ModelReply, ModelRequest, ProviderSettings, ToolCall, ToolSpec } from './types.js';
 
 /**
@@ -11,15 +12,14 @@ import type { ChatMessage, ModelProvider, ModelReply, ModelRequest, ProviderSett
  *
  * Preconditions: the key comes from the role's `apiKeyEnv` or OPENAI_API_KEY, or the role says
  * `apiKey: "none"` and no Authorization header is sent at all. Everything the server answers is
- * hostile: the body is read through a byte cap (MAX_REPLY_BYTES, so a huge reply is refused
- * without being held in memory), tool arguments must be a JSON object of bounded depth, and a
+ * hostile: the body is read through a byte cap and a whole-reply deadline with an idle-gap limit
+ * (reply-guard.ts: a huge or trickled reply is refused without being held in memory), tool arguments must be a JSON object of bounded depth, and a
  * reply with neither text nor a tool call nor a choice is an error, not an empty turn.
  */
 
 const PROVIDER = 'OpenAI-compatible';
 const DEFAULT_BASE_URL = 'https://api.openai.com/v1';
-/** A chat reply larger than this is refused while it streams in (records are capped at 1 MiB). */
-export const MAX_REPLY_BYTES = 1024 * 1024;
+export { MAX_REPLY_BYTES } from './reply-guard.js';
 
 type Message = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 type Completion = OpenAI.Chat.Completions.ChatCompletion;
@@ -47,7 +47,7 @@ export class OpenAiProvider implements ModelProvider {
       webhookSecret: null,
       baseURL,
       maxRetries: settings.maxRetries ?? DEFAULT_MAX_RETRIES,
-      fetch: cappedFetch,
+      fetch: guardedFetch(PROVIDER, replyLimits(settings.timeoutMs)),
       logLevel: 'off',
       ...(apiKey ? {} : { defaultHeaders: { Authorization: null } }),
       ...(settings.timeoutMs ? { timeout: settings.timeoutMs } : {}),
@@ -179,30 +179,8 @@ async function collectStream(stream: AsyncIterable<OpenAI.Chat.Completions.ChatC
   };
 }
 
-/** fetch whose response body errors past MAX_REPLY_BYTES (checked as it arrives, never buffered whole). */
-async function cappedFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-  const res = await fetch(input, init);
-  const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > MAX_REPLY_BYTES) {
-    await res.body?.cancel().catch(() => undefined);
-    throw refused(`the reply is ${declared} bytes, over the ${MAX_REPLY_BYTES}-byte limit`);
-  }
-  if (!res.body) return res;
-  let seen = 0;
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > MAX_REPLY_BYTES) controller.error(refused(`the reply is over the ${MAX_REPLY_BYTES}-byte limit`));
-      else controller.enqueue(chunk);
-    },
-  });
-  return new Response(res.body.pipeThrough(counter), { status: res.status, statusText: res.statusText, headers: res.headers });
-}
-
 function mapOpenAiError(err: unknown, signal?: AbortSignal): OrchestraError {
   return mapProviderError(PROVIDER, err, signal, (e) => {
-    const own = ownError(e);
-    if (own) return own;
     if (e instanceof APIError && typeof e.status === 'number') {
       const body = e.error as { message?: string; type?: string; code?: string } | undefined;
       const detail = body?.message ?? e.message.replace(/^\d{3}\s*/, '');
@@ -211,13 +189,4 @@ function mapOpenAiError(err: unknown, signal?: AbortSignal): OrchestraError {
     if (e instanceof APIConnectionError && !isTimeout(e)) return otherError(PROVIDER, e, 'connection failed');
     return undefined;
   });
-}
-
-/** Our own refusal, when the SDK wrapped it (a body that errored while being read). */
-function ownError(err: unknown): OrchestraError | undefined {
-  for (let cur: unknown = err, depth = 0; cur && depth < 5; depth++) {
-    if (cur instanceof OrchestraError) return cur;
-    cur = cur instanceof Error ? cur.cause : undefined;
-  }
-  return undefined;
 }

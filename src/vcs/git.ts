@@ -8,13 +8,16 @@
  * - The environment is scrubbed of secrets (scrubEnv) and of every ambient GIT_* variable.
  * - In a worktree made by prepareWorktree, git gets `--git-dir=<the recorded gitdir>
  *   --work-tree=<worktree>`: a `.git` file rewritten by a test cannot redirect git.
- * - Any non-zero exit is OrchestraError('GIT_ERROR') with a readable message (no stack).
+ * - Any non-zero exit is OrchestraError('GIT_ERROR') with a readable message (no stack) that holds
+ *   no credentials: URL user info (a push remote's token) and secret variables' values are masked
+ *   in the message and in its details (args, stdout, stderr).
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { OrchestraError } from '../core/errors.js';
 import { scrubEnv } from '../core/env-secrets.js';
+import { redactCredentials, redactUrlCredentials } from '../core/redact.js';
 
 export interface GitOptions {
   /** Extra `-c key=value` settings for this one command (applied after the fixed ones). */
@@ -171,8 +174,9 @@ function globalArgs(cwd: string, opts: GitOptions): string[] {
   return [];
 }
 
+/** `git <subcommand> <first operand>` for a message: a URL operand loses its credentials. */
 function describe(args: readonly string[]): string {
-  return `git ${args.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}`.trim();
+  return `git ${args.filter((a) => !a.startsWith('-')).slice(0, 2).map(redactUrlCredentials).join(' ')}`.trim();
 }
 
 /** The full argument vector (without `git`) for a command. Exported for tests. */
@@ -197,16 +201,17 @@ export async function git(cwd: string, args: string[], opts: GitOptions = {}): P
       timeout: opts.timeoutMs ?? (opts.network ? 900_000 : 600_000),
     });
   } catch (err) {
-    throw new OrchestraError('GIT_ERROR', `${describe(args)} could not run in ${cwd}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, { cwd, args });
+    const why = redactCredentials(err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err));
+    throw new OrchestraError('GIT_ERROR', `${describe(args)} could not run in ${cwd}: ${why}`, { cwd, args: args.map(redactUrlCredentials) });
   }
   if (result.exitCode === 0 && !result.failed) return result.stdout;
-  const stderr = String(result.stderr ?? '');
-  const stdout = String(result.stdout ?? '');
+  const stderr = redactCredentials(String(result.stderr ?? ''));
+  const stdout = redactCredentials(String(result.stdout ?? ''));
   const why = result.timedOut ? 'timed out' : stderr.trim() || stdout.trim() || `exit code ${result.exitCode ?? result.signal}`;
   const firstLines = why.split('\n').slice(0, 6).join('\n');
   throw new OrchestraError('GIT_ERROR', `${describe(args)} failed in ${cwd}: ${firstLines}`, {
     cwd,
-    args,
+    args: args.map(redactUrlCredentials),
     exitCode: result.exitCode,
     stderr,
     stdout,

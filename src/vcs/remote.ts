@@ -4,6 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
+import { redactCredentials } from '../core/redact.js';
 import { assertNotOption, git, gitMaybe } from './git.js';
 import { isRemoteUrl, redactUrl, transportOptions, type ResolvedRepo } from './repo-source.js';
 
@@ -90,7 +91,7 @@ export async function remoteBranchSha(remoteUrl: string, branch: string, cwd: st
     out = await git(cwd, ['ls-remote', '--heads', '--', target, ref], transportOptions(target));
   } catch (err) {
     if (err instanceof OrchestraError) {
-      throw new OrchestraError('GIT_ERROR', `Cannot read branches of ${redactUrl(target)}: ${err.message}`, err.details);
+      throw new OrchestraError('GIT_ERROR', `Cannot read branches of ${redactUrl(target)}: ${redactCredentials(err.message)}`, err.details);
     }
     throw err;
   }

@@ -36,6 +36,8 @@ export interface FakeOpenAiTurn {
   delayMs?: number;
   /** Send this many bytes of text content (a hostile, huge reply), streamed in 64 KiB pieces. */
   hugeContentBytes?: number;
+  /** Answer with this model name instead of the requested one (a gateway, or a hostile server). */
+  model?: string;
 }
 
 export type OpenAiRequestBody = Record<string, any>;
@@ -108,7 +110,7 @@ function buildCompletion(body: OpenAiRequestBody, turn: FakeOpenAiTurn, index: n
     id: `chatcmpl-fake-${index}`,
     object: 'chat.completion',
     created: 1_700_000_000,
-    model: String(body.model),
+    model: turn.model ?? String(body.model),
     choices: [{
       index: 0,
       message: { role: 'assistant', content: turn.text ?? null, refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },

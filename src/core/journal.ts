@@ -342,6 +342,8 @@ export class GitJournal {
     await this.running;
     if (await this.acquire().catch(() => false)) {
       if (this.startScanPending) this.lastFullScan = 0;
+      // A tick's commit that began before the line above is not the full one: wait it out first.
+      while (this.running) await this.running.catch(() => 0);
       await this.commitPending().catch(() => 0);
       await this.refreshIndex().catch(() => undefined);
     } else await this.handOver().catch(() => undefined);

@@ -1,7 +1,7 @@
 import { promises as fs, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isTempName } from './fsutil.js';
-import { blobId } from './git-import.js';
+import { isBlob } from './git-import.js';
 
 /**
  * What the next workspace commit holds, found by comparing the disk with the last commit's tree
@@ -60,14 +60,13 @@ export async function newRecordFiles(root: string, dirs: Iterable<string>, commi
 
 /** Config paths whose bytes differ from the committed tree's (added or edited), and those removed. */
 export async function configChanges(root: string, configPaths: readonly string[], committed: Map<string, string>): Promise<{ changed: string[]; removed: string[] }> {
-  const algorithm = [...committed.values()][0]?.length === 64 ? 'sha256' : 'sha1';
   const onDisk = new Set<string>();
   const changed: string[] = [];
   for (const top of configPaths) {
     for (const path of await filesUnder(root, top)) {
       onDisk.add(path);
       const bytes = await fs.readFile(join(root, path)).catch(() => undefined);
-      if (bytes && committed.get(path) !== blobId(bytes, algorithm)) changed.push(path);
+      if (bytes && !isBlob(bytes, committed.get(path))) changed.push(path);
     }
   }
   const removed = [...committed.keys()].filter((path) => configPaths.some((top) => path === top || path.startsWith(`${top}/`)) && !onDisk.has(path));

@@ -86,3 +86,8 @@ export function quotePath(path: string): string {
 export function blobId(bytes: Buffer, algorithm: 'sha1' | 'sha256'): string {
   return createHash(algorithm).update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
 }
+
+/** True when `bytes` are the blob `id` (its length says the repository's hash): no git process needed. */
+export function isBlob(bytes: Buffer, id: string | undefined): boolean {
+  return id !== undefined && blobId(bytes, id.length === 64 ? 'sha256' : 'sha1') === id;
+}

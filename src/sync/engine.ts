@@ -11,7 +11,8 @@ import { AUDIT_SIGNAL, SHARED_SIGNAL } from '../core/signals.js';
 import type { SyncConfig } from '../core/sync-config.js';
 import type { Workspace } from '../core/workspace.js';
 import { REWRITE_LOCK } from '../core/stream-store.js';
-import { blobId, runGit } from './git-run.js';
+import { runGit } from './git-run.js';
+import { isBlob } from '../core/git-import.js';
 import { integrate } from './integrate.js';
 import type { Withdrawn } from './withdrawn.js';
 
@@ -272,7 +273,7 @@ export class SyncEngine implements Acceptance {
     if (r.code !== 0) return false;
     const { readFile } = await import('node:fs/promises');
     const local = await readFile(join(this.ws.paths.root, path)).catch(() => undefined);
-    return local !== undefined && (await blobId(local)) === r.stdout.toString('utf8').trim();
+    return local !== undefined && isBlob(local, r.stdout.toString('utf8').trim());
   }
 }
 

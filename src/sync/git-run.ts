@@ -36,12 +36,6 @@ export async function gitText(cwd: string, args: string[], opts: Parameters<type
   return r.stdout.toString('utf8').trim();
 }
 
-/** git's blob id of some bytes (sha1 of "blob <n>\0" + bytes): compares a file with a tree entry without spawning git. */
-export async function blobId(bytes: Buffer): Promise<string> {
-  const { createHash } = await import('node:crypto');
-  return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
-}
-
 /**
  * Reads many blobs in one `git cat-file --batch` process. Returns id -> bytes; a missing object
  * is left out (the caller treats it as not there).

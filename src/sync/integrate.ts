@@ -6,7 +6,8 @@ import { newId } from '../core/ids.js';
 import { CONFIG_PATHS, RECORD_DIRS } from '../core/paths.js';
 import { parseRecord, recordFileName, seal, type StreamRecord } from '../core/record.js';
 import type { Workspace } from '../core/workspace.js';
-import { blobId, gitText, readBlobs, runGit } from './git-run.js';
+import { gitText, readBlobs, runGit } from './git-run.js';
+import { isBlob } from '../core/git-import.js';
 import { grantsOf, redecide } from './redecide.js';
 import { foldTask } from '../core/model/task.js';
 import { logWithdrawn, type Withdrawn } from './withdrawn.js';
@@ -68,13 +69,13 @@ export async function integrate(ws: Workspace, remoteTip: string, head: string):
   const firstConflict = new Map<string, number>();
   for (const entry of added) {
     const local = await readLocal(join(root, entry.path));
-    if (local && (await blobId(local)) === entry.blob) continue;
+    if (local && isBlob(local, entry.blob)) continue;
     toWrite.push(entry);
     if (!local) continue;
     const event = streamOfPath(entry.path);
     if (event) {
       firstConflict.set(event.stream, Math.min(event.seq, firstConflict.get(event.stream) ?? event.seq));
-    } else if (!(entry.config && entry.baseBlob === (await blobId(local)))) {
+    } else if (!(entry.config && isBlob(local, entry.baseBlob))) {
       // Not a numbered record (a plan file, a blob, config edited on both sides): R's copy wins.
       result.withdrawn.push(await logWithdrawn(ws, { path: entry.path, reason: 'the remote accepted other content at this path first', content: local.toString('utf8') }));
     }

@@ -6,32 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TaskView } from '../src/core/model/task.js';
 import { runSetup } from '../src/pipeline/setup-run.js';
 import { git, makePipeline } from './support/pipeline-harness.js';
+import { addTwiceDependency } from './support/npm-fixture.js';
 
-const run = (cwd: string, file: string, args: string[]) => execFileSync(file, args, { cwd, stdio: 'pipe', env: { ...process.env, npm_config_update_notifier: 'false' } });
-
-/** The sample repo depends on a local tarball, pinned by package-lock.json (npm needs no network). */
-function addDependency(repo: string, dir: string): void {
-  const dep = join(dir, 'twice');
-  mkdirSync(dep, { recursive: true });
-  writeFileSync(join(dep, 'package.json'), JSON.stringify({ name: 'twice', version: '1.0.0', main: 'index.js' }));
-  writeFileSync(join(dep, 'index.js'), 'module.exports = (x) => 2 * x;\n');
-  mkdirSync(join(repo, 'vendor'), { recursive: true });
-  run(dep, 'npm', ['pack', '--silent', '--pack-destination', join(repo, 'vendor')]);
-  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
-  pkg.dependencies = { twice: 'file:vendor/twice-1.0.0.tgz' };
-  writeFileSync(join(repo, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
-  writeFileSync(join(repo, '.gitignore'), 'node_modules/\n.orchestra-cache/\n');
-  run(repo, 'npm', ['install', '--package-lock-only', '--offline', '--no-audit', '--no-fund']);
-  rmSync(join(repo, 'node_modules'), { recursive: true, force: true });
-  run(repo, 'git', ['-c', 'user.name=t', '-c', 'user.email=t@t', 'add', '-A']);
-  run(repo, 'git', ['-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'depend on twice']);
-}
+/** The sample repo with a dependency, pinned by package-lock.json (see support/npm-fixture.ts). */
+const addDependency = (repo: string, dir: string) => addTwiceDependency(repo, dir, { ignore: ['.orchestra-cache/'] });
 
 test('a setup on files changed since the fork commit does not fill the dependency cache; one on the forked files does', async (t) => {
   const p = await makePipeline(t, { repoSetup: addDependency });

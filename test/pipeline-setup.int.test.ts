@@ -1,34 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runJson } from './support/cli-run.js';
+import { addTwiceDependency, run } from './support/npm-fixture.js';
 import { approveAndWait, dropTask, eventsOfType, FIXER_REPLIES, git, makePipeline, PLANNER_REPLIES, startLoops, waitState } from './support/pipeline-harness.js';
 
-// A real-shaped Node repository: its tests import a dependency that is not in git (node_modules is
-// ignored), pinned by package-lock.json. The dependency is a local tarball, so npm needs no network.
-
-const run = (cwd: string, file: string, args: string[]) => execFileSync(file, args, { cwd, stdio: 'pipe', env: { ...process.env, npm_config_update_notifier: 'false' } });
-
-function addDependency(repo: string, dir: string): void {
-  const dep = join(dir, 'twice');
-  mkdirSync(dep, { recursive: true });
-  writeFileSync(join(dep, 'package.json'), JSON.stringify({ name: 'twice', version: '1.0.0', main: 'index.js' }));
-  writeFileSync(join(dep, 'index.js'), 'module.exports = (x) => 2 * x;\n');
-  mkdirSync(join(repo, 'vendor'), { recursive: true });
-  run(dep, 'npm', ['pack', '--silent', '--pack-destination', join(repo, 'vendor')]);
-  const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
-  pkg.dependencies = { twice: 'file:vendor/twice-1.0.0.tgz' };
-  writeFileSync(join(repo, 'package.json'), JSON.stringify(pkg, null, 2) + '\n');
-  writeFileSync(join(repo, '.gitignore'), 'node_modules/\n');
-  writeFileSync(join(repo, 'test', 'twice.test.js'), "const test = require('node:test');\nconst assert = require('node:assert');\nconst twice = require('twice');\n\ntest('the dependency is installed', () => assert.strictEqual(twice(2), 4));\n");
-  run(repo, 'npm', ['install', '--package-lock-only', '--offline', '--no-audit', '--no-fund']);
-  rmSync(join(repo, 'node_modules'), { recursive: true, force: true });
-  for (const args of [['add', '-A'], ['commit', '-q', '-m', 'depend on twice'], ['push', '-q', 'origin', 'main'], ['branch', '-f', 'development'], ['push', '-q', '-f', 'origin', 'development']]) {
-    run(repo, 'git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args]);
-  }
-}
+/** The sample repo with a dependency its tests need (see support/npm-fixture.ts). */
+const addDependency = (repo: string, dir: string) => addTwiceDependency(repo, dir, { withTest: true, push: true });
 
 test('a repository with dependencies: setup installs them before any model turn, the task goes green; the next task restores them from the cache', async (t) => {
   const p = await makePipeline(t, {

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
 import { writeAtomic } from '../core/fsutil.js';
 import { assertNotOption, git, gitLine, gitMaybe, refExists, type GitOptions } from './git.js';
+import { redactUrlCredentials } from '../core/redact.js';
 
 export type RepoKind = 'path' | 'url';
 
@@ -127,9 +128,9 @@ function repoPrint(dir: string): string | undefined {
   }
 }
 
-/** Drops `user:password@` from a URL so it can be logged or shown. */
+/** Drops `user:password@` from a URL so it can be logged or shown (core/redact.ts: one rule for every URL). */
 export function redactUrl(url: string): string {
-  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^/@]*@/, (_m, scheme: string) => scheme);
+  return redactUrlCredentials(url);
 }
 
 /** Stable, filesystem-safe directory name for a URL's mirror. */

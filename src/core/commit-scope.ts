@@ -9,7 +9,6 @@ import { isBlob } from './git-import.js';
  * directories that the tree lacks, and config files added, edited or removed.
  * Only regular files count (a planted link or FIFO is never committed); temp files never do.
  */
-export interface TreeEntry { sha: string; path: string }
 
 /** Parses `git ls-tree -r -z` output: `<mode> <type> <sha>\t<path>` entries. */
 export function parseLsTree(out: string): Map<string, string> {

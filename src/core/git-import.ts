@@ -68,7 +68,7 @@ async function* importStream(c: ImportedCommit, root: string): AsyncGenerator<Bu
 const identityPart = (s: string) => s.replace(/[<>\n\r\0]/g, '').trim() || 'orchestra';
 
 /** fast-import takes a path as is unless it starts with a quote or holds a line break: then C-style quoted. */
-export function quotePath(path: string): string {
+function quotePath(path: string): string {
   if (!/^"|[\0-\x1f"\\\x7f]/.test(path)) return path;
   const bytes = Buffer.from(path, 'utf8');
   let out = '"';

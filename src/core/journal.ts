@@ -42,12 +42,12 @@ export async function git(paths: WorkspacePaths, config: Config, args: string[],
   return String(result.stdout);
 }
 
-
 /**
  * The one writer of the workspace repo. Every process that writes records may commit, but only
- * while it holds the committer lock, so git never sees two writers (no index.lock fights).
- * Only untracked record files are ever staged: a commit can add records, never change or
- * delete one. Config (orchestra.json, ai/) is committed whatever the change: it is not a record.
+ * while it holds the committer lock, so git never sees two writers. A commit adds the record
+ * files this process wrote (or other writers handed over) that the last commit lacks: it can add
+ * records, never change or delete one. Config (orchestra.json, ai/) is committed whatever the
+ * change: it is not a record.
  */
 export class GitJournal {
   private timer?: NodeJS.Timeout;
@@ -241,13 +241,12 @@ export class GitJournal {
    */
   private async commitFiles(written: Set<string>, noted: Set<string>, full: boolean): Promise<number> {
     const parent = await git(this.paths, this.config, ['rev-parse', '-q', '--verify', 'HEAD']).catch(() => '');
-    // Exact paths for the noted files; whole directories only on a full scan. Config is small.
     // Exact paths for the noted files; the full scan goes one shard at a time (below). Config is small.
     const lookAt = [...CONFIG_PATHS, ...[...noted].filter((f) => !written.has(f))];
     const committed = parent ? parseLsTree(await git(this.paths, this.config, ['--literal-pathspecs', 'ls-tree', '-r', '-z', parent, '--', ...lookAt])) : new Map<string, string>();
+    const candidates = [...written, ...[...noted].filter((f) => !written.has(f) && !committed.has(f))];
     const records = new Set<string>();
-    for (const f of noted) if (!written.has(f) && !committed.has(f)) written.add(f);
-    for (const f of written) if (!isTempPath(f) && (await isRegularFile(join(this.paths.root, f)))) records.add(f);
+    for (const f of candidates) if (!isTempPath(f) && (await isRegularFile(join(this.paths.root, f)))) records.add(f);
     if (full) for (const f of await this.uncommittedFiles(parent)) records.add(f);
     const config = await configChanges(this.paths.root, CONFIG_PATHS, committed);
     const add = [...records, ...config.changed];

@@ -5,39 +5,21 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { runTelegram } from '../src/adapters/telegram/index.js';
-import { initWorkspace } from '../src/app/setup.js';
 import { loopActor } from '../src/core/actor.js';
 import { createLogger } from '../src/core/log.js';
 import type { StoredEvent } from '../src/core/record.js';
-import { Workspace } from '../src/core/workspace.js';
 import { IntakeLoop } from '../src/loops/intake.js';
 import { runCommand } from '../src/pipeline/run-command.js';
-import { startFakeTelegram } from './support/fake-telegram.js';
+import { telegramWorkspace } from './support/telegram-workspace.js';
 
 process.env.ORCHESTRA_LOG = 'silent';
 const ALLOWED = 111;
 const SHA = 'c'.repeat(40);
 
 test('telegram: Follow up button and a reply to the completed message start round 2; the plan message says the round', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'orchestra-followup-tg-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
-  await initWorkspace(dir);
-  const config = JSON.parse(readFileSync(join(dir, 'orchestra.json'), 'utf8'));
-  Object.assign(config.loops, { scanIntervalMs: 200, settleMs: 0 });
-  const repo = join(dir, 'git', 'web');
-  mkdirSync(repo, { recursive: true });
-  execFileSync('git', ['init', '-q', repo]);
-  writeFileSync(join(dir, 'orchestra.json'), JSON.stringify({ ...config, fsync: false, repos: { web: repo } }));
-  const ws = await Workspace.open(dir);
-  const tg = await startFakeTelegram({ maxPollMs: 300 });
-  t.after(() => tg.close());
-  const bot = await runTelegram(ws, { token: tg.token, apiRoot: tg.url, allowedUsers: [ALLOWED], env: {}, pollTimeoutSeconds: 1 });
-  t.after(() => bot.stop());
+  const { ws, tg } = await telegramWorkspace(t, 'orchestra-followup-tg-', ALLOWED);
   const intake = new IntakeLoop({ ws, actor: loopActor('intake'), log: createLogger() }, runCommand);
 
   const inbox = () => readdirSync(ws.paths.inbox).filter((n) => n !== 'rejected' && !n.startsWith('.'));

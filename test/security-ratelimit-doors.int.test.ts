@@ -6,18 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { runTelegram } from '../src/adapters/telegram/index.js';
-import { initWorkspace } from '../src/app/setup.js';
+import { readdirSync } from 'node:fs';
 import { loopActor } from '../src/core/actor.js';
 import { createLogger } from '../src/core/log.js';
 import { Workspace } from '../src/core/workspace.js';
 import { IntakeLoop } from '../src/loops/intake.js';
 import { checkNewTask, runCommand } from '../src/pipeline/run-command.js';
-import { startFakeTelegram } from './support/fake-telegram.js';
+import { telegramWorkspace } from './support/telegram-workspace.js';
 import { http, login, startFixture, waitFor } from './support/web-harness.js';
 
 process.env.ORCHESTRA_LOG = 'silent';
@@ -30,20 +25,7 @@ const inboxFiles = (ws: Workspace) => readdirSync(ws.paths.inbox).filter((n) => 
 const clock = (iso: string) => `${iso.slice(11, 16)} UTC`;
 
 test('telegram: a user over the per-minute limit is told when to try again, by the refusal and then at once', async (t) => {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'orchestra-ratelimit-tg-')));
-  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }));
-  await initWorkspace(dir);
-  const config = JSON.parse(readFileSync(join(dir, 'orchestra.json'), 'utf8'));
-  Object.assign(config.loops, { scanIntervalMs: 200, settleMs: 0 });
-  const repo = join(dir, 'git', 'web');
-  mkdirSync(repo, { recursive: true });
-  execFileSync('git', ['init', '-q', repo]);
-  writeFileSync(join(dir, 'orchestra.json'), JSON.stringify({ ...config, fsync: false, repos: { web: repo }, rateLimits: { default: { perMinute: 2, inFlight: null } } }));
-  const ws = await Workspace.open(dir);
-  const tg = await startFakeTelegram({ maxPollMs: 300 });
-  t.after(() => tg.close());
-  const bot = await runTelegram(ws, { token: tg.token, apiRoot: tg.url, allowedUsers: [USER], env: {}, pollTimeoutSeconds: 1 });
-  t.after(() => bot.stop());
+  const { ws, tg } = await telegramWorkspace(t, 'orchestra-ratelimit-tg-', USER, { rateLimits: { default: { perMinute: 2, inFlight: null } } });
   const intake = intakeOf(ws);
 
   // Three before intake has run: the bot cannot know yet, all three become inbox files.

@@ -32,7 +32,7 @@ test('a completed task has exactly one draft pull request built from its records
   t.after(() => gh.close());
   withEnv(t, { GITHUB_TOKEN: TOKEN });
   const p = await makePipeline(t, { scripts, config: { forge: { kind: 'github', repo: 'o/r', apiBase: gh.url } } });
-  await startLoops(p);
+  const loops = await startLoops(p);
   const id = await dropTask(p, 'pr');
   const view = await approveAndWait(p, id, ['completed', 'failed'], 60_000);
   assert.equal(view.state, 'completed', view.dev.failure?.reason);
@@ -68,6 +68,7 @@ test('a completed task has exactly one draft pull request built from its records
   // Every API call carried the token; none of it reached a record, a log or the workspace's history.
   assert.ok(gh.requests.every((r) => r.headers.authorization === `token ${TOKEN}`));
   assert.deepEqual(filesContaining(p.dir, TOKEN), []);
+  await loops.stop(); // the committer commits what is still pending when it stops
   const history = execFileSync('git', ['log', '-p', '--all'], { cwd: p.root, encoding: 'utf8', maxBuffer: 256 << 20 });
   assert.ok(history.includes('forge.pr-opened'), 'the record is in the history');
   assert.ok(!history.includes(TOKEN));

@@ -7,8 +7,8 @@
  *                  { ANTHROPIC_API_KEY: 'test-key', ANTHROPIC_BASE_URL: srv.url });
  *   ...; await srv.close();
  */
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listenOnLoopback, readBody, waitUnlessClosed } from './http-util.js';
+import { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { serveOnLoopback, readBody, waitUnlessClosed } from './http-util.js';
 
 export interface FakeToolCall {
   name: string;
@@ -81,12 +81,6 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<Fa
 
   const cache = new Set<string>();
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendError(res, 500, `fake server failure: ${String(err)}`);
-      else res.end();
-    });
-  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0];
@@ -113,7 +107,7 @@ export async function startFakeAnthropic(opts: FakeAnthropicOptions): Promise<Fa
     }
   }
 
-  const { url, close } = await listenOnLoopback(server);
+  const { url, close } = await serveOnLoopback(handle, (res, err) => sendError(res, 500, `fake server failure: ${String(err)}`));
   return {
     url,
     requests,

@@ -9,8 +9,8 @@
  *   createProvider({ kind: 'gemini', model: 'gemini-2.5-flash', maxRetries: 0 },
  *                  { GEMINI_API_KEY: 'test-key', GOOGLE_GEMINI_BASE_URL: srv.url });
  */
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listenOnLoopback, readBody, waitUnlessClosed } from './http-util.js';
+import { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { serveOnLoopback, readBody, waitUnlessClosed } from './http-util.js';
 
 export interface FakeGeminiToolCall {
   name: string;
@@ -77,12 +77,6 @@ export async function startFakeGemini(opts: FakeGeminiOptions): Promise<FakeGemi
   const requests: GeminiRequestBody[] = [];
   const infos: FakeGeminiRequestInfo[] = [];
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendError(res, 500, `fake server failure: ${String(err)}`);
-      else res.end();
-    });
-  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
@@ -114,7 +108,7 @@ export async function startFakeGemini(opts: FakeGeminiOptions): Promise<FakeGemi
     }
   }
 
-  const { url, close } = await listenOnLoopback(server);
+  const { url, close } = await serveOnLoopback(handle, (res, err) => sendError(res, 500, `fake server failure: ${String(err)}`));
   return {
     url,
     requests,

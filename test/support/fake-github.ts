@@ -15,8 +15,8 @@
  *   new Octokit({ auth: 't', baseUrl: gh.url });
  */
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listenOnLoopback, readBody } from './http-util.js';
+import { type IncomingMessage, type ServerResponse } from 'node:http';
+import { serveOnLoopback, readBody } from './http-util.js';
 
 export interface FakePull { number: number; title: string; body: string; head: string; base: string; draft: boolean; state: string; author?: string; headRepo?: string }
 export interface FakeIssue { number: number; title: string; body: string; labels: string[]; author: string; state: string; created_at: string; updated_at?: string }
@@ -166,10 +166,7 @@ export async function startFakeGitHub(opts: { token: string; owner?: string; rat
     return send(404, { message: 'Not Found' });
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err) => res.writeHead(500).end(JSON.stringify({ message: String(err) })));
-  });
-  const listening = await listenOnLoopback(server);
+  const listening = await serveOnLoopback(handle, (res, err) => res.writeHead(500).end(JSON.stringify({ message: String(err) })));
   url = listening.url;
   const api: FakeGitHub = {
     url, pulls, issues, comments, requests,

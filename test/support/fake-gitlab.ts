@@ -9,8 +9,8 @@
  * our task branch's name), its `author` is whoever opened it (default the token's user).
  */
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listenOnLoopback, readBody } from './http-util.js';
+import { type IncomingMessage, type ServerResponse } from 'node:http';
+import { serveOnLoopback, readBody } from './http-util.js';
 
 export const PROJECT_ID = 4242;
 /** A user's account id: a stable function of the (case-folded) username. */
@@ -112,10 +112,7 @@ export async function startFakeGitLab(opts: { token: string; project: string }):
     return send(404, { message: '404 Not Found' });
   }
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err) => res.writeHead(500).end(JSON.stringify({ message: String(err) })));
-  });
-  const listening = await listenOnLoopback(server);
+  const listening = await serveOnLoopback(handle, (res, err) => res.writeHead(500).end(JSON.stringify({ message: String(err) })));
   url = listening.url;
   return { url, apiBase: `${url}/api/v4`, mrs, notes, issues, requests, close: listening.close };
 }

@@ -11,8 +11,8 @@
  * can answer with an error status (429, 500, 529, 401...) or with hostile bodies (raw argument
  * strings, huge content) to test the provider's defences.
  */
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { listenOnLoopback, readBody, waitUnlessClosed } from './http-util.js';
+import { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { serveOnLoopback, readBody, waitUnlessClosed } from './http-util.js';
 
 export interface FakeOpenAiToolCall {
   name: string;
@@ -65,12 +65,6 @@ export async function startFakeOpenAi(opts: FakeOpenAiOptions): Promise<FakeOpen
   const headers: IncomingHttpHeaders[] = [];
   const apiKeys: (string | undefined)[] = [];
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) sendError(res, 500, `fake server failure: ${String(err)}`);
-      else res.end();
-    });
-  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '').split('?')[0];
@@ -95,7 +89,7 @@ export async function startFakeOpenAi(opts: FakeOpenAiOptions): Promise<FakeOpen
     }
   }
 
-  const { url, close } = await listenOnLoopback(server);
+  const { url, close } = await serveOnLoopback(handle, (res, err) => sendError(res, 500, `fake server failure: ${String(err)}`));
   return { url, requests, headers, apiKeys, close };
 }
 

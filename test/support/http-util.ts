@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** Resolves true after `ms`, or false as soon as the client goes away (so close() is prompt). */
@@ -36,4 +36,21 @@ export async function listenOnLoopback(server: Server): Promise<{ url: string; c
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Serves `handle` on a free loopback port. A handler that throws answers through `fail` (each
+ * fake says it in its API's error format), or just ends the response once headers went out.
+ */
+export function serveOnLoopback(
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  fail: (res: ServerResponse, err: unknown) => void,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) fail(res, err);
+      else res.end();
+    });
+  });
+  return listenOnLoopback(server);
 }

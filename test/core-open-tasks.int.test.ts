@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { archiveTask, commentTask, createTask, moveTask } from '../src/core/ops/tasks.js';
+import { OpenTaskIndex } from '../src/core/open-tasks.js';
+import { streamOfTask } from '../src/core/paths.js';
 import { verifyWorkspace } from '../src/core/verify.js';
 import { Workspace } from '../src/core/workspace.js';
 import { makeWorkspace, testActor, waitFor } from './support/core-workspace.js';
@@ -87,4 +89,17 @@ test('open tasks: a settled index that contradicts the records is reported by ve
   const stale = (await verifyWorkspace(ws)).findings.filter((f) => f.kind === 'index-stale');
   assert.equal(stale.length, 1);
   assert.match(stale[0]!.message, new RegExp(task.id));
+});
+
+test('open tasks: a record appended without a signal (writer killed before signalling) is seen by the periodic check', async (t) => {
+  const ws = await makeWorkspace(t);
+  const task = await createTask(ws, { title: 'open, then moved by a writer that never signals' }, opts);
+  const index = new OpenTaskIndex(ws, OpenTaskIndex.pathIn(ws.paths.runtime), 0);
+  t.after(() => index.close());
+  assert.equal((await index.views()).find((v) => v.id === task.id)?.state, 'pending');
+  // Straight to the store: a record on disk that no signal announces.
+  const other = await Workspace.open(ws.paths.root);
+  const state = await other.store.read(streamOfTask(task.id));
+  await other.store.append(streamOfTask(task.id), state.lastSeq, { actor: testActor, events: [{ type: 'task.moved', data: { from: 'pending', to: 'in_progress' } }] });
+  assert.equal((await index.views()).find((v) => v.id === task.id)?.state, 'in_progress', 'the next pass checks the open task and re-reads it');
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { readdirSafe, readFileSafe } from './fsutil.js';
 import { SignalLog, type LogCursor } from './signal-log.js';
 import { watchDir, type DirWatcher } from './watch.js';
+import { timeSlicer } from './time-slice.js';
 
 /**
  * The one way to learn that a stream grew. Every append (by any process) writes the stream's
@@ -27,8 +28,6 @@ export const SHARED_SIGNAL = '_shared';
 const SIGNAL_NAME = /^(?:[0-9A-Za-z]{1,64}|_audit|_shared)$/;
 /** The safety-net full scan's period (writers of an older version do not append to the log). */
 const FULL_SCAN_MS = 10 * 60 * 1000;
-/** Signal files read between two turns of the event loop during a full scan. */
-const SCAN_SLICE = 500;
 
 export interface Subscription {
   /**
@@ -149,22 +148,21 @@ export class SignalFeed {
    */
   private async scanFiles(): Promise<void> {
     const names = (await readdirSafe(this.dir)).filter((name) => SIGNAL_NAME.test(name));
-    for (let i = 0; i < names.length; i += SCAN_SLICE) {
-      for (const name of names.slice(i, i + SCAN_SLICE)) {
-        const path = join(this.dir, name);
-        const st = statSync(path, { throwIfNoEntry: false });
-        if (!st?.isFile()) continue;
-        if (this.prints.get(name) === st.mtimeMs) continue;
-        this.prints.set(name, st.mtimeMs);
-        let text: string | undefined;
-        try {
-          text = readFileSync(path, 'latin1');
-        } catch {
-          // vanished or unreadable: the next scan looks again
-        }
-        this.seenText(name, text);
+    const pause = timeSlicer();
+    for (const name of names) {
+      await pause();
+      const path = join(this.dir, name);
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (!st?.isFile()) continue;
+      if (this.prints.get(name) === st.mtimeMs) continue;
+      this.prints.set(name, st.mtimeMs);
+      let text: string | undefined;
+      try {
+        text = readFileSync(path, 'latin1');
+      } catch {
+        // vanished or unreadable: the next scan looks again
       }
-      await new Promise((resolve) => setImmediate(resolve));
+      this.seenText(name, text);
     }
   }
 

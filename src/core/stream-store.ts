@@ -181,6 +181,11 @@ export class StreamStore {
     return next;
   }
 
+  /** Whether a record file after `seq` exists (one stat, nothing read): a cheap "did it grow". */
+  hasRecordAfter(stream: string, seq: number): boolean {
+    return existsSync(join(this.paths.streamDir(stream), recordFileName(seq + 1)));
+  }
+
   /** Drops a stream from the cache (records are re-read on the next `read`). */
   forget(stream: string): void {
     this.cache.delete(stream);

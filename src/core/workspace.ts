@@ -193,6 +193,10 @@ export class Workspace {
     this.store.forget(streamOfTask(id));
   }
 
+  grewPast(id: string, seq: number): boolean {
+    return /^[0-9A-Za-z]{1,64}$/.test(id) && this.store.hasRecordAfter(streamOfTask(id), seq);
+  }
+
   async findWorkstream(name: string): Promise<WorkstreamView | undefined> {
     if (!isSlug(name)) return undefined;
     const state = await this.store.read(streamOfWorkstream(name));

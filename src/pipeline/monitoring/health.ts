@@ -12,6 +12,7 @@ import type { Workspace } from '../../core/workspace.js';
 import { parseDevEvent } from '../dev-events.js';
 import '../dev-fold.js';
 import { refusalOf, SECRET_READ, type Refusal } from './refusals.js';
+import { timeSlicer } from '../../core/time-slice.js';
 
 /**
  * The one read-side picture of the workspace's health: which `orchestra up` processes heartbeat
@@ -78,7 +79,6 @@ const MAX_STEPS = 50;
 const MAX_FUTURE_MS = 5 * 60_000;
 /** Tasks read at start to fill the recent window, most recently signalled first. */
 const MAX_BACKFILL_TASKS = 5_000;
-const STAT_SLICE = 500;
 /** How long a count of the task directory is reused (a signal of a stream not seen before ends it sooner). */
 const TOTAL_TTL_MS = 10_000;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -180,10 +180,10 @@ export class HealthMonitor {
     const from = Math.min(now - this.windowMs(), startOfDay(now));
     const recent: Array<{ name: string; mtime: number }> = [];
     const names = await readdirSafe(this.ws.paths.signals);
-    for (let i = 0; i < names.length; i++) {
-      // Synchronous stats in slices: far cheaper than one promise per file, and the loop still turns.
-      if (i % STAT_SLICE === STAT_SLICE - 1) await new Promise((r) => setImmediate(r));
-      const name = names[i]!;
+    // Synchronous stats in time slices: far cheaper than one promise per file, and the loop still turns.
+    const pause = timeSlicer();
+    for (const name of names) {
+      await pause();
       if (!TASK_ID.test(name)) continue;
       const st = statSync(join(this.ws.paths.signals, name), { throwIfNoEntry: false });
       if (st && st.mtimeMs >= from) recent.push({ name, mtime: st.mtimeMs });

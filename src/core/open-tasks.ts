@@ -68,6 +68,14 @@ export class OpenTaskIndex {
     return this.passing;
   }
 
+  /**
+   * How many tasks exist (open + settled) as of the last pass, or undefined before the first
+   * full pass: what a count needs without listing every task directory.
+   */
+  count(): number | undefined {
+    return this.subscription && !this.closed ? this.open.size + this.settled.size : undefined;
+  }
+
   /** Stops following the feed; later calls (e.g. a loop's last idle check) read every task. */
   close(): void {
     this.closed = true;

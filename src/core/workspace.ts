@@ -29,6 +29,14 @@ export type Decide<S> = (state: S) => RecordDraft | null;
  * The store API: every writer (CLI, loops, adapters through the inbox) reads and appends here.
  * State is never stored, only folded from records.
  */
+/** A user's hold on the workspace's open-task index (see open-tasks.ts). */
+export interface OpenTasksHandle {
+  views(): Promise<TaskView[]>;
+  /** Tasks in the workspace (open + settled) as the index knows them; undefined before its first pass. */
+  count(): number | undefined;
+  close(): void;
+}
+
 export class Workspace {
   readonly paths: WorkspacePaths;
   readonly store: StreamStore;
@@ -161,13 +169,14 @@ export class Workspace {
    * loops' periodic scans read, at O(open tasks) after the first pass (see open-tasks.ts). The
    * index follows the signal feed while at least one user holds it; `close()` lets it go.
    */
-  openTasks(): { views(): Promise<TaskView[]>; close(): void } {
+  openTasks(): OpenTasksHandle {
     this.openIndex ??= new OpenTaskIndex(this, OpenTaskIndex.pathIn(this.paths.runtime));
     const index = this.openIndex;
     this.openUsers++;
     let closed = false;
     return {
       views: () => index.views(),
+      count: () => index.count(),
       close: () => {
         if (closed) return;
         closed = true;

@@ -8,7 +8,7 @@ import type { StreamRecord, StoredEvent } from '../../core/record.js';
 import { AUDIT_STREAM, streamOfTask } from '../../core/paths.js';
 import { AUDIT_SIGNAL, SHARED_SIGNAL, type Subscription } from '../../core/signals.js';
 import type { TaskView } from '../../core/model/task.js';
-import type { Workspace } from '../../core/workspace.js';
+import type { OpenTasksHandle, Workspace } from '../../core/workspace.js';
 import { parseDevEvent } from '../dev-events.js';
 import '../dev-fold.js';
 import { refusalOf, SECRET_READ, type Refusal } from './refusals.js';
@@ -102,7 +102,7 @@ export class HealthMonitor {
   private secretReads = 0;
   private readonly startedAt: number;
   private subscription?: Subscription;
-  private openTasks?: { views(): Promise<TaskView[]>; close(): void };
+  private openTasks?: OpenTasksHandle;
   private lastOpen: TaskView[] = [];
   private backfilled?: Promise<void>;
   private refreshing?: Promise<void>;
@@ -337,6 +337,9 @@ export class HealthMonitor {
   }
 
   private async taskCount(now: number): Promise<number> {
+    // While following, the open-task index knows every task: no listing of 100,000 directories.
+    const known = this.following ? this.openTasks?.count() : undefined;
+    if (known !== undefined) return known;
     if (!this.total || now - this.total.at > TOTAL_TTL_MS || !this.following) this.total = { count: (await this.ws.taskIds()).length, at: now };
     return this.total.count;
   }

@@ -5,23 +5,35 @@ import { Backoff } from './backoff.js';
 import { commitMessage, describeFiles } from './commit-text.js';
 import type { Config } from './config.js';
 import { OrchestraError } from './errors.js';
-import { configChanges, newRecordFiles, parseLsTree } from './commit-scope.js';
+import { configChanges, filesUnder, parseLsTree } from './commit-scope.js';
 import { createExclusive, readdirSafe, readFileSafe, TEMP_PREFIX, writeAtomic } from './fsutil.js';
 import { importCommit } from './git-import.js';
 import { newId } from './ids.js';
 import { pidAlive } from './presence.js';
 import { CONFIG_PATHS, isTaskShard, RECORD_DIRS, type WorkspacePaths } from './paths.js';
+import { timeSlicer } from './time-slice.js';
 
 export { commitMessage, summarizeEvent } from './commit-text.js';
 
 const STALE_LOCK_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
-/** How often a running committer lists every record directory anyway (a safety net for a writer killed before its commit). */
-const FULL_SCAN_MS = 30 * 60_000;
+/**
+ * How often a running committer scans the record directories anyway: the safety net for a writer
+ * killed between its write and its commit or note. A scan reads only the directories modified
+ * since the last scan began (SCAN_SLACK_MS earlier, for coarse or adjusted clocks)...
+ */
+const FULL_SCAN_MS = 10 * 60_000;
+const SCAN_SLACK_MS = 10 * 60_000;
+/** ...except when no scan is on record, or the last deep one is this old: then every directory (a clock that jumped back). */
+const DEEP_SCAN_MS = 24 * 60 * 60_000;
+/** `.orchestra/journal-scan.json`: when the last completed scan began, and the last deep one. */
+const SCAN_RECORD = 'journal-scan.json';
 /** A running committer brings git's index up to date once commits have paused this long. */
 const QUIET_BEFORE_INDEX_MS = 30_000;
 /** How long after its start a running committer makes its first full scan. */
 const FIRST_SCAN_DELAY_MS = 60_000;
+/** A scan asks git about exactly the files it found while they are at most this many. */
+const EXACT_PATHS_MAX = 1000;
 /** Below this size (about 10,000 files) the index is cheap enough to refresh after every one-shot commit. */
 const CHEAP_INDEX_BYTES = 1024 * 1024;
 
@@ -247,10 +259,15 @@ export class GitJournal {
     const candidates = [...written, ...[...noted].filter((f) => !written.has(f) && !committed.has(f))];
     const records = new Set<string>();
     for (const f of candidates) if (!isTempPath(f) && (await isRegularFile(join(this.paths.root, f)))) records.add(f);
-    if (full) for (const f of await this.uncommittedFiles(parent)) records.add(f);
+    const scan = full ? await this.scanBase(Date.now()) : undefined;
+    const scanStarted = Date.now();
+    if (scan) for (const f of await this.uncommittedFiles(parent, scan.changedSince)) records.add(f);
     const config = await configChanges(this.paths.root, CONFIG_PATHS, committed);
     const add = [...records, ...config.changed];
-    if (add.length === 0 && config.removed.length === 0) return 0;
+    if (add.length === 0 && config.removed.length === 0) {
+      if (scan) await this.saveScan(scanStarted, scan.deepAt);
+      return 0;
+    }
     const files = [...add, ...config.removed];
     const { title, body } = await describeFiles(this.paths, files);
     // The message goes through stdin, every line reduced to printable single-line text.
@@ -265,21 +282,47 @@ export class GitJournal {
     });
     this.commitsSinceRefresh++;
     this.lastCommitAt = Date.now();
+    if (scan) await this.saveScan(scanStarted, scan.deepAt);
     return files.length;
   }
 
   /**
    * Record files on disk that the commit `parent` lacks, compared one unit at a time (each task
    * shard, each other record directory) so that neither side is ever held whole in memory: the
-   * listing of 100,000 tasks at once cost more than 100 MB that the process then kept.
+   * listing of 100,000 tasks at once cost more than 100 MB that the process then kept. Only
+   * directories modified since the last scan are read (see FULL_SCAN_MS); git is asked only
+   * about units where a file was found. The walk pauses so intake and the loops keep running.
    */
-  private async uncommittedFiles(parent: string): Promise<string[]> {
+  private async uncommittedFiles(parent: string, changedSince: number | undefined): Promise<string[]> {
     const found: string[] = [];
+    const pause = timeSlicer();
     for (const unit of await scanUnits(this.paths)) {
-      const committed = parent ? parseLsTree(await git(this.paths, this.config, ['--literal-pathspecs', 'ls-tree', '-r', '-z', parent, '--', unit])) : new Map<string, string>();
-      found.push(...(await newRecordFiles(this.paths.root, [unit], committed)));
+      const files = await filesUnder(this.paths.root, unit, { ...(changedSince !== undefined ? { changedSince } : {}), pause });
+      if (files.length === 0) continue;
+      // Exact paths while they are few (a deep scan of a flat legacy tasks/ would exceed the argument limit).
+      const spec = files.length <= EXACT_PATHS_MAX ? files : [unit];
+      const committed = parent ? parseLsTree(await git(this.paths, this.config, ['--literal-pathspecs', 'ls-tree', '-r', '-z', parent, '--', ...spec])) : new Map<string, string>();
+      for (const f of files) if (!committed.has(f)) found.push(f);
     }
     return found;
+  }
+
+  /** The scan record: from when on directories must be read (undefined: all of them, a deep scan). */
+  private async scanBase(now: number): Promise<{ changedSince?: number; deepAt: number }> {
+    const text = await readFileSafe(join(this.paths.runtime, SCAN_RECORD));
+    try {
+      const saved = JSON.parse(text ?? '') as { since?: unknown; deepAt?: unknown };
+      if (typeof saved.since === 'number' && typeof saved.deepAt === 'number' && saved.since <= now && now - saved.deepAt < DEEP_SCAN_MS) {
+        return { changedSince: saved.since - SCAN_SLACK_MS, deepAt: saved.deepAt };
+      }
+    } catch {
+      // none yet, or unreadable: a deep scan
+    }
+    return { deepAt: now };
+  }
+
+  private async saveScan(startedAt: number, deepAt: number): Promise<void> {
+    await writeAtomic(join(this.paths.runtime, SCAN_RECORD), JSON.stringify({ since: startedAt, deepAt })).catch(() => undefined);
   }
 
   /**

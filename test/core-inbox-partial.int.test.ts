@@ -40,3 +40,22 @@ test('half-written inbox files are not taken early: temp names wait, a growing f
   renameSync(join(inbox, 'draft.md.part'), join(inbox, 'draft.md'));
   await waitFor('the renamed file recorded', async () => (await ws.tasks()).length === 2, 10_000);
 });
+
+test('a JSON file is taken as soon as it parses whole; half a JSON object waits', async (t) => {
+  // A settle window far longer than the test: whatever is taken early was taken by the parse rule.
+  const ws = await makeWorkspace(t, { loops: { settleMs: 60_000, scanIntervalMs: 100 } });
+  const intake = new IntakeLoop({ ws, actor: loopActor('intake'), log: createLogger('test', () => undefined) }, runCommand);
+  await intake.start();
+  t.after(() => intake.stop());
+  const half = join(ws.paths.inbox, 'half.json');
+  writeFileSync(half, '{"title": "Written in two parts", "description": "first');
+  writeFileSync(join(ws.paths.inbox, 'whole.json'), JSON.stringify({ title: 'Whole at once' }));
+  writeFileSync(join(ws.paths.inbox, 'notes.md'), '---\ntitle: Markdown waits the window\n---\n');
+  await waitFor('the whole JSON file recorded', async () => (await ws.tasks()).some((v) => v.title === 'Whole at once') || undefined, 10_000);
+  await intake.scan();
+  assert.ok(existsSync(half), 'half a JSON object is neither taken nor rejected');
+  assert.ok(existsSync(join(ws.paths.inbox, 'notes.md')), 'a Markdown file has no completeness mark: it waits out settleMs');
+  appendFileSync(half, ' and second"}');
+  const task = await waitFor('the finished JSON file recorded', async () => (await ws.tasks()).find((v) => v.title === 'Written in two parts'), 10_000);
+  assert.equal(task.description, 'first and second', 'taken whole');
+});

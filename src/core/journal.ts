@@ -70,11 +70,11 @@ export class GitJournal {
   /** Anything written since the last commit (a committer that runs with no writes spawns no git). */
   private dirty = true;
   /**
-   * When the last full scan of the record directories ran. Only a running committer (`start`)
-   * scans everything (FIRST_SCAN_MS after it starts, then every FULL_SCAN_MS); a one-shot
-   * writer (`flush`, the CLI) knows what it wrote.
+   * When the next scan of the record directories is due. Only a running committer (`start`)
+   * scans on its own (see start, then every FULL_SCAN_MS); a one-shot writer (`flush`, the CLI)
+   * knows what it wrote.
    */
-  private lastFullScan = Number.POSITIVE_INFINITY;
+  private scanDueAt = Number.POSITIVE_INFINITY;
   /** A started committer has not run its first full scan yet (see start). */
   private startScanPending = false;
   /** When the oldest write not yet committed was noted (see lagMs). */
@@ -183,7 +183,7 @@ export class GitJournal {
 
   /** The next commit compares every record directory with the last commit (after sync moved HEAD). */
   scanAll(): void {
-    this.lastFullScan = 0;
+    this.scanDueAt = 0;
     this.dirty = true;
   }
 
@@ -201,7 +201,7 @@ export class GitJournal {
   }
 
   private fullScanDue(): boolean {
-    return Date.now() - this.lastFullScan >= FULL_SCAN_MS;
+    return Date.now() >= this.scanDueAt;
   }
 
   private async doCommit(): Promise<number> {
@@ -217,7 +217,7 @@ export class GitJournal {
       const noted = new Set<string>();
       for (const note of notes) for (const f of await this.readNote(note)) noted.add(f);
       if (full) {
-        this.lastFullScan = Date.now();
+        this.scanDueAt = Date.now() + FULL_SCAN_MS;
         this.startScanPending = false;
       }
       const count = await this.commitFiles(files, noted, full);
@@ -226,7 +226,7 @@ export class GitJournal {
     } catch (err) {
       for (const f of files) this.written.add(f);
       this.dirty = true;
-      if (full) this.lastFullScan = 0;
+      if (full) this.scanDueAt = 0;
       if (since !== undefined) this.pendingSince = Math.min(since, this.pendingSince ?? since);
       throw err;
     }
@@ -308,12 +308,12 @@ export class GitJournal {
   }
 
   /** The scan record: from when on directories must be read (undefined: all of them, a deep scan). */
-  private async scanBase(now: number): Promise<{ changedSince?: number; deepAt: number }> {
+  private async scanBase(now: number): Promise<{ changedSince?: number; since?: number; deepAt: number }> {
     const text = await readFileSafe(join(this.paths.runtime, SCAN_RECORD));
     try {
       const saved = JSON.parse(text ?? '') as { since?: unknown; deepAt?: unknown };
       if (typeof saved.since === 'number' && typeof saved.deepAt === 'number' && saved.since <= now && now - saved.deepAt < DEEP_SCAN_MS) {
-        return { changedSince: saved.since - SCAN_SLACK_MS, deepAt: saved.deepAt };
+        return { changedSince: saved.since - SCAN_SLACK_MS, since: saved.since, deepAt: saved.deepAt };
       }
     } catch {
       // none yet, or unreadable: a deep scan
@@ -354,11 +354,15 @@ export class GitJournal {
    */
   start(intervalMs = this.config.git.commitIntervalMs, onError: (err: unknown, retry: { failures: number; waitMs: number }) => void = () => undefined): void {
     const backoff = new Backoff(Math.max(intervalMs, 250), MAX_BACKOFF_MS);
-    // A crashed writer's leftovers are committed by a full scan FIRST_SCAN_DELAY_MS after the start
-    // (or at stop, if sooner), not at once: the scan costs seconds at 100,000 tasks, and a start
-    // has its own reads to do.
-    this.lastFullScan = Date.now() - FULL_SCAN_MS + FIRST_SCAN_DELAY_MS;
+    // A crashed writer's leftovers are committed by a scan FIRST_SCAN_DELAY_MS after the start, or
+    // FULL_SCAN_MS after the last scan on record if that is later (a restart soon after a scan
+    // does not repeat it), or at stop if this process has not scanned by then. Not at once: a
+    // start has its own reads to do.
+    this.scanDueAt = Date.now() + FIRST_SCAN_DELAY_MS;
     this.startScanPending = true;
+    void this.scanBase(Date.now()).then((base) => {
+      if (base.since !== undefined && this.scanDueAt !== 0) this.scanDueAt = Math.max(this.scanDueAt, base.since + FULL_SCAN_MS);
+    });
     const tick = async () => {
       let wait = intervalMs;
       try {
@@ -383,7 +387,7 @@ export class GitJournal {
     if (t) clearTimeout(t);
     await this.running;
     if (await this.acquire().catch(() => false)) {
-      if (this.startScanPending) this.lastFullScan = 0;
+      if (this.startScanPending) this.scanDueAt = 0;
       // A tick's commit that began before the line above is not the full one: wait it out first.
       while (this.running) await this.running.catch(() => 0);
       await this.commitPending().catch(() => 0);

@@ -39,6 +39,24 @@ const isPartialName = (name: string) =>
 
 export type IntakeOutcome = { file: string; result: 'task' | 'command' | 'rejected' | 'skipped'; taskId?: string; code?: string };
 
+/**
+ * A `.json` file whose bytes already parse as one JSON object is complete: a JSON text that is a
+ * whole object cannot be the start of a longer valid one (a writer could only add whitespace or
+ * make it invalid). Such a file needs no settle wait, which is what lets atomic and JSON writers
+ * (every door of ours) be taken at once. Read the safe way (no link, no FIFO, bounded).
+ */
+async function isCompleteJson(path: string, size: number, maxBytes: number): Promise<boolean> {
+  if (!path.toLowerCase().endsWith('.json') || size < 2 || size > Math.min(maxBytes, QUICK_JSON_MAX_BYTES)) return false;
+  try {
+    const value: unknown = JSON.parse((await readInboxFile(path, size)).toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+  } catch {
+    return false; // not (yet) whole, or unreadable: the settle window decides
+  }
+}
+/** Larger JSON files wait out the settle window (the early parse is a second read). */
+const QUICK_JSON_MAX_BYTES = 256 * 1024;
+
 const errno = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code;
 
 /**
@@ -172,7 +190,7 @@ export class IntakeLoop implements Loop {
           this.firstSeen.set(key, first);
           age = now - first;
         }
-        if (age < config.loops.settleMs) {
+        if (age < config.loops.settleMs && !(await isCompleteJson(path, stat.size, config.inbox.maxBytes))) {
           waitMs = Math.max(waitMs, config.loops.settleMs - age + 5);
           continue;
         }

@@ -259,8 +259,8 @@ export class GitJournal {
     const candidates = [...written, ...[...noted].filter((f) => !written.has(f) && !committed.has(f))];
     const records = new Set<string>();
     for (const f of candidates) if (!isTempPath(f) && (await isRegularFile(join(this.paths.root, f)))) records.add(f);
-    const scan = full ? await this.scanBase(Date.now()) : undefined;
     const scanStarted = Date.now();
+    const scan = full ? await this.scanBase(scanStarted) : undefined;
     if (scan) for (const f of await this.uncommittedFiles(parent, scan.changedSince)) records.add(f);
     const config = await configChanges(this.paths.root, CONFIG_PATHS, committed);
     const add = [...records, ...config.changed];

@@ -7,6 +7,7 @@ import { newId } from '../../src/core/ids.js';
 import { streamOfTask, WorkspacePaths } from '../../src/core/paths.js';
 import type { StoredEvent } from '../../src/core/record.js';
 import { StreamStore } from '../../src/core/stream-store.js';
+import { Workspace } from '../../src/core/workspace.js';
 import { forEachParallel, inboxTaskJson, makeWorkspace, now, patchConfig, sleep, waitForGitGc, type Section } from '../harness.js';
 import { summarize } from '../stats.js';
 
@@ -122,6 +123,31 @@ function measureReaction(root: string): Promise<number[]> {
   });
 }
 
+/**
+ * The journal's safety-net scan over the large workspace, timed in this process: a deep scan
+ * (every directory: the first ever, then daily) and a scan of directories changed since the
+ * last (every 10 min). CPU milliseconds, so the idle share it adds can be stated.
+ */
+async function measureScans(root: string): Promise<{ deepMs: number; recentMs: number }> {
+  const ws = await Workspace.open(root);
+  await fs.rm(join(ws.paths.runtime, 'journal-scan.json'), { force: true });
+  if (!(await ws.journal.acquire())) throw new Error('the committer lock is held: is an up still running?');
+  try {
+    const cpuOf = async () => {
+      const before = process.cpuUsage();
+      ws.journal.scanAll();
+      await ws.journal.commitPending();
+      const used = process.cpuUsage(before);
+      return (used.user + used.system) / 1000;
+    };
+    const deepMs = await cpuOf();
+    const recentMs = await cpuOf();
+    return { deepMs, recentMs };
+  } finally {
+    await ws.journal.release();
+  }
+}
+
 export const idleSection: Section = {
   name: 'idle',
   title: `Idle \`orchestra up\` (${LOOPS}) over ${TASKS.toLocaleString('en')} tasks, ${100 - OPEN_SHARE * 100}% completed: CPU share and memory, first start then a restart`,
@@ -158,6 +184,9 @@ export const idleSection: Section = {
     ctx.record({ key: 'idle.cpuShare', label: `idle \`up\` over ${n} tasks: CPU, share of one core over ${MEASURE_MS / 1000} s`, value: Math.round(second.cpuShare * 1000) / 10, unit: '%', note: 'target < 2%' });
     ctx.record({ key: 'idle.peakMb', label: 'restarted `up`: peak RSS', value: Math.round(second.peakMb), unit: 'MB', note: 'target < 150 MB' });
     ctx.record({ key: 'idle.rssMb', label: 'restarted `up`: RSS while idle', value: Math.round(second.rssMb), unit: 'MB' });
+    const scans = await measureScans(root);
+    ctx.record({ key: 'idle.scan.deepMs', label: `journal scan over ${n} tasks, deep (every directory: the first ever, then daily): CPU`, value: Math.round(scans.deepMs), unit: 'ms' });
+    ctx.record({ key: 'idle.scan.recentMs', label: 'journal scan, directories changed since the last (every 10 min): CPU', value: Math.round(scans.recentMs), unit: 'ms', note: `${(scans.recentMs / 600_000 * 100).toFixed(2)}% of a core over its 10 min` });
     const reaction = summarize(await measureReaction(root));
     ctx.record({ key: 'idle.reaction.p50', label: `reaction over ${n} tasks, all loops running: inbox file lands -> task recorded, p50 (${REACTION_FILES} files ${REACTION_GAP_MS} ms apart)`, value: Math.round(reaction.p50), unit: 'ms' });
     ctx.record({ key: 'idle.reaction.p99', label: `reaction over ${n} tasks: p99`, value: Math.round(reaction.p99), unit: 'ms', note: `target < 100 ms; max ${Math.round(reaction.max)}` });

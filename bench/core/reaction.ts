@@ -18,8 +18,8 @@ interface ReactionRun { settleMs: number; scanIntervalMs: number; landedToClaime
  * inbox ("landing"); the time it lands, the time its task.created record is appended and the time
  * the task loop's work() starts (the claim is recorded) are taken from one clock.
  */
-async function runReaction(ctx: BenchContext, label: string, settleMs?: number): Promise<ReactionRun> {
-  const ws = await makeWorkspace(await ctx.dir(`reaction-${label}`), settleMs === undefined ? {} : { loops: { settleMs } });
+async function runReaction(ctx: BenchContext, label: string, format: 'json' | 'md'): Promise<ReactionRun> {
+  const ws = await makeWorkspace(await ctx.dir(`reaction-${label}`));
   const landed = new Map<string, number>();
   const recorded = new Map<string, number>();
   const claimed = new Map<string, number>();
@@ -45,8 +45,8 @@ async function runReaction(ctx: BenchContext, label: string, settleMs?: number):
     for (let i = 0; i < REACTION_FILES; i++) {
       const id = newId();
       const temp = join(ws.paths.inbox, `.tmp-${id}`);
-      await fs.writeFile(temp, inboxTaskJson(i, id));
-      await fs.rename(temp, join(ws.paths.inbox, `react-${i}.json`));
+      await fs.writeFile(temp, format === 'json' ? inboxTaskJson(i, id) : inboxTaskMarkdown(i, id));
+      await fs.rename(temp, join(ws.paths.inbox, `react-${i}.${format}`));
       landed.set(id, now());
       await sleep(GAP_MS);
     }
@@ -67,16 +67,23 @@ async function runReaction(ctx: BenchContext, label: string, settleMs?: number):
   return run;
 }
 
+/** The same task as inboxTaskJson, as a Markdown file with front matter. */
+function inboxTaskMarkdown(i: number, id: string): string {
+  const task = JSON.parse(inboxTaskJson(i, id)) as { id: string; title: string; workstream: string; body: string };
+  return `---\nid: ${task.id}\ntitle: "${task.title}"\nworkstream: ${task.workstream}\n---\n${task.body}\n`;
+}
+
 export const reactionSection: Section = {
   name: 'reaction',
   title: `Reaction latency: ${REACTION_FILES} inbox files ${GAP_MS} ms apart, landing -> TaskLoop claim (intake + task loop + committer in one process)`,
   async run(ctx) {
-    for (const [label, settle] of [['settleDefault', undefined], ['settle0', 0]] as const) {
-      const r = await runReaction(ctx, label, settle);
+    // JSON is taken as soon as it parses whole; Markdown has no such mark and waits settleMs.
+    for (const [label, format] of [['json', 'json'], ['markdown', 'md']] as const) {
+      const r = await runReaction(ctx, label, format);
       const total = summarize(r.landedToClaimed);
       const toRecord = summarize(r.landedToRecorded);
       const toClaim = summarize(r.recordedToClaimed);
-      const mode = `settleMs=${r.settleMs}`;
+      const mode = `${label} files, settleMs=${r.settleMs}`;
       ctx.log(`reaction (${label}): landing->claimed p50 ${round(total.p50)} ms, p99 ${round(total.p99)} ms`);
       ctx.record({ key: `reaction.${label}.p50`, label: `landing -> claimed p50, ${mode}`, value: total.p50, unit: 'ms', note: `scanIntervalMs=${r.scanIntervalMs}` });
       ctx.record({ key: `reaction.${label}.p99`, label: `landing -> claimed p99, ${mode}`, value: total.p99, unit: 'ms', note: `max ${round(total.max)}` });

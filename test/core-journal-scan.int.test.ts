@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { filesUnder } from '../src/core/commit-scope.js';
 import { createTask } from '../src/core/ops/tasks.js';
 import { streamOfTask } from '../src/core/paths.js';
 import { StreamStore } from '../src/core/stream-store.js';
@@ -50,18 +51,27 @@ test('journal scan: an unnoted record is committed; later scans skip unchanged d
   await scan(ws);
   assert.equal(committed(ws, second), true, 'a directory changed since the last scan is read');
 
-  // A directory whose mtime says "unchanged for hours" is not read by a later scan (that is the
-  // saving) — but a deep scan, due once a day, still finds what such a clock would hide.
-  const hidden = await unnotedRecord(ws, (await createTask(ws, { title: 'c', workstream: 'default' }, { actor: testActor })).id);
-  await ws.journal.flush();
-  const hours = (Date.now() - 3 * 3600_000) / 1000;
-  const eventsDir = join(ws.paths.root, hidden, '..');
-  utimesSync(eventsDir, hours, hours);
-  utimesSync(join(eventsDir, '..'), hours, hours);
+  // A later scan is a changed-directories one (its deep mark stays); once the commit the last scan
+  // saw is no longer in HEAD's history (sync moved HEAD, a reset), the next scan is deep again.
+  const afterRecent = JSON.parse(readFileSync(scanRecord(ws), 'utf8')) as { since: number; deepAt: number; head: string };
+  assert.equal(afterRecent.deepAt, record.deepAt, 'the second scan was not deep');
+  assert.equal(afterRecent.head, gitOut(ws.paths.root, 'rev-parse', 'HEAD'), 'the record names the commit that holds what it found');
+  writeFileSync(scanRecord(ws), JSON.stringify({ ...afterRecent, head: 'f'.repeat(40) }));
   await scan(ws);
-  assert.equal(committed(ws, hidden), false, 'a directory not modified since the last scan is not listed');
-  const saved = JSON.parse(readFileSync(scanRecord(ws), 'utf8')) as { since: number; deepAt: number };
-  writeFileSync(scanRecord(ws), JSON.stringify({ ...saved, deepAt: Date.now() - 25 * 3600_000 }));
-  await scan(ws);
-  assert.equal(committed(ws, hidden), true, 'the daily deep scan reads every directory');
+  const afterMove = JSON.parse(readFileSync(scanRecord(ws), 'utf8')) as { since: number; deepAt: number };
+  assert.ok(afterMove.deepAt > afterRecent.deepAt && afterMove.deepAt === afterMove.since, 'a deep scan after HEAD lost the recorded commit');
+});
+
+test('journal scan walk: unchanged directories are not listed when link counts hold; a deep walk lists them', async (t) => {
+  const ws = await makeWorkspace(t);
+  const root = ws.paths.root;
+  mkdirSync(join(root, 'audit', 'x', 'events'), { recursive: true });
+  writeFileSync(join(root, 'audit', 'x', 'events', '0000000001.json'), '{}');
+  const future = Date.now() + 3600_000; // "changed since" a time after every stamp here
+  assert.deepEqual(await filesUnder(root, 'audit/x', { changedSince: future, trustLinkCounts: true }), [], 'an unchanged task-like directory costs two lstats, no listing');
+  assert.deepEqual(await filesUnder(root, 'audit/x', { changedSince: future, trustLinkCounts: false }), [], 'without trusted link counts it is listed, its old files still skipped');
+  assert.deepEqual(await filesUnder(root, 'audit/x'), ['audit/x/events/0000000001.json'], 'a deep walk finds the file');
+  const past = (Date.now() - 3600_000) / 1000;
+  utimesSync(join(root, 'audit', 'x', 'events'), past, past); // mtime old, ctime now: still changed
+  assert.deepEqual(await filesUnder(root, 'audit/x', { changedSince: Date.now() - 60_000, trustLinkCounts: true }), ['audit/x/events/0000000001.json'], 'a directory moved or re-stamped (ctime) counts as changed');
 });

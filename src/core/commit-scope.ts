@@ -24,49 +24,64 @@ export function parseLsTree(out: string): Map<string, string> {
 }
 
 /**
- * How a walk looks: `changedSince` (ms) skips the files of directories not modified since then
- * (their entries are the same as then, so a scan made since saw those files); `pause` lets the
- * event loop turn between directories (see time-slice.ts).
+ * How a walk looks: `changedSince` (ms, on the filesystem's clock) skips the files of directories
+ * not changed since then (neither mtime nor ctime: their entries are the same as then, so a scan
+ * made since saw those files); `trustLinkCounts` lets a directory's link count say how many
+ * subdirectories it has (the caller checked that this filesystem counts them); `pause` lets the
+ * event loop turn between directories (see time-slice.ts); `onError` hears of a directory that
+ * could not be read for any reason but its absence (the walk is then incomplete).
  */
 export interface WalkOptions {
   changedSince?: number;
+  trustLinkCounts?: boolean;
   pause?: Pause;
+  onError?: (path: string, err: unknown) => void;
 }
 
 /** The one subdirectory a task directory usually has: looked up by name instead of listing. */
 const USUAL_SUBDIR = 'events';
+const ABSENT = new Set(['ENOENT', 'ENOTDIR']);
 
 /**
  * Every regular file under `dir` (relative to root), temp files and their directories skipped.
  * Listed synchronously on purpose, one directory per step: async listings run on the thread
  * pool, whose per-thread malloc arenas kept ~150 MB of an idle `up`'s memory after a scan of
- * 100,000 tasks. With `changedSince`, a directory not modified since then is not listed at all
- * when its link count shows it has no subdirectory (2), or exactly one that is `events` (3):
- * 100,000 unchanged tasks cost two lstats each instead of two listings. A filesystem without
- * directory link counts (btrfs says 1) is simply listed.
+ * 100,000 tasks. With `changedSince` and `trustLinkCounts`, an unchanged directory is not listed
+ * at all when its link count shows no subdirectory (2), or exactly one that is `events` (3):
+ * 100,000 unchanged tasks cost two lstats each instead of two listings.
  */
 export async function filesUnder(root: string, dir: string, opts: WalkOptions = {}): Promise<string[]> {
   const found: string[] = [];
   const since = opts.changedSince;
+  const statOf = (rel: string): Stats | undefined => {
+    try {
+      return lstatSync(join(root, rel), { throwIfNoEntry: false });
+    } catch {
+      return undefined; // unreadable: listed (and its error reported) below
+    }
+  };
   const walk = async (rel: string, st: Stats | undefined): Promise<void> => {
     await opts.pause?.();
-    const recent = since === undefined || st === undefined || st.mtimeMs >= since;
-    if (!recent && st!.nlink === 2) return;
-    if (!recent && st!.nlink === 3) {
-      const only = `${rel}/${USUAL_SUBDIR}`;
-      const sub = lstatSync(join(root, only), { throwIfNoEntry: false });
-      if (sub?.isDirectory()) return walk(only, sub);
+    const recent = since === undefined || st === undefined || Math.max(st.mtimeMs, st.ctimeMs) >= since;
+    if (!recent && opts.trustLinkCounts) {
+      if (st!.nlink === 2) return;
+      if (st!.nlink === 3) {
+        const only = `${rel}/${USUAL_SUBDIR}`;
+        const sub = statOf(only);
+        if (sub?.isDirectory()) return walk(only, sub);
+      }
     }
     let entries;
     try {
       entries = readdirSync(join(root, rel), { withFileTypes: true });
-    } catch {
+    } catch (err) {
+      if (!ABSENT.has((err as NodeJS.ErrnoException).code ?? '')) opts.onError?.(rel, err);
       return; // gone, or not a directory: nothing to commit there
     }
     for (const e of entries) {
       if (isTempName(e.name)) continue;
       const path = `${rel}/${e.name}`;
-      if (e.isDirectory()) await walk(path, since === undefined ? undefined : lstatSync(join(root, path), { throwIfNoEntry: false }));
+      if (e.isDirectory()) await walk(path, since === undefined ? undefined : statOf(path));
       else if (e.isFile() && recent) found.push(path);
     }
   };

@@ -5,35 +5,22 @@ import { Backoff } from './backoff.js';
 import { commitMessage, describeFiles } from './commit-text.js';
 import type { Config } from './config.js';
 import { OrchestraError } from './errors.js';
-import { configChanges, filesUnder, parseLsTree } from './commit-scope.js';
+import { configChanges, parseLsTree } from './commit-scope.js';
 import { createExclusive, readdirSafe, readFileSafe, TEMP_PREFIX, writeAtomic } from './fsutil.js';
 import { importCommit } from './git-import.js';
 import { newId } from './ids.js';
 import { pidAlive } from './presence.js';
-import { CONFIG_PATHS, isTaskShard, RECORD_DIRS, type WorkspacePaths } from './paths.js';
-import { timeSlicer } from './time-slice.js';
+import { CONFIG_PATHS, RECORD_DIRS, type WorkspacePaths } from './paths.js';
+import { lastScanStart, planScan, saveScanRecord, SCAN_EVERY_MS, uncommittedFiles, type ScanPlan } from './journal-scan.js';
 
 export { commitMessage, summarizeEvent } from './commit-text.js';
 
 const STALE_LOCK_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
-/**
- * How often a running committer scans the record directories anyway: the safety net for a writer
- * killed between its write and its commit or note. A scan reads only the directories modified
- * since the last scan began (SCAN_SLACK_MS earlier, for coarse or adjusted clocks)...
- */
-const FULL_SCAN_MS = 10 * 60_000;
-const SCAN_SLACK_MS = 10 * 60_000;
-/** ...except when no scan is on record, or the last deep one is this old: then every directory (a clock that jumped back). */
-const DEEP_SCAN_MS = 24 * 60 * 60_000;
-/** `.orchestra/journal-scan.json`: when the last completed scan began, and the last deep one. */
-const SCAN_RECORD = 'journal-scan.json';
 /** A running committer brings git's index up to date once commits have paused this long. */
 const QUIET_BEFORE_INDEX_MS = 30_000;
 /** How long after its start a running committer makes its first full scan. */
 const FIRST_SCAN_DELAY_MS = 60_000;
-/** A scan asks git about exactly the files it found while they are at most this many. */
-const EXACT_PATHS_MAX = 1000;
 /** Below this size (about 10,000 files) the index is cheap enough to refresh after every one-shot commit. */
 const CHEAP_INDEX_BYTES = 1024 * 1024;
 
@@ -71,7 +58,7 @@ export class GitJournal {
   private dirty = true;
   /**
    * When the next scan of the record directories is due. Only a running committer (`start`)
-   * scans on its own (see start, then every FULL_SCAN_MS); a one-shot writer (`flush`, the CLI)
+   * scans on its own (see start, then every SCAN_EVERY_MS); a one-shot writer (`flush`, the CLI)
    * knows what it wrote.
    */
   private scanDueAt = Number.POSITIVE_INFINITY;
@@ -217,7 +204,7 @@ export class GitJournal {
       const noted = new Set<string>();
       for (const note of notes) for (const f of await this.readNote(note)) noted.add(f);
       if (full) {
-        this.scanDueAt = Date.now() + FULL_SCAN_MS;
+        this.scanDueAt = Date.now() + SCAN_EVERY_MS;
         this.startScanPending = false;
       }
       const count = await this.commitFiles(files, noted, full);
@@ -259,20 +246,19 @@ export class GitJournal {
     const candidates = [...written, ...[...noted].filter((f) => !written.has(f) && !committed.has(f))];
     const records = new Set<string>();
     for (const f of candidates) if (!isTempPath(f) && (await isRegularFile(join(this.paths.root, f)))) records.add(f);
-    const scanStarted = Date.now();
-    const scan = full ? await this.scanBase(scanStarted) : undefined;
-    if (scan) for (const f of await this.uncommittedFiles(parent, scan.changedSince)) records.add(f);
+    const scan = full ? await this.scan(parent) : undefined;
+    for (const f of scan?.files ?? []) records.add(f);
     const config = await configChanges(this.paths.root, CONFIG_PATHS, committed);
     const add = [...records, ...config.changed];
     if (add.length === 0 && config.removed.length === 0) {
-      if (scan) await this.saveScan(scanStarted, scan.deepAt);
+      if (scan?.complete) await saveScanRecord(this.paths, scan.plan, parent);
       return 0;
     }
     const files = [...add, ...config.removed];
     const { title, body } = await describeFiles(this.paths, files);
     // The message goes through stdin, every line reduced to printable single-line text.
     this.branch ??= await git(this.paths, this.config, ['symbolic-ref', '-q', 'HEAD']);
-    await importCommit(this.paths.root, {
+    const head = await importCommit(this.paths.root, {
       branch: this.branch,
       ...(parent ? { parent } : {}),
       message: commitMessage(title, body),
@@ -282,47 +268,25 @@ export class GitJournal {
     });
     this.commitsSinceRefresh++;
     this.lastCommitAt = Date.now();
-    if (scan) await this.saveScan(scanStarted, scan.deepAt);
+    if (scan?.complete) await saveScanRecord(this.paths, scan.plan, head);
     return files.length;
   }
 
   /**
-   * Record files on disk that the commit `parent` lacks, compared one unit at a time (each task
-   * shard, each other record directory) so that neither side is ever held whole in memory: the
-   * listing of 100,000 tasks at once cost more than 100 MB that the process then kept. Only
-   * directories modified since the last scan are read (see FULL_SCAN_MS); git is asked only
-   * about units where a file was found. The walk pauses so intake and the loops keep running.
+   * The safety-net scan (journal-scan.ts). A scan that fails or could not read a directory is
+   * not recorded as done and is tried again a minute later; the commit of what is known goes on.
    */
-  private async uncommittedFiles(parent: string, changedSince: number | undefined): Promise<string[]> {
-    const found: string[] = [];
-    const pause = timeSlicer();
-    for (const unit of await scanUnits(this.paths)) {
-      const files = await filesUnder(this.paths.root, unit, { ...(changedSince !== undefined ? { changedSince } : {}), pause });
-      if (files.length === 0) continue;
-      // Exact paths while they are few (a deep scan of a flat legacy tasks/ would exceed the argument limit).
-      const spec = files.length <= EXACT_PATHS_MAX ? files : [unit];
-      const committed = parent ? parseLsTree(await git(this.paths, this.config, ['--literal-pathspecs', 'ls-tree', '-r', '-z', parent, '--', ...spec])) : new Map<string, string>();
-      for (const f of files) if (!committed.has(f)) found.push(f);
-    }
-    return found;
-  }
-
-  /** The scan record: from when on directories must be read (undefined: all of them, a deep scan). */
-  private async scanBase(now: number): Promise<{ changedSince?: number; since?: number; deepAt: number }> {
-    const text = await readFileSafe(join(this.paths.runtime, SCAN_RECORD));
+  private async scan(parent: string): Promise<{ files: string[]; complete: boolean; plan: ScanPlan } | undefined> {
     try {
-      const saved = JSON.parse(text ?? '') as { since?: unknown; deepAt?: unknown };
-      if (typeof saved.since === 'number' && typeof saved.deepAt === 'number' && saved.since <= now && now - saved.deepAt < DEEP_SCAN_MS) {
-        return { changedSince: saved.since - SCAN_SLACK_MS, since: saved.since, deepAt: saved.deepAt };
-      }
+      const plan = await planScan(this.paths, parent, (ancestor, head) => git(this.paths, this.config, ['merge-base', '--is-ancestor', ancestor, head]).then(() => true, () => false));
+      const listTree = async (commit: string, paths: string[]) => parseLsTree(await git(this.paths, this.config, ['--literal-pathspecs', 'ls-tree', '-r', '-z', commit, '--', ...paths]));
+      const found = await uncommittedFiles(this.paths, parent, plan, listTree);
+      if (!found.complete) this.scanDueAt = Date.now() + FIRST_SCAN_DELAY_MS;
+      return { ...found, plan };
     } catch {
-      // none yet, or unreadable: a deep scan
+      this.scanDueAt = Date.now() + FIRST_SCAN_DELAY_MS;
+      return undefined;
     }
-    return { deepAt: now };
-  }
-
-  private async saveScan(startedAt: number, deepAt: number): Promise<void> {
-    await writeAtomic(join(this.paths.runtime, SCAN_RECORD), JSON.stringify({ since: startedAt, deepAt })).catch(() => undefined);
   }
 
   /**
@@ -355,14 +319,14 @@ export class GitJournal {
   start(intervalMs = this.config.git.commitIntervalMs, onError: (err: unknown, retry: { failures: number; waitMs: number }) => void = () => undefined): void {
     const backoff = new Backoff(Math.max(intervalMs, 250), MAX_BACKOFF_MS);
     // A crashed writer's leftovers are committed by a scan FIRST_SCAN_DELAY_MS after the start, or
-    // FULL_SCAN_MS after the last scan on record if that is later (a restart soon after a scan
+    // SCAN_EVERY_MS after the last scan on record if that is later (a restart soon after a scan
     // does not repeat it), or at stop if this process has not scanned by then. Not at once: a
     // start has its own reads to do.
     this.scanDueAt = Date.now() + FIRST_SCAN_DELAY_MS;
     this.startScanPending = true;
-    void this.scanBase(Date.now()).then((base) => {
-      if (base.since !== undefined && this.scanDueAt !== 0) this.scanDueAt = Math.max(this.scanDueAt, base.since + FULL_SCAN_MS);
-    });
+    void lastScanStart(this.paths).then((since) => {
+      if (since !== undefined && this.scanDueAt !== 0) this.scanDueAt = Math.max(this.scanDueAt, since + SCAN_EVERY_MS);
+    }, () => undefined);
     const tick = async () => {
       let wait = intervalMs;
       try {
@@ -411,16 +375,6 @@ export class GitJournal {
       await this.release();
     }
   }
-}
-
-/**
- * The directories a full scan compares one by one: each task shard, and each other record
- * directory. A workspace made before shards (flat task directories) is compared as one `tasks`.
- */
-async function scanUnits(paths: WorkspacePaths): Promise<string[]> {
-  const entries = (await readdirSafe(paths.tasks)).filter((n) => !n.startsWith('.'));
-  const tasks = entries.every(isTaskShard) ? entries.map((n) => `tasks/${n}`) : ['tasks'];
-  return [...tasks, ...RECORD_DIRS.filter((d) => d !== 'tasks')];
 }
 
 /** A path a journal note may name: relative, inside a record directory, no `..`, no temp part. */

@@ -31,6 +31,10 @@ export interface OpenTaskSource {
   forget(id: string): void;
   /** Whether the task's stream has a record past `seq` on disk (one stat, no read). */
   grewPast(id: string, seq: number): boolean;
+  /** Last seq of a workstream's stream (its state map): a change re-folds its open tasks. */
+  workstreamSeq(name: string): Promise<number>;
+  /** Changes whenever sync renumbered records (same length, other content): '' without sync. */
+  syncGeneration(): string;
   readonly signals: SignalFeed;
 }
 
@@ -54,6 +58,9 @@ export class OpenTaskIndex {
   private unsaved = false;
   private passing?: Promise<TaskView[]>;
   private closed = false;
+  /** What the 30 s check last saw: sync's generation marker and each workstream's last seq. */
+  private generation?: string;
+  private readonly workstreamSeqs = new Map<string, number>();
 
   /** `openRefreshMs`: how often open tasks are checked for unsignalled records (tests shorten it). */
   constructor(private readonly source: OpenTaskSource, private readonly indexPath: string, private readonly openRefreshMs = OPEN_REFRESH_MS) {}
@@ -91,9 +98,13 @@ export class OpenTaskIndex {
       // between its append and its signal) delays a task by this much at most, not until the
       // next full pass. A stat of the next record file, not a re-read: 5,000 open tasks cost ms.
       const pause = timeSlicer();
+      const generation = this.source.syncGeneration();
+      const renumbered = generation !== this.generation;
+      this.generation = generation;
+      const mapChanged = await this.changedWorkstreams();
       for (const [id, view] of this.open) {
         await pause();
-        if (this.source.grewPast(id, view.lastSeq)) this.dirty.add(id);
+        if (renumbered || mapChanged.has(view.workstream) || this.source.grewPast(id, view.lastSeq)) this.dirty.add(id);
       }
       this.lastOpenRefresh = Date.now();
     }
@@ -107,6 +118,17 @@ export class OpenTaskIndex {
     }
     await this.saveIfDue();
     return [...this.open.values()];
+  }
+
+  /** Workstreams of open tasks whose state map grew since the last look (their tasks are re-folded). */
+  private async changedWorkstreams(): Promise<Set<string>> {
+    const changed = new Set<string>();
+    for (const name of new Set([...this.open.values()].map((v) => v.workstream))) {
+      const seq = await this.source.workstreamSeq(name);
+      if (this.workstreamSeqs.has(name) && this.workstreamSeqs.get(name) !== seq) changed.add(name);
+      this.workstreamSeqs.set(name, seq);
+    }
+    return changed;
   }
 
   /** Reads every task not known to be settled at its current seq. */

@@ -50,7 +50,7 @@ export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
 /** Sync's rewrite lock, in the directory of the generation marker (see sync/integrate.ts). */
 export const REWRITE_LOCK = 'rewrite.lock';
 
-function readGeneration(file: string): string {
+export function readGeneration(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch {

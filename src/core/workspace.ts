@@ -11,7 +11,7 @@ import { AUDIT_STREAM, streamOfTask, streamOfWorkstream, WorkspacePaths } from '
 import { AUDIT_SIGNAL, SHARED_SIGNAL, SignalFeed } from './signals.js';
 import { OpenTaskIndex } from './open-tasks.js';
 import type { StreamRecord } from './record.js';
-import { listTaskIds, StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
+import { listTaskIds, readGeneration, StreamStore, type RecordDraft, type StreamState } from './stream-store.js';
 import { workspaceEnv } from './environment.js';
 import { ALWAYS_ACCEPTED, SYNC_GENERATION_FILE, type Acceptance } from './acceptance.js';
 
@@ -200,6 +200,14 @@ export class Workspace {
   forget(id: string): void {
     this.views.delete(streamOfTask(id));
     this.store.forget(streamOfTask(id));
+  }
+
+  async workstreamSeq(name: string): Promise<number> {
+    return isSlug(name) ? (await this.store.read(streamOfWorkstream(name))).lastSeq : 0;
+  }
+
+  syncGeneration(): string {
+    return readGeneration(join(this.paths.runtime, SYNC_GENERATION_FILE));
   }
 
   grewPast(id: string, seq: number): boolean {

@@ -276,10 +276,24 @@ export class IntakeLoop implements Loop {
       if (errno(err) === 'ENOENT' && !(await fs.lstat(path).then(() => true, () => false))) return; // the claim vanished: nothing left to do
       const typed = workspaceFsError(err);
       if (typed) throw typed;
+      if (err instanceof OrchestraError && err.code === 'INVALID_INPUT' && (await this.stillBeingWritten(path))) return;
       if (err instanceof OrchestraError && err.code !== 'INTERNAL' && err.code !== 'GIT_ERROR') return this.reject(path, claimName, name!, err, actor);
       const key = claimKey(claimName);
       await this.countFailure(key, name!, err, () => this.reject(path, claimName, name!, new OrchestraError(describeError(err).code, `gave up after ${MAX_TRIES} tries: ${describeError(err).message}`)));
     }
+  }
+
+  /**
+   * A claimed file that does not parse but changed within settleMs (taken early as whole JSON,
+   * then rewritten in place by its writer) is read again once it has settled, not rejected.
+   */
+  private async stillBeingWritten(path: string): Promise<boolean> {
+    const settleMs = this.env.ws.config.loops.settleMs;
+    const stat = await fs.lstat(path).catch(() => undefined);
+    const age = stat ? Date.now() - stat.mtimeMs : -1;
+    if (!stat?.isFile() || age < 0 || age >= settleMs) return false;
+    if (!this.stopping) setTimeout(() => this.requestScan(), settleMs - age + 5);
+    return true;
   }
 
   /** `by`: who submitted the file, when known (its actor and a retry time go into both records). */

@@ -23,8 +23,15 @@ function sampleProject(dir: string): string {
   writeFileSync(join(repo, 'package.json'), JSON.stringify({ name: 'project', version: '1.0.0', private: true, dependencies: { twice: 'file:vendor/twice-1.0.0.tgz' }, scripts: { test: 'node --test' } }, null, 2));
   writeFileSync(join(repo, 'test', 'twice.test.js'), "const test = require('node:test');\nconst assert = require('node:assert');\ntest('twice', () => assert.strictEqual(require('twice')(2), 4));\n");
   execFileSync('npm', ['install', '--package-lock-only', '--offline', '--no-audit', '--no-fund'], { cwd: repo, ...quiet });
+  // A repository with a commit: the cache keeps only an install of the files the task forked from.
+  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=bench', '-c', 'user.email=bench@localhost', ...args], { cwd: repo, ...quiet }).toString().trim();
+  git('init', '-q');
+  git('add', '-A');
+  git('commit', '-q', '-m', 'sample project');
   return repo;
 }
+
+const headOf = (repo: string) => execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo, ...quiet }).toString().trim();
 
 function copyProject(from: string, to: string): string {
   execFileSync('cp', ['-R', from, to]);
@@ -44,12 +51,12 @@ export const setupSection: Section = {
 
     const first = copyProject(project, join(dir, 'wt1'));
     const t1 = now();
-    const installed = await runSetup(ws, task, project, first, signal);
+    const installed = await runSetup(ws, task, project, first, signal, headOf(first));
     const installMs = now() - t1;
     if (!installed.passed || installed.cached) throw new Error(`setup did not install: ${installed.output.slice(-500)}`);
     const second = copyProject(project, join(dir, 'wt2'));
     const t2 = now();
-    const restored = await runSetup(ws, task, project, second, signal);
+    const restored = await runSetup(ws, task, project, second, signal, headOf(second));
     const restoreMs = now() - t2;
     if (!restored.cached) throw new Error('the second setup did not come from the cache');
     ctx.log(`setup: install ${round(installMs)} ms, restore ${round(restoreMs)} ms`);

@@ -132,6 +132,8 @@ async function delays(ctx: BenchContext): Promise<number[]> {
     for (let i = 0; i < DELAY_SAMPLES; i++) {
       const started = now();
       const { record } = await a.appendTo(AUDIT_STREAM, (s) => s, () => ({ actor: { kind: 'system', name: 'bench' }, events: [{ type: 'bench.ping', data: { i } }] }));
+      // As the CLI does after a write: the running `up` holds the committer lock, so this hands it the file.
+      await a.journal.flush();
       for (;;) {
         const state = await b.readStream(AUDIT_STREAM);
         if (state.records.some((r) => r.id === record!.id)) break;

@@ -10,20 +10,31 @@ import { replayWorkspace } from '../../src/core/replay.js';
 const [mode, root] = process.argv.slice(2);
 if (!mode || !root) throw new Error('usage: replay-child.js <mode> <workspace>');
 
-const STREAM_KINDS = ['tasks', 'workstreams'];
+/**
+ * Every stream's events directory: workstreams/<name>/events and the tasks' (sharded as
+ * tasks/<xx>/<id>/events; a flat tasks/<id> of an older workspace also counts). Listed before the
+ * clock starts matters little: it is a few hundred directory reads.
+ */
+function eventDirs(): string[] {
+  const dirs: string[] = [];
+  for (const name of readdirSync(join(root!, 'workstreams'))) dirs.push(join(root!, 'workstreams', name, 'events'));
+  for (const name of readdirSync(join(root!, 'tasks'))) {
+    const top = join(root!, 'tasks', name);
+    if (/^[0-9a-f]{2}$/.test(name)) for (const id of readdirSync(top)) dirs.push(join(top, id, 'events'));
+    else dirs.push(join(top, 'events'));
+  }
+  return dirs;
+}
 
 /** Reads and JSON.parses every record file, one await at a time (the same I/O pattern as replay), no validation or folding. */
 async function floorAsync(): Promise<Record<string, number>> {
   let files = 0;
   let events = 0;
-  for (const kind of STREAM_KINDS) {
-    for (const stream of await fs.readdir(join(root!, kind))) {
-      const dir = join(root!, kind, stream, 'events');
-      for (const name of (await fs.readdir(dir)).sort()) {
-        const record = JSON.parse(await fs.readFile(join(dir, name), 'utf8')) as { events: unknown[] };
-        files++;
-        events += record.events.length;
-      }
+  for (const dir of eventDirs()) {
+    for (const name of (await fs.readdir(dir)).sort()) {
+      const record = JSON.parse(await fs.readFile(join(dir, name), 'utf8')) as { events: unknown[] };
+      files++;
+      events += record.events.length;
     }
   }
   return { files, events };
@@ -33,14 +44,11 @@ async function floorAsync(): Promise<Record<string, number>> {
 function floorSync(): Record<string, number> {
   let files = 0;
   let events = 0;
-  for (const kind of STREAM_KINDS) {
-    for (const stream of readdirSync(join(root!, kind))) {
-      const dir = join(root!, kind, stream, 'events');
-      for (const name of readdirSync(dir).sort()) {
-        const record = JSON.parse(readFileSync(join(dir, name), 'utf8')) as { events: unknown[] };
-        files++;
-        events += record.events.length;
-      }
+  for (const dir of eventDirs()) {
+    for (const name of readdirSync(dir).sort()) {
+      const record = JSON.parse(readFileSync(join(dir, name), 'utf8')) as { events: unknown[] };
+      files++;
+      events += record.events.length;
     }
   }
   return { files, events };
@@ -48,8 +56,7 @@ function floorSync(): Record<string, number> {
 
 /** Read + parse with 16 streams in flight, each stream's files read together: what the same files cost when reads do not wait on each other. */
 async function floorParallel(): Promise<Record<string, number>> {
-  const dirs: string[] = [];
-  for (const kind of STREAM_KINDS) for (const stream of await fs.readdir(join(root!, kind))) dirs.push(join(root!, kind, stream, 'events'));
+  const dirs = eventDirs();
   let files = 0;
   let events = 0;
   let next = 0;

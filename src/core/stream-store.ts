@@ -181,6 +181,14 @@ export class StreamStore {
     return next;
   }
 
+  /** A stream's first record, read alone and not cached (undefined when missing or unreadable). */
+  readFirst(stream: string): StreamRecord | undefined {
+    const read = readRegularFileSync(join(this.paths.streamDir(stream), recordFileName(1)), this.opts.maxRecordBytes);
+    if (!read.ok) return undefined;
+    const parsed = parseRecord(read.bytes.toString('utf8'), 1);
+    return parsed.ok ? parsed.record : undefined;
+  }
+
   /** Whether a record file after `seq` exists (one stat, nothing read): a cheap "did it grow". */
   hasRecordAfter(stream: string, seq: number): boolean {
     // lstat without throwing: existsSync builds an exception per missing file (~30 µs each).

@@ -13,6 +13,7 @@ import { startPresence } from '../core/presence.js';
 import { ProgressReporter, type ProgressFormat } from './progress.js';
 import { startMonitoring, type Monitoring } from './monitoring.js';
 import { SyncEngine } from '../sync/engine.js';
+import { primeTaskNumbers } from '../core/task-ref.js';
 
 export interface UpOptions {
   only?: string[];
@@ -60,6 +61,7 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   const progress = opts.progress && !logSilenced() ? new ProgressReporter(ws, opts.progress.print, opts.progress.format) : undefined;
   await progress?.begin();
   // The committer commits what this process wrote and what other writers hand over (journal notes).
+  void primeTaskNumbers(ws).catch(() => undefined);
   ws.journal.start(undefined, (err, retry) => log.warn('commit failed', { ...describeError(err), failures: retry.failures, retryInMs: retry.waitMs }));
   // Several machines (spec §20): only when the workspace repo has the sync remote; else undefined.
   const sync = await startSync(ws, log.child('sync'));

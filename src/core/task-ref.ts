@@ -30,6 +30,7 @@ export async function allocateTaskNumber(ws: Workspace): Promise<number> {
   // No hint (a new workspace, or a fresh clone: .orchestra/ is not in git): start above every
   // number the records already hold.
   let n = (Number.isInteger(hint) && hint >= 0 ? hint : await highestRecordedNumber(ws)) + 1;
+  counted.delete(ws); // later allocations go by the hint (or recount, if it vanished)
   for (let tries = 0; tries < MAX_TRIES; tries++, n++) {
     if (await createExclusive(join(dir, String(n)), '', { fsync: ws.config.fsync })) {
       await writeAtomic(join(dir, HINT), String(n)).catch(() => undefined); // a hint only: a stale one costs a retry
@@ -40,12 +41,35 @@ export async function allocateTaskNumber(ws: Workspace): Promise<number> {
 }
 
 /**
+ * For a process that will create tasks (`up`): counts the recorded numbers now, in the
+ * background, when there is no hint yet (a fresh clone), so the first task does not wait for it.
+ */
+export async function primeTaskNumbers(ws: Workspace): Promise<void> {
+  const dir = numbersDir(ws);
+  if ((await readFileSafe(join(dir, HINT)).catch(() => undefined)) !== undefined) return;
+  await highestRecordedNumber(ws);
+}
+
+/** One count per workspace object at a time: the priming and a first allocation share it (for a minute: records keep arriving). */
+const counted = new WeakMap<Workspace, { count: Promise<number>; at: number }>();
+const COUNT_FRESH_MS = 60_000;
+
+function highestRecordedNumber(ws: Workspace): Promise<number> {
+  const known = counted.get(ws);
+  if (known && Date.now() - known.at < COUNT_FRESH_MS) return known.count;
+  const count = countRecordedNumbers(ws);
+  counted.set(ws, { count, at: Date.now() });
+  count.catch(() => counted.delete(ws));
+  return count;
+}
+
+/**
  * The highest number the records hold. Each task's number is in its first record (task.created):
  * one small read per task, nothing folded or cached, pausing for the other loops. Paid once per
  * copy of the workspace (a fresh clone has no hint): folding every task here held intake up for
  * 13 s at 100,000 tasks and kept every stream in memory.
  */
-async function highestRecordedNumber(ws: Workspace): Promise<number> {
+async function countRecordedNumbers(ws: Workspace): Promise<number> {
   let max = 0;
   const pause = timeSlicer();
   for (const id of await ws.taskIds()) {

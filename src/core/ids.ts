@@ -1,6 +1,21 @@
+import { randomFillSync } from 'node:crypto';
 import { monotonicFactory } from 'ulid';
 
-const nextUlid = monotonicFactory();
+/**
+ * The ULIDs' random part from a pooled CSPRNG: ulid's default asks WebCrypto for one byte per
+ * character (16 calls per id), which was 5% of intake's CPU. Same source, 4 KiB at a time.
+ */
+const pool = Buffer.alloc(4096);
+let next = pool.length;
+function pooledRandom(): number {
+  if (next >= pool.length) {
+    randomFillSync(pool);
+    next = 0;
+  }
+  return pool[next++]! / 256;
+}
+
+const nextUlid = monotonicFactory(pooledRandom);
 
 /** Monotonic within this process, so ids created in one burst sort in creation order. */
 export function newId(): string {

@@ -23,15 +23,31 @@ const numbersDir = (ws: Workspace) => join(ws.paths.runtime, 'task-numbers');
 const HINT = 'last';
 const MAX_TRIES = 10_000;
 
+/**
+ * The next number this process will try, per workspace: parallel allocations of one process
+ * (intake takes 8 files at once) each reserve a different candidate synchronously instead of all
+ * trying the hint's number, where every failed try costs an fsynced file. Other processes are
+ * still kept apart by the exclusive creation.
+ */
+const nextCandidate = new WeakMap<Workspace, number>();
+
+/** Takes `n` or the next candidate above what this process already tried, and reserves it. */
+function reserve(ws: Workspace, n: number): number {
+  const taken = Math.max(n, nextCandidate.get(ws) ?? 0);
+  nextCandidate.set(ws, taken + 1);
+  return taken;
+}
+
 /** Claims the next free task number of the workspace. */
 export async function allocateTaskNumber(ws: Workspace): Promise<number> {
   const dir = numbersDir(ws);
   const hint = Number((await readFileSafe(join(dir, HINT)))?.trim());
   // No hint (a new workspace, or a fresh clone: .orchestra/ is not in git): start above every
   // number the records already hold.
-  let n = (Number.isInteger(hint) && hint >= 0 ? hint : await highestRecordedNumber(ws)) + 1;
+  const base = (Number.isInteger(hint) && hint >= 0 ? hint : await highestRecordedNumber(ws)) + 1;
   counted.delete(ws); // later allocations go by the hint (or recount, if it vanished)
-  for (let tries = 0; tries < MAX_TRIES; tries++, n++) {
+  let n = reserve(ws, base);
+  for (let tries = 0; tries < MAX_TRIES; tries++, n = reserve(ws, n + 1)) {
     if (await createExclusive(join(dir, String(n)), '', { fsync: ws.config.fsync })) {
       await writeAtomic(join(dir, HINT), String(n)).catch(() => undefined); // a hint only: a stale one costs a retry
       return n;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { archiveTask, commentTask, createTask, moveTask } from '../src/core/ops/tasks.js';
 import { OpenTaskIndex } from '../src/core/open-tasks.js';
 import { streamOfTask } from '../src/core/paths.js';
+import { StreamStore } from '../src/core/stream-store.js';
 import { verifyWorkspace } from '../src/core/verify.js';
 import { Workspace } from '../src/core/workspace.js';
 import { makeWorkspace, testActor, waitFor } from './support/core-workspace.js';
@@ -102,4 +103,25 @@ test('open tasks: a record appended without a signal (writer killed before signa
   const state = await other.store.read(streamOfTask(task.id));
   await other.store.append(streamOfTask(task.id), state.lastSeq, { actor: testActor, events: [{ type: 'task.moved', data: { from: 'pending', to: 'in_progress' } }] });
   assert.equal((await index.views()).find((v) => v.id === task.id)?.state, 'in_progress', 'the next pass checks the open task and re-reads it');
+});
+
+test('open tasks: a settled task that got a record without a signal is read again by the next process', async (t) => {
+  const ws = await makeWorkspace(t);
+  const { settled } = await seed(ws);
+  const first = ws.openTasks();
+  await first.views(); // writes the settled index
+  first.close();
+  const done = settled[0]!;
+  await waitFor(`signal of ${done}`, async () => readFileSync(join(ws.paths.signals, done), 'utf8') === String((await ws.task(done)).lastSeq) || undefined);
+  // A record appended straight to the store (no signal), as by a writer killed before signalling.
+  const bare = new StreamStore(ws.paths, { fsync: false, maxRecordBytes: 1 << 20 }); // no signal, no journal
+  const state = await bare.read(streamOfTask(done));
+  await bare.append(streamOfTask(done), state.lastSeq, { actor: testActor, events: [{ type: 'task.commented', data: { text: 'late' } }] });
+  const fresh = await Workspace.open(ws.paths.root);
+  const reads = countReads(fresh);
+  const handle = fresh.openTasks();
+  t.after(() => handle.close());
+  await handle.views();
+  assert.ok(reads.get(done), 'the index entry is not trusted past a record on disk: the task is read');
+  for (const id of settled.slice(1)) assert.equal(reads.get(id), undefined, `settled task ${id} with no new record is still skipped`);
 });

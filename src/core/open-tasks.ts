@@ -140,7 +140,9 @@ export class OpenTaskIndex {
     for (const id of await this.source.taskIds()) {
       await pause();
       const seq = saved.get(id);
-      if (seq !== undefined && seq === this.source.signals.lastSeq(id)) {
+      // Trusted only while the signal agrees and no later record file exists (a writer killed
+      // between its append and its signal would otherwise leave the task settled for good).
+      if (seq !== undefined && seq === this.source.signals.lastSeq(id) && !this.source.grewPast(id, seq)) {
         this.settled.set(id, seq);
         this.open.delete(id);
       } else this.dirty.add(id);

@@ -29,6 +29,12 @@ export function isUlid(value: string): boolean {
   return ULID.test(value);
 }
 
+/** A name that can be a task id on disk (a task directory, a signal file): ULIDs and older ids alike. */
+const TASK_NAME = /^[0-9A-Za-z]{1,64}$/;
+export function isTaskName(value: string): boolean {
+  return TASK_NAME.test(value);
+}
+
 /** Workstream names, trigger ids, agent names: safe as a path segment and in a shell. */
 const SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export function isSlug(value: string): boolean {

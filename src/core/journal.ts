@@ -242,7 +242,7 @@ export class GitJournal {
     const parent = await git(this.paths, this.config, ['rev-parse', '-q', '--verify', 'HEAD']).catch(() => '');
     // Exact paths for the noted files; the full scan goes one shard at a time (below). Config is small.
     const lookAt = [...CONFIG_PATHS, ...[...noted].filter((f) => !written.has(f))];
-    const committed = parent ? parseLsTree(await git(this.paths, this.config, ['--literal-pathspecs', 'ls-tree', '-r', '-z', parent, '--', ...lookAt])) : new Map<string, string>();
+    const committed = parent ? await this.listTree(parent, lookAt) : new Map<string, string>();
     const candidates = [...written, ...[...noted].filter((f) => !written.has(f) && !committed.has(f))];
     const records = new Set<string>();
     for (const f of candidates) if (!isTempPath(f) && (await isRegularFile(join(this.paths.root, f)))) records.add(f);
@@ -250,12 +250,16 @@ export class GitJournal {
     for (const f of scan?.files ?? []) records.add(f);
     const config = await configChanges(this.paths.root, CONFIG_PATHS, committed);
     const add = [...records, ...config.changed];
-    if (add.length === 0 && config.removed.length === 0) {
-      if (scan?.complete) await saveScanRecord(this.paths, scan.plan, parent);
-      return 0;
-    }
     const files = [...add, ...config.removed];
-    const { title, body } = await describeFiles(this.paths, files);
+    // The commit that holds everything found: a new one, or the parent when nothing was missing.
+    const head = files.length ? await this.commit(parent, add, config.removed) : parent;
+    if (scan?.complete) await saveScanRecord(this.paths, scan.plan, head);
+    return files.length;
+  }
+
+  /** One commit of `add` and `remove` on top of `parent` (see git-import.ts); returns its id. */
+  private async commit(parent: string, add: string[], remove: string[]): Promise<string> {
+    const { title, body } = await describeFiles(this.paths, [...add, ...remove]);
     // The message goes through stdin, every line reduced to printable single-line text.
     this.branch ??= await git(this.paths, this.config, ['symbolic-ref', '-q', 'HEAD']);
     const head = await importCommit(this.paths.root, {
@@ -264,12 +268,16 @@ export class GitJournal {
       message: commitMessage(title, body),
       committer: this.config.git.author,
       add,
-      remove: config.removed,
+      remove,
     });
     this.commitsSinceRefresh++;
     this.lastCommitAt = Date.now();
-    if (scan?.complete) await saveScanRecord(this.paths, scan.plan, head);
-    return files.length;
+    return head;
+  }
+
+  /** The blobs of `commit` at exactly these paths (or under these directories). */
+  private async listTree(commit: string, paths: string[]): Promise<Map<string, string>> {
+    return parseLsTree(await git(this.paths, this.config, ['--literal-pathspecs', 'ls-tree', '-r', '-z', commit, '--', ...paths]));
   }
 
   /**
@@ -279,8 +287,7 @@ export class GitJournal {
   private async scan(parent: string): Promise<{ files: string[]; complete: boolean; plan: ScanPlan } | undefined> {
     try {
       const plan = await planScan(this.paths, parent, (ancestor, head) => git(this.paths, this.config, ['merge-base', '--is-ancestor', ancestor, head]).then(() => true, () => false));
-      const listTree = async (commit: string, paths: string[]) => parseLsTree(await git(this.paths, this.config, ['--literal-pathspecs', 'ls-tree', '-r', '-z', commit, '--', ...paths]));
-      const found = await uncommittedFiles(this.paths, parent, plan, listTree);
+      const found = await uncommittedFiles(this.paths, parent, plan, (commit, paths) => this.listTree(commit, paths));
       if (!found.complete) this.scanDueAt = Date.now() + FIRST_SCAN_DELAY_MS;
       return { ...found, plan };
     } catch {

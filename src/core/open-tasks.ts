@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { readFileSafe, writeAtomic } from './fsutil.js';
+import { isTaskName } from './ids.js';
 import type { TaskView } from './model/task.js';
 import type { SignalFeed, Subscription } from './signals.js';
-import { timeSlicer } from './time-slice.js';
+import { timeSlicer, type Pause } from './time-slice.js';
 
 /**
  * The tasks a loop might still act on, kept current without re-reading every task: what makes a
@@ -91,33 +92,37 @@ export class OpenTaskIndex {
   }
 
   private async pass(): Promise<TaskView[]> {
-    if (this.closed) for (const id of await this.source.taskIds()) this.dirty.add(id);
-    else if (!this.subscription || Date.now() - this.lastFullPass > FULL_PASS_MS) await this.fullPass();
-    else if (Date.now() - this.lastOpenRefresh >= this.openRefreshMs) {
-      // Open tasks are checked now and then even without a signal: a lost hint (a writer killed
-      // between its append and its signal) delays a task by this much at most, not until the
-      // next full pass. A stat of the next record file, not a re-read: 5,000 open tasks cost ms.
-      const pause = timeSlicer();
-      const generation = this.source.syncGeneration();
-      const renumbered = generation !== this.generation;
-      this.generation = generation;
-      const mapChanged = await this.changedWorkstreams();
-      for (const [id, view] of this.open) {
-        await pause();
-        if (renumbered || mapChanged.has(view.workstream) || this.source.grewPast(id, view.lastSeq)) this.dirty.add(id);
-      }
-      this.lastOpenRefresh = Date.now();
-    }
-    const ids = [...this.dirty];
-    this.dirty.clear();
     // Reads are synchronous underneath: the pauses let intake and the other loops run in between.
     const pause = timeSlicer();
+    if (this.closed) for (const id of await this.source.taskIds()) this.dirty.add(id);
+    else if (!this.subscription || Date.now() - this.lastFullPass > FULL_PASS_MS) await this.fullPass(pause);
+    else if (Date.now() - this.lastOpenRefresh >= this.openRefreshMs) await this.checkOpen(pause);
+    const ids = [...this.dirty];
+    this.dirty.clear();
     for (const id of ids) {
       await pause();
       await this.classify(id);
     }
     await this.saveIfDue();
     return [...this.open.values()];
+  }
+
+  /**
+   * Open tasks are checked now and then even without a signal: a lost hint (a writer killed
+   * between its append and its signal) delays a task by this much at most, not until the next
+   * full pass. A stat of the next record file, not a re-read: 5,000 open tasks cost ms. A sync
+   * renumbering or a changed state map re-folds them all.
+   */
+  private async checkOpen(pause: Pause): Promise<void> {
+    const generation = this.source.syncGeneration();
+    const renumbered = this.generation !== undefined && generation !== this.generation;
+    this.generation = generation;
+    const mapChanged = await this.changedWorkstreams();
+    for (const [id, view] of this.open) {
+      await pause();
+      if (renumbered || mapChanged.has(view.workstream) || this.source.grewPast(id, view.lastSeq)) this.dirty.add(id);
+    }
+    this.lastOpenRefresh = Date.now();
   }
 
   /** Workstreams of open tasks whose state map grew since the last look (their tasks are re-folded). */
@@ -132,11 +137,11 @@ export class OpenTaskIndex {
   }
 
   /** Reads every task not known to be settled at its current seq. */
-  private async fullPass(): Promise<void> {
-    this.subscription ??= await this.source.signals.subscribe((id) => { if (/^[0-9A-Za-z]{1,64}$/.test(id)) this.dirty.add(id); }, { fromNow: true });
+  private async fullPass(pause: Pause): Promise<void> {
+    this.subscription ??= await this.source.signals.subscribe((id) => { if (isTaskName(id)) this.dirty.add(id); }, { fromNow: true });
     const saved = this.settled.size ? this.settled : await this.load();
     this.lastFullPass = Date.now();
-    const pause = timeSlicer();
+    this.generation = this.source.syncGeneration();
     for (const id of await this.source.taskIds()) {
       await pause();
       const seq = saved.get(id);

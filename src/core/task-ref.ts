@@ -41,10 +41,9 @@ function reserve(ws: Workspace, n: number): number {
 /** Claims the next free task number of the workspace. */
 export async function allocateTaskNumber(ws: Workspace): Promise<number> {
   const dir = numbersDir(ws);
-  const hint = Number((await readFileSafe(join(dir, HINT)))?.trim());
   // No hint (a new workspace, or a fresh clone: .orchestra/ is not in git): start above every
   // number the records already hold.
-  const base = (Number.isInteger(hint) && hint >= 0 ? hint : await highestRecordedNumber(ws)) + 1;
+  const base = ((await readHint(ws)) ?? (await highestRecordedNumber(ws))) + 1;
   counted.delete(ws); // later allocations go by the hint (or recount, if it vanished)
   let n = reserve(ws, base);
   for (let tries = 0; tries < MAX_TRIES; tries++, n = reserve(ws, n + 1)) {
@@ -61,9 +60,13 @@ export async function allocateTaskNumber(ws: Workspace): Promise<number> {
  * background, when there is no hint yet (a fresh clone), so the first task does not wait for it.
  */
 export async function primeTaskNumbers(ws: Workspace): Promise<void> {
-  const dir = numbersDir(ws);
-  if ((await readFileSafe(join(dir, HINT)).catch(() => undefined)) !== undefined) return;
-  await highestRecordedNumber(ws);
+  if ((await readHint(ws).catch(() => undefined)) === undefined) await highestRecordedNumber(ws);
+}
+
+/** The last number this copy claimed, if it has one on file. */
+async function readHint(ws: Workspace): Promise<number | undefined> {
+  const hint = Number((await readFileSafe(join(numbersDir(ws), HINT)))?.trim());
+  return Number.isInteger(hint) && hint >= 0 ? hint : undefined;
 }
 
 /** One count per workspace object at a time: the priming and a first allocation share it (for a minute: records keep arriving). */

@@ -3,7 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import { loadConfig, writeDefaultConfig, type Config } from './config.js';
 import { OrchestraError } from './errors.js';
 import { createExclusive, exists, readdirSafe } from './fsutil.js';
-import { isSlug } from './ids.js';
+import { isSlug, isTaskName } from './ids.js';
 import { git, GitJournal } from './journal.js';
 import { foldTask, workstreamOfTask, type TaskView, type TransitionCheck } from './model/task.js';
 import { foldWorkstream, transitionCheck, type WorkstreamView } from './model/workstream.js';
@@ -109,7 +109,7 @@ export class Workspace {
   }
 
   async findTask(id: string, scan?: Map<string, StreamState>): Promise<TaskView | undefined> {
-    if (!/^[0-9A-Za-z]{1,64}$/.test(id)) return undefined;
+    if (!isTaskName(id)) return undefined;
     const state = await this.store.read(streamOfTask(id));
     return this.foldTaskState(state, await this.transitionsOf(state, scan));
   }
@@ -211,7 +211,7 @@ export class Workspace {
   }
 
   grewPast(id: string, seq: number): boolean {
-    return /^[0-9A-Za-z]{1,64}$/.test(id) && this.store.hasRecordAfter(streamOfTask(id), seq);
+    return isTaskName(id) && this.store.hasRecordAfter(streamOfTask(id), seq);
   }
 
   async findWorkstream(name: string): Promise<WorkstreamView | undefined> {

@@ -13,6 +13,7 @@ import { parseDevEvent } from '../dev-events.js';
 import '../dev-fold.js';
 import { refusalOf, SECRET_READ, type Refusal } from './refusals.js';
 import { timeSlicer } from '../../core/time-slice.js';
+import { isTaskName } from '../../core/ids.js';
 
 /**
  * The one read-side picture of the workspace's health: which `orchestra up` processes heartbeat
@@ -84,7 +85,6 @@ const TOTAL_TTL_MS = 10_000;
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const startOfDay = (ms: number) => Date.parse(`${dayOf(ms)}T00:00:00.000Z`);
 const label = (value: unknown) => (typeof value === 'string' && /^[\x21-\x7e]{1,80}$/.test(value) ? value : 'unknown');
-const TASK_ID = /^[0-9A-Za-z]{1,64}$/;
 
 export class HealthMonitor {
   /** Seq folded so far per stream (task id, or AUDIT_SIGNAL). */
@@ -161,7 +161,7 @@ export class HealthMonitor {
     const names = [...this.dirty];
     this.dirty.clear();
     for (const name of names) {
-      if (name === AUDIT_SIGNAL || !TASK_ID.test(name)) continue;
+      if (name === AUDIT_SIGNAL || !isTaskName(name)) continue;
       if (!this.seen.has(name)) this.total = undefined; // perhaps a new task: count them again
       await this.foldTask(name, true);
     }
@@ -184,7 +184,7 @@ export class HealthMonitor {
     const pause = timeSlicer();
     for (const name of names) {
       await pause();
-      if (!TASK_ID.test(name)) continue;
+      if (!isTaskName(name)) continue;
       const st = statSync(join(this.ws.paths.signals, name), { throwIfNoEntry: false });
       if (st && st.mtimeMs >= from) recent.push({ name, mtime: st.mtimeMs });
     }

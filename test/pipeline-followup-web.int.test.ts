@@ -9,22 +9,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loopActor } from '../src/core/actor.js';
 import { createLogger } from '../src/core/log.js';
-import type { StoredEvent } from '../src/core/record.js';
 import { IntakeLoop } from '../src/loops/intake.js';
 import { runCommand } from '../src/pipeline/run-command.js';
-import { append, http, login, newDevTask, proposePlan, startFixture, waitFor } from './support/web-harness.js';
-
-const moved = (from: string, to: string): StoredEvent => ({ type: 'task.moved', data: { from, to } });
+import { completedDevTask, http, login, proposePlan, startFixture, waitFor } from './support/web-harness.js';
 
 test('web: a completed task takes a follow-up (CSRF-checked); intake starts round 2 and the page says so', async (t) => {
   const f = await startFixture();
   t.after(() => f.close());
-  const id = await newDevTask(f.ws, 'Fix the cart');
-  await proposePlan(f.ws, id, 1, '# Plan v1\n');
-  await append(f.ws, id, [{ type: 'plan.approved', data: { version: 1 } }, moved('planned', 'approved')]);
-  await append(f.ws, id, [{ type: 'exec.started', data: { worktree: '/tmp/wt', branch: `task/${id}`, base: 'main', baseCommit: 'a'.repeat(40), planVersion: 1 } }, moved('approved', 'executing')]);
-  await append(f.ws, id, [{ type: 'exec.finished', data: { summary: 'fixed' } }, moved('executing', 'publishing')]);
-  await append(f.ws, id, [{ type: 'git.pushed', data: { remote: '/r.git', branch: `task/${id}`, sha: 'b'.repeat(40), link: '/r.git#x' } }, moved('publishing', 'completed')]);
+  const id = await completedDevTask(f.ws, 'Fix the cart');
 
   const { cookie, csrf } = await login(f.web);
   const self = f.web.url.replace(/\/$/, '');

@@ -69,6 +69,19 @@ export async function proposePlan(ws: Workspace, id: string, version: number, ma
   ]);
 }
 
+const moved = (from: string, to: string): StoredEvent => ({ type: 'task.moved', data: { from, to } });
+
+/** A dev task taken through round 1 as the loops would record it: plan v1 approved, executed, pushed, completed. */
+export async function completedDevTask(ws: Workspace, title: string): Promise<string> {
+  const id = await newDevTask(ws, title);
+  await proposePlan(ws, id, 1, '# Plan v1\n');
+  await append(ws, id, [{ type: 'plan.approved', data: { version: 1 } }, moved('planned', 'approved')]);
+  await append(ws, id, [{ type: 'exec.started', data: { worktree: '/tmp/wt', branch: `task/${id}`, base: 'main', baseCommit: 'a'.repeat(40), planVersion: 1 } }, moved('approved', 'executing')]);
+  await append(ws, id, [{ type: 'exec.finished', data: { summary: 'fixed' } }, moved('executing', 'publishing')]);
+  await append(ws, id, [{ type: 'git.pushed', data: { remote: '/r.git', branch: `task/${id}`, sha: 'b'.repeat(40), link: '/r.git#x' } }, moved('publishing', 'completed')]);
+  return id;
+}
+
 export interface Reply { status: number; headers: IncomingHttpHeaders; body: string }
 
 /** One HTTP request with full control of headers (fetch forbids Host, Origin, Cookie). */

@@ -247,6 +247,12 @@ export async function prepareWorktree(opts: {
     return { path: realpathSync(path), branch, base: baseBranch, baseCommit, created };
   };
 
+  // A `worktree add` killed before our record was written: registered in the mirror but never
+  // used (an execution starts only after the record), so it is removed and made again.
+  if (existsSync(path) && !worktreeRecord(path) && hasRegistration(repoPath, path)) {
+    await rm(path, { recursive: true, force: true });
+    await git(repoPath, ['worktree', 'prune']);
+  }
   if (existsSync(path) && !isEmptyDir(path)) {
     const wt = await inspectWorktree(repoPath, path);
     if (!wt) {

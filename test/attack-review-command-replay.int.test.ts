@@ -14,7 +14,8 @@ import { loopActor, type Actor } from '../src/core/actor.js';
 import { createLogger } from '../src/core/log.js';
 import { createTask } from '../src/core/ops/tasks.js';
 import { IntakeLoop } from '../src/loops/intake.js';
-import { checkNewTask, runCommand } from '../src/pipeline/run-command.js';
+import { checkNewTask } from '../src/pipeline/new-task-check.js';
+import { runCommand } from '../src/pipeline/run-command.js';
 import { makeWorkspace, testActor, waitFor } from './support/core-workspace.js';
 
 const victim: Actor = { kind: 'adapter', name: 'telegram', user: '4343' };

@@ -14,7 +14,8 @@ import { createLogger } from '../src/core/log.js';
 import type { Workspace } from '../src/core/workspace.js';
 import { IntakeLoop } from '../src/loops/intake.js';
 import { admit } from '../src/pipeline/rate-limit.js';
-import { checkNewTask, runCommand } from '../src/pipeline/run-command.js';
+import { checkNewTask } from '../src/pipeline/new-task-check.js';
+import { runCommand } from '../src/pipeline/run-command.js';
 import { makeWorkspace, waitFor } from './support/core-workspace.js';
 
 const victim: Actor = { kind: 'adapter', name: 'telegram', user: '4242' };

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkNewTask } from '../src/pipeline/run-command.js';
+import { checkNewTask } from '../src/pipeline/new-task-check.js';
 import { makeWorkspace } from './support/core-workspace.js';
 
 const telegramUser = { kind: 'adapter' as const, name: 'telegram', user: '4242' };

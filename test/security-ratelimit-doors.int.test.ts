@@ -11,7 +11,8 @@ import { loopActor } from '../src/core/actor.js';
 import { createLogger } from '../src/core/log.js';
 import { Workspace } from '../src/core/workspace.js';
 import { IntakeLoop } from '../src/loops/intake.js';
-import { checkNewTask, runCommand } from '../src/pipeline/run-command.js';
+import { checkNewTask } from '../src/pipeline/new-task-check.js';
+import { runCommand } from '../src/pipeline/run-command.js';
 import { telegramWorkspace } from './support/telegram-workspace.js';
 import { http, login, startFixture, waitFor } from './support/web-harness.js';
 

@@ -22,7 +22,8 @@ import { Workspace } from '../src/core/workspace.js';
 import { IntakeLoop } from '../src/loops/intake.js';
 import { devEvent } from '../src/pipeline/dev-events.js';
 import { admit } from '../src/pipeline/rate-limit.js';
-import { checkNewTask, runCommand } from '../src/pipeline/run-command.js';
+import { checkNewTask } from '../src/pipeline/new-task-check.js';
+import { runCommand } from '../src/pipeline/run-command.js';
 import { runCli } from './support/cli-run.js';
 import { eventsOf, gitOut, makeWorkspace, testActor, waitFor } from './support/core-workspace.js';
 

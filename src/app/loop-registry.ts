@@ -8,7 +8,8 @@ export type LoopName = (typeof LOOP_NAMES)[number];
 export async function createLoop(name: LoopName, env: LoopEnv): Promise<Loop> {
   switch (name) {
     case 'intake': {
-      const { checkNewTask, runCommand } = await import('../pipeline/run-command.js');
+      const { runCommand } = await import('../pipeline/run-command.js');
+      const { checkNewTask } = await import('../pipeline/new-task-check.js');
       return new (await import('../loops/intake.js')).IntakeLoop(env, runCommand, checkNewTask);
     }
     case 'triggers': {

@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { OrchestraError } from './errors.js';
+import { runGit } from './git-run.js';
 
 /**
  * Writes one workspace commit through a single `git fast-import`: the listed files' bytes as
@@ -27,21 +25,10 @@ export interface ImportedCommit {
 
 /** Returns the new commit's id. */
 export async function importCommit(root: string, commit: ImportedCommit): Promise<string> {
-  const child = spawn('git', ['fast-import', '--quiet', '--done'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout.on('data', (b: Buffer) => out.push(b));
-  child.stderr.on('data', (b: Buffer) => err.push(b));
-  const exited = new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve(code ?? 1));
-  });
-  // pipeline() ends stdin, and fails (instead of waiting for a drain that never comes) when git dies early.
-  const fed = pipeline(Readable.from(importStream(commit, root)), child.stdin).catch((e: unknown) => e);
-  const [code, feedError] = await Promise.all([exited, fed]);
-  const sha = Buffer.concat(out).toString('utf8').trim();
-  if (code !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) {
-    const why = Buffer.concat(err).toString('utf8').trim().slice(0, 500) || (feedError instanceof Error ? feedError.message : `exit ${code}`);
+  const run = await runGit(['fast-import', '--quiet', '--done'], { cwd: root, input: importStream(commit, root) });
+  const sha = run.stdout.trim();
+  if (run.code !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) {
+    const why = run.stderr.trim().slice(0, 500) || (run.feedError instanceof Error ? run.feedError.message : `exit ${run.code}`);
     throw new OrchestraError('GIT_ERROR', `git fast-import failed in the workspace: ${why}`);
   }
   return sha;

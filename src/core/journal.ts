@@ -8,6 +8,7 @@ import { OrchestraError } from './errors.js';
 import { configChanges, parseLsTree } from './commit-scope.js';
 import { createExclusive, readdirSafe, readFileSafe, TEMP_PREFIX, writeAtomic } from './fsutil.js';
 import { importCommit } from './git-import.js';
+import { runGit } from './git-run.js';
 import { newId } from './ids.js';
 import { pidAlive } from './presence.js';
 import { CONFIG_PATHS, RECORD_DIRS, type WorkspacePaths } from './paths.js';
@@ -26,19 +27,12 @@ const CHEAP_INDEX_BYTES = 1024 * 1024;
 
 /** Runs git in the workspace repo with a fixed identity so it works on machines without git config. */
 export async function git(paths: WorkspacePaths, config: Config, args: string[], input?: string, env?: Record<string, string>) {
-  // Loaded on first use: read-only commands never run git, and execa costs ~60 ms to import.
-  const { execa } = await import('execa');
-  const result = await execa('git', ['-c', `user.name=${config.git.author.name}`, '-c', `user.email=${config.git.author.email}`, '-c', 'commit.gpgsign=false', ...args], {
-    cwd: paths.root,
-    input,
-    ...(env ? { env } : {}),
-    reject: false,
-    stripFinalNewline: true,
-  });
-  if (result.exitCode !== 0) {
-    throw new OrchestraError('GIT_ERROR', `git ${args[0]} failed in the workspace: ${String(result.stderr || result.stdout).trim().slice(0, 500)}`);
+  const identity = ['-c', `user.name=${config.git.author.name}`, '-c', `user.email=${config.git.author.email}`, '-c', 'commit.gpgsign=false'];
+  const run = await runGit([...identity, ...args], { cwd: paths.root, ...(input !== undefined ? { input } : {}), ...(env ? { env: { ...process.env, ...env } } : {}) });
+  if (run.code !== 0) {
+    throw new OrchestraError('GIT_ERROR', `git ${args[0]} failed in the workspace: ${(run.stderr || run.stdout).trim().slice(0, 500)}`);
   }
-  return String(result.stdout);
+  return run.stdout.replace(/\n$/, '');
 }
 
 /**

@@ -3,26 +3,8 @@ import type { Command } from '../core/inbox-format.js';
 import type { TaskView } from '../core/model/task.js';
 import { archiveTask, commentTask, moveTask } from '../core/ops/tasks.js';
 import type { Workspace } from '../core/workspace.js';
-import { checkTaskCommands } from '../core/security-profiles.js';
 import { abortTask, approvePlan, givePlanFeedback, retryTask } from './commands.js';
-import { DEV_WORKSTREAM } from './dev-workstream.js';
 import { admit } from './rate-limit.js';
-import { checkRepoSpec } from './target.js';
-
-/**
- * The check of a new task from any door: the actor's rate limits first (cheap, and it counts the
- * submission whatever a later check says); then for the dev workstream its repository must
- * resolve, and an actor config does not trust may name only `test`/`setup` commands its profiles
- * allow (COMMAND_NOT_ALLOWED, naming the rule, before anything is recorded or run).
- */
-export async function checkNewTask(ws: Workspace, task: { id?: string; workstream?: string; fields?: Record<string, unknown> }, actor: Actor, cause?: string): Promise<void> {
-  await admit(ws, actor, { kind: 'task', ...(task.id ? { taskId: task.id } : {}), ...(cause ? { cause } : {}) });
-  const workstream = task.workstream ?? ws.config.defaultWorkstream;
-  if (workstream !== DEV_WORKSTREAM) return;
-  checkTaskCommands(ws.config, task.fields, actor);
-  const repo = task.fields?.repo;
-  if (typeof repo === 'string' && repo.trim()) await checkRepoSpec(ws, repo, actor);
-}
 
 /**
  * Carries out one command, whichever door it came through (inbox file, CLI, adapter). The intake

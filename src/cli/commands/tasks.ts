@@ -43,7 +43,7 @@ export function register(program: Command, ctx: CliContext): void {
       }
       for (const key of ['repo', 'base', 'test'] as const) if (opts[key]) fields[key] = opts[key];
       const actor = cliActor();
-      const { checkNewTask } = await import('../../pipeline/run-command.js');
+      const { checkNewTask } = await import('../../pipeline/new-task-check.js');
       await checkNewTask(ws, { workstream: opts.workstream, fields }, actor);
       const view = await createTask(ws, { title, description: opts.description, workstream: opts.workstream, tags: opts.tag ?? [], fields }, { actor });
       o.ok(view, view.id); // the id alone: scripts take it with $(orchestra task new ...); the number is in --json and task list

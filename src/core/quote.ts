@@ -15,13 +15,25 @@ export function shellQuote(value: string): string {
 }
 
 /**
+ * Globs come from config and fixed lists and are tested per log line and per variable: compiled
+ * once. The RegExps have no `g` flag, so `test` keeps no state and they can be shared.
+ */
+const compiledGlobs = new Map<string, RegExp>();
+const MAX_COMPILED_GLOBS = 512;
+
+/**
  * A `*` glob as an anchored, case-insensitive RegExp: `*` matches within one path segment,
  * `**` across segments, nothing else is special. Used for branch patterns and variable names.
  */
 export function globToRegExp(glob: string): RegExp {
+  let re = compiledGlobs.get(glob);
+  if (re) return re;
   const body = glob
     .split('**')
     .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('[^/]*'))
     .join('.*');
-  return new RegExp(`^${body}$`, 'i');
+  re = new RegExp(`^${body}$`, 'i');
+  if (compiledGlobs.size >= MAX_COMPILED_GLOBS) compiledGlobs.clear();
+  compiledGlobs.set(glob, re);
+  return re;
 }

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { closeSync, fstatSync, openSync, promises as fs, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readdirSafe } from './fsutil.js';
@@ -48,14 +48,17 @@ export class SignalLog {
   async append(name: string, seq: number): Promise<void> {
     try {
       await (this.ready ??= fs.mkdir(this.dir, { recursive: true }).then(() => undefined));
-      const handle = await fs.open(join(this.dir, CURRENT), 'a');
+      // Synchronous: one append of a short line, done once per record by every writer (the async
+      // open/write/stat/close cost more than the work itself). Rotation stays async.
+      const fd = openSync(join(this.dir, CURRENT), 'a');
+      let st: { size: number; ino: number; birthtimeMs: number };
       try {
-        await handle.write(`${name} ${seq}\n`);
-        const st = await handle.stat();
-        if (st.size >= this.rotateBytes) await this.rotate(identity(st));
+        writeSync(fd, `${name} ${seq}\n`);
+        st = fstatSync(fd);
       } finally {
-        await handle.close();
+        closeSync(fd);
       }
+      if (st.size >= this.rotateBytes) await this.rotate(identity(st));
     } catch {
       // the feed's full scans still see the signal file
     }

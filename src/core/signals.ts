@@ -1,4 +1,4 @@
-import { promises as fs, readFileSync, statSync } from 'node:fs';
+import { promises as fs, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdirSafe, readFileSafe } from './fsutil.js';
 import { SignalLog, type LogCursor } from './signal-log.js';
@@ -68,7 +68,11 @@ export class SignalFeed {
   /** Writes the signal of a stream that reached `seq` (called for every append of this process). */
   async write(name: string, seq: number): Promise<void> {
     this.seen(name, seq);
-    await fs.writeFile(join(this.dir, name), String(seq)).catch(() => undefined);
+    try {
+      writeFileSync(join(this.dir, name), String(seq)); // a few bytes: sync beats a thread-pool round trip
+    } catch {
+      // a hint: the log line below and the full scans still carry it
+    }
     await this.log.append(name, seq);
   }
 

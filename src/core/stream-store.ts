@@ -131,8 +131,16 @@ export class StreamStore {
     if (this.generation) this.generation.seen = readGeneration(this.generation.file);
   }
 
-  async read(stream: string): Promise<StreamState> {
+  /**
+   * The stream's records. A cached stream is listed again only when a file exists at the next
+   * position: appends are exclusive creates at lastSeq + 1, so one lstat tells whether it grew
+   * (a listing is five syscalls, and an append read its stream three times). `list` forces the
+   * listing, for what only a listing shows (temp leftovers, files past a gap): verify.
+   */
+  async read(stream: string, opts: { list?: boolean } = {}): Promise<StreamState> {
     this.checkGeneration();
+    const known = this.cache.get(stream);
+    if (known && !opts.list && !this.hasRecordAfter(stream, known.lastSeq)) return known;
     const dir = this.paths.streamDir(stream);
     let names: string[];
     try {
@@ -141,7 +149,7 @@ export class StreamStore {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       names = [];
     }
-    const cached = this.cache.get(stream) ?? { stream, records: [], damaged: [], chainBreaks: [], temps: [], lastSeq: 0, tailHash: GENESIS_PREV, chained: false };
+    const cached = this.cache.get(stream) ?? emptyState(stream);
     const fresh: Array<{ seq: number; name: string }> = [];
     const temps: string[] = [];
     for (const name of names) {
@@ -260,8 +268,10 @@ export class StreamStore {
       this.cache.delete(stream);
       throw new OrchestraError('CONFLICT', `stream ${stream} was renumbered by sync while this write was decided`, { stream, seq });
     }
-    // The writer knows what it wrote: extend its cache instead of re-reading the file.
-    const cached = this.cache.get(stream);
+    // The writer knows what it wrote: extend its cache instead of re-reading the file. A stream
+    // this write began (a new task) is cached too: the exclusive create of record 1 proves it was
+    // empty, so reading it back (a listing and a file, 8 syscalls) would only find this record.
+    const cached = this.cache.get(stream) ?? (expectedLastSeq === 0 ? emptyState(stream) : undefined);
     if (cached && cached.lastSeq === expectedLastSeq) {
       this.cache.set(stream, { ...cached, records: [...cached.records, record], lastSeq: seq, tailHash: fileHash(text), chained: true });
     }
@@ -283,6 +293,11 @@ export class StreamStore {
     if (kindDir === 'tasks') return (await listTaskIds(this.paths)).map(streamOfTask);
     return (await readdirSafe(join(this.paths.root, kindDir))).filter((n) => !n.startsWith('.')).map((n) => `${kindDir}/${n}`);
   }
+}
+
+/** What a stream with no file at all reads as. */
+function emptyState(stream: string): StreamState {
+  return { stream, records: [], damaged: [], chainBreaks: [], temps: [], lastSeq: 0, tailHash: GENESIS_PREV, chained: false };
 }
 
 /** Every task id with a directory: those in the shards, and those of the flat layout (older workspaces). */

@@ -46,7 +46,7 @@ export async function verifyWorkspace(ws: Workspace): Promise<VerifyReport> {
   let records = 0;
   const streams = await allStreams(ws);
   for (const stream of streams) {
-    const state = await ws.readStream(stream);
+    const state = await ws.readStream(stream, { list: true });
     records += state.records.length;
     for (const d of state.damaged) findings.push({ severity: 'damage', kind: DAMAGE_KIND[d.kind], path: d.file, message: `record ${d.seq} of ${stream} is skipped: ${d.reason}` });
     for (const b of state.chainBreaks) findings.push({ severity: 'damage', kind: 'chain-break', path: b.file, message: b.reason });

@@ -104,8 +104,9 @@ export class Workspace {
 
   // ---- reading ----
 
-  async readStream(stream: string): Promise<StreamState> {
-    return this.store.read(stream);
+  /** `list`: see StreamStore.read (verify wants what only a listing shows). */
+  async readStream(stream: string, opts: { list?: boolean } = {}): Promise<StreamState> {
+    return this.store.read(stream, opts);
   }
 
   async findTask(id: string, scan?: Map<string, StreamState>): Promise<TaskView | undefined> {

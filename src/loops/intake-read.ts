@@ -30,9 +30,12 @@ export async function readInboxFile(path: string, maxBytes: number): Promise<Buf
   try {
     const opened = await handle.stat();
     if (!opened.isFile() || opened.ino !== stat.ino) throw new OrchestraError('INVALID_INPUT', 'the file changed while it was read');
-    const buffer = Buffer.alloc(maxBytes + 1);
+    // Sized by the file (zeroing maxBytes per file was most of intake's allocation), grown while
+    // the file grows, never past maxBytes + 1: one byte over is enough to refuse it.
+    let buffer = Buffer.alloc(Math.min(maxBytes + 1, Math.max(opened.size, stat.size) + 1));
     let length = 0;
     for (;;) {
+      if (length === buffer.length) buffer = grown(buffer, maxBytes + 1);
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
       if (bytesRead === 0) break;
       length += bytesRead;
@@ -44,6 +47,13 @@ export async function readInboxFile(path: string, maxBytes: number): Promise<Buf
   } finally {
     await handle.close().catch(() => undefined);
   }
+}
+
+/** A copy of `buffer` twice as long, at most `cap` bytes. */
+function grown(buffer: Buffer<ArrayBuffer>, cap: number): Buffer<ArrayBuffer> {
+  const bigger = Buffer.alloc(Math.min(cap, Math.max(64, buffer.length * 2)));
+  buffer.copy(bigger);
+  return bigger;
 }
 
 /** A read failure of the file itself as INVALID_INPUT (rejected); anything else unchanged. */

@@ -214,12 +214,15 @@ export class IntakeLoop implements Loop {
 
   private async drainClaims(): Promise<number> {
     const claims = (await readdirSafe(this.env.ws.paths.intake)).filter((n) => CLAIM.test(n) && !this.skipped.has(claimKey(n))).sort();
+    // Read once per pass, after the listing: a door makes the key before it seals its first file,
+    // so every file listed here was written after the key it may carry a seal of.
+    const key = readKey(this.env.ws.paths);
     let next = 0;
     let failure: unknown;
     const worker = async () => {
       while (next < claims.length && !this.stopping && failure === undefined) {
         try {
-          await this.process(claims[next++]!);
+          await this.process(claims[next++]!, key);
         } catch (err) {
           failure = err;
         }
@@ -244,7 +247,7 @@ export class IntakeLoop implements Loop {
   /** Reads a claimed file without following links or blocking on FIFOs; refuses anything but a small regular file. */
 
 
-  private async process(claimName: string): Promise<void> {
+  private async process(claimName: string, key: Buffer | undefined): Promise<void> {
     const { ws, log } = this.env;
     const [, claimId, name] = CLAIM.exec(claimName)!;
     const path = join(ws.paths.intake, claimName);
@@ -252,7 +255,7 @@ export class IntakeLoop implements Loop {
     let actor: Actor | undefined;
     try {
       const bytes = await readInboxFile(path, ws.config.inbox.maxBytes);
-      const item = parseInboxFile(name!, bytes, readKey(ws.paths));
+      const item = parseInboxFile(name!, bytes, key);
       actor = item.actor ?? { kind: 'inbox', name: shown.slice(0, 200) };
       if (item.claimedActor) log.warn('the file names an actor without a valid seal: recorded as written by the inbox file', { file: shown, claimed: `${item.claimedActor.kind}:${item.claimedActor.name}`.slice(0, 120) });
       if (item.kind === 'task') {

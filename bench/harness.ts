@@ -40,6 +40,8 @@ export interface Section {
   name: string;
   /** One line for the report: what it measures. */
   title: string;
+  /** Runs only when named on the command line (too slow for every run). */
+  optIn?: boolean;
   run(ctx: BenchContext): Promise<void>;
 }
 

@@ -2,7 +2,7 @@
  * `npm run bench`: measured figures, no pass/fail. Progress on stderr, a Markdown table on
  * stdout, the figures as JSON in bench/results.json.
  *
- *   node dist/bench/main.js [section ...]   run only the named sections
+ *   node dist/bench/main.js [section ...]   run only the named sections (opt-in ones, e.g. `huge`, only so)
  *   BENCH_KEEP=1                            keep the temp workspaces (path printed)
  *
  * To add a section: write a module exporting a `Section` (see bench/harness.ts), import it here
@@ -29,6 +29,7 @@ import { setupSection } from './pipeline/setup.js';
 import { cachingSection } from './pipeline/caching.js';
 import { contextSection } from './context/context.js';
 import { syncSection } from './sync/sync.js';
+import { hugeSection } from './core/huge.js';
 
 /** Run in this order; `floor` comes after the sections whose figures it divides. */
 const SECTIONS: Section[] = [
@@ -46,6 +47,7 @@ const SECTIONS: Section[] = [
   cachingSection,
   contextSection,
   syncSection,
+  hugeSection,
 ];
 
 const RESULTS = fileURLToPath(new URL('../../bench/results.json', import.meta.url));
@@ -55,7 +57,7 @@ async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
   const unknown = wanted.filter((w) => !SECTIONS.some((s) => s.name === w));
   if (unknown.length) throw new Error(`unknown section(s) ${unknown.join(', ')}; sections: ${SECTIONS.map((s) => s.name).join(', ')}`);
-  const sections = wanted.length ? SECTIONS.filter((s) => wanted.includes(s.name)) : SECTIONS;
+  const sections = wanted.length ? SECTIONS.filter((s) => wanted.includes(s.name)) : SECTIONS.filter((s) => !s.optIn);
 
   const tempRoot = await makeTempRoot();
   const figures: Figure[] = [];

@@ -36,6 +36,34 @@ async function rawWriteAndCommit(ctx: BenchContext, label: string, payloads: str
   return { dir, writeMs, gitMs, totalMs: writeMs + gitMs };
 }
 
+/**
+ * The fsync'd floor of intake: what a plain script must do at least to take each inbox file
+ * durably into a task directory of its own (read it, mkdir, write the record and fsync it, remove
+ * the inbox file; 8 in flight), then one `git add -A && git commit` of the directories.
+ */
+async function rawDurableIntake(ctx: BenchContext, payloads: string[]) {
+  const dir = await ctx.dir('floor-intake-fsync');
+  const inbox = join(dir, 'inbox');
+  await fs.mkdir(inbox);
+  await forEachParallel(payloads, 8, (content, i) => fs.writeFile(join(inbox, inboxName(i)), content));
+  await git(dir, 'init', '-q', '-b', 'main');
+  const started = now();
+  await forEachParallel(payloads, 8, async (_, i) => {
+    const from = join(inbox, inboxName(i));
+    const content = await fs.readFile(from);
+    const taskDir = join(dir, 'tasks', String(i).padStart(6, '0'));
+    await fs.mkdir(taskDir, { recursive: true });
+    await writeDurably(join(taskDir, 'record.json'), content.toString('utf8'));
+    await fs.unlink(from);
+  });
+  const writeMs = now() - started;
+  const gitStarted = now();
+  await git(dir, 'add', '-A');
+  await git(dir, 'commit', '-q', '--no-verify', '-m', `${payloads.length} tasks`);
+  const gitMs = now() - gitStarted;
+  return { dir, writeMs, gitMs, totalMs: writeMs + gitMs };
+}
+
 async function rawAppends(ctx: BenchContext, label: string, content: string, fsync: boolean): Promise<number[]> {
   const dir = await ctx.dir(`floor-append-${label}`);
   const samples: number[] = [];
@@ -69,6 +97,11 @@ export const floorSection: Section = {
     if (intakeMs !== undefined) ctx.record({ key: 'ratio.intake.pass', label: 'intake pass (fsync on) / raw writes', value: intakeMs / raw.writeMs, unit: 'x', note: `${Math.round(intakeMs)} ms / ${Math.round(raw.writeMs)} ms` });
     ratio('ratio.commit', 'journal commit / raw git add -A + commit', 'intake.commitMs', raw.gitMs, 'orchestra: 10,000 files in 5,000 task dirs (~25k git objects) vs 5,000 files in one dir (~5k)');
     await waitForGitGc(raw.dir);
+    ctx.log(`floor: ${payloads.length} inbox files taken durably into task directories + git add -A && git commit`);
+    const durable = await rawDurableIntake(ctx, payloads);
+    ctx.record({ key: 'floor.intakeFsync.totalMs', label: `raw, fsync'd: ${payloads.length} × (read inbox file, mkdir task dir, write + fsync record, unlink), 8 in flight, + git add -A + commit`, value: durable.totalMs, unit: 'ms', note: `writes ${Math.round(durable.writeMs)} ms (${Math.round(payloads.length / (durable.writeMs / 1000))} files/s), git ${Math.round(durable.gitMs)} ms` });
+    ratio('ratio.intake.fsyncFloor', 'intake + commit (fsync on) / the fsync\'d per-task-directory floor', 'intake.totalMs', durable.totalMs, 'target <= 1.5; orchestra also writes the original, a task number and a signal per task');
+    await waitForGitGc(durable.dir);
 
     // 2. append vs one raw file write
     const sample = (ctx.shared.get('append.sampleRecord') as string | undefined) ?? inboxTaskJson(0);

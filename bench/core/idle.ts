@@ -1,6 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loopActor } from '../../src/core/actor.js';
 import { newId } from '../../src/core/ids.js';
@@ -20,21 +20,28 @@ const TICKS_PER_SECOND = 100; // USER_HZ of /proc/<pid>/stat on Linux
 const MEASURE_MS = 60_000; // spans two runs of the alert evaluator (every 30 s)
 
 /** A finished task is created then moved to completed; an open one stays pending. Signal files as the loops would leave them. */
-export async function generateTasks(root: string, count: number): Promise<void> {
-  const store = new StreamStore(new WorkspacePaths(root), { fsync: false });
+export async function generateTasks(root: string, count: number, opts: { signals?: boolean; onRecord?: (path: string) => void } = {}): Promise<void> {
+  const paths = new WorkspacePaths(root);
+  const store = new StreamStore(paths, { fsync: false });
   const actor = loopActor('bench');
-  const signals = new WorkspacePaths(root).signals;
+  const signals = paths.signals;
   await fs.mkdir(signals, { recursive: true });
   const openEvery = Math.round(1 / OPEN_SHARE);
+  const stored = (stream: string, seq: number) => opts.onRecord?.(relative(root, store.recordPath(stream, seq)));
   await forEachParallel(Array.from({ length: count }, () => newId()), 16, async (id, i) => {
+    const stream = streamOfTask(id);
+    // The store keeps what it wrote; a million streams must not stay in its cache.
     const created: StoredEvent = { type: 'task.created', data: { id, workstream: 'default', title: `Idle task ${i}`, description: 'Generated for the idle bench.', tags: [], fields: {}, state: 'pending' } };
-    await store.append(streamOfTask(id), 0, { actor, events: [created] });
+    await store.append(stream, 0, { actor, events: [created] });
+    stored(stream, 1);
     let seq = 1;
     if (i % openEvery !== 0) {
-      await store.append(streamOfTask(id), 1, { actor, events: [{ type: 'task.moved', data: { from: 'pending', to: 'in_progress' } }, { type: 'task.moved', data: { from: 'in_progress', to: 'completed' } }] });
+      await store.append(stream, 1, { actor, events: [{ type: 'task.moved', data: { from: 'pending', to: 'in_progress' } }, { type: 'task.moved', data: { from: 'in_progress', to: 'completed' } }] });
+      stored(stream, 2);
       seq = 2;
     }
-    await fs.writeFile(join(signals, id), String(seq));
+    store.forget(stream);
+    if (opts.signals !== false) await fs.writeFile(join(signals, id), String(seq));
   });
 }
 

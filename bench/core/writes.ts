@@ -15,7 +15,7 @@ const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const REPEAT = 7;
 const SMALL = 100;
 
-type Timings = { create: number; move: number; lock: number };
+export type Timings = { create: number; move: number; lock: number };
 
 function timed(fn: () => void): number {
   const started = now();
@@ -26,7 +26,7 @@ function timed(fn: () => void): number {
 const median = (xs: number[]) => summarize(xs).p50;
 
 /** Median wall time of `task new`, `task move` and `lock acquire` + `lock release` through the CLI. */
-function orchestraWrites(root: string): Timings {
+export function orchestraWrites(root: string): Timings {
   const cli = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args, '-w', root], { encoding: 'utf8', env: { ...process.env, ORCHESTRA_LOG: 'silent' } }).trim();
   const ids: string[] = [];
   const create = median(Array.from({ length: REPEAT }, (_, i) => timed(() => ids.push(cli('task', 'new', `bench write ${i}`, '--workstream', 'default')))));

@@ -233,7 +233,7 @@ export class GitJournal {
    * git-import.ts.
    */
   private async commitFiles(written: Set<string>, noted: Set<string>, full: boolean): Promise<number> {
-    const parent = await git(this.paths, this.config, ['rev-parse', '-q', '--verify', 'HEAD']).catch(() => '');
+    const parent = await this.tip();
     // Exact paths for the noted files; the full scan goes one shard at a time (below). Config is small.
     const lookAt = [...CONFIG_PATHS, ...[...noted].filter((f) => !written.has(f))];
     const committed = parent ? await this.listTree(parent, lookAt) : new Map<string, string>();
@@ -251,11 +251,24 @@ export class GitJournal {
     return files.length;
   }
 
+  /**
+   * The commit HEAD points at ('' on an unborn branch), and the branch's name on the way: one git
+   * process for both, which a one-shot CLI write would otherwise spend two on.
+   */
+  private async tip(): Promise<string> {
+    if (this.branch) return git(this.paths, this.config, ['rev-parse', '-q', '--verify', 'HEAD']).catch(() => '');
+    const out = await git(this.paths, this.config, ['rev-parse', 'HEAD', '--symbolic-full-name', 'HEAD']).catch(() => '');
+    const [parent, branch] = out.split('\n');
+    if (!parent || !/^[0-9a-f]{40,64}$/.test(parent)) return '';
+    if (branch?.startsWith('refs/heads/')) this.branch = branch;
+    return parent;
+  }
+
   /** One commit of `add` and `remove` on top of `parent` (see git-import.ts); returns its id. */
   private async commit(parent: string, add: string[], remove: string[]): Promise<string> {
     const { title, body } = await describeFiles(this.paths, [...add, ...remove]);
     // The message goes through stdin, every line reduced to printable single-line text.
-    this.branch ??= await git(this.paths, this.config, ['symbolic-ref', '-q', 'HEAD']);
+    this.branch ??= await git(this.paths, this.config, ['symbolic-ref', '-q', 'HEAD']); // an unborn branch: tip() could not say
     const head = await importCommit(this.paths.root, {
       branch: this.branch,
       ...(parent ? { parent } : {}),

@@ -272,3 +272,17 @@ test("a second StreamStore (another process's view) sees the first one's appends
   assert.deepEqual([heardByA, heardByB], [[5], []]);
   assert.deepEqual((await b.read(STREAM)).records.map((r) => r.seq), [1, 2, 3, 4, 5]);
 });
+
+test('a cached reader sees a record past a one-record gap (another process wrote it), and a writer appends after it, not into the gap', async (t) => {
+  const { store: a, open, fileOf } = setup(t);
+  await appendMany(a, 2);
+  const b = open();
+  assert.equal((await b.read(STREAM)).lastSeq, 2, 'b caches the stream at seq 2');
+  await appendMany(a, 2, 2); // records 3 and 4, then 3 taken back: a gap before 4
+  rmSync(fileOf(3));
+  const seen = await b.read(STREAM);
+  assert.equal(seen.lastSeq, 4, 'the record past the gap is read');
+  const next = await b.append(STREAM, seen.lastSeq, note('after the gap'));
+  assert.equal(next.seq, 5, 'the append goes after the record past the gap');
+  assert.deepEqual((await open().read(STREAM, { list: true })).records.map((r) => r.seq), [1, 2, 4, 5]);
+});

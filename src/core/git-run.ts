@@ -28,11 +28,16 @@ export interface GitRunOptions {
 export async function runGit(args: string[], opts: GitRunOptions): Promise<GitRun> {
   const child = spawn('git', args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
   const out: Buffer[] = [];
-  const err: Buffer[] = [];
+  const errors: Buffer[] = [];
   child.stdout.on('data', (b: Buffer) => out.push(b));
-  child.stderr.on('data', (b: Buffer) => err.push(b));
-  const exited = new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
+  child.stderr.on('data', (b: Buffer) => errors.push(b));
+  // A git that cannot start (not installed, no such directory) is an exit code like any other,
+  // so callers report it as GIT_ERROR with the reason, as they do a failed git.
+  const exited = new Promise<number>((resolve) => {
+    child.on('error', (err) => {
+      errors.push(Buffer.from(`cannot run git: ${err.message}`));
+      resolve(127);
+    });
     child.on('close', (code) => resolve(code ?? 1));
   });
   const source = opts.input === undefined ? [] : typeof opts.input === 'string' || Buffer.isBuffer(opts.input) ? [opts.input] : opts.input;
@@ -42,7 +47,7 @@ export async function runGit(args: string[], opts: GitRunOptions): Promise<GitRu
   return {
     code,
     stdout: Buffer.concat(out).toString('utf8'),
-    stderr: Buffer.concat(err).toString('utf8'),
+    stderr: Buffer.concat(errors).toString('utf8'),
     ...(feedError === undefined ? {} : { feedError }),
   };
 }

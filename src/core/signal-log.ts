@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, promises as fs, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, promises as fs, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { readdirSafe } from './fsutil.js';
@@ -50,7 +50,7 @@ export class SignalLog {
       await (this.ready ??= fs.mkdir(this.dir, { recursive: true }).then(() => undefined));
       // Synchronous: one append of a short line, done once per record by every writer (the async
       // open/write/stat/close cost more than the work itself). Rotation stays async.
-      const fd = openSync(join(this.dir, CURRENT), 'a');
+      const fd = openSync(join(this.dir, CURRENT), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       let st: { size: number; ino: number; birthtimeMs: number };
       try {
         writeSync(fd, `${name} ${seq}\n`);

@@ -1,4 +1,4 @@
-import { promises as fs, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, promises as fs, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdirSafe, readFileSafe } from './fsutil.js';
 import { SignalLog, type LogCursor } from './signal-log.js';
@@ -47,6 +47,8 @@ interface Subscriber extends Subscription {
   fromNow: boolean;
 }
 
+const SIGNAL_WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
 export class SignalFeed {
   private readonly subscribers = new Set<Subscriber>();
   /** Last seq seen per name, from any source. */
@@ -69,7 +71,13 @@ export class SignalFeed {
   async write(name: string, seq: number): Promise<void> {
     this.seen(name, seq);
     try {
-      writeFileSync(join(this.dir, name), String(seq)); // a few bytes: sync beats a thread-pool round trip
+      // A few bytes: sync beats a thread-pool round trip. Never through a link, never blocking on a FIFO.
+      const fd = openSync(join(this.dir, name), SIGNAL_WRITE);
+      try {
+        writeSync(fd, String(seq));
+      } finally {
+        closeSync(fd);
+      }
     } catch {
       // a hint: the log line below and the full scans still carry it
     }

@@ -132,15 +132,18 @@ export class StreamStore {
   }
 
   /**
-   * The stream's records. A cached stream is listed again only when a file exists at the next
-   * position: appends are exclusive creates at lastSeq + 1, so one lstat tells whether it grew
-   * (a listing is five syscalls, and an append read its stream three times). `list` forces the
-   * listing, for what only a listing shows (temp leftovers, files past a gap): verify.
+   * The stream's records. A cached stream is listed again only when a file exists at one of the
+   * next two positions: appends are exclusive creates at lastSeq + 1, so an lstat tells whether
+   * it grew (a listing is five syscalls, and an append read its stream three times). The second
+   * position catches a record past a one-record gap (one taken back under a peer's append), so a
+   * writer appends after it, not into the gap. `list` forces the listing, for what only a listing
+   * shows (temp leftovers, files past a wider gap): verify. Sync drops the caches when it
+   * renumbers or brings records in, so they are listed then.
    */
   async read(stream: string, opts: { list?: boolean } = {}): Promise<StreamState> {
     this.checkGeneration();
     const known = this.cache.get(stream);
-    if (known && !opts.list && !this.hasRecordAfter(stream, known.lastSeq)) return known;
+    if (known && !opts.list && !this.hasRecordAfter(stream, known.lastSeq) && !this.hasRecordAfter(stream, known.lastSeq + 1)) return known;
     const dir = this.paths.streamDir(stream);
     let names: string[];
     try {

@@ -10,7 +10,7 @@
  * timestamp lands late (another writer, another clock, an inbox file with its own ULID). A
  * number claimed by a creation that then fails is skipped (gaps are harmless).
  */
-import { closeSync, constants, linkSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { OrchestraError } from './errors.js';
 import { createExclusive, mkdirp, readFileSafe } from './fsutil.js';
@@ -73,10 +73,13 @@ async function claimName(dir: string, n: number): Promise<boolean> {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') return false;
-      if (code === 'EMLINK') break;
-      if (code !== 'ENOENT' || attempt > 0) throw err;
+      if (code !== 'ENOENT' || attempt > 0) break; // EMLINK, or the token is not a file: a file of its own
       await mkdirp(dir);
-      closeSync(openSync(token, 'a')); // made once by whoever gets there first; all share it
+      try {
+        closeSync(openSync(token, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK)); // made once by whoever gets there first; all share it
+      } catch {
+        break;
+      }
     }
   }
   return createExclusive(join(dir, String(n)), '', { fsync: false });
@@ -89,16 +92,26 @@ const NUMBERS_PER_TOKEN = 50_000;
  * number, the new one, or (a torn read) a mix of the two, always digits; a wrong hint costs only
  * a retry or a gap. A temp file and a rename per task cost an inode each. A hint only: never fails.
  */
-function writeHint(dir: string, n: number): void {
+function writeHint(dir: string, n: number, replace = true): void {
+  const path = join(dir, HINT);
   try {
-    const fd = openSync(join(dir, HINT), constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW);
+    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
       writeSync(fd, String(n).padStart(HINT_DIGITS, '0'), 0);
     } finally {
       closeSync(fd);
     }
-  } catch {
-    // the next allocation goes by an older hint and retries
+  } catch (err) {
+    // A link or FIFO left in its place is replaced once; any other failure leaves the old hint,
+    // and the next allocation retries from it.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!replace || (code !== 'ELOOP' && code !== 'ENXIO')) return;
+    try {
+      unlinkSync(path);
+    } catch {
+      return;
+    }
+    writeHint(dir, n, false);
   }
 }
 const HINT_DIGITS = 16;
@@ -113,8 +126,10 @@ export async function primeTaskNumbers(ws: Workspace): Promise<void> {
 
 /** The last number this copy claimed, if it has one on file. */
 async function readHint(ws: Workspace): Promise<number | undefined> {
-  const hint = Number((await readFileSafe(join(numbersDir(ws), HINT)))?.trim());
-  return Number.isInteger(hint) && hint >= 0 ? hint : undefined;
+  // Digits only: an empty file (a writer killed between creating and writing it) is no hint,
+  // not 0, which would send every allocation back to #1.
+  const text = (await readFileSafe(join(numbersDir(ws), HINT)))?.trim();
+  return text && /^\d{1,16}$/.test(text) ? Number(text) : undefined;
 }
 
 /** One count per workspace object at a time: the priming and a first allocation share it (for a minute: records keep arriving). */

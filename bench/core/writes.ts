@@ -12,8 +12,8 @@ import { generateTasks } from './idle.js';
  * Platform-Studio/orchestra-python) the same operations of the reference CLI are timed beside.
  */
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const REPEAT = 7;
-const SMALL = 100;
+export const REPEAT = 7;
+export const SMALL = 100;
 
 export type Timings = { create: number; move: number; lock: number };
 
@@ -23,15 +23,21 @@ function timed(fn: () => void): number {
   return now() - started;
 }
 
-const median = (xs: number[]) => summarize(xs).p50;
+export const median = (xs: number[]) => summarize(xs).p50;
 
 /** Median wall time of `task new`, `task move` and `lock acquire` + `lock release` through the CLI. */
 export function orchestraWrites(root: string): Timings {
+  const rounds = Array.from({ length: REPEAT }, (_, i) => writeRound(root, i));
+  return { create: median(rounds.map((r) => r.create)), move: median(rounds.map((r) => r.move)), lock: median(rounds.map((r) => r.lock)) };
+}
+
+/** One of each write through the CLI on a new task: its creation, a move, a lock taken and given back. */
+export function writeRound(root: string, i: number): Timings {
   const cli = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args, '-w', root], { encoding: 'utf8', env: { ...process.env, ORCHESTRA_LOG: 'silent' } }).trim();
-  const ids: string[] = [];
-  const create = median(Array.from({ length: REPEAT }, (_, i) => timed(() => ids.push(cli('task', 'new', `bench write ${i}`, '--workstream', 'default')))));
-  const move = median(ids.map((id) => timed(() => cli('task', 'move', id, 'in_progress'))));
-  const lock = median(ids.map((id) => timed(() => { cli('lock', 'acquire', id, '--owner', 'bench'); cli('lock', 'release', id, '--owner', 'bench'); })));
+  let id = '';
+  const create = timed(() => (id = cli('task', 'new', `bench write ${i}`, '--workstream', 'default')));
+  const move = timed(() => cli('task', 'move', id, 'in_progress'));
+  const lock = timed(() => { cli('lock', 'acquire', id, '--owner', 'bench'); cli('lock', 'release', id, '--owner', 'bench'); });
   return { create, move, lock };
 }
 
@@ -54,15 +60,20 @@ function record(ctx: BenchContext, key: string, label: string, t: Timings, note?
   }
 }
 
+/** The 100-task workspace writes are compared against, committed. */
+export async function smallWorkspace(root: string): Promise<string> {
+  await makeWorkspace(root, { fsync: false }); // as the idle workspace (and orchestra-python, which never fsyncs)
+  await generateTasks(root, SMALL);
+  execFileSync('git', ['-C', root, 'add', '-A'], { stdio: 'ignore' });
+  execFileSync('git', ['-C', root, '-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '--no-verify', '-m', 'seed'], { stdio: 'ignore' });
+  return root;
+}
+
 export const writesSection: Section = {
   name: 'writes',
   title: 'One CLI write (process start, record, commit) on a 100-task workspace and on the idle section\'s large one; orchestra-python beside it when ORCHESTRA_BENCH_PYTHON_REF is set',
   async run(ctx) {
-    const small = await ctx.dir('writes-small');
-    await makeWorkspace(small, { fsync: false }); // as the idle workspace (and orchestra-python, which never fsyncs)
-    await generateTasks(small, SMALL);
-    execFileSync('git', ['-C', small, 'add', '-A'], { stdio: 'ignore' });
-    execFileSync('git', ['-C', small, '-c', 'user.name=bench', '-c', 'user.email=bench@localhost', 'commit', '-q', '--no-verify', '-m', 'seed'], { stdio: 'ignore' });
+    const small = await smallWorkspace(await ctx.dir('writes-small'));
     const smallT = orchestraWrites(small);
     record(ctx, 'writes.small', `${SMALL} tasks`, smallT);
     const large = ctx.shared.get('idle.root') as string | undefined;

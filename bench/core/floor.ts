@@ -26,12 +26,17 @@ async function writeDurably(path: string, content: string): Promise<void> {
 async function rawWriteAndCommit(ctx: BenchContext, label: string, payloads: string[]) {
   const dir = await ctx.dir(`floor-write-${label}`);
   await git(dir, 'init', '-q', '-b', 'main');
+  return timeWriteThenCommit(dir, `${payloads.length} files`, () => forEachParallel(payloads, 8, (content, i) => fs.writeFile(join(dir, inboxName(i)), content)));
+}
+
+/** Times `write`, then one `git add -A && git commit` of what it left in `dir`. */
+async function timeWriteThenCommit(dir: string, message: string, write: () => Promise<unknown>) {
   const started = now();
-  await forEachParallel(payloads, 8, (content, i) => fs.writeFile(join(dir, inboxName(i)), content));
+  await write();
   const writeMs = now() - started;
   const gitStarted = now();
   await git(dir, 'add', '-A');
-  await git(dir, 'commit', '-q', '--no-verify', '-m', `${payloads.length} files`);
+  await git(dir, 'commit', '-q', '--no-verify', '-m', message);
   const gitMs = now() - gitStarted;
   return { dir, writeMs, gitMs, totalMs: writeMs + gitMs };
 }
@@ -47,21 +52,16 @@ async function rawDurableIntake(ctx: BenchContext, payloads: string[]) {
   await fs.mkdir(inbox);
   await forEachParallel(payloads, 8, (content, i) => fs.writeFile(join(inbox, inboxName(i)), content));
   await git(dir, 'init', '-q', '-b', 'main');
-  const started = now();
-  await forEachParallel(payloads, 8, async (_, i) => {
-    const from = join(inbox, inboxName(i));
-    const content = await fs.readFile(from);
-    const taskDir = join(dir, 'tasks', String(i).padStart(6, '0'));
-    await fs.mkdir(taskDir, { recursive: true });
-    await writeDurably(join(taskDir, 'record.json'), content.toString('utf8'));
-    await fs.unlink(from);
-  });
-  const writeMs = now() - started;
-  const gitStarted = now();
-  await git(dir, 'add', '-A');
-  await git(dir, 'commit', '-q', '--no-verify', '-m', `${payloads.length} tasks`);
-  const gitMs = now() - gitStarted;
-  return { dir, writeMs, gitMs, totalMs: writeMs + gitMs };
+  return timeWriteThenCommit(dir, `${payloads.length} tasks`, () =>
+    forEachParallel(payloads, 8, async (_, i) => {
+      const from = join(inbox, inboxName(i));
+      const content = await fs.readFile(from);
+      const taskDir = join(dir, 'tasks', String(i).padStart(6, '0'));
+      await fs.mkdir(taskDir, { recursive: true });
+      await writeDurably(join(taskDir, 'record.json'), content.toString('utf8'));
+      await fs.unlink(from);
+    }),
+  );
 }
 
 async function rawAppends(ctx: BenchContext, label: string, content: string, fsync: boolean): Promise<number[]> {

@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { archiveTask, commentTask, createTask, moveTask } from '../src/core/ops/tasks.js';
 import { OpenTaskIndex } from '../src/core/open-tasks.js';
+import { parseSignalText } from '../src/core/signals.js';
 import { streamOfTask } from '../src/core/paths.js';
 import { StreamStore } from '../src/core/stream-store.js';
 import { verifyWorkspace } from '../src/core/verify.js';
@@ -47,7 +48,7 @@ test('open tasks: loops see only open tasks; a new process skips settled ones by
   // the writer does that just after each append).
   for (const id of settled) {
     const seq = (await ws.task(id)).lastSeq;
-    await waitFor(`signal of ${id}`, () => readFileSync(join(ws.paths.signals, id), 'utf8') === String(seq) || undefined);
+    await waitFor(`signal of ${id}`, () => parseSignalText(readFileSync(join(ws.paths.signals, id), 'utf8')) === seq || undefined);
   }
   const fresh = await Workspace.open(ws.paths.root);
   const reads = countReads(fresh);
@@ -112,7 +113,7 @@ test('open tasks: a settled task that got a record without a signal is read agai
   await first.views(); // writes the settled index
   first.close();
   const done = settled[0]!;
-  await waitFor(`signal of ${done}`, async () => readFileSync(join(ws.paths.signals, done), 'utf8') === String((await ws.task(done)).lastSeq) || undefined);
+  await waitFor(`signal of ${done}`, async () => parseSignalText(readFileSync(join(ws.paths.signals, done), 'utf8')) === (await ws.task(done)).lastSeq || undefined);
   // A record appended straight to the store (no signal), as by a writer killed before signalling.
   const bare = new StreamStore(ws.paths, { fsync: false, maxRecordBytes: 1 << 20 }); // no signal, no journal
   const state = await bare.read(streamOfTask(done));

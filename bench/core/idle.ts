@@ -6,6 +6,7 @@ import { loopActor } from '../../src/core/actor.js';
 import { newId } from '../../src/core/ids.js';
 import { streamOfTask, WorkspacePaths } from '../../src/core/paths.js';
 import type { StoredEvent } from '../../src/core/record.js';
+import { signalText } from '../../src/core/signals.js';
 import { StreamStore } from '../../src/core/stream-store.js';
 import { Workspace } from '../../src/core/workspace.js';
 import { forEachParallel, inboxTaskJson, makeWorkspace, now, patchConfig, sleep, waitForGitGc, type Section } from '../harness.js';
@@ -41,7 +42,7 @@ export async function generateTasks(root: string, count: number, opts: { signals
       seq = 2;
     }
     store.forget(stream);
-    if (opts.signals !== false) await fs.writeFile(join(signals, id), String(seq));
+    if (opts.signals !== false) await fs.writeFile(join(signals, id), signalText(seq));
   });
 }
 

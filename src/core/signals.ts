@@ -47,7 +47,27 @@ interface Subscriber extends Subscription {
   fromNow: boolean;
 }
 
-const SIGNAL_WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const SIGNAL_WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const SEQ_DIGITS = 16;
+
+/**
+ * A signal file's text: the seq twice, fixed width. Files are rewritten in place without
+ * truncation, so a reader racing a writer could see a mix of the old and new digits; the two
+ * copies then differ and the text is ignored (a hint lost, never a wrong seq: one too high would
+ * hide the next real signal). Every text has the same length, so a rewrite covers the last one.
+ */
+export function signalText(seq: number): string {
+  const digits = String(seq).padStart(SEQ_DIGITS, '0');
+  return `${digits} ${digits}\n`;
+}
+
+/** The seq a signal file says: both copies equal, or the one-number text of older versions; else undefined. */
+export function parseSignalText(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  const pair = /^(\d{1,16}) (\d{1,16})\n?$/.exec(text);
+  const seq = pair ? (pair[1] === pair[2] ? Number(pair[1]) : NaN) : /^\d{1,16}$/.test(text) ? Number(text) : NaN;
+  return Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+}
 
 export class SignalFeed {
   private readonly subscribers = new Set<Subscriber>();
@@ -71,10 +91,12 @@ export class SignalFeed {
   async write(name: string, seq: number): Promise<void> {
     this.seen(name, seq);
     try {
-      // A few bytes: sync beats a thread-pool round trip. Never through a link, never blocking on a FIFO.
+      // Written in place, sync (a few bytes: less than a thread-pool round trip), never through a
+      // link, never blocking on a FIFO. Truncating and refilling the file cost 0.25-0.8 ms per
+      // append here (its block freed and allocated again); an in-place write costs ~10 µs.
       const fd = openSync(join(this.dir, name), SIGNAL_WRITE);
       try {
-        writeSync(fd, String(seq));
+        writeSync(fd, signalText(seq), 0);
       } finally {
         closeSync(fd);
       }
@@ -185,8 +207,8 @@ export class SignalFeed {
 
   /** A signal file's text is a seq; anything else (torn, planted, empty) is ignored. */
   private seenText(name: string, text: string | undefined): void {
-    const seq = Number(text);
-    if (text && Number.isInteger(seq) && seq > 0) this.seen(name, seq);
+    const seq = parseSignalText(text);
+    if (seq !== undefined) this.seen(name, seq);
   }
 
   private seen(name: string, seq: number): void {

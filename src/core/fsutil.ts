@@ -1,4 +1,4 @@
-import { closeSync, fsync, linkSync, mkdirSync, openSync, promises as fs, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsync, linkSync, mkdirSync, openSync, promises as fs, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { newId } from './ids.js';
@@ -75,6 +75,22 @@ export async function writeAtomic(path: string, content: string): Promise<void> 
   } catch (err) {
     unlinkQuietly(temp);
     throw err;
+  }
+}
+
+/**
+ * Writes `text` over the start of `path` (made if missing) without truncating it: the file keeps
+ * its block, where truncating and refilling it cost 0.25-0.8 ms (the block freed and allocated
+ * again) against ~10 µs. For small files whose every text has the same length, so each write
+ * covers the last; readers must tolerate a read racing a write (a mix of old and new bytes).
+ * Never through a link, never blocking on a FIFO. Throws as the syscalls do.
+ */
+export function writeInPlace(path: string, text: string): void {
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    writeSync(fd, text, 0);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,6 +1,6 @@
-import { closeSync, constants, openSync, promises as fs, readFileSync, statSync, writeSync } from 'node:fs';
+import { promises as fs, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readdirSafe, readFileSafe } from './fsutil.js';
+import { readdirSafe, readFileSafe, writeInPlace } from './fsutil.js';
 import { SignalLog, type LogCursor } from './signal-log.js';
 import { watchDir, type DirWatcher } from './watch.js';
 import { timeSlicer } from './time-slice.js';
@@ -47,12 +47,11 @@ interface Subscriber extends Subscription {
   fromNow: boolean;
 }
 
-const SIGNAL_WRITE = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 const SEQ_DIGITS = 16;
 
 /**
- * A signal file's text: the seq twice, fixed width. Files are rewritten in place without
- * truncation, so a reader racing a writer could see a mix of the old and new digits; the two
+ * A signal file's text: the seq twice, fixed width. Files are rewritten in place (writeInPlace),
+ * so a reader racing a writer could see a mix of the old and new digits; the two
  * copies then differ and the text is ignored (a hint lost, never a wrong seq: one too high would
  * hide the next real signal). Every text has the same length, so a rewrite covers the last one.
  */
@@ -91,15 +90,7 @@ export class SignalFeed {
   async write(name: string, seq: number): Promise<void> {
     this.seen(name, seq);
     try {
-      // Written in place, sync (a few bytes: less than a thread-pool round trip), never through a
-      // link, never blocking on a FIFO. Truncating and refilling the file cost 0.25-0.8 ms per
-      // append here (its block freed and allocated again); an in-place write costs ~10 µs.
-      const fd = openSync(join(this.dir, name), SIGNAL_WRITE);
-      try {
-        writeSync(fd, signalText(seq), 0);
-      } finally {
-        closeSync(fd);
-      }
+      writeInPlace(join(this.dir, name), signalText(seq)); // sync: a few bytes, less than a thread-pool round trip
     } catch {
       // a hint: the log line below and the full scans still carry it
     }

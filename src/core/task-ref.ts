@@ -10,10 +10,10 @@
  * timestamp lands late (another writer, another clock, an inbox file with its own ULID). A
  * number claimed by a creation that then fails is skipped (gaps are harmless).
  */
-import { closeSync, constants, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { linkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { OrchestraError } from './errors.js';
-import { createExclusive, mkdirp, readFileSafe } from './fsutil.js';
+import { createExclusive, mkdirp, readFileSafe, writeInPlace } from './fsutil.js';
 import { isUlid } from './ids.js';
 import type { TaskView } from './model/task.js';
 import { streamOfTask } from './paths.js';
@@ -27,8 +27,8 @@ const MAX_TRIES = 10_000;
 /**
  * The next number this process will try, per workspace: parallel allocations of one process
  * (intake takes 8 files at once) each reserve a different candidate synchronously instead of all
- * trying the hint's number, where every failed try costs an fsynced file. Other processes are
- * still kept apart by the exclusive creation.
+ * racing for the hint's number and retrying one by one. Other processes are still kept apart by
+ * the exclusive claim.
  */
 const nextCandidate = new WeakMap<Workspace, number>();
 
@@ -76,7 +76,7 @@ async function claimName(dir: string, n: number): Promise<boolean> {
       if (code !== 'ENOENT' || attempt > 0) break; // EMLINK, or the token is not a file: a file of its own
       await mkdirp(dir);
       try {
-        closeSync(openSync(token, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK)); // made once by whoever gets there first; all share it
+        writeInPlace(token, ''); // made once by whoever gets there first; all share it
       } catch {
         break;
       }
@@ -88,19 +88,14 @@ const TOKEN_PREFIX = '.token-';
 const NUMBERS_PER_TOKEN = 50_000;
 
 /**
- * Writes the hint in place, as fixed-width digits with no truncation: a reader sees the old
- * number, the new one, or (a torn read) a mix of the two, always digits; a wrong hint costs only
- * a retry or a gap. A temp file and a rename per task cost an inode each. A hint only: never fails.
+ * Writes the hint in place as fixed-width digits (writeInPlace): a reader sees the old number,
+ * the new one, or (a torn read) a mix of the two, always digits; a wrong hint costs only a retry
+ * or a gap. A temp file and a rename per task cost an inode each. A hint only: never fails.
  */
 function writeHint(dir: string, n: number, replace = true): void {
   const path = join(dir, HINT);
   try {
-    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    try {
-      writeSync(fd, String(n).padStart(HINT_DIGITS, '0'), 0);
-    } finally {
-      closeSync(fd);
-    }
+    writeInPlace(path, String(n).padStart(HINT_DIGITS, '0'));
   } catch (err) {
     // A link or FIFO left in its place is replaced once; any other failure leaves the old hint,
     // and the next allocation retries from it.

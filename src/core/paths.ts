@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { remembered } from './remember.js';
 
 /**
  * The workspace layout. Everything under tasks/, workstreams/, artifacts/, audit/ and prompts/ is
@@ -64,19 +65,11 @@ export class WorkspacePaths {
 }
 
 const SHARD = /^[0-9a-f]{2}$/;
-/** The shard directory of a task id: the first two hex digits of its sha1 (uniform whatever the id looks like). */
-export function taskShard(taskId: string): string {
-  let shard = shards.get(taskId);
-  if (shard === undefined) {
-    shard = createHash('sha1').update(taskId).digest('hex').slice(0, 2);
-    if (shards.size >= MAX_REMEMBERED_SHARDS) shards.clear();
-    shards.set(taskId, shard);
-  }
-  return shard;
-}
-/** Every path of a task goes through its shard, several times per append: a sha1 each time showed in profiles. */
-const shards = new Map<string, string>();
-const MAX_REMEMBERED_SHARDS = 10_000;
+/**
+ * The shard directory of a task id: the first two hex digits of its sha1 (uniform whatever the id
+ * looks like). Remembered: every path of a task goes through it, several times per append.
+ */
+export const taskShard: (taskId: string) => string = remembered(10_000, (taskId) => createHash('sha1').update(taskId).digest('hex').slice(0, 2));
 /** True for a name under tasks/ that is a shard directory, not a (legacy, flat) task directory. */
 export const isTaskShard = (name: string) => SHARD.test(name);
 

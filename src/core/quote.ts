@@ -1,3 +1,5 @@
+import { remembered } from './remember.js';
+
 /**
  * Quoting text for the languages it is embedded in. Every HTML page and Telegram message escapes
  * through escapeHtml; every value substituted into a shell command line through shellQuote.
@@ -15,25 +17,15 @@ export function shellQuote(value: string): string {
 }
 
 /**
- * Globs come from config and fixed lists and are tested per log line and per variable: compiled
- * once. The RegExps have no `g` flag, so `test` keeps no state and they can be shared.
- */
-const compiledGlobs = new Map<string, RegExp>();
-const MAX_COMPILED_GLOBS = 512;
-
-/**
  * A `*` glob as an anchored, case-insensitive RegExp: `*` matches within one path segment,
- * `**` across segments, nothing else is special. Used for branch patterns and variable names.
+ * `**` across segments, nothing else is special. Used for branch patterns and variable names;
+ * compiled once per glob (they are tested per log line and per variable).
  */
-export function globToRegExp(glob: string): RegExp {
-  let re = compiledGlobs.get(glob);
-  if (re) return re;
+export const globToRegExp: (glob: string) => RegExp = remembered(512, (glob) => {
   const body = glob
     .split('**')
     .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('[^/]*'))
     .join('.*');
-  re = new RegExp(`^${body}$`, 'i');
-  if (compiledGlobs.size >= MAX_COMPILED_GLOBS) compiledGlobs.clear();
-  compiledGlobs.set(glob, re);
-  return re;
-}
+  // No `g` flag: `test` keeps no state, so one RegExp per glob is shared by every caller.
+  return new RegExp(`^${body}$`, 'i');
+});

@@ -6,6 +6,7 @@
 import { promises as fs, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { replayWorkspace } from '../../src/core/replay.js';
+import { isTaskShard } from '../../src/core/paths.js';
 
 const [mode, root] = process.argv.slice(2);
 if (!mode || !root) throw new Error('usage: replay-child.js <mode> <workspace>');
@@ -20,7 +21,7 @@ function eventDirs(): string[] {
   for (const name of readdirSync(join(root!, 'workstreams'))) dirs.push(join(root!, 'workstreams', name, 'events'));
   for (const name of readdirSync(join(root!, 'tasks'))) {
     const top = join(root!, 'tasks', name);
-    if (/^[0-9a-f]{2}$/.test(name)) for (const id of readdirSync(top)) dirs.push(join(top, id, 'events'));
+    if (isTaskShard(name)) for (const id of readdirSync(top)) dirs.push(join(top, id, 'events'));
     else dirs.push(join(top, 'events'));
   }
   return dirs;

@@ -244,9 +244,7 @@ export class IntakeLoop implements Loop {
     }
   }
 
-  /** Reads a claimed file without following links or blocking on FIFOs; refuses anything but a small regular file. */
-
-
+  /** Records one claimed file (a task or a command), or rejects it with the reason beside it. */
   private async process(claimName: string, key: Buffer | undefined): Promise<void> {
     const { ws, log } = this.env;
     const [, claimId, name] = CLAIM.exec(claimName)!;

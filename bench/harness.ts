@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loopActor } from '../src/core/actor.js';
 import { loadConfig } from '../src/core/config.js';
 import { writeAtomic } from '../src/core/fsutil.js';
@@ -44,6 +45,9 @@ export interface Section {
   optIn?: boolean;
   run(ctx: BenchContext): Promise<void>;
 }
+
+/** The `orchestra` command as installed (package.json's bin): the bundled CLI with its code cache. */
+export const CLI = fileURLToPath(new URL('../../bin/orchestra.cjs', import.meta.url));
 
 export const silentLogger: Logger = createLogger('bench', () => undefined);
 

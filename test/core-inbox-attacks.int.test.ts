@@ -16,7 +16,7 @@ import { newId } from '../src/core/ids.js';
 import { IntakeLoop } from '../src/loops/intake.js';
 import { runCommand } from '../src/pipeline/run-command.js';
 import { Workspace } from '../src/core/workspace.js';
-import { runCli, runJson } from './support/cli-run.js';
+import { CLI, runCli, runJson } from './support/cli-run.js';
 import { eventsOf, gitOut, makeWorkspace, tempDir, waitFor } from './support/core-workspace.js';
 
 type Bad = { name: string; code: string; message: RegExp; write: (path: string) => void | Promise<void> };
@@ -296,7 +296,7 @@ test('read-only workspace and full disk: typed errors, and up --once exits non-z
   const ws = await makeWorkspace(t);
   const root = ws.paths.root;
   writeFileSync(join(ws.paths.inbox, 'ro.json'), JSON.stringify({ title: 'read only', workstream: 'default' }));
-  const cli = `${JSON.stringify(process.execPath)} ${JSON.stringify(join(import.meta.dirname, '../src/cli/main.js'))} -w ${JSON.stringify(root)}`;
+  const cli = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} -w ${JSON.stringify(root)}`;
   const ro = inMountNamespace(`mount --bind -o ro ${JSON.stringify(root)} ${JSON.stringify(root)} && ` +
     `${cli} --json task new hello --workstream default; echo "task-new=$?"; ORCHESTRA_LOG=silent timeout 30 ${cli} up --once --only intake 2>&1; echo "up=$?"`);
   if (!ro) return t.skip('unshare -m is not available here');

@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseScope, type Scope } from '../../src/core/context/entry.js';
 import { decryptEntry, listContext, readContext, writeContext } from '../../src/core/context/store.js';
 import { openSecrets } from '../../src/core/context/secrets.js';
 import { Workspace } from '../../src/core/workspace.js';
-import { forEachParallel, makeWorkspace, now, type Section } from '../harness.js';
+import { forEachParallel, makeWorkspace, now, type Section, CLI } from '../harness.js';
 import { round, summarize } from '../stats.js';
 
 const run = promisify(execFile);
@@ -101,12 +100,11 @@ export const contextSection: Section = {
     ctx.record({ key: 'context.coldSecretRead.p99', label: 'cold secret read + key ring load + decrypt, p99 (target < 50 ms)', value: round(ks.p99), unit: 'ms', note: `p50 ${round(ks.p50)} ms` });
 
     // A new process: `orchestra context get` (node start, CLI load, workspace open, one read).
-    const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
     const processes: number[] = [];
     for (let i = 0; i < 10; i++) {
       started = now();
       const n = SECRETS + i * 97;
-      await run(process.execPath, [cli, '-w', root, 'context', 'get', `finding-${n}`, '--scope', `repo:repo-${n % REPOS}`]);
+      await run(process.execPath, [CLI, '-w', root, 'context', 'get', `finding-${n}`, '--scope', `repo:repo-${n % REPOS}`]);
       processes.push(now() - started);
     }
     const np = summarize(processes);

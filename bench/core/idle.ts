@@ -1,7 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loopActor } from '../../src/core/actor.js';
 import { newId } from '../../src/core/ids.js';
 import { streamOfTask, WorkspacePaths } from '../../src/core/paths.js';
@@ -9,14 +8,13 @@ import type { StoredEvent } from '../../src/core/record.js';
 import { signalText } from '../../src/core/signals.js';
 import { StreamStore } from '../../src/core/stream-store.js';
 import { Workspace } from '../../src/core/workspace.js';
-import { forEachParallel, inboxTaskJson, makeWorkspace, now, patchConfig, sleep, waitForGitGc, type Section } from '../harness.js';
+import { forEachParallel, inboxTaskJson, makeWorkspace, now, patchConfig, sleep, waitForGitGc, type Section, CLI } from '../harness.js';
 import { summarize } from '../stats.js';
 
 /** Tasks in the idle workspace (ORCHESTRA_BENCH_IDLE_TASKS overrides: the generation is the slow part). */
 const TASKS = Number(process.env.ORCHESTRA_BENCH_IDLE_TASKS ?? 100_000);
 const OPEN_SHARE = 0.05;
 const LOOPS = 'intake,triggers,retry,planner,executor,publisher';
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TICKS_PER_SECOND = 100; // USER_HZ of /proc/<pid>/stat on Linux
 const MEASURE_MS = 60_000; // spans two runs of the alert evaluator (every 30 s)
 

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { makeWorkspace, now, type BenchContext, type Section } from '../harness.js';
+import { makeWorkspace, now, type BenchContext, type Section, CLI } from '../harness.js';
 import { summarize } from '../stats.js';
 import { generateTasks } from './idle.js';
 
@@ -11,7 +10,6 @@ import { generateTasks } from './idle.js';
  * must not grow with the workspace. With ORCHESTRA_BENCH_PYTHON_REF (a checkout of
  * Platform-Studio/orchestra-python) the same operations of the reference CLI are timed beside.
  */
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 export const REPEAT = 7;
 export const SMALL = 100;
 

@@ -1,7 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { makeSampleRepo } from '../../src/app/demo.js';
 import { initWorkspace } from '../../src/app/setup.js';
@@ -10,7 +9,7 @@ import { AUDIT_STREAM } from '../../src/core/paths.js';
 import { Workspace } from '../../src/core/workspace.js';
 import { runCommand } from '../../src/pipeline/run-command.js';
 import { round, summarize } from '../stats.js';
-import { now, sleep, type BenchContext, type Section } from '../harness.js';
+import { now, sleep, type BenchContext, type Section, CLI } from '../harness.js';
 import { EXECUTOR, PLANNER } from '../pipeline/pipeline.js';
 
 /**
@@ -20,7 +19,6 @@ import { EXECUTOR, PLANNER } from '../pipeline/pipeline.js';
  * on another. Every child is killed and every clone removed even when a step throws.
  */
 const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const TASKS = 10;
 const DELAY_SAMPLES = 20;
 const SYNC = { intervalMs: 1000, debounceMs: 100, leaseTtlMs: 60_000 };

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import './zod-mode.js'; // first: sets zod's mode before any module below builds a schema
 import { Command, CommanderError, Option } from 'commander';
 import { OrchestraError } from '../core/errors.js';
+import { readArgvHead } from './argv-head.js';
+import { packageFacts } from '../core/package-root.js';
 import { resolveWorkspaceDir, Workspace } from '../core/workspace.js';
 import { register as agents } from './commands/agents.js';
 import { register as artifacts } from './commands/artifacts.js';
@@ -21,40 +23,17 @@ import type { CliContext } from './context.js';
 import { createOutput, type Output } from './output.js';
 import '../pipeline/dev-fold.js'; // task views carry the dev pipeline's section (task.dev)
 
-/** The package's version, from the package.json next to the build (dist/src/cli/main.js -> ../../..). */
-function packageVersion(): string {
-  for (const rel of ['../../../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'orchestra' && pkg.version) return pkg.version;
-    } catch {
-      // try the next place
-    }
-  }
-  return 'unknown';
-}
-
 // --json is known before commander parses, so a usage error (unknown command or option, missing
 // argument) can be reported as the JSON error envelope too, not as commander's text.
-const argsBeforeDashDash = process.argv.slice(2, process.argv.includes('--') ? process.argv.indexOf('--') : undefined);
-const jsonWanted = argsBeforeDashDash.includes('--json');
+const argvHead = readArgvHead(process.argv.slice(2));
+const jsonWanted = argvHead.json;
 
 // `--version` is handled here, not as a commander option: plan and approve have their own
 // `--version <n>` (a plan version), which a program-wide option would take over.
-if (versionAsked(argsBeforeDashDash)) {
-  process.stdout.write((jsonWanted ? JSON.stringify({ status: 'ok', data: { version: packageVersion() } }) : packageVersion()) + '\n');
+if (argvHead.versionAsked) {
+  const { version } = packageFacts();
+  process.stdout.write((jsonWanted ? JSON.stringify({ status: 'ok', data: { version } }) : version) + '\n');
   process.exit(0);
-}
-
-/** Whether `--version`/`-V` comes before any command word (`orchestra -w X --json --version`). */
-function versionAsked(args: string[]): boolean {
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--version' || a === '-V') return true;
-    if (a === '-w' || a === '--workspace') i++;
-    else if (!a.startsWith('-')) return false;
-  }
-  return false;
 }
 
 const program = new Command('orchestra')

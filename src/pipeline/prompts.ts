@@ -1,13 +1,13 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { OrchestraError } from '../core/errors.js';
 import { createExclusive } from '../core/fsutil.js';
+import { packageFacts } from '../core/package-root.js';
 import type { Workspace } from '../core/workspace.js';
 import { promptHash } from '../providers/prompt-hash.js';
 
 /** The prompts shipped with Orchestra; a workspace may override any file under its own ai/. */
-export const PACKAGE_AI_DIR = fileURLToPath(new URL('../../../ai/', import.meta.url));
+export const PACKAGE_AI_DIR = join(packageFacts().root, 'ai');
 
 export const PROMPT_SETS = {
   planner: ['system/base.md', 'planner/role.md', 'planner/constraints.md'],

@@ -1,10 +1,10 @@
-/** Runs the built CLI (dist/src/cli/main.js) as a child process, the way a user would. */
+/** Runs the built CLI as a child process, the way a user would: package.json's bin, bin/orchestra.cjs. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { killGroup, track } from './reaper.js';
 import { scaled } from './timeouts.js';
 
-export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../../bin/orchestra.cjs', import.meta.url));
 
 export interface CliResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 

@@ -1,7 +1,7 @@
 import { promises as fs, lstatSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { isTempName } from './fsutil.js';
-import { isBlob } from './git-import.js';
+import { blobId, isBlob } from './git-import.js';
 import type { Pause } from './time-slice.js';
 
 /**
@@ -91,17 +91,30 @@ export async function filesUnder(root: string, dir: string, opts: WalkOptions = 
   return found;
 }
 
-/** Config paths whose bytes differ from the committed tree's (added or edited), and those removed. */
-export async function configChanges(root: string, configPaths: readonly string[], committed: Map<string, string>): Promise<{ changed: string[]; removed: string[] }> {
+/**
+ * Config paths whose bytes differ from the committed tree's (added or edited), those removed, and
+ * the blob id of every config file as the commit of these changes will hold it (`algorithm`: the
+ * repository's hash), which the journal remembers for the next commit (commit-memo.ts).
+ */
+export async function configChanges(root: string, configPaths: readonly string[], committed: Map<string, string>, algorithm: 'sha1' | 'sha256' = 'sha1'): Promise<{ changed: string[]; removed: string[]; blobs: Map<string, string> }> {
+  const blobs = new Map<string, string>();
   const onDisk = new Set<string>();
   const changed: string[] = [];
   for (const top of configPaths) {
     for (const path of await filesUnder(root, top)) {
       onDisk.add(path);
       const bytes = await fs.readFile(join(root, path)).catch(() => undefined);
-      if (bytes && !isBlob(bytes, committed.get(path))) changed.push(path);
+      const was = committed.get(path);
+      if (!bytes) {
+        if (was) blobs.set(path, was); // unreadable now: the commit keeps what it had
+      } else if (isBlob(bytes, was)) blobs.set(path, was!);
+      else {
+        changed.push(path);
+        blobs.set(path, blobId(bytes, algorithm));
+      }
     }
   }
-  const removed = [...committed.keys()].filter((path) => configPaths.some((top) => path === top || path.startsWith(`${top}/`)) && !onDisk.has(path));
-  return { changed, removed };
+  const isConfig = (path: string) => configPaths.some((top) => path === top || path.startsWith(`${top}/`));
+  const removed = [...committed.keys()].filter((path) => isConfig(path) && !onDisk.has(path));
+  return { changed, removed, blobs };
 }

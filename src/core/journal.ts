@@ -5,9 +5,11 @@ import { Backoff } from './backoff.js';
 import { commitMessage, describeFiles } from './commit-text.js';
 import type { Config } from './config.js';
 import { OrchestraError } from './errors.js';
+import { readCommitMemo, writeCommitMemo } from './commit-memo.js';
 import { configChanges, parseLsTree } from './commit-scope.js';
 import { createExclusive, readdirSafe, readFileSafe, TEMP_PREFIX, writeAtomic } from './fsutil.js';
 import { importCommit } from './git-import.js';
+import { readBranchTip } from './git-tip.js';
 import { runGit } from './git-run.js';
 import { newId } from './ids.js';
 import { pidAlive } from './presence.js';
@@ -234,28 +236,47 @@ export class GitJournal {
    */
   private async commitFiles(written: Set<string>, noted: Set<string>, full: boolean): Promise<number> {
     const parent = await this.tip();
-    // Exact paths for the noted files; the full scan goes one shard at a time (below). Config is small.
-    const lookAt = [...CONFIG_PATHS, ...[...noted].filter((f) => !written.has(f))];
-    const committed = parent ? await this.listTree(parent, lookAt) : new Map<string, string>();
+    const committed = parent ? await this.committedBlobs(parent, [...noted].filter((f) => !written.has(f))) : new Map<string, string>();
     const candidates = [...written, ...[...noted].filter((f) => !written.has(f) && !committed.has(f))];
     const records = new Set<string>();
     for (const f of candidates) if (!isTempPath(f) && (await isRegularFile(join(this.paths.root, f)))) records.add(f);
     const scan = full ? await this.scan(parent) : undefined;
     for (const f of scan?.files ?? []) records.add(f);
-    const config = await configChanges(this.paths.root, CONFIG_PATHS, committed);
+    const config = await configChanges(this.paths.root, CONFIG_PATHS, committed, parent.length === 64 ? 'sha256' : 'sha1');
     const add = [...records, ...config.changed];
     const files = [...add, ...config.removed];
     // The commit that holds everything found: a new one, or the parent when nothing was missing.
     const head = files.length ? await this.commit(parent, add, config.removed) : parent;
+    if (head && head !== parent) await writeCommitMemo(this.paths, { commit: head, config: config.blobs }).catch(() => undefined);
     if (scan?.complete) await saveScanRecord(this.paths, scan.plan, head);
     return files.length;
   }
 
   /**
-   * The commit HEAD points at ('' on an unborn branch), and the branch's name on the way: one git
-   * process for both, which a one-shot CLI write would otherwise spend two on.
+   * The blobs `parent` holds for the config paths and for `paths` (noted files). The config's come
+   * from the memo of the last commit when `parent` is that commit (no git process); otherwise,
+   * and for noted files, from `git ls-tree`.
+   */
+  private async committedBlobs(parent: string, paths: string[]): Promise<Map<string, string>> {
+    const memo = readCommitMemo(this.paths, parent);
+    if (!memo) return this.listTree(parent, [...CONFIG_PATHS, ...paths]);
+    if (paths.length === 0) return memo.config;
+    const listed = await this.listTree(parent, paths);
+    for (const [path, id] of memo.config) listed.set(path, id);
+    return listed;
+  }
+
+  /**
+   * The commit HEAD points at ('' on an unborn branch), and the branch's name on the way: read
+   * from .git when it can be, else one git process for both.
    */
   private async tip(): Promise<string> {
+    // Read from .git's files when the layout is the plain one (git-tip.ts), else asked of git.
+    const read = readBranchTip(this.paths.root);
+    if (read && (this.branch === undefined || this.branch === read.branch)) {
+      this.branch = read.branch;
+      return read.commit;
+    }
     if (this.branch) return git(this.paths, this.config, ['rev-parse', '-q', '--verify', 'HEAD']).catch(() => '');
     const out = await git(this.paths, this.config, ['rev-parse', 'HEAD', '--symbolic-full-name', 'HEAD']).catch(() => '');
     const [parent, branch] = out.split('\n');

@@ -1,0 +1,113 @@
+/**
+ * The branch tip read from .git's files (core/git-tip.ts) must agree with git wherever it
+ * answers, and must not answer where the layout is not the plain one; and the journal's memo of
+ * its last commit (core/commit-memo.ts) must never hide a config change: an edit, a removal, a
+ * commit made behind its back, a torn or malformed memo.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readBranchTip } from '../src/core/git-tip.js';
+import { createTask } from '../src/core/ops/tasks.js';
+import { execFileSync } from 'node:child_process';
+import { cliOk } from './support/cli-run.js';
+import { gitOut, makeWorkspace, tempDir, testActor } from './support/core-workspace.js';
+
+const memoFile = (root: string) => join(root, '.orchestra', 'last-commit.json');
+const committedText = (root: string, path: string) => gitOut(root, 'show', `HEAD:${path}`);
+const inHead = (root: string, path: string) => gitOut(root, 'ls-tree', '--name-only', 'HEAD', '--', path) === path;
+
+test('git tip: agrees with git for a loose and a packed ref; no answer for unborn, detached, linked or garbled', async (t) => {
+  const ws = await makeWorkspace(t);
+  const root = ws.paths.root;
+  const branch = gitOut(root, 'symbolic-ref', 'HEAD');
+  assert.deepEqual(readBranchTip(root), { branch, commit: gitOut(root, 'rev-parse', 'HEAD') });
+
+  gitOut(root, 'pack-refs', '--all'); // the loose ref file is gone: packed-refs holds it
+  assert.deepEqual(readBranchTip(root), { branch, commit: gitOut(root, 'rev-parse', 'HEAD') });
+
+  const head = join(root, '.git', 'HEAD');
+  const tip = gitOut(root, 'rev-parse', 'HEAD');
+  writeFileSync(head, `${tip}\n`); // detached
+  assert.equal(readBranchTip(root), undefined);
+  writeFileSync(head, 'ref: refs/heads/../../config\n');
+  assert.equal(readBranchTip(root), undefined, 'a ref name git could not have made');
+  writeFileSync(head, 'ref: refs/heads/never-made\n'); // unborn
+  assert.equal(readBranchTip(root), undefined);
+  unlinkSync(head);
+  writeFileSync(join(root, 'elsewhere'), `ref: ${branch}\n`);
+  symlinkSync(join(root, 'elsewhere'), head);
+  assert.equal(readBranchTip(root), undefined, 'a linked HEAD is not followed');
+  rmSync(head);
+  writeFileSync(head, `ref: ${branch}\n`);
+  mkdirSync(join(root, '.git', 'refs', 'heads'), { recursive: true });
+  writeFileSync(join(root, '.git', ...branch.split('/')), 'not an id\n');
+  assert.equal(readBranchTip(root), undefined, 'a garbled ref');
+  writeFileSync(join(root, '.git', ...branch.split('/')), `${tip}\n`);
+  assert.deepEqual(readBranchTip(root), { branch, commit: tip });
+
+  const bare = tempDir(t);
+  assert.equal(readBranchTip(bare), undefined, 'no .git at all');
+});
+
+test('commit memo: config edits, removals and commits made by hand are all committed; a torn or malformed memo changes nothing', async (t) => {
+  const ws = await makeWorkspace(t);
+  const root = ws.paths.root;
+  const write = async (title: string) => {
+    await createTask(ws, { title, workstream: 'default' }, { actor: testActor });
+    await ws.journal.flush();
+  };
+  await write('first');
+  const memo = JSON.parse(readFileSync(memoFile(root), 'utf8')) as { commit: string; config: Record<string, string> };
+  assert.equal(memo.commit, gitOut(root, 'rev-parse', 'HEAD'), 'the memo names the last commit');
+  assert.equal(memo.config['orchestra.json'], gitOut(root, 'rev-parse', 'HEAD:orchestra.json'), 'and the blob git holds');
+
+  // An edit and a new prompt file: the next write's commit carries them.
+  const config = JSON.parse(committedText(root, 'orchestra.json')) as Record<string, unknown>;
+  writeFileSync(join(root, 'orchestra.json'), JSON.stringify({ ...config, note: 'edited' }, null, 2));
+  mkdirSync(join(root, 'ai', 'planner'), { recursive: true });
+  writeFileSync(join(root, 'ai', 'planner', 'role.md'), 'override\n');
+  await write('second');
+  assert.match(committedText(root, 'orchestra.json'), /"note": "edited"/);
+  assert.equal(committedText(root, 'ai/planner/role.md'), 'override');
+
+  // Removed: the deletion is committed.
+  rmSync(join(root, 'ai', 'planner', 'role.md'));
+  await write('third');
+  assert.equal(inHead(root, 'ai/planner/role.md'), false);
+
+  // A commit made by hand (the memo names an older commit): the next edit is still seen.
+  writeFileSync(join(root, 'orchestra.json'), JSON.stringify({ ...config, note: 'by hand' }, null, 2));
+  gitOut(root, '-c', 'user.name=t', '-c', 'user.email=t@localhost', 'commit', '-q', '-m', 'by hand', '--', 'orchestra.json');
+  writeFileSync(join(root, 'orchestra.json'), JSON.stringify({ ...config, note: 'after hand' }, null, 2));
+  await write('fourth');
+  assert.match(committedText(root, 'orchestra.json'), /"note": "after hand"/);
+
+  // A torn memo, then a malformed one naming the current commit: both read as none.
+  writeFileSync(join(root, 'orchestra.json'), JSON.stringify({ ...config, note: 'torn memo' }, null, 2));
+  writeFileSync(memoFile(root), '{"commit": "'); // torn
+  await write('fifth');
+  assert.match(committedText(root, 'orchestra.json'), /"note": "torn memo"/, 'a torn memo reads as none');
+  writeFileSync(memoFile(root), JSON.stringify({ commit: gitOut(root, 'rev-parse', 'HEAD'), config: { 'orchestra.json': 'not-an-id' } }));
+  writeFileSync(join(root, 'orchestra.json'), JSON.stringify({ ...config, note: 'malformed memo' }, null, 2));
+  await write('sixth');
+  assert.match(committedText(root, 'orchestra.json'), /"note": "malformed memo"/, 'a malformed memo reads as none');
+  assert.equal(gitOut(root, 'status', '--porcelain', '--', 'orchestra.json', 'ai'), '', 'nothing left uncommitted');
+});
+
+test('a CLI write on a committed workspace starts two git processes: the commit and the index refresh', async (t) => {
+  const ws = await makeWorkspace(t);
+  const root = ws.paths.root;
+  await cliOk(root, ['task', 'new', 'first', '--workstream', 'default']); // leaves the memo of its commit
+  const shimDir = tempDir(t);
+  const log = join(shimDir, 'calls.log');
+  const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+  writeFileSync(join(shimDir, 'git'), `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\nexec '${realGit}' "$@"\n`, { mode: 0o755 });
+  writeFileSync(log, '');
+  await cliOk(root, ['task', 'new', 'second', '--workstream', 'default'], { env: { PATH: `${shimDir}:${process.env.PATH ?? ''}` } });
+  const calls = readFileSync(log, 'utf8').trim().split('\n').map((line) => line.replace(/^(-c \S+ )+/, '').split(' ')[0]);
+  assert.deepEqual(calls, ['fast-import', 'reset'], readFileSync(log, 'utf8'));
+  assert.equal(gitOut(root, 'status', '--porcelain'), '', 'the workspace is clean after it');
+  assert.match(gitOut(root, 'log', '-1', '--format=%s'), /created "second"/);
+});

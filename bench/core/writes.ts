@@ -30,8 +30,8 @@ export function orchestraWrites(root: string): Timings {
 }
 
 /** One of each write through the CLI on a new task: its creation, a move, a lock taken and given back. */
-export function writeRound(root: string, i: number): Timings {
-  const cli = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args, '-w', root], { encoding: 'utf8', env: { ...process.env, ORCHESTRA_LOG: 'silent' } }).trim();
+export function writeRound(root: string, i: number, env: NodeJS.ProcessEnv = process.env): Timings {
+  const cli = (...args: string[]) => execFileSync(process.execPath, [CLI, ...args, '-w', root], { encoding: 'utf8', env: { ...env, ORCHESTRA_LOG: 'silent' } }).trim();
   let id = '';
   const create = timed(() => (id = cli('task', 'new', `bench write ${i}`, '--workstream', 'default')));
   const move = timed(() => cli('task', 'move', id, 'in_progress'));
@@ -39,17 +39,66 @@ export function writeRound(root: string, i: number): Timings {
   return { create, move, lock };
 }
 
-/** The same three operations through orchestra-python's CLI, on a base dir holding `count` tasks. */
-function pythonWrites(ref: string, dir: string, count: number): Timings {
-  const py = (...args: string[]) => JSON.parse(execFileSync('python3', ['-m', 'orchestration.cli', '--base-dir', dir, ...args], { cwd: ref, encoding: 'utf8' })) as { id?: string; data?: { id?: string } };
+/**
+ * The same three operations through orchestra-python's CLI, on a base dir holding `count` tasks:
+ * returns one round. The interpreter is the one `python3` resolves to, called directly: a
+ * version manager's shim in PATH (pyenv's is a bash script) would add its own start to every
+ * call, and that is not the reference's cost.
+ */
+function pythonReference(ref: string, dir: string, count: number): { python: string; round: (i: number) => Timings } {
+  const python = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+  const py = (...args: string[]) => JSON.parse(execFileSync(python, ['-m', 'orchestration.cli', '--base-dir', dir, ...args], { cwd: ref, encoding: 'utf8' })) as { id?: string; data?: { id?: string } };
   const idOf = (out: { id?: string; data?: { id?: string } }) => String(out.id ?? out.data?.id);
   const ws = idOf(py('workstream', 'create', '--name', 'bench'));
   for (let i = 0; i < count; i++) py('task', 'create', ws, '--title', `seed ${i}`);
-  const ids: string[] = [];
-  const create = median(Array.from({ length: REPEAT }, (_, i) => timed(() => ids.push(idOf(py('task', 'create', ws, '--title', `bench write ${i}`))))));
-  const move = median(ids.map((id) => timed(() => py('task', 'update', id, '--status', 'in_progress'))));
-  const lock = median(ids.map((id) => timed(() => { py('lock', 'acquire', id, '--agent', 'bench'); py('lock', 'release', id, '--agent', 'bench'); })));
-  return { create, move, lock };
+  const round = (i: number): Timings => {
+    let id = '';
+    const create = timed(() => (id = idOf(py('task', 'create', ws, '--title', `bench write ${i}`))));
+    const move = timed(() => py('task', 'update', id, '--status', 'in_progress'));
+    const lock = timed(() => { py('lock', 'acquire', id, '--agent', 'bench'); py('lock', 'release', id, '--agent', 'bench'); });
+    return { create, move, lock };
+  };
+  return { python, round };
+}
+
+const medians = (rounds: Timings[]): Timings => ({ create: median(rounds.map((r) => r.create)), move: median(rounds.map((r) => r.move)), lock: median(rounds.map((r) => r.lock)) });
+
+/** Median wall time of a bare interpreter start (`node -e 0`, `python -c 0`), for the notes. */
+function startMs(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
+  return median(Array.from({ length: REPEAT }, () => timed(() => execFileSync(cmd, args, { env, stdio: 'ignore' }))));
+}
+
+/**
+ * Orchestra and orchestra-python alternated round by round (the machine's drift hits both). When
+ * NODE_EXTRA_CA_CERTS is set, Node reads and parses that certificate file at every start, before
+ * any of Orchestra's code runs; Python ignores it. Orchestra is then also timed without it.
+ */
+function compareWithPython(ctx: BenchContext, ref: string, small: string, pyDir: string): void {
+  const { python, round: pyRound } = pythonReference(ref, pyDir, SMALL);
+  const withoutCa = process.env.NODE_EXTRA_CA_CERTS ? (({ NODE_EXTRA_CA_CERTS: _, ...rest }) => rest)(process.env) : undefined;
+  const ours: Timings[] = [];
+  const theirs: Timings[] = [];
+  const oursNoCa: Timings[] = [];
+  for (let i = 0; i < REPEAT; i++) {
+    ours.push(writeRound(small, 1000 + i));
+    theirs.push(pyRound(i));
+    if (withoutCa) oursNoCa.push(writeRound(small, 2000 + i, withoutCa));
+  }
+  const refT = medians(theirs);
+  const starts = `bare starts: node ${Math.round(startMs(process.execPath, ['-e', '0']))} ms, python ${Math.round(startMs(python, ['-c', '0']))} ms`;
+  record(ctx, 'writes.python', `orchestra-python, ${SMALL} tasks`, refT, `${python} called directly; ${starts}`);
+  const ratios = (key: string, label: string, t: Timings) => {
+    for (const op of ['create', 'move', 'lock'] as const) {
+      ctx.record({ key: `${key}.${op}`, label: `${op}: ${label}`, value: Math.round((t[op] / refT[op]) * 100) / 100, unit: 'x', note: 'target <= 0.8' });
+    }
+  };
+  ratios('writes.vsPython', `orchestra / orchestra-python at ${SMALL} tasks, rounds alternated`, medians(ours));
+  if (withoutCa) {
+    const noCa = medians(oursNoCa);
+    const nodeNoCa = Math.round(startMs(process.execPath, ['-e', '0'], withoutCa));
+    record(ctx, 'writes.noExtraCa', `${SMALL} tasks, NODE_EXTRA_CA_CERTS unset`, noCa, `node -e 0 without it: ${nodeNoCa} ms`);
+    ratios('writes.vsPythonNoExtraCa', `the same, NODE_EXTRA_CA_CERTS unset for orchestra`, noCa);
+  }
 }
 
 function record(ctx: BenchContext, key: string, label: string, t: Timings, note?: string): void {
@@ -85,11 +134,7 @@ export const writesSection: Section = {
     } else ctx.log('writes: no large workspace (run the idle section first) — small workspace only');
     const ref = process.env.ORCHESTRA_BENCH_PYTHON_REF;
     if (ref && existsSync(ref)) {
-      const refT = pythonWrites(ref, await ctx.dir('writes-python'), SMALL);
-      record(ctx, 'writes.python', `orchestra-python, ${SMALL} tasks`, refT);
-      for (const op of ['create', 'move', 'lock'] as const) {
-        ctx.record({ key: `writes.vsPython.${op}`, label: `${op}: orchestra / orchestra-python at ${SMALL} tasks`, value: Math.round((smallT[op] / refT[op]) * 100) / 100, unit: 'x', note: 'target <= 0.8' });
-      }
+      compareWithPython(ctx, ref, small, await ctx.dir('writes-python'));
     } else ctx.log('writes: ORCHESTRA_BENCH_PYTHON_REF not set: no comparison with orchestra-python');
   },
 };

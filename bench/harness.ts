@@ -83,6 +83,17 @@ export async function makeTempRoot(): Promise<string> {
 }
 
 export const now = () => performance.now();
+
+/** The floor of a durable write: create a new file, write it, fsync, close. */
+export async function writeDurably(path: string, content: string): Promise<void> {
+  const handle = await fs.open(path, 'wx');
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A task inbox file of realistic size (~0.5 KB) in the `default` workstream. */

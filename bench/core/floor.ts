@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { round, summarize } from '../stats.js';
-import { forEachParallel, inboxName, inboxTaskJson, now, waitForGitGc, type BenchContext, type Section } from '../harness.js';
+import { forEachParallel, inboxName, inboxTaskJson, now, waitForGitGc, writeDurably, type BenchContext, type Section } from '../harness.js';
 import { INTAKE_FILES } from './intake.js';
 import { APPENDS } from './append.js';
 import { runChild } from './replay.js';
@@ -11,16 +11,6 @@ import { runChild } from './replay.js';
 const run = promisify(execFile);
 const git = (cwd: string, ...args: string[]) =>
   run('git', ['-c', 'user.name=Bench', '-c', 'user.email=bench@localhost', '-c', 'commit.gpgsign=false', ...args], { cwd, maxBuffer: 64 << 20 });
-
-async function writeDurably(path: string, content: string): Promise<void> {
-  const handle = await fs.open(path, 'wx');
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /** The same payloads as raw files (8 writes in flight, like intake) plus one `git add -A && git commit`. */
 async function rawWriteAndCommit(ctx: BenchContext, label: string, payloads: string[]) {
@@ -112,7 +102,8 @@ export const floorSection: Section = {
     ctx.record({ key: 'floor.appendFsync.p50', label: 'raw open+write+fsync+close of one file p50 / p99', value: rawDurable.p50, unit: 'ms', note: `p99 ${round(rawDurable.p99)}` });
     ratio('ratio.append.fsyncOn.p50', 'append p50, fsync on / raw write+fsync p50', 'append.fsyncOn.p50', rawDurable.p50, 'read-fold-decide-write-reread');
     ratio('ratio.append.fsyncOff.p50', 'append p50, fsync off / raw writeFile p50', 'append.fsyncOff.p50', rawPlain.p50, 'same');
-    ratio('ratio.append.fsyncOn.p99', 'append p99, fsync on / raw write+fsync p99', 'append.fsyncOn.p99', rawDurable.p99, '');
+    // The p99 target is judged on the append section's alternated pairs (ratio.append.alternated.p99):
+    // p99s measured minutes apart on this machine differ by the disk's mood more than by the code.
 
     // 3. replay vs reading + JSON.parse of the same files
     const root = ctx.shared.get('replay.root') as string | undefined;

@@ -32,15 +32,16 @@ const result = await build({
   format: 'cjs',
   target: 'node20',
   external,
-  // import.meta does not exist in CommonJS: the modules that use it get the bundle's own URL
-  // (package-root.ts walks up from there to the package).
+  // import.meta does not exist in CommonJS: the modules that use it get the bundle's own URL,
+  // which the launcher passes in (package-root.ts walks up from there to the package). Not a
+  // banner: anything before the "use strict" directive would turn strict mode off.
   define: { 'import.meta.url': '__orchestraBundleUrl' },
-  banner: { js: "const __orchestraBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
   plugins: [englishOnlyZodLocales()],
   write: false,
 });
 const code = routeDynamicImports(result.outputFiles[0].text);
+if (!/^(#![^\n]*\n)?"use strict";/.test(code)) throw new Error('bundle-cli: the bundle does not start with "use strict": its code would run sloppy');
 mkdirSync(outDir, { recursive: true });
 writeFileSync(outfile, code, { mode: 0o755 });
 const bytes = Buffer.byteLength(code);

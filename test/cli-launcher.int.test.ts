@@ -46,14 +46,18 @@ test('the first run writes a code cache, later runs keep it, and the version com
   assert.deepEqual(readdirSync(bundleDir).filter((n) => n.endsWith('.tmp')), [], 'no temp file left');
 });
 
-test('a corrupt or truncated code cache changes nothing the user sees, and is replaced', async (t) => {
+test('a corrupt, truncated or damaged code cache changes nothing the user sees, and is replaced', async (t) => {
   const { bin, bundleDir } = packageCopy(t);
   const ws = await makeWorkspace(t);
   assert.equal(run(bin, ['--version']).code, 0);
   const [cache] = cacheFiles(bundleDir);
   const cachePath = join(bundleDir, cache!);
   const good = readFileSync(cachePath);
-  for (const bad of [Buffer.from('not a V8 code cache'), good.subarray(0, good.length >> 1), Buffer.alloc(0)]) {
+  // Header and V8's own header intact, the body zeroed or flipped: V8 would accept it and crash.
+  const zeroedBody = Buffer.concat([good.subarray(0, good.length >> 1), Buffer.alloc(good.length - (good.length >> 1))]);
+  const flipped = Buffer.from(good);
+  for (let i = 400; i < flipped.length; i += 997) flipped[i]! ^= 0xff;
+  for (const bad of [Buffer.from('not a V8 code cache'), good.subarray(0, good.length >> 1), Buffer.alloc(0), zeroedBody, flipped]) {
     writeFileSync(cachePath, bad);
     const created = run(bin, ['-w', ws.paths.root, '--json', 'task', 'new', 'through a bad cache', '--workstream', 'default']);
     assert.equal(created.code, 0, created.stderr);
@@ -61,7 +65,21 @@ test('a corrupt or truncated code cache changes nothing the user sees, and is re
     assert.notDeepEqual(readFileSync(cachePath), bad, 'the bad cache was replaced');
   }
   const listed = JSON.parse(run(bin, ['-w', ws.paths.root, '--json', 'task', 'list']).stdout);
-  assert.equal(listed.data.filter((task: { title: string }) => task.title === 'through a bad cache').length, 3);
+  assert.equal(listed.data.filter((task: { title: string }) => task.title === 'through a bad cache').length, 5);
+});
+
+test('a rebuilt bundle is never run with the cache of the old one, even one of the same length', (t) => {
+  const { bin, bundleDir } = packageCopy(t);
+  const bundle = join(bundleDir, 'orchestra.cjs');
+  assert.equal(run(bin, ['--json', '--version']).stdout, JSON.stringify({ status: 'ok', data: { version: '9.9.9-launcher-test' } }));
+  // The same length, other behaviour: V8's own check (the source's length) would take the old code.
+  const source = readFileSync(bundle, 'utf8');
+  const edited = source.replace('JSON.stringify({ status: "ok", data: { version', 'JSON.stringify({ status: "OK", data: { version');
+  assert.notEqual(edited, source, 'the probe found the line it edits');
+  assert.equal(edited.length, source.length);
+  writeFileSync(bundle, edited);
+  assert.equal(run(bin, ['--json', '--version']).stdout, JSON.stringify({ status: 'OK', data: { version: '9.9.9-launcher-test' } }));
+  assert.equal(run(bin, ['--json', '--version']).stdout, JSON.stringify({ status: 'OK', data: { version: '9.9.9-launcher-test' } }), 'and with the cache it made');
 });
 
 test('a read-only install runs without a cache; a missing bundle is a one-line error', (t) => {

@@ -77,6 +77,20 @@ test('commit memo: config edits, removals and commits made by hand are all commi
   await write('third');
   assert.equal(inHead(root, 'ai/planner/role.md'), false);
 
+  // A file replaced by a directory of the same name, and back: both land, nothing stays behind.
+  writeFileSync(join(root, 'ai', 'notes'), 'one\n');
+  await write('file');
+  rmSync(join(root, 'ai', 'notes'));
+  mkdirSync(join(root, 'ai', 'notes'));
+  writeFileSync(join(root, 'ai', 'notes', 'inner.md'), 'two\n');
+  await write('file to directory');
+  assert.equal(committedText(root, 'ai/notes/inner.md'), 'two');
+  rmSync(join(root, 'ai', 'notes'), { recursive: true });
+  writeFileSync(join(root, 'ai', 'notes'), 'three\n');
+  await write('directory to file');
+  assert.equal(committedText(root, 'ai/notes'), 'three');
+  assert.equal(gitOut(root, 'status', '--porcelain', '--', 'ai'), '');
+
   // A commit made by hand (the memo names an older commit): the next edit is still seen.
   writeFileSync(join(root, 'orchestra.json'), JSON.stringify({ ...config, note: 'by hand' }, null, 2));
   gitOut(root, '-c', 'user.name=t', '-c', 'user.email=t@localhost', 'commit', '-q', '-m', 'by hand', '--', 'orchestra.json');

@@ -41,13 +41,15 @@ async function* importStream(c: ImportedCommit, root: string): AsyncGenerator<Bu
   yield Buffer.from(`commit ${c.branch}\nmark :1\ncommitter ${who}\ndata ${message.length}\n`);
   yield message;
   yield Buffer.from(`\n${c.parent ? `from ${c.parent}\n` : ''}`);
+  // Deletions first: fast-import applies the lines in order, and a file replaced by a directory
+  // (ai/notes -> ai/notes/inner.md) must lose the file before the directory's files arrive.
+  for (const path of c.remove) yield Buffer.from(`D ${quotePath(path)}\n`);
   for (const path of c.add) {
     const bytes = await fs.readFile(join(root, path));
     yield Buffer.from(`M 100644 inline ${quotePath(path)}\ndata ${bytes.length}\n`);
     yield bytes;
     yield Buffer.from('\n');
   }
-  for (const path of c.remove) yield Buffer.from(`D ${quotePath(path)}\n`);
   yield Buffer.from('\nget-mark :1\ndone\n');
 }
 

@@ -7,7 +7,7 @@ import { existsSync, lstatSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { OrchestraError } from '../core/errors.js';
+import { isOrchestraError, OrchestraError } from '../core/errors.js';
 import { writeAtomic } from '../core/fsutil.js';
 import { assertNotOption, git, gitLine, gitMaybe, refExists, type GitOptions } from './git.js';
 import { redactUrlCredentials } from '../core/redact.js';
@@ -329,9 +329,30 @@ async function cloneMirror(dir: string, repo: ResolvedRepo, cacheDir: string, ne
   return dir;
 }
 
-/** Fetches with the full source URL on the command line: credentials never sit in the mirror's config. */
+/**
+ * Fetches with the full source URL on the command line: credentials never sit in the mirror's
+ * config. `git worktree add` writes a placeholder HEAD (all zeros) into the mirror's
+ * `worktrees/<name>/` before the real one, and a fetch that checks the mirror's refs at that
+ * moment fails with "bad object worktrees/<name>/HEAD": another task's worktree being made, not
+ * a problem of this fetch. Such a fetch is tried again, a few times, a moment later.
+ */
 async function fetchMirror(dir: string, repo: Pick<ResolvedRepo, 'source' | 'kind'>, net: GitOptions): Promise<void> {
-  await git(dir, ['fetch', '--prune', '--quiet', '--', repo.source, ...mirrorRefspecs(repo.kind)], net);
+  const args = ['fetch', '--prune', '--quiet', '--', repo.source, ...mirrorRefspecs(repo.kind)];
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await git(dir, args, net);
+      return;
+    } catch (err) {
+      if (attempt >= WORKTREE_RACE_RETRIES.length || !isWorktreeBeingAdded(err)) throw err;
+      await new Promise((r) => setTimeout(r, WORKTREE_RACE_RETRIES[attempt]));
+    }
+  }
+}
+
+const WORKTREE_RACE_RETRIES = [50, 150, 400];
+
+function isWorktreeBeingAdded(err: unknown): boolean {
+  return isOrchestraError(err, 'GIT_ERROR') && /bad object worktrees\/[^/\s]+\/HEAD/.test(String(err.details?.stderr ?? ''));
 }
 
 async function checkMirrorOrigin(dir: string, url: string): Promise<void> {

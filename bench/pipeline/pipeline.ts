@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { runCommand } from '../../src/pipeline/run-command.js';
 import { makeSampleRepo } from '../../src/app/demo.js';
@@ -114,6 +115,9 @@ export const pipelineSection: Section = {
     const up = await runUp(fresh, { only: ['intake', 'planner', 'executor', 'publisher'], log: silentLogger });
     // Stopped and PATH restored whatever happens: a failing section never leaves loops running.
     let totalMs: number;
+    // How long the loops' event loop was held at a time while the tasks ran (spawns, folds, fsyncs).
+    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    loopDelay.enable();
     const landed = new Map<string, number>();
     const done = new Map<string, number>();
     try {
@@ -139,6 +143,7 @@ export const pipelineSection: Section = {
       }
       totalMs = now() - started;
     } finally {
+      loopDelay.disable();
       await up.stop();
       counter.restore();
     }
@@ -168,6 +173,7 @@ export const pipelineSection: Section = {
     ctx.record({ key: 'pipeline.ratio.throughput', label: 'throughput ratio orchestra / floor', value: Math.round((perMin / floorPerMin) * 100) / 100, unit: 'x' });
     ctx.record({ key: 'pipeline.git.perTask', label: 'git processes per task in the target repository (mirror, worktree, commit, push)', value: round(calls.task / TASKS), unit: 'processes', note: `target: at most 10; the floor script ran ${round(floorCalls.task / TASKS)}; by command: ${Object.entries(calls.bySubcommand).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${round(v / TASKS)}`).join(', ')}` });
     ctx.record({ key: 'pipeline.git.workspacePerTask', label: 'git processes per task for the workspace journal (record commits)', value: round(calls.workspace / TASKS), unit: 'processes' });
+    ctx.record({ key: 'pipeline.eventLoopDelay.p99', label: 'event-loop delay while the tasks ran, p99 (the loops share one event loop)', value: round(loopDelay.percentile(99) / 1e6), unit: 'ms', note: `p50 ${round(loopDelay.percentile(50) / 1e6)} ms, max ${round(loopDelay.max / 1e6)} ms` });
     ctx.record({ key: 'pipeline.overhead.perTask', label: 'orchestration overhead per task (wall time per task minus floor)', value: round(totalMs / TASKS - f.mean), unit: 'ms', note: 'includes one sandboxed test run, ~20 fsynced records and the workspace commits' });
   },
 };

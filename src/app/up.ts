@@ -1,6 +1,5 @@
 import { loopActor } from '../core/actor.js';
 import { maybeAutoRotate } from '../core/context/rotation.js';
-import { enableOffThreadRuns } from '../core/offthread-run.js';
 import { describeError, OrchestraError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 import type { Workspace } from '../core/workspace.js';
@@ -53,8 +52,6 @@ export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop
   if (checked.ready.length === 0) {
     throw new OrchestraError('UNSUPPORTED', `no loop can run: ${checked.notStarted.map((n) => `${n.loop}: ${n.reason}`).join('; ')}`);
   }
-  // Target-repository git from a worker thread: a spawn no longer stalls the loops (offthread-run.ts).
-  if (checked.ready.some((n) => ['planner', 'executor', 'publisher'].includes(n))) enableOffThreadRuns();
   const loops: Loop[] = [];
   for (const name of checked.ready) {
     const env: LoopEnv = { ws, actor: loopActor(name), log: log.child(name) };

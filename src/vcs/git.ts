@@ -15,7 +15,6 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { offThreadRunsEnabled, runOffThread, type OffThreadResult } from '../core/offthread-run.js';
 import { OrchestraError } from '../core/errors.js';
 import { scrubEnv } from '../core/env-secrets.js';
 import { redactCredentials, redactUrlCredentials } from '../core/redact.js';
@@ -186,22 +185,21 @@ export function gitArgv(cwd: string, args: string[], opts: GitOptions = {}): str
   return ['--no-pager', '--no-replace-objects', ...globalArgs(cwd, opts), ...config.flatMap((c) => ['-c', c]), ...args];
 }
 
-const MAX_OUTPUT = 512 * 1024 * 1024;
-
-/** A run from the worker thread, in the shape of execa's result that git() reads. */
-function fromOffThread(r: OffThreadResult) {
-  return { exitCode: r.exitCode, signal: r.signal, failed: r.exitCode !== 0 || r.timedOut || r.overflow, timedOut: r.timedOut, stdout: r.stdout, stderr: r.stderr };
-}
-
 /** Runs git and returns stdout (untrimmed). Throws OrchestraError('GIT_ERROR') on failure. */
 export async function git(cwd: string, args: string[], opts: GitOptions = {}): Promise<string> {
   const argv = gitArgv(cwd, args, opts);
-  const timeout = opts.timeoutMs ?? (opts.network ? 900_000 : 600_000);
-  let result: { exitCode?: number | null; signal?: string | null; failed: boolean; timedOut: boolean; stdout: string; stderr: string };
+  let result;
   try {
-    result = offThreadRunsEnabled()
-      ? fromOffThread(await runOffThread({ file: 'git', args: argv, cwd, env: gitEnv(opts), timeoutMs: timeout, maxBuffer: MAX_OUTPUT }))
-      : await execa('git', argv, { cwd, env: gitEnv(opts), extendEnv: false, stdin: 'ignore', reject: false, stripFinalNewline: false, maxBuffer: MAX_OUTPUT, timeout });
+    result = await execa('git', argv, {
+      cwd,
+      env: gitEnv(opts),
+      extendEnv: false,
+      stdin: 'ignore',
+      reject: false,
+      stripFinalNewline: false,
+      maxBuffer: 512 * 1024 * 1024,
+      timeout: opts.timeoutMs ?? (opts.network ? 900_000 : 600_000),
+    });
   } catch (err) {
     const why = redactCredentials(err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err));
     throw new OrchestraError('GIT_ERROR', `${describe(args)} could not run in ${cwd}: ${why}`, { cwd, args: args.map(redactUrlCredentials) });

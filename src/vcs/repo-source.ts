@@ -333,8 +333,9 @@ async function cloneMirror(dir: string, repo: ResolvedRepo, cacheDir: string, ne
  * Fetches with the full source URL on the command line: credentials never sit in the mirror's
  * config. `git worktree add` writes a placeholder HEAD (all zeros) into the mirror's
  * `worktrees/<name>/` before the real one, and a fetch that checks the mirror's refs at that
- * moment fails with "bad object worktrees/<name>/HEAD": another task's worktree being made, not
- * a problem of this fetch. Such a fetch is tried again, a few times, a moment later.
+ * moment fails with "bad object worktrees/<name>/HEAD" (or "failed to read" it, before it is
+ * written): another task's worktree being made, not a problem of this fetch. Such a fetch is
+ * tried again, a few times, a moment later.
  */
 async function fetchMirror(dir: string, repo: Pick<ResolvedRepo, 'source' | 'kind'>, net: GitOptions): Promise<void> {
   const args = ['fetch', '--prune', '--quiet', '--', repo.source, ...mirrorRefspecs(repo.kind)];
@@ -352,7 +353,7 @@ async function fetchMirror(dir: string, repo: Pick<ResolvedRepo, 'source' | 'kin
 const WORKTREE_RACE_RETRIES = [50, 150, 400];
 
 function isWorktreeBeingAdded(err: unknown): boolean {
-  return isOrchestraError(err, 'GIT_ERROR') && /bad object worktrees\/[^/\s]+\/HEAD/.test(String(err.details?.stderr ?? ''));
+  return isOrchestraError(err, 'GIT_ERROR') && /^fatal: (bad object|failed to read) worktrees\/[^/\s]+\/HEAD\b/m.test(String(err.details?.stderr ?? ''));
 }
 
 async function checkMirrorOrigin(dir: string, url: string): Promise<void> {

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { readBranchTip } from '../src/core/git-tip.js';
 import { createTask } from '../src/core/ops/tasks.js';
 import { execFileSync } from 'node:child_process';
-import { cliOk } from './support/cli-run.js';
+import { hostname } from 'node:os';
+import { cliOk, runJson } from './support/cli-run.js';
 import { gitOut, makeWorkspace, tempDir, testActor } from './support/core-workspace.js';
 
 const memoFile = (root: string) => join(root, '.orchestra', 'last-commit.json');
@@ -124,4 +125,35 @@ test('a CLI write on a committed workspace starts two git processes: the commit 
   assert.deepEqual(calls, ['fast-import', 'reset'], readFileSync(log, 'utf8'));
   assert.equal(gitOut(root, 'status', '--porcelain'), '', 'the workspace is clean after it');
   assert.match(gitOut(root, 'log', '-1', '--format=%s'), /created "second"/);
+});
+
+test('the committer lock: one just created (empty or half-written) is live, a dead holder\'s is taken over', async (t) => {
+  const ws = await makeWorkspace(t);
+  const lock = join(ws.paths.runtime, 'committer.lock');
+  for (const text of ['', '{"pid":']) {
+    writeFileSync(lock, text);
+    assert.equal(await ws.journal.acquire(), false, `a lock reading ${JSON.stringify(text)} is being written, not stale`);
+  }
+  writeFileSync(lock, JSON.stringify({ pid: 2 ** 22 + 7, host: hostname(), at: Date.now() }));
+  assert.equal(await ws.journal.acquire(), true, 'a dead holder on this host');
+  assert.match(readFileSync(lock, 'utf8'), new RegExp(`"pid":${process.pid},`));
+  await ws.journal.release();
+});
+
+test('eight CLI writes at once: every one exits 0 and is committed, the workspace is clean', async (t) => {
+  const ws = await makeWorkspace(t);
+  const root = ws.paths.root;
+  const ids: string[] = [];
+  for (let round = 0; round < 2; round++) {
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => runJson(root, ['task', 'new', `burst ${round}-${i}`, '--workstream', 'default'])));
+    for (const r of results) {
+      assert.equal(r.json.status, 'ok', r.stdout + r.stderr);
+      ids.push(r.json.data.id);
+    }
+  }
+  // Handed-over files are committed by the next committer: one more write collects any note left.
+  await cliOk(root, ['task', 'new', 'last', '--workstream', 'default']);
+  const committed = gitOut(root, 'ls-tree', '-r', '--name-only', 'HEAD', '--', 'tasks');
+  for (const id of ids) assert.match(committed, new RegExp(`/${id}/events/0000000001\\.json$`, 'm'), `${id} committed`);
+  assert.equal(gitOut(root, 'status', '--porcelain'), '');
 });

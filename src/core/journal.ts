@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { Backoff } from './backoff.js';
 import { commitMessage, describeFiles } from './commit-text.js';
 import type { Config } from './config.js';
-import { OrchestraError } from './errors.js';
+import { isOrchestraError, OrchestraError } from './errors.js';
 import { readCommitMemo, writeCommitMemo } from './commit-memo.js';
 import { configChanges, parseLsTree } from './commit-scope.js';
 import { createExclusive, readdirSafe, readFileSafe, TEMP_PREFIX, writeAtomic } from './fsutil.js';
@@ -93,29 +93,43 @@ export class GitJournal {
       }
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    if (await this.lockIsStale()) {
-      // rename is atomic: of several processes seeing the same stale lock, one moves it away.
-      const aside = `${lock}.stale-${process.pid}`;
-      try {
-        await fs.rename(lock, aside);
-        await fs.unlink(aside);
-      } catch {
-        return false;
-      }
-      return this.acquire();
+    // Take over a stale lock: moved aside by rename (atomic: of several processes seeing the same
+    // stale lock, one moves it), then checked to be the very file judged stale. A live holder's
+    // lock that replaced it in between is put back.
+    const stale = await this.staleLockInode();
+    if (stale === undefined) return false;
+    const aside = `${lock}.stale-${process.pid}`;
+    try {
+      await fs.rename(lock, aside);
+    } catch {
+      return false;
     }
-    return false;
+    const moved = await fs.stat(aside).catch(() => undefined);
+    if (moved?.ino !== stale) {
+      await fs.link(aside, lock).catch(() => undefined);
+      await fs.unlink(aside).catch(() => undefined);
+      return false;
+    }
+    await fs.unlink(aside).catch(() => undefined);
+    return this.acquire();
   }
 
-  private async lockIsStale(): Promise<boolean> {
+  /**
+   * The lock file's inode when it is stale: its holder is a dead process of this host, or it has
+   * not been renewed for STALE_LOCK_MS. Undefined when it is live, gone, or still being written (a
+   * lock read empty or half-written is a holder that has just created it, not a stale one).
+   */
+  private async staleLockInode(): Promise<number | undefined> {
+    const stat = await fs.stat(this.paths.committerLock).catch(() => undefined);
+    if (!stat) return undefined;
+    if (Date.now() - stat.mtimeMs > STALE_LOCK_MS) return stat.ino;
+    let holder: { pid?: unknown; host?: unknown };
     try {
-      const [text, stat] = await Promise.all([fs.readFile(this.paths.committerLock, 'utf8'), fs.stat(this.paths.committerLock)]);
-      const holder = JSON.parse(text) as { pid: number; host: string };
-      if (holder.host === hostname() && !pidAlive(holder.pid)) return true;
-      return Date.now() - stat.mtimeMs > STALE_LOCK_MS;
+      holder = JSON.parse(await fs.readFile(this.paths.committerLock, 'utf8')) as typeof holder;
     } catch {
-      return true;
+      return undefined;
     }
+    return holder.host === hostname() && typeof holder.pid === 'number' && !pidAlive(holder.pid) ? stat.ino : undefined;
   }
 
   async release(): Promise<void> {
@@ -203,7 +217,7 @@ export class GitJournal {
         this.scanDueAt = Date.now() + SCAN_EVERY_MS;
         this.startScanPending = false;
       }
-      const count = await this.commitFiles(files, noted, full);
+      const count = await this.commitFilesOnTip(files, noted, full);
       for (const note of notes) await fs.unlink(join(this.paths.journalNotes, note)).catch(() => undefined);
       return count;
     } catch (err) {
@@ -226,6 +240,21 @@ export class GitJournal {
     }
     if (!Array.isArray(list)) return [];
     return list.filter((f): f is string => typeof f === 'string' && isRecordPath(f));
+  }
+
+  /**
+   * commitFiles, built again on the new tip when fast-import refuses it because the branch moved
+   * after the tip was read (a commit made by hand, or a second committer: the lock is the guard,
+   * this is the net). Twice at most; the files stay pending if it still fails.
+   */
+  private async commitFilesOnTip(written: Set<string>, noted: Set<string>, full: boolean): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.commitFiles(written, noted, full);
+      } catch (err) {
+        if (attempt >= 2 || !isOrchestraError(err, 'GIT_ERROR') || !/Not updating refs\/\S+ \(new tip \S+ does not contain/.test(err.message)) throw err;
+      }
+    }
   }
 
   /**

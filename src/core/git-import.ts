@@ -21,6 +21,8 @@ export interface ImportedCommit {
   committer: { name: string; email: string };
   add: string[];
   remove: string[];
+  /** Filled with the blob id of each added file as streamed (the bytes the commit holds). */
+  streamed?: Map<string, string>;
 }
 
 /** Returns the new commit's id. */
@@ -46,6 +48,7 @@ async function* importStream(c: ImportedCommit, root: string): AsyncGenerator<Bu
   for (const path of c.remove) yield Buffer.from(`D ${quotePath(path)}\n`);
   for (const path of c.add) {
     const bytes = await fs.readFile(join(root, path));
+    c.streamed?.set(path, blobId(bytes, c.parent?.length === 64 ? 'sha256' : 'sha1'));
     yield Buffer.from(`M 100644 inline ${quotePath(path)}\ndata ${bytes.length}\n`);
     yield bytes;
     yield Buffer.from('\n');

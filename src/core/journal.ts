@@ -27,6 +27,9 @@ const FIRST_SCAN_DELAY_MS = 60_000;
 /** Below this size (about 10,000 files) the index is cheap enough to refresh after every one-shot commit. */
 const CHEAP_INDEX_BYTES = 1024 * 1024;
 
+/** fast-import's refusals when the branch moved, or was being moved, after the tip was read. */
+const BRANCH_MOVED = /Not updating refs\/\S+ \(new tip \S+ does not contain|cannot lock ref 'refs\/heads\//;
+
 /** Runs git in the workspace repo with a fixed identity so it works on machines without git config. */
 export async function git(paths: WorkspacePaths, config: Config, args: string[], input?: string, env?: Record<string, string>) {
   const identity = ['-c', `user.name=${config.git.author.name}`, '-c', `user.email=${config.git.author.email}`, '-c', 'commit.gpgsign=false'];
@@ -96,7 +99,7 @@ export class GitJournal {
     // Take over a stale lock: moved aside by rename (atomic: of several processes seeing the same
     // stale lock, one moves it), then checked to be the very file judged stale. A live holder's
     // lock that replaced it in between is put back.
-    const stale = await this.staleLockInode();
+    const stale = await this.staleLock();
     if (stale === undefined) return false;
     const aside = `${lock}.stale-${process.pid}`;
     try {
@@ -104,8 +107,10 @@ export class GitJournal {
     } catch {
       return false;
     }
+    // Inode numbers are reused at once on ext4: the file moved must match in inode, mtime and text.
     const moved = await fs.stat(aside).catch(() => undefined);
-    if (moved?.ino !== stale) {
+    const movedText = await fs.readFile(aside, 'utf8').catch(() => undefined);
+    if (moved?.ino !== stale.ino || moved.mtimeMs !== stale.mtimeMs || movedText !== stale.text) {
       await fs.link(aside, lock).catch(() => undefined);
       await fs.unlink(aside).catch(() => undefined);
       return false;
@@ -115,21 +120,24 @@ export class GitJournal {
   }
 
   /**
-   * The lock file's inode when it is stale: its holder is a dead process of this host, or it has
-   * not been renewed for STALE_LOCK_MS. Undefined when it is live, gone, or still being written (a
-   * lock read empty or half-written is a holder that has just created it, not a stale one).
+   * The lock file as judged stale (inode, mtime, text): its holder is a dead process of this host,
+   * or it has not been renewed for STALE_LOCK_MS. Undefined when it is live, gone, or still being
+   * written (a lock read empty or half-written is a holder that has just created it).
    */
-  private async staleLockInode(): Promise<number | undefined> {
+  private async staleLock(): Promise<{ ino: number; mtimeMs: number; text: string } | undefined> {
     const stat = await fs.stat(this.paths.committerLock).catch(() => undefined);
     if (!stat) return undefined;
-    if (Date.now() - stat.mtimeMs > STALE_LOCK_MS) return stat.ino;
+    const text = await fs.readFile(this.paths.committerLock, 'utf8').catch(() => undefined);
+    if (text === undefined) return undefined;
+    const judged = { ino: stat.ino, mtimeMs: stat.mtimeMs, text };
+    if (Date.now() - stat.mtimeMs > STALE_LOCK_MS) return judged;
     let holder: { pid?: unknown; host?: unknown };
     try {
-      holder = JSON.parse(await fs.readFile(this.paths.committerLock, 'utf8')) as typeof holder;
+      holder = JSON.parse(text) as typeof holder;
     } catch {
       return undefined;
     }
-    return holder.host === hostname() && typeof holder.pid === 'number' && !pidAlive(holder.pid) ? stat.ino : undefined;
+    return holder.host === hostname() && typeof holder.pid === 'number' && !pidAlive(holder.pid) ? judged : undefined;
   }
 
   async release(): Promise<void> {
@@ -192,9 +200,9 @@ export class GitJournal {
   async handOver(): Promise<void> {
     if (this.written.size === 0) return;
     const files = [...this.written];
-    this.written.clear();
     await fs.mkdir(this.paths.journalNotes, { recursive: true });
     await createExclusive(join(this.paths.journalNotes, `${newId()}.json`), JSON.stringify(files), { fsync: this.config.fsync });
+    for (const f of files) this.written.delete(f); // only once the note exists
   }
 
   private fullScanDue(): boolean {
@@ -244,15 +252,15 @@ export class GitJournal {
 
   /**
    * commitFiles, built again on the new tip when fast-import refuses it because the branch moved
-   * after the tip was read (a commit made by hand, or a second committer: the lock is the guard,
-   * this is the net). Twice at most; the files stay pending if it still fails.
+   * (or was being moved) after the tip was read: a commit made by hand, or a second committer (the
+   * lock is the guard, this is the net). Twice at most; the files stay pending if it still fails.
    */
   private async commitFilesOnTip(written: Set<string>, noted: Set<string>, full: boolean): Promise<number> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.commitFiles(written, noted, full);
       } catch (err) {
-        if (attempt >= 2 || !isOrchestraError(err, 'GIT_ERROR') || !/Not updating refs\/\S+ \(new tip \S+ does not contain/.test(err.message)) throw err;
+        if (attempt >= 2 || !isOrchestraError(err, 'GIT_ERROR') || !BRANCH_MOVED.test(err.message)) throw err;
       }
     }
   }
@@ -275,7 +283,14 @@ export class GitJournal {
     const add = [...records, ...config.changed];
     const files = [...add, ...config.removed];
     // The commit that holds everything found: a new one, or the parent when nothing was missing.
-    const head = files.length ? await this.commit(parent, add, config.removed) : parent;
+    // The memo takes the ids of the bytes streamed into the commit: a config file edited between
+    // the comparison above and the commit is remembered as committed, not as compared.
+    const streamed = new Map<string, string>();
+    const head = files.length ? await this.commit(parent, add, config.removed, streamed) : parent;
+    for (const path of config.changed) {
+      const id = streamed.get(path);
+      if (id) config.blobs.set(path, id);
+    }
     if (head && head !== parent) await writeCommitMemo(this.paths, { commit: head, config: config.blobs }).catch(() => undefined);
     if (scan?.complete) await saveScanRecord(this.paths, scan.plan, head);
     return files.length;
@@ -302,8 +317,8 @@ export class GitJournal {
   private async tip(): Promise<string> {
     // Read from .git's files when the layout is the plain one (git-tip.ts), else asked of git.
     const read = readBranchTip(this.paths.root);
-    if (read && (this.branch === undefined || this.branch === read.branch)) {
-      this.branch = read.branch;
+    if (read) {
+      this.branch = read.branch; // the branch HEAD names now (a checkout moves the commits with it)
       return read.commit;
     }
     if (this.branch) return git(this.paths, this.config, ['rev-parse', '-q', '--verify', 'HEAD']).catch(() => '');
@@ -315,7 +330,7 @@ export class GitJournal {
   }
 
   /** One commit of `add` and `remove` on top of `parent` (see git-import.ts); returns its id. */
-  private async commit(parent: string, add: string[], remove: string[]): Promise<string> {
+  private async commit(parent: string, add: string[], remove: string[], streamed?: Map<string, string>): Promise<string> {
     const { title, body } = await describeFiles(this.paths, [...add, ...remove]);
     // The message goes through stdin, every line reduced to printable single-line text.
     this.branch ??= await git(this.paths, this.config, ['symbolic-ref', '-q', 'HEAD']); // an unborn branch: tip() could not say
@@ -326,6 +341,7 @@ export class GitJournal {
       committer: this.config.git.author,
       add,
       remove,
+      ...(streamed ? { streamed } : {}),
     });
     this.commitsSinceRefresh++;
     this.lastCommitAt = Date.now();
@@ -429,14 +445,24 @@ export class GitJournal {
    * holds the lock. The index is brought up to date only while that is cheap (a small workspace).
    */
   async flush(): Promise<void> {
-    if (!(await this.acquire())) return this.handOver();
-    this.dirty = true; // an explicit flush looks (config edits make no append to mark)
-    try {
-      await this.commitPending();
-      const index = await fs.stat(join(this.paths.root, '.git', 'index')).catch(() => undefined);
-      if (!index || index.size <= CHEAP_INDEX_BYTES) await this.refreshIndex();
-    } finally {
-      await this.release();
+    for (let round = 0; round < 3; round++) {
+      if (!(await this.acquire())) {
+        await this.handOver();
+        // The holder may have read the notes before ours was written and be gone now: look once more.
+        if (!(await this.acquire())) return;
+      }
+      this.dirty = true; // an explicit flush looks (config edits make no append to mark)
+      try {
+        await this.commitPending();
+        const index = await fs.stat(join(this.paths.root, '.git', 'index')).catch(() => undefined);
+        if (!index || index.size <= CHEAP_INDEX_BYTES) await this.refreshIndex();
+      } finally {
+        await this.release();
+      }
+      // A writer that handed its files over after this commit read the notes, and found the lock
+      // still held, counts on the holder: look at the notes once the lock is free.
+      const notes = await readdirSafe(this.paths.journalNotes);
+      if (!notes.some((n) => n.endsWith('.json'))) return;
     }
   }
 }

@@ -30,7 +30,7 @@ type Cleanup = { after: (fn: () => void | Promise<void>) => void };
  * Waits (up to 60 s) until no `git gc --auto` that a commit detached is running in a repository
  * under `dir` (git holds `.git/gc.pid` meanwhile): removing the directory under it fails.
  */
-async function gcFinished(dir: string): Promise<void> {
+export async function gcFinished(dir: string): Promise<void> {
   const pidFiles = () => {
     const found: string[] = [];
     for (const sub of ['', ...readdirSync(dir)]) {

@@ -9,6 +9,7 @@ import { initWorkspace } from '../../src/app/setup.js';
 import type { Actor } from '../../src/core/actor.js';
 import { createTask } from '../../src/core/ops/tasks.js';
 import type { StoredEvent } from '../../src/core/record.js';
+import { gcFinished } from './core-workspace.js';
 import { Workspace } from '../../src/core/workspace.js';
 import { scaled } from './timeouts.js';
 
@@ -46,7 +47,8 @@ export async function startFixture(opts: { token?: string | null } = {}): Promis
     ws, web, root,
     close: async () => {
       await web.stop();
-      rmSync(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+      await gcFinished(root); // a detached `git gc --auto` still writing under .git/objects
+      rmSync(root, { recursive: true, force: true, maxRetries: 20, retryDelay: 200 });
     },
   };
 }

@@ -6,11 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureMirror } from '../src/vcs/repo-source.js';
-import { makeFixture } from './support/git-fixtures.js';
+import { makeFixture, sh } from './support/git-fixtures.js';
 
 test('a mirror fetch that meets a worktree being added (its placeholder HEAD) is tried again; a lasting one still fails', async (t) => {
   const fx = makeFixture();
@@ -23,20 +22,18 @@ test('a mirror fetch that meets a worktree being added (its placeholder HEAD) is
   writeFileSync(join(entry, 'HEAD'), `${'0'.repeat(40)}\n`);
   writeFileSync(join(entry, 'gitdir'), join(fx.root, 'wt', '.git') + '\n');
   writeFileSync(join(entry, 'commondir'), '../..\n');
-  execFileSync('git', ['-C', fx.repo, 'commit', '-q', '--allow-empty', '-m', 'next'], { env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@localhost', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@localhost' } });
+  sh(fx.repo, 'commit', '-q', '--allow-empty', '-m', 'next');
 
   // The add finishes (its real HEAD lands) while the fetch waits: the fetch succeeds.
   const finished = new Promise<void>((resolve) => setTimeout(() => {
-    writeFileSync(join(entry, 'HEAD'), `${execFileSync('git', ['-C', fx.repo, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()}\n`);
+    writeFileSync(join(entry, 'HEAD'), `${sh(fx.repo, 'rev-parse', 'HEAD')}\n`);
     resolve();
   }, 150)); // after the first attempt has met the placeholder, before the retries run out
   await ensureMirror(fx.repo, cache);
   await finished;
-  assert.equal(gitLineSync(mirror, 'rev-parse', 'refs/remotes/origin/main'), gitLineSync(fx.repo, 'rev-parse', 'HEAD'));
+  assert.equal(sh(mirror, 'rev-parse', 'refs/remotes/origin/main'), sh(fx.repo, 'rev-parse', 'HEAD'));
 
   // One that never finishes: the fetch fails with git's own reason, after its few retries.
   writeFileSync(join(entry, 'HEAD'), `${'0'.repeat(40)}\n`);
   await assert.rejects(ensureMirror(fx.repo, cache), /bad object worktrees\/being-added\/HEAD/);
 });
-
-const gitLineSync = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8' }).trim();

@@ -23,10 +23,12 @@ function timed(fn: () => void): number {
 
 export const median = (xs: number[]) => summarize(xs).p50;
 
+/** Each operation's median over rounds. */
+export const medians = (rounds: Timings[]): Timings => ({ create: median(rounds.map((r) => r.create)), move: median(rounds.map((r) => r.move)), lock: median(rounds.map((r) => r.lock)) });
+
 /** Median wall time of `task new`, `task move` and `lock acquire` + `lock release` through the CLI. */
 export function orchestraWrites(root: string): Timings {
-  const rounds = Array.from({ length: REPEAT }, (_, i) => writeRound(root, i));
-  return { create: median(rounds.map((r) => r.create)), move: median(rounds.map((r) => r.move)), lock: median(rounds.map((r) => r.lock)) };
+  return medians(Array.from({ length: REPEAT }, (_, i) => writeRound(root, i)));
 }
 
 /** One of each write through the CLI on a new task: its creation, a move, a lock taken and given back. */
@@ -60,8 +62,6 @@ function pythonReference(ref: string, dir: string, count: number): { python: str
   };
   return { python, round };
 }
-
-const medians = (rounds: Timings[]): Timings => ({ create: median(rounds.map((r) => r.create)), move: median(rounds.map((r) => r.move)), lock: median(rounds.map((r) => r.lock)) });
 
 /** Median wall time of a bare interpreter start (`node -e 0`, `python -c 0`), for the notes. */
 function startMs(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {

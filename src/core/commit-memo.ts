@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { writeAtomic } from './fsutil.js';
+import { isObjectId } from './ids.js';
 import type { WorkspacePaths } from './paths.js';
 import { readRegularFileSync } from './safe-read.js';
 
@@ -17,7 +18,6 @@ export interface CommitMemo {
   config: Map<string, string>;
 }
 
-const OBJECT_ID = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
 /** Config is a handful of files; a memo past this size was not written by the journal. */
 const MEMO_CAP = 256 * 1024;
 
@@ -38,7 +38,7 @@ export function readCommitMemo(paths: WorkspacePaths, commit: string): CommitMem
   if (memoCommit !== commit || typeof config !== 'object' || config === null || Array.isArray(config)) return undefined;
   const blobs = new Map<string, string>();
   for (const [path, id] of Object.entries(config)) {
-    if (typeof id !== 'string' || !OBJECT_ID.test(id)) return undefined;
+    if (typeof id !== 'string' || !isObjectId(id)) return undefined;
     blobs.set(path, id);
   }
   return { commit, config: blobs };

@@ -1,7 +1,7 @@
 import { promises as fs, lstatSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { isTempName } from './fsutil.js';
-import { blobId, isBlob } from './git-import.js';
+import { isBlob } from './git-import.js';
 import type { Pause } from './time-slice.js';
 
 /**
@@ -93,11 +93,11 @@ export async function filesUnder(root: string, dir: string, opts: WalkOptions = 
 
 /**
  * Config paths whose bytes differ from the committed tree's (added or edited), those removed, and
- * the blob id of every config file as the commit of these changes will hold it (`algorithm`: the
- * repository's hash), which the journal remembers for the next commit (commit-memo.ts).
+ * the committed blob ids the next commit keeps as they are (unchanged files, and unreadable ones),
+ * which the journal remembers with the ids of what it commits (commit-memo.ts).
  */
-export async function configChanges(root: string, configPaths: readonly string[], committed: Map<string, string>, algorithm: 'sha1' | 'sha256' = 'sha1'): Promise<{ changed: string[]; removed: string[]; blobs: Map<string, string> }> {
-  const blobs = new Map<string, string>();
+export async function configChanges(root: string, configPaths: readonly string[], committed: Map<string, string>): Promise<{ changed: string[]; removed: string[]; kept: Map<string, string> }> {
+  const kept = new Map<string, string>();
   const onDisk = new Set<string>();
   const changed: string[] = [];
   for (const top of configPaths) {
@@ -105,16 +105,11 @@ export async function configChanges(root: string, configPaths: readonly string[]
       onDisk.add(path);
       const bytes = await fs.readFile(join(root, path)).catch(() => undefined);
       const was = committed.get(path);
-      if (!bytes) {
-        if (was) blobs.set(path, was); // unreadable now: the commit keeps what it had
-      } else if (isBlob(bytes, was)) blobs.set(path, was!);
-      else {
-        changed.push(path);
-        blobs.set(path, blobId(bytes, algorithm));
-      }
+      if (bytes && !isBlob(bytes, was)) changed.push(path);
+      else if (was) kept.set(path, was); // unchanged, or unreadable now: the commit keeps what it had
     }
   }
   const isConfig = (path: string) => configPaths.some((top) => path === top || path.startsWith(`${top}/`));
   const removed = [...committed.keys()].filter((path) => isConfig(path) && !onDisk.has(path));
-  return { changed, removed, blobs };
+  return { changed, removed, kept };
 }

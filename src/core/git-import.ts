@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { OrchestraError } from './errors.js';
 import { runGit } from './git-run.js';
+import { isObjectId } from './ids.js';
 
 /**
  * Writes one workspace commit through a single `git fast-import`: the listed files' bytes as
@@ -29,7 +30,7 @@ export interface ImportedCommit {
 export async function importCommit(root: string, commit: ImportedCommit): Promise<string> {
   const run = await runGit(['fast-import', '--quiet', '--done'], { cwd: root, input: importStream(commit, root) });
   const sha = run.stdout.trim();
-  if (run.code !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) {
+  if (run.code !== 0 || !isObjectId(sha)) {
     const why = run.stderr.trim().slice(0, 500) || (run.feedError instanceof Error ? run.feedError.message : `exit ${run.code}`);
     throw new OrchestraError('GIT_ERROR', `git fast-import failed in the workspace: ${why}`);
   }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { isObjectId } from './ids.js';
 import { readRegularFileSync } from './safe-read.js';
 
 /**
@@ -16,7 +17,6 @@ export interface BranchTip {
   commit: string;
 }
 
-const OBJECT_ID = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
 /** A branch name git could have made: no `..`, no control characters, no trailing `.lock`. */
 const BRANCH_REF = /^refs\/heads\/(?!.*\.\.)(?!.*\.lock$)[^\0-\x20~^:?*[\\\x7f]+$/;
 const SMALL_FILE = 4096;
@@ -28,7 +28,7 @@ export function readBranchTip(root: string): BranchTip | undefined {
   if (!head || !BRANCH_REF.test(head)) return undefined;
   const loose = readText(join(gitDir, ...head.split('/')), SMALL_FILE);
   const commit = loose !== undefined ? loose.trim() : packedRef(gitDir, head);
-  return commit && OBJECT_ID.test(commit) ? { branch: head, commit } : undefined;
+  return commit && isObjectId(commit) ? { branch: head, commit } : undefined;
 }
 
 /** The id packed-refs gives `ref`, if the file is there and names it. */

@@ -40,3 +40,9 @@ const SLUG = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export function isSlug(value: string): boolean {
   return SLUG.test(value);
 }
+
+/** A full git object id: SHA-1 (40 hex digits) or SHA-256 (64), lower case as git prints them. */
+const OBJECT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+export function isObjectId(value: string): boolean {
+  return OBJECT_ID.test(value);
+}

@@ -11,7 +11,7 @@ import { createExclusive, readdirSafe, readFileSafe, TEMP_PREFIX, writeAtomic } 
 import { importCommit } from './git-import.js';
 import { readBranchTip } from './git-tip.js';
 import { runGit } from './git-run.js';
-import { newId } from './ids.js';
+import { isObjectId, newId } from './ids.js';
 import { pidAlive } from './presence.js';
 import { CONFIG_PATHS, RECORD_DIRS, type WorkspacePaths } from './paths.js';
 import { lastScanStart, planScan, saveScanRecord, SCAN_EVERY_MS, uncommittedFiles, type ScanPlan } from './journal-scan.js';
@@ -279,7 +279,7 @@ export class GitJournal {
     for (const f of candidates) if (!isTempPath(f) && (await isRegularFile(join(this.paths.root, f)))) records.add(f);
     const scan = full ? await this.scan(parent) : undefined;
     for (const f of scan?.files ?? []) records.add(f);
-    const config = await configChanges(this.paths.root, CONFIG_PATHS, committed, parent.length === 64 ? 'sha256' : 'sha1');
+    const config = await configChanges(this.paths.root, CONFIG_PATHS, committed);
     const add = [...records, ...config.changed];
     const files = [...add, ...config.removed];
     // The commit that holds everything found: a new one, or the parent when nothing was missing.
@@ -287,11 +287,11 @@ export class GitJournal {
     // the comparison above and the commit is remembered as committed, not as compared.
     const streamed = new Map<string, string>();
     const head = files.length ? await this.commit(parent, add, config.removed, streamed) : parent;
-    for (const path of config.changed) {
-      const id = streamed.get(path);
-      if (id) config.blobs.set(path, id);
+    if (head && head !== parent) {
+      const blobs = new Map(config.kept);
+      for (const path of config.changed) blobs.set(path, streamed.get(path)!);
+      await writeCommitMemo(this.paths, { commit: head, config: blobs }).catch(() => undefined);
     }
-    if (head && head !== parent) await writeCommitMemo(this.paths, { commit: head, config: config.blobs }).catch(() => undefined);
     if (scan?.complete) await saveScanRecord(this.paths, scan.plan, head);
     return files.length;
   }
@@ -324,7 +324,7 @@ export class GitJournal {
     if (this.branch) return git(this.paths, this.config, ['rev-parse', '-q', '--verify', 'HEAD']).catch(() => '');
     const out = await git(this.paths, this.config, ['rev-parse', 'HEAD', '--symbolic-full-name', 'HEAD']).catch(() => '');
     const [parent, branch] = out.split('\n');
-    if (!parent || !/^[0-9a-f]{40,64}$/.test(parent)) return '';
+    if (!parent || !isObjectId(parent)) return '';
     if (branch?.startsWith('refs/heads/')) this.branch = branch;
     return parent;
   }

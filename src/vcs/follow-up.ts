@@ -12,6 +12,7 @@
  * from nothing).
  */
 import { OrchestraError } from '../core/errors.js';
+import { isObjectId } from '../core/ids.js';
 import { git, gitOk } from './git.js';
 import { assertPushAllowed } from './push.js';
 import { remoteBranchSha } from './remote.js';
@@ -31,7 +32,7 @@ const hasCommit = (repo: string, sha: string) => gitOk(repo, ['cat-file', '-e', 
 export async function followUpStart(opts: { mirror: string; remote: string; branch: string; pushedSha: string; protectedBranches?: readonly string[] }): Promise<FollowUpStart> {
   const { mirror, remote, pushedSha } = opts;
   assertPushAllowed(opts.branch, opts.protectedBranches);
-  if (!/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(pushedSha)) throw new OrchestraError('INVALID_INPUT', `the recorded push "${pushedSha.slice(0, 80)}" is not a commit id`);
+  if (!isObjectId(pushedSha)) throw new OrchestraError('INVALID_INPUT', `the recorded push "${pushedSha.slice(0, 80)}" is not a commit id`);
   const branch = opts.branch.replace(/^refs\/heads\//, '');
   const shown = redactUrl(remote);
   const remoteSha = await remoteBranchSha(remote, branch, mirror);

@@ -16,6 +16,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { OrchestraError } from '../core/errors.js';
+import { isObjectId } from '../core/ids.js';
 import { scrubEnv } from '../core/env-secrets.js';
 import { redactCredentials, redactUrlCredentials } from '../core/redact.js';
 
@@ -249,7 +250,7 @@ export async function revParse(cwd: string, ref: string): Promise<string | null>
   const key = `${cwd}\0${ref}`;
   if (knownCommits.has(key)) return ref;
   const out = await gitMaybe(cwd, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]);
-  if (out && out === ref && /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(out) && knownCommits.size < 10_000) knownCommits.add(key);
+  if (out && out === ref && isObjectId(out) && knownCommits.size < 10_000) knownCommits.add(key);
   return out ? out : null;
 }
 const knownCommits = new Set<string>();

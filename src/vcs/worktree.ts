@@ -8,6 +8,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync, statSyn
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
+import { isObjectId } from '../core/ids.js';
 import { writeAtomic } from '../core/fsutil.js';
 import { hasChanges } from './changes.js';
 import { assertNotOption, git, gitLine, gitMaybe, gitOk, refExists, worktreeRecord, worktreeRecordPath } from './git.js';
@@ -300,7 +301,7 @@ export async function addWorktreeAt(opts: { repoPath: string; worktreesDir: stri
   const repoPath = realpathSync(resolve(opts.repoPath));
   const path = resolve(opts.worktreesDir, opts.taskId);
   await assertMirror(repoPath);
-  if (!/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(opts.commit)) throw new OrchestraError('INVALID_INPUT', `Base commit must be a full commit id: ${opts.commit}`);
+  if (!isObjectId(opts.commit)) throw new OrchestraError('INVALID_INPUT', `Base commit must be a full commit id: ${opts.commit}`);
   if (existsSync(path) || hasRegistration(repoPath, path)) throw new OrchestraError('CONFLICT', `${path} or its registration exists`, { path });
   await mkdir(opts.worktreesDir, { recursive: true });
   // `-b` refuses an existing branch: a branch left by a crash is never moved by this path.

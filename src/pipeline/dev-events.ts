@@ -43,7 +43,8 @@ export const DevEventSchemas = {
     command: str, source: z.enum(['task', 'config', 'repository', 'detected', 'none']), passed: z.boolean(), cached: z.boolean().default(false),
     exitCode: int.nullable().default(null), durationMs: z.number().min(0).default(0), file: str, ...profiled,
   }),
-  'exec.finished': z.object({ summary: str.default(''), diffStat: str.optional(), diffFile: str.optional(), files: z.array(str).optional() }),
+  /** `index`: SHA-256 of the index the final diff was staged in, kept for the commit (changes.ts). */
+  'exec.finished': z.object({ summary: str.default(''), diffStat: str.optional(), diffFile: str.optional(), files: z.array(str).optional(), index: z.string().regex(/^[0-9a-f]{64}$/).optional() }),
   'exec.stopped': z.object({ reason: str, patchFile: str.optional() }),
   'git.committed': z.object({ sha: str, created: z.boolean().optional(), message: str.default('') }),
   'git.pushed': z.object({ remote: str, branch: str, sha: str, link: str, pushed: z.boolean().optional() }),

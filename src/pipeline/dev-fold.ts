@@ -79,6 +79,8 @@ export interface DevView {
   link?: string;
   diffStat?: string;
   diffFile?: string;
+  /** The digest of the index the final diff kept: what the publisher commits when it is unchanged. */
+  stagedIndex?: string;
   failure?: { reason: string; step: string; patchFile?: string; at: string };
   abortRequested: boolean;
 }
@@ -110,6 +112,7 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
       dev.summary = undefined;
       dev.diffStat = undefined;
       dev.diffFile = undefined;
+      dev.stagedIndex = undefined;
       dev.commit = undefined;
       dev.failure = undefined;
       dev.abortRequested = false;
@@ -164,6 +167,7 @@ export function applyDevEvent(dev: DevView, event: StoredEvent, record: StreamRe
       round.summary = e.data.summary;
       if (e.data.diffStat) dev.diffStat = round.diffStat = e.data.diffStat;
       if (e.data.diffFile) dev.diffFile = e.data.diffFile;
+      dev.stagedIndex = e.data.index;
       break;
     case 'git.committed':
       dev.commit = { sha: e.data.sha, message: e.data.message };

@@ -3,13 +3,13 @@
  * Untracked (not ignored) files are included by staging into a throw-away copy of the
  * index, so the worktree's real index is never touched.
  */
-import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { OrchestraError } from '../core/errors.js';
 import { describeHits, type NamedSecret, type SecretHit } from '../core/secret-scan.js';
-import { assertNotOption, git, revParse, type GitOptions } from './git.js';
+import { assertNotOption, git, revParse, worktreeRecord, type GitOptions } from './git.js';
 import { scanChanges, scannerFor } from './secret-guard.js';
 
 export interface WorktreeDiff {
@@ -24,6 +24,28 @@ export interface WorktreeDiff {
    * redacted note instead of the diff, so the secret is never written into a record.
    */
   secrets: SecretHit[];
+  /**
+   * With `keepIndex`: the SHA-256 of the index these changes were staged in, kept as
+   * `stagedIndexPath(worktree)` so the commit can be made of exactly what this diff shows.
+   * Absent when nothing was kept (no changes, a secret, or not a worktree of prepareWorktree).
+   */
+  index?: string;
+}
+
+/**
+ * Where a final diff's index is kept: in the worktree's admin directory inside the mirror, which
+ * no sandboxed command can reach (the mirror is outside every bind), beside git's own `index`.
+ */
+export function stagedIndexPath(worktreePath: string): string | undefined {
+  const rec = worktreeRecord(worktreePath);
+  return rec ? join(rec.gitDir, KEPT_INDEX) : undefined;
+}
+const KEPT_INDEX = 'orchestra-staged-index';
+
+/** SHA-256 of a kept index's bytes, or undefined when it cannot be read. */
+export async function indexDigest(path: string): Promise<string | undefined> {
+  const bytes = await readFile(path).catch(() => undefined);
+  return bytes && createHash('sha256').update(bytes).digest('hex');
 }
 
 /**
@@ -38,12 +60,12 @@ const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv', '--ignore-su
  * hashed: a copied stat cache can call a same-size edit made within the checkout's second
  * unchanged (seen as an executor "finishing without changes" about one run in five).
  */
-async function withTempIndex<T>(worktreePath: string, fn: (opts: GitOptions) => Promise<T>): Promise<T> {
-  const tmpIndex = join(tmpdir(), `orchestra-index-${process.pid}-${randomBytes(6).toString('hex')}`);
+async function withTempIndex<T>(worktreePath: string, fn: (opts: GitOptions, indexFile: string) => Promise<T>, dir = tmpdir()): Promise<T> {
+  const tmpIndex = join(dir, `orchestra-index-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
     const opts: GitOptions = { env: { GIT_INDEX_FILE: tmpIndex } };
     await git(worktreePath, ['add', '-A'], opts);
-    return await fn(opts);
+    return await fn(opts, tmpIndex);
   } finally {
     await rm(tmpIndex, { force: true });
   }
@@ -109,11 +131,15 @@ export function withheldDiffNote(hits: readonly SecretHit[]): string {
  * The changes are scanned for known secrets first; with a hit, `patch` is a redacted note.
  * Two git processes (three with secrets to scan): `add -A` into a temporary index, and one diff
  * that gives the raw entries (nested repositories, the file list), the stat and the binary patch.
+ * With `keepIndex`, an index with changes, no nested repository and no secret is kept (see
+ * `index`): the publisher then commits it without staging and checking the worktree again.
  */
-export async function diffAgainstBase(worktreePath: string, baseCommit: string, opts: { secrets?: readonly NamedSecret[] } = {}): Promise<WorktreeDiff> {
+export async function diffAgainstBase(worktreePath: string, baseCommit: string, opts: { secrets?: readonly NamedSecret[]; keepIndex?: boolean } = {}): Promise<WorktreeDiff> {
   assertNotOption(baseCommit, 'Base commit');
   const scanner = scannerFor(opts.secrets);
-  return withTempIndex(worktreePath, async (gopts) => {
+  const keptAt = opts.keepIndex ? stagedIndexPath(worktreePath) : undefined;
+  if (keptAt) await rm(keptAt, { force: true }); // an older diff's index never stands for this one
+  return withTempIndex(worktreePath, async (gopts, indexFile) => {
     const out = await git(worktreePath, ['diff', '--cached', '--raw', '--stat', '--patch', '--binary', '-z', ...DIFF_FLAGS, baseCommit, '--'], gopts).catch(async (err: unknown) => {
       // Only a failed diff is looked into: a base that is not a commit here is NOT_FOUND.
       if (err instanceof OrchestraError && err.code === 'GIT_ERROR' && !(await revParse(worktreePath, baseCommit))) {
@@ -128,8 +154,16 @@ export async function diffAgainstBase(worktreePath: string, baseCommit: string, 
     const cut = rest.indexOf('\0');
     const stat = (cut < 0 ? rest : rest.slice(0, cut)).trimEnd();
     const patch = cut < 0 ? '' : rest.slice(cut + 1);
-    return { patch: secrets.length > 0 ? withheldDiffNote(secrets) : patch, stat: scanner.redact(stat), files, secrets };
-  });
+    const index = keptAt && files.length > 0 && secrets.length === 0 ? await keep(indexFile, keptAt) : undefined;
+    return { patch: secrets.length > 0 ? withheldDiffNote(secrets) : patch, stat: scanner.redact(stat), files, secrets, ...(index ? { index } : {}) };
+  }, keptAt ? dirname(keptAt) : undefined);
+}
+
+/** Moves the temporary index to `keptAt` (same directory, so one rename) and returns its digest. */
+async function keep(indexFile: string, keptAt: string): Promise<string | undefined> {
+  const digest = await indexDigest(indexFile);
+  if (!digest) return undefined;
+  return rename(indexFile, keptAt).then(() => digest, () => undefined);
 }
 
 /** Uncommitted changes in the worktree, untracked files included (ignored files excluded). */

@@ -187,14 +187,14 @@ export function createExecutorLoop(env: LoopEnv): Loop {
           return;
         }
         if (outcome.kind === 'done') {
-          const diff = await diffAgainstBase(exec.worktree, exec.baseCommit, { secrets: await scanSecrets() });
+          const diff = await diffAgainstBase(exec.worktree, exec.baseCommit, { secrets: await scanSecrets(), keepIndex: true });
           if (diff.files.length === 0) {
             await failTask(lease, 'execute', 'the executor finished without changing any file');
             return;
           }
           const diffFile = await ws.writeTaskFile(task.id, `exec${exec.number}-final.diff`, diff.patch, { onTaken: 'newName' });
           await lease.release((view) => (view.state !== 'executing' ? [] : [
-            { type: 'exec.finished', data: { summary: outcome.value, diffStat: diff.stat, diffFile, files: diff.files } },
+            { type: 'exec.finished', data: { summary: outcome.value, diffStat: diff.stat, diffFile, files: diff.files, ...(diff.index ? { index: diff.index } : {}) } },
             { type: 'task.moved', data: { from: 'executing', to: 'publishing', reason: 'tests pass; ready to commit and push' } },
           ]), 'executed');
           log.info('execution finished', { task: task.id, files: diff.files.length });

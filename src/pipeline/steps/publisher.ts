@@ -39,7 +39,7 @@ export function createPublisherLoop(env: LoopEnv): Loop {
         const target = await executionTarget(ws, task, exec);
         const author = await commitIdentity(ws.config.git.author);
         const secrets = await publishScanSecrets(ws, task, 'publisher');
-        const commit = await commitAll({ worktreePath: exec.worktree, message, author, taskId: task.id, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}) });
+        const commit = await commitAll({ worktreePath: exec.worktree, message, author, taskId: task.id, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}), ...(task.dev.stagedIndex ? { stagedIndex: task.dev.stagedIndex } : {}) });
         const remote = await resolvePushRemote({ configured: ws.config.remote, repo: target.resolved });
         await ws.acceptance.confirm(lease); // the claim still holds on the shared records (spec §20)
         const pushed = await pushTaskBranch({ worktreePath: exec.worktree, remote, branch: exec.branch, protectedBranches: ws.config.protectedBranches, baseCommit: exec.baseCommit, ...(secrets ? { secrets } : {}), ...(commit.ref ? { head: { sha: commit.sha, ref: commit.ref } } : {}) });
@@ -55,7 +55,7 @@ export function createPublisherLoop(env: LoopEnv): Loop {
         ]), 'published');
         log.info('branch pushed', { task: task.id, branch: pushed.branch, link: pushed.link });
         for (const e of pullRequest) log.info(e.type === 'forge.pr-opened' ? 'pull request ready' : 'no pull request', { task: task.id, ...e.data });
-        // Clean by construction: commitAll staged everything (`add -A`) and committed it, so no status is asked.
+        // Clean by construction: commitAll committed the staged worktree (the final diff's index, or `add -A`), so no status is asked.
         await removeWorktree({ repoPath: target.objects, worktreesDir: ws.paths.worktrees, taskId: task.id, force: true }).catch(() => undefined);
       } catch (err) {
         const { code, message } = describeError(err);

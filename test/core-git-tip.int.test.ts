@@ -6,9 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readBranchTip } from '../src/core/git-tip.js';
+import { GitJournal } from '../src/core/journal.js';
 import { createTask } from '../src/core/ops/tasks.js';
 import { execFileSync } from 'node:child_process';
 import { hostname } from 'node:os';
@@ -138,6 +139,26 @@ test('the committer lock: one just created (empty or half-written) is live, a de
   assert.equal(await ws.journal.acquire(), true, 'a dead holder on this host');
   assert.match(readFileSync(lock, 'utf8'), new RegExp(`"pid":${process.pid},`));
   await ws.journal.release();
+});
+
+test('the committer lock is renewed while held: a long operation under it is never taken for a dead holder', async (t) => {
+  const ws = await makeWorkspace(t);
+  const lock = join(ws.paths.runtime, 'committer.lock');
+  assert.equal(await ws.journal.acquire(), true);
+  t.after(() => ws.journal.release());
+  // As if the holder had been inside one long commit for half a minute.
+  const old = new Date(Date.now() - 30_000);
+  utimesSync(lock, old, old);
+  const other = new GitJournal(ws.paths, ws.config);
+  const deadline = Date.now() + 15_000;
+  while (Date.now() - statSync(lock).mtimeMs > 5_000) {
+    assert.ok(Date.now() < deadline, 'the holder renewed its lock');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(await other.acquire(), false, 'a renewed lock is live');
+  await ws.journal.release();
+  assert.equal(await other.acquire(), true, 'once released, it is free');
+  await other.release();
 });
 
 test('eight CLI writes at once: every one exits 0 and is committed, the workspace is clean', async (t) => {

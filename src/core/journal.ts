@@ -19,6 +19,8 @@ import { lastScanStart, planScan, saveScanRecord, SCAN_EVERY_MS, uncommittedFile
 export { commitMessage, summarizeEvent } from './commit-text.js';
 
 const STALE_LOCK_MS = 10_000;
+/** How often a holder renews its lock while it holds it (a long commit, index refresh or sync fetch included). */
+const LOCK_HEARTBEAT_MS = STALE_LOCK_MS / 4;
 const MAX_BACKOFF_MS = 30_000;
 /** A running committer brings git's index up to date once commits have paused this long. */
 const QUIET_BEFORE_INDEX_MS = 30_000;
@@ -50,6 +52,7 @@ export async function git(paths: WorkspacePaths, config: Config, args: string[],
 export class GitJournal {
   private timer?: NodeJS.Timeout;
   private holding = false;
+  private heartbeat?: NodeJS.Timeout;
   private running?: Promise<number>;
   /** Record files this process wrote since its last commit (relative to the root): exact, no listing needed. */
   private readonly written = new Set<string>();
@@ -88,6 +91,7 @@ export class GitJournal {
     try {
       await fs.writeFile(lock, mine, { flag: 'wx' });
       this.holding = true;
+      this.beat();
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -140,7 +144,32 @@ export class GitJournal {
     return holder.host === hostname() && typeof holder.pid === 'number' && !pidAlive(holder.pid) ? judged : undefined;
   }
 
+  /**
+   * While this process holds the lock, its mtime is renewed every LOCK_HEARTBEAT_MS, so one long
+   * operation under it (a commit of thousands of files, an index refresh, a sync fetch) is never
+   * judged stale by another process. Stops once the lock is not ours any more.
+   */
+  private beat(): void {
+    if (this.heartbeat) return;
+    this.heartbeat = setInterval(() => void this.renew(), LOCK_HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  private async renew(): Promise<void> {
+    const lock = this.paths.committerLock;
+    const current = this.holding ? await fs.readFile(lock, 'utf8').catch(() => '') : '';
+    if (!current.includes(`"pid":${process.pid},`)) return this.stopBeat();
+    const now = new Date();
+    await fs.utimes(lock, now, now).catch(() => undefined);
+  }
+
+  private stopBeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
   async release(): Promise<void> {
+    this.stopBeat();
     if (!this.holding) return;
     this.holding = false;
     const current = await fs.readFile(this.paths.committerLock, 'utf8').catch(() => '');

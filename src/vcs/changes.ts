@@ -33,8 +33,9 @@ export interface WorktreeDiff {
 }
 
 /**
- * Where a final diff's index is kept: in the worktree's admin directory inside the mirror, which
- * no sandboxed command can reach (the mirror is outside every bind), beside git's own `index`.
+ * Where a final diff's index is kept: in the worktree's admin directory inside the mirror, beside
+ * git's own `index`. A sandboxed command sees that directory read-only (bwrap-args.ts), so no
+ * test can rewrite it; the digest recorded with the diff covers any other change.
  */
 export function stagedIndexPath(worktreePath: string): string | undefined {
   const rec = worktreeRecord(worktreePath);

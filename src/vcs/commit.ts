@@ -46,7 +46,7 @@ async function made(worktreePath: string, out: string): Promise<CommitResult> {
  * Commits the index kept by the final diff when it still has `digest`, then makes it the
  * worktree's index (so `git status` there is clean). Undefined, with nothing changed, when it is
  * missing, changed, or git refuses it (e.g. a re-run: HEAD already holds it): the caller stages
- * the worktree instead. The kept index lives in the mirror, out of every sandbox's reach; its
+ * the worktree instead. The kept index lives in the mirror, read-only to every sandbox; its
  * digest pins it to the diff that was recorded and checked.
  */
 async function commitKeptIndex(worktreePath: string, digest: string, message: string, env: Record<string, string>, scanner: ReturnType<typeof scannerFor>, baseCommit?: string): Promise<CommitResult | undefined> {

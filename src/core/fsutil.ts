@@ -1,4 +1,4 @@
-import { closeSync, constants, fsync, linkSync, mkdirSync, openSync, promises as fs, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsync, linkSync, lstatSync, mkdirSync, openSync, promises as fs, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { newId } from './ids.js';
@@ -76,6 +76,21 @@ export async function writeAtomic(path: string, content: string): Promise<void> 
     unlinkQuietly(temp);
     throw err;
   }
+}
+
+/**
+ * writeAtomic, unless `path` is already a regular file holding exactly `content`: a compare
+ * (one lstat, one bounded read) costs far less than the new inode a rewrite makes. The bytes
+ * compared are the bytes a rewrite would leave, so the result is the same either way.
+ */
+export async function writeAtomicIfDifferent(path: string, content: string): Promise<void> {
+  const bytes = Buffer.from(content);
+  const stat = lstatSync(path, { throwIfNoEntry: false });
+  if (stat?.isFile() && stat.size === bytes.length) {
+    const current = await fs.readFile(path).catch(() => undefined);
+    if (current?.equals(bytes)) return;
+  }
+  await writeAtomic(path, content);
 }
 
 /**

@@ -14,7 +14,7 @@
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { execa } from 'execa';
+import { runBuffered } from '../exec/spawner.js';
 import { OrchestraError } from '../core/errors.js';
 import { isObjectId } from '../core/ids.js';
 import { scrubEnv } from '../core/env-secrets.js';
@@ -186,29 +186,28 @@ export function gitArgv(cwd: string, args: string[], opts: GitOptions = {}): str
   return ['--no-pager', '--no-replace-objects', ...globalArgs(cwd, opts), ...config.flatMap((c) => ['-c', c]), ...args];
 }
 
+/** What one git command may print (stdout and stderr together) before it is stopped. */
+const MAX_OUTPUT_BYTES = 512 * 1024 * 1024;
+
 /** Runs git and returns stdout (untrimmed). Throws OrchestraError('GIT_ERROR') on failure. */
 export async function git(cwd: string, args: string[], opts: GitOptions = {}): Promise<string> {
   const argv = gitArgv(cwd, args, opts);
-  let result;
-  try {
-    result = await execa('git', argv, {
-      cwd,
-      env: gitEnv(opts),
-      extendEnv: false,
-      stdin: 'ignore',
-      reject: false,
-      stripFinalNewline: false,
-      maxBuffer: 512 * 1024 * 1024,
-      timeout: opts.timeoutMs ?? (opts.network ? 900_000 : 600_000),
-    });
-  } catch (err) {
-    const why = redactCredentials(err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err));
+  const result = await runBuffered({
+    file: 'git',
+    args: argv,
+    cwd,
+    env: gitEnv(opts),
+    maxBuffer: MAX_OUTPUT_BYTES,
+    timeoutMs: opts.timeoutMs ?? (opts.network ? 900_000 : 600_000),
+  });
+  if (result.error !== undefined) {
+    const why = redactCredentials(result.error.split('\n')[0] ?? '');
     throw new OrchestraError('GIT_ERROR', `${describe(args)} could not run in ${cwd}: ${why}`, { cwd, args: args.map(redactUrlCredentials) });
   }
-  if (result.exitCode === 0 && !result.failed) return result.stdout;
-  const stderr = redactCredentials(String(result.stderr ?? ''));
-  const stdout = redactCredentials(String(result.stdout ?? ''));
-  const why = result.timedOut ? 'timed out' : stderr.trim() || stdout.trim() || `exit code ${result.exitCode ?? result.signal}`;
+  if (result.exitCode === 0 && !result.timedOut && !result.overflow) return result.stdout.toString('utf8');
+  const stderr = redactCredentials(result.stderr.toString('utf8'));
+  const stdout = redactCredentials(result.stdout.toString('utf8'));
+  const why = result.timedOut ? 'timed out' : result.overflow ? `printed more than ${MAX_OUTPUT_BYTES} bytes` : stderr.trim() || stdout.trim() || `exit code ${result.exitCode ?? result.signal}`;
   const firstLines = why.split('\n').slice(0, 6).join('\n');
   throw new OrchestraError('GIT_ERROR', `${describe(args)} failed in ${cwd}: ${firstLines}`, {
     cwd,

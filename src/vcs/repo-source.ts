@@ -8,7 +8,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { isOrchestraError, OrchestraError } from '../core/errors.js';
-import { writeAtomic } from '../core/fsutil.js';
+import { writeAtomicIfDifferent } from '../core/fsutil.js';
 import { assertNotOption, git, gitLine, gitMaybe, refExists, type GitOptions } from './git.js';
 import { redactUrlCredentials } from '../core/redact.js';
 
@@ -182,7 +182,8 @@ export const SETUP_EXCLUDES: readonly string[] = ['/.orchestra-cache/', '/node_m
  * Makes the mirror's configuration ours again, whatever was written into it: the whole `config`
  * file is replaced (only the object format is carried over), and `info/attributes`,
  * `info/grafts` and `hooks/` are removed, and `info/exclude` lists SETUP_EXCLUDES. Nothing a test
- * wrote there survives to our next git call.
+ * wrote there survives to our next git call. A file that already holds exactly those bytes is
+ * left as it is (compared, not rewritten: three seals per task made six inodes).
  */
 export async function sealMirror(dir: string, repo: Pick<ResolvedRepo, 'source' | 'kind'>): Promise<void> {
   // A repository's object format never changes: read once per process (the rest is rewritten each time).
@@ -205,11 +206,11 @@ export async function sealMirror(dir: string, repo: Pick<ResolvedRepo, 'source' 
     `\tsource = ${repo.kind}`,
     '',
   ];
-  await writeAtomic(join(dir, 'config'), lines.join('\n'));
+  await writeAtomicIfDifferent(join(dir, 'config'), lines.join('\n'));
   for (const p of ['info/attributes', 'info/grafts', 'hooks']) await rm(join(dir, p), { recursive: true, force: true });
   // What the setup step creates in a worktree is never committed (tracked files are unaffected).
   await mkdir(join(dir, 'info'), { recursive: true });
-  await writeAtomic(join(dir, 'info', 'exclude'), SETUP_EXCLUDES.map((p) => `${p}\n`).join(''));
+  await writeAtomicIfDifferent(join(dir, 'info', 'exclude'), SETUP_EXCLUDES.map((p) => `${p}\n`).join(''));
   sealedMirrors.set(dir, { format, origin: redactUrl(repo.source), kind: repo.kind });
 }
 

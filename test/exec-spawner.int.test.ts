@@ -1,0 +1,134 @@
+/**
+ * The spawn server (exec/spawner.ts, exec/spawn-server-main.ts): programs run through it give
+ * exactly what they give when run here (bytes, exit codes, signals, timeouts, input), every
+ * answer reaches its own caller, a server that dies answers what it had with an error and is
+ * replaced, and nothing it started outlives its caller, kill -9 included.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runDirect, type RunRequest } from '../src/exec/run-buffered.js';
+import { runBuffered, spawnServerPid, useSpawnServer } from '../src/exec/spawner.js';
+
+const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+const sh = (script: string, extra: Partial<RunRequest> = {}): RunRequest => ({ file: 'sh', args: ['-c', script], cwd: tmpdir(), env, timeoutMs: 30_000, maxBuffer: 64 * 1024 * 1024, ...extra });
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    assert.ok(Date.now() < deadline, `timed out waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('through the server a program gives what it gives when run here: bytes, exit code, signal, input, errors', async (t) => {
+  useSpawnServer(true, 60_000);
+  t.after(() => useSpawnServer(false));
+  const blob = randomBytes(3 * 1024 * 1024);
+  const cases: RunRequest[] = [
+    sh('printf "out\\0put"; printf "err" >&2; exit 3'),
+    sh('cat', { input: blob }), // 3 MB of binary through stdin and back: many pipe chunks both ways
+    sh('kill -TERM $$'),
+    sh('head -c 10; exit 0', { input: Buffer.alloc(1024 * 1024, 7) }), // exits without reading it all
+    { file: 'no-such-program-orchestra', args: [], cwd: tmpdir(), env, timeoutMs: 5000, maxBuffer: 1024 },
+    sh('true', { cwd: join(tmpdir(), 'no-such-dir-orchestra') }),
+  ];
+  for (const req of cases) {
+    const [served, direct] = [await runBuffered(req), await runDirect(req)];
+    assert.ok(spawnServerPid(), 'a server ran it');
+    assert.equal(served.exitCode, direct.exitCode, req.args.join(' '));
+    assert.equal(served.signal, direct.signal);
+    assert.ok(served.stdout.equals(direct.stdout), 'stdout bytes');
+    assert.ok(served.stderr.equals(direct.stderr), 'stderr bytes');
+    assert.equal(served.error === undefined, direct.error === undefined, `error: ${served.error} / ${direct.error}`);
+  }
+  const echoed = await runBuffered(sh('cat', { input: blob }));
+  assert.ok(echoed.stdout.equals(blob), 'binary input comes back unchanged');
+});
+
+test('many requests at once: each caller gets its own answer; a timeout and an overflow stop only their program', async (t) => {
+  useSpawnServer(true, 60_000);
+  t.after(() => useSpawnServer(false));
+  const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => runBuffered(sh(`sleep 0.0${i % 10}; printf ${i}; exit ${i % 7}`))));
+  replies.forEach((r, i) => {
+    assert.equal(r.stdout.toString(), String(i));
+    assert.equal(r.exitCode, i % 7);
+  });
+  const [slow, loud, fine] = await Promise.all([
+    runBuffered(sh('sleep 30', { timeoutMs: 300 })),
+    runBuffered(sh('head -c 5000000 /dev/zero', { maxBuffer: 100_000 })),
+    runBuffered(sh('printf ok')),
+  ]);
+  assert.equal(slow.timedOut, true);
+  assert.equal(slow.signal, 'SIGTERM');
+  assert.equal(loud.overflow, true);
+  assert.ok(loud.stdout.length <= 100_000);
+  assert.equal(fine.stdout.toString(), 'ok');
+});
+
+test('a server killed under a request answers it with an error (never runs it twice) and is replaced', async (t) => {
+  useSpawnServer(true, 60_000);
+  t.after(() => useSpawnServer(false));
+  const dir = mkdtempSync(join(tmpdir(), 'orchestra-spawner-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const marks = join(dir, 'marks');
+  await runBuffered(sh('true'));
+  const first = spawnServerPid()!;
+  const pending = runBuffered(sh(`echo ran >> ${marks}; sleep 30`));
+  await until('the program started', () => existsSync(marks));
+  process.kill(first, 'SIGKILL');
+  const answer = await pending;
+  assert.match(answer.error ?? '', /spawn server exited/);
+  assert.equal(readFileSync(marks, 'utf8'), 'ran\n', 'run once');
+  const next = await runBuffered(sh('printf again'));
+  assert.equal(next.stdout.toString(), 'again');
+  assert.notEqual(spawnServerPid(), first, 'a new server');
+});
+
+test('nothing the server started outlives its caller: kill -9 of the caller ends the server and its programs', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'orchestra-spawner-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pids = join(dir, 'pids');
+  const spawner = fileURLToPath(new URL('../src/exec/spawner.js', import.meta.url));
+  const script = `
+    import { writeFileSync } from 'node:fs';
+    const { runBuffered, spawnServerPid, useSpawnServer } = await import(${JSON.stringify(spawner)});
+    useSpawnServer(true, 60000);
+    const running = runBuffered({ file: 'sh', args: ['-c', 'echo $$ > ${pids}.sleep; exec sleep 60'], cwd: '/', env: { PATH: process.env.PATH }, timeoutMs: 120000, maxBuffer: 1024 });
+    writeFileSync(${JSON.stringify(pids)}, String(spawnServerPid()));
+    await running;`;
+  const caller = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+  t.after(() => caller.kill('SIGKILL'));
+  await until('the program runs', () => existsSync(`${pids}.sleep`) && existsSync(pids));
+  const server = Number(readFileSync(pids, 'utf8'));
+  const sleeper = Number(readFileSync(`${pids}.sleep`, 'utf8'));
+  assert.ok(alive(server) && alive(sleeper));
+  caller.kill('SIGKILL');
+  await until('the server is gone', () => !alive(server));
+  await until('its program is gone', () => !alive(sleeper));
+});
+
+test('after a quiet spell the server is closed, and this process never waits for it', async (t) => {
+  useSpawnServer(true, 200);
+  t.after(() => useSpawnServer(false));
+  await runBuffered(sh('true'));
+  const pid = spawnServerPid()!;
+  await until('the idle server exits', () => !alive(pid));
+  assert.equal(spawnServerPid(), undefined);
+  // A process that used the server and has nothing left to do exits at once (no open handle of it).
+  const spawner = fileURLToPath(new URL('../src/exec/spawner.js', import.meta.url));
+  execFileSync(process.execPath, ['--input-type=module', '-e', `const s = await import(${JSON.stringify(spawner)}); s.useSpawnServer(true); const r = await s.runBuffered({ file: 'true', args: [], cwd: '/', env: { PATH: process.env.PATH }, timeoutMs: 5000, maxBuffer: 1024 }); if (r.exitCode !== 0) process.exit(9);`], { stdio: 'pipe', timeout: 20_000 });
+  // (execFileSync's timeout fails the test if the caller waited for the 30 s quiet spell.)
+});

@@ -14,6 +14,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runDirect, type RunRequest } from '../src/exec/run-buffered.js';
 import { runBuffered, spawnServerPid, useSpawnServer } from '../src/exec/spawner.js';
+import { useWholeRunner } from '../src/core/git-run.js';
+import { createTask } from '../src/core/ops/tasks.js';
+import { gitOut, makeWorkspace, testActor } from './support/core-workspace.js';
 
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
 const sh = (script: string, extra: Partial<RunRequest> = {}): RunRequest => ({ file: 'sh', args: ['-c', script], cwd: tmpdir(), env, timeoutMs: 30_000, maxBuffer: 64 * 1024 * 1024, ...extra });
@@ -131,4 +134,28 @@ test('after a quiet spell the server is closed, and this process never waits for
   const spawner = fileURLToPath(new URL('../src/exec/spawner.js', import.meta.url));
   execFileSync(process.execPath, ['--input-type=module', '-e', `const s = await import(${JSON.stringify(spawner)}); s.useSpawnServer(true); const r = await s.runBuffered({ file: 'true', args: [], cwd: '/', env: { PATH: process.env.PATH }, timeoutMs: 5000, maxBuffer: 1024 }); if (r.exitCode !== 0) process.exit(9);`], { stdio: 'pipe', timeout: 20_000 });
   // (execFileSync's timeout fails the test if the caller waited for the 30 s quiet spell.)
+});
+
+test('the workspace journal commits through the server, streams input past its limit, and starts no git for input it cannot make', async (t) => {
+  useSpawnServer(true, 60_000);
+  t.after(() => {
+    useWholeRunner(undefined);
+    useSpawnServer(false);
+  });
+  const ws = await makeWorkspace(t);
+  for (const [limit, title] of [[64 * 1024 * 1024, 'held whole'], [1, 'streamed past the limit']] as const) {
+    useWholeRunner(runBuffered, limit);
+    const task = await createTask(ws, { title }, { actor: testActor });
+    await ws.journal.flush();
+    assert.ok(spawnServerPid(), 'the server ran the commit');
+    assert.match(gitOut(ws.paths.root, 'log', '-1', '--format=%B'), new RegExp(task.id), `committed (${title})`);
+    assert.equal(gitOut(ws.paths.root, 'status', '--porcelain'), '', 'the index refreshed through the server too');
+  }
+  // fast-import's input reads the record files: one gone before the commit means no git at all.
+  useWholeRunner(runBuffered);
+  const lost = await createTask(ws, { title: 'lost' }, { actor: testActor });
+  const head = gitOut(ws.paths.root, 'rev-parse', 'HEAD');
+  rmSync(join(ws.paths.root, ws.store.recordPath(`tasks/${lost.id}`, 1).slice(ws.paths.root.length + 1)));
+  await ws.journal.commitPending().catch(() => 0);
+  assert.equal(gitOut(ws.paths.root, 'rev-parse', 'HEAD'), head, 'nothing half-committed');
 });

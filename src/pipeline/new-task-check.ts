@@ -16,7 +16,7 @@ export async function checkNewTask(ws: Workspace, task: { id?: string; workstrea
   if (workstream !== DEV_WORKSTREAM) return;
   checkTaskCommands(ws.config, task.fields, actor);
   const repo = task.fields?.repo;
-  // Loaded here: target.js brings vcs/git.js and execa (~100 ms to import), which a CLI write of
-  // any other task must not pay.
+  // Loaded here: target.js brings vcs/ and the mirror code, which a CLI write of any other task
+  // must not pay.
   if (typeof repo === 'string' && repo.trim()) await (await import('./target.js')).checkRepoSpec(ws, repo, actor);
 }

@@ -26,6 +26,7 @@ import { writesSection } from './core/writes.js';
 import { ratelimitSection } from './core/ratelimit.js';
 import { pipelineSection } from './pipeline/pipeline.js';
 import { setupSection } from './pipeline/setup.js';
+import { spawnSection } from './pipeline/spawn.js';
 import { cachingSection } from './pipeline/caching.js';
 import { contextSection } from './context/context.js';
 import { syncSection } from './sync/sync.js';
@@ -44,6 +45,7 @@ const SECTIONS: Section[] = [
   floorSection,
   pipelineSection,
   setupSection,
+  spawnSection,
   cachingSection,
   contextSection,
   syncSection,

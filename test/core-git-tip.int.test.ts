@@ -161,6 +161,26 @@ test('the committer lock is renewed while held: a long operation under it is nev
   await other.release();
 });
 
+test('a lock taken over by a process with the same pid on another host (containers) is not ours: not renewed, not overwritten', async (t) => {
+  const ws = await makeWorkspace(t);
+  const lock = join(ws.paths.runtime, 'committer.lock');
+  assert.equal(await ws.journal.acquire(), true);
+  t.after(() => ws.journal.release());
+  const theirs = JSON.stringify({ pid: process.pid, host: 'another-host', at: Date.now() - 60_000, id: 'theirs' });
+  writeFileSync(lock, theirs);
+  const old = new Date(Date.now() - 60_000);
+  utimesSync(lock, old, old);
+  await new Promise((r) => setTimeout(r, 3_000)); // past one heartbeat (2.5 s)
+  assert.ok(Date.now() - statSync(lock).mtimeMs > 50_000, 'their lock was not renewed by us');
+  assert.equal(await ws.journal.acquire(), true, 'judged stale (not renewed for 10 s), so taken over properly');
+  assert.notEqual(readFileSync(lock, 'utf8'), theirs);
+  writeFileSync(lock, theirs); // fresh this time: theirs, live
+  assert.equal(await ws.journal.acquire(), false, 'a live lock of another host with our pid is not ours to rewrite');
+  assert.equal(readFileSync(lock, 'utf8'), theirs);
+  await ws.journal.release();
+  assert.equal(readFileSync(lock, 'utf8'), theirs, 'nor ours to remove');
+});
+
 test('eight CLI writes at once: every one exits 0 and is committed, the workspace is clean', async (t) => {
   const ws = await makeWorkspace(t);
   const root = ws.paths.root;

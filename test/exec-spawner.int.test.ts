@@ -89,12 +89,14 @@ test('a server killed under a request answers it with an error (never runs it tw
   const marks = join(dir, 'marks');
   await runBuffered(sh('true'));
   const first = spawnServerPid()!;
-  const pending = runBuffered(sh(`echo ran >> ${marks}; sleep 30`));
-  await until('the program started', () => existsSync(marks));
+  const pending = runBuffered(sh(`echo $$ >> ${marks}; exec sleep 30`, { timeoutMs: 60_000 }));
+  await until('the program started', () => existsSync(marks) && readFileSync(marks, 'utf8').endsWith('\n'));
+  const program = Number(readFileSync(marks, 'utf8'));
   process.kill(first, 'SIGKILL');
   const answer = await pending;
   assert.match(answer.error ?? '', /spawn server exited/);
-  assert.equal(readFileSync(marks, 'utf8'), 'ran\n', 'run once');
+  assert.equal(readFileSync(marks, 'utf8').split('\n').filter(Boolean).length, 1, 'run once');
+  await until('the program the dead server ran is killed too (it would run on unwatched)', () => !alive(program));
   const next = await runBuffered(sh('printf again'));
   assert.equal(next.stdout.toString(), 'again');
   assert.notEqual(spawnServerPid(), first, 'a new server');
@@ -158,4 +160,21 @@ test('the workspace journal commits through the server, streams input past its l
   rmSync(join(ws.paths.root, ws.store.recordPath(`tasks/${lost.id}`, 1).slice(ws.paths.root.length + 1)));
   await ws.journal.commitPending().catch(() => 0);
   assert.equal(gitOut(ws.paths.root, 'rev-parse', 'HEAD'), head, 'nothing half-committed');
+});
+
+test('without the server, a process that exits takes the programs it was running along', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'orchestra-spawner-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pidFile = join(dir, 'pid');
+  const runner = fileURLToPath(new URL('../src/exec/run-buffered.js', import.meta.url));
+  const script = `
+    import { existsSync } from 'node:fs';
+    const { runDirect } = await import(${JSON.stringify(runner)});
+    void runDirect({ file: 'sh', args: ['-c', 'echo $$ > ${pidFile}; exec sleep 60'], cwd: '/', env: { PATH: process.env.PATH }, timeoutMs: 120000, maxBuffer: 1024 });
+    while (!existsSync(${JSON.stringify(pidFile)})) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    process.exit(0);`;
+  execFileSync(process.execPath, ['--input-type=module', '-e', script], { stdio: 'pipe', timeout: 20_000 });
+  const program = Number(readFileSync(pidFile, 'utf8'));
+  await until('the program is gone', () => !alive(program));
 });

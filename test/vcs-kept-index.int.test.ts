@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OrchestraError } from '../src/core/errors.js';
 import { diffAgainstBase, stagedIndexPath } from '../src/vcs/changes.js';
@@ -97,4 +97,32 @@ test('a diff with a secret keeps no index', async (t) => {
   assert.equal(diff.secrets.length, 1);
   assert.equal(diff.index, undefined);
   assert.ok(!existsSync(stagedIndexPath(wt.path)!));
+});
+
+test('what HEAD tracks stays tracked: ignored files, a submodule not checked out and CRLF files under text=auto are neither shown nor committed as changes', async (t) => {
+  const f = makeFixture({ development: false });
+  t.after(() => f.cleanup());
+  const sub = join(f.root, 'sub');
+  sh(f.root, 'init', '-q', '-b', 'main', sub);
+  writeFileSync(join(sub, 's.txt'), 's\n');
+  sh(sub, 'add', '-A');
+  sh(sub, 'commit', '-q', '-m', 's');
+  writeFileSync(join(f.repo, '.gitignore'), '*.log\n');
+  writeFileSync(join(f.repo, 'keep.log'), 'tracked although ignored\n');
+  mkdirSync(join(f.repo, 'node_modules', 'pkg'), { recursive: true }); // the mirror's info/exclude ignores it
+  writeFileSync(join(f.repo, 'node_modules', 'pkg', 'index.js'), 'vendored\n');
+  writeFileSync(join(f.repo, 'win.txt'), 'a\r\nb\r\n');
+  sh(f.repo, 'add', '-f', '-A');
+  sh(f.repo, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', sub, 'libsub');
+  sh(f.repo, 'commit', '-q', '-m', 'tracked oddities');
+  writeFileSync(join(f.repo, '.gitattributes'), '* text=auto\n');
+  sh(f.repo, 'add', '-A');
+  sh(f.repo, 'commit', '-q', '-m', 'attributes');
+  const mirror = await ensureMirror(f.repo, f.cache);
+  const wt = await prepareWorktree({ repoPath: mirror, worktreesDir: f.worktrees, taskId: 'tracked' });
+  writeFileSync(join(wt.path, 'NOTE.md'), 'the one change\n');
+  const diff = await diffAgainstBase(wt.path, wt.baseCommit, { keepIndex: true });
+  assert.deepEqual(diff.files, ['NOTE.md'], 'the recorded diff shows only the change');
+  const commit = await commitAll({ worktreePath: wt.path, message: 'Do it', author, taskId: 'tracked', baseCommit: wt.baseCommit, stagedIndex: diff.index! });
+  assert.deepEqual(changedIn(wt.path, commit.sha), ['NOTE.md'], 'the commit holds only the change');
 });

@@ -53,6 +53,14 @@ export class GitJournal {
   private timer?: NodeJS.Timeout;
   private holding = false;
   private heartbeat?: NodeJS.Timeout;
+  /**
+   * The text this process last wrote into the lock (pid, host, time and a fresh id): the lock is
+   * ours only while it reads exactly that. A pid alone is not enough: two hosts, or two
+   * containers sharing the workspace, can have the same one.
+   */
+  private lockText?: string;
+  /** Counts this process's writes of the lock, so a renewal that read it before a write does not act on that stale read. */
+  private lockWrites = 0;
   private running?: Promise<number>;
   /** Record files this process wrote since its last commit (relative to the root): exact, no listing needed. */
   private readonly written = new Set<string>();
@@ -79,11 +87,12 @@ export class GitJournal {
   /** Tries to hold the committer lock; true if this process holds it now. */
   async acquire(): Promise<boolean> {
     const lock = this.paths.committerLock;
-    const mine = JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now() });
+    const mine = JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now(), id: newId() });
     if (this.holding) {
       const current = await fs.readFile(lock, 'utf8').catch(() => '');
-      if (current.includes(`"pid":${process.pid},`)) {
+      if (current === this.lockText) {
         await writeAtomic(lock, mine);
+        this.wrote(mine);
         return true;
       }
       this.holding = false;
@@ -91,6 +100,7 @@ export class GitJournal {
     try {
       await fs.writeFile(lock, mine, { flag: 'wx' });
       this.holding = true;
+      this.wrote(mine);
       this.beat();
       return true;
     } catch (err) {
@@ -155,10 +165,17 @@ export class GitJournal {
     this.heartbeat.unref();
   }
 
+  private wrote(text: string): void {
+    this.lockText = text;
+    this.lockWrites++;
+  }
+
   private async renew(): Promise<void> {
     const lock = this.paths.committerLock;
+    const writes = this.lockWrites;
     const current = this.holding ? await fs.readFile(lock, 'utf8').catch(() => '') : '';
-    if (!current.includes(`"pid":${process.pid},`)) return this.stopBeat();
+    if (writes !== this.lockWrites) return; // taken again meanwhile: this read says nothing of now
+    if (!this.holding || current !== this.lockText) return this.stopBeat();
     const now = new Date();
     await fs.utimes(lock, now, now).catch(() => undefined);
   }
@@ -173,7 +190,7 @@ export class GitJournal {
     if (!this.holding) return;
     this.holding = false;
     const current = await fs.readFile(this.paths.committerLock, 'utf8').catch(() => '');
-    if (current.includes(`"pid":${process.pid},`)) await fs.unlink(this.paths.committerLock).catch(() => undefined);
+    if (current === this.lockText) await fs.unlink(this.paths.committerLock).catch(() => undefined);
   }
 
   /**

@@ -43,6 +43,8 @@ export function killAllRunning(): void {
   for (const child of running) child.kill('SIGKILL');
 }
 
+let killOnExit = false;
+
 export function runDirect(req: RunRequest): Promise<RunResult> {
   return new Promise((resolve) => {
     const out: Buffer[] = [];
@@ -60,6 +62,11 @@ export function runDirect(req: RunRequest): Promise<RunResult> {
       return;
     }
     running.add(child);
+    if (!killOnExit) {
+      killOnExit = true;
+      // As execa's cleanup did: a process that exits (not killed) takes its running programs along.
+      process.on('exit', killAllRunning);
+    }
     const collect = (into: Buffer[]) => (chunk: Buffer) => {
       size += chunk.length;
       if (size > req.maxBuffer) {

@@ -64,7 +64,8 @@ export class FrameReader<H> {
       buffers.push(Buffer.from(all.subarray(at, at + n)));
       at += n;
     }
-    const rest = all.subarray(total);
+    // Copied: a slice would keep the whole joined buffer (a large frame) alive.
+    const rest = Buffer.from(all.subarray(total));
     this.chunks = rest.length ? [rest] : [];
     this.held = rest.length;
     this.need = 4;

@@ -12,6 +12,9 @@
 import { encodeFrame, FrameReader } from './spawn-frames.js';
 import { killAllRunning, runDirect, type RunRequest } from './run-buffered.js';
 
+// A Ctrl-C reaches the caller's terminal group, not this one; if one comes, the caller decides.
+process.on('SIGINT', () => undefined);
+
 interface Request extends Omit<RunRequest, 'input'> { id: number; hasInput: boolean }
 
 const reader = new FrameReader<Request>(
@@ -26,10 +29,17 @@ const reader = new FrameReader<Request>(
 
 process.stdin.on('data', (chunk: Buffer) => reader.push(chunk));
 const callerGone = () => {
-  // Nothing started for the caller may outlive it.
+  // Nothing started for the caller may outlive it: this server leads its own process group
+  // (spawner.ts starts it detached), so the group is every program it ran and their children.
   killAllRunning();
-  process.exit(0);
+  try {
+    process.kill(0, 'SIGKILL');
+  } catch {
+    process.exit(0);
+  }
 };
 process.stdin.on('end', callerGone);
 process.stdin.on('error', callerGone);
 process.stdout.on('error', callerGone);
+process.on('SIGTERM', callerGone);
+process.on('SIGHUP', callerGone);

@@ -63,14 +63,18 @@ class SpawnServer {
   private closed = false;
 
   constructor(script: string, private readonly onGone: () => void) {
-    this.child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'], env: process.env });
+    // Its own process group (and session): what it starts is in that group, so when it dies
+    // unexpectedly the group is killed from here (see gone); and a Ctrl-C meant for this process's
+    // terminal group does not cut it down under a graceful stop.
+    this.child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'inherit'], env: process.env, detached: true });
     const reader = new FrameReader<{ id: number } & Omit<RunResult, 'stdout' | 'stderr'>>(
       ({ header, buffers }) => this.answer(header, buffers),
       (why) => this.gone(`the spawn server sent ${why}`),
     );
     this.child.stdout!.on('data', (chunk: Buffer) => reader.push(chunk));
     this.child.on('error', (err) => this.gone(`the spawn server could not run: ${err.message}`));
-    this.child.on('exit', (code, signal) => this.gone(`the spawn server exited (${code ?? signal})`));
+    // 'close', not 'exit': answers it wrote before exiting are read first (stdout ends before 'close').
+    this.child.on('close', (code, signal) => this.gone(`the spawn server exited (${code ?? signal})`));
     this.child.stdin!.on('error', () => undefined); // its exit is reported by 'exit'
     this.release();
   }
@@ -106,8 +110,19 @@ class SpawnServer {
     if (this.pending.size === 0) this.release();
   }
 
-  /** The server is gone: every request still waiting is answered with an error, never run again. */
+  /**
+   * The server is gone: every request still waiting is answered with an error, never run again,
+   * and its process group is killed, so no program it ran (nor their children) goes on unwatched,
+   * past its timeout, to take effect after its caller was told it failed.
+   */
   private gone(why: string): void {
+    if (this.child.pid !== undefined) {
+      try {
+        process.kill(-this.child.pid, 'SIGKILL');
+      } catch {
+        // the group is empty already
+      }
+    }
     if (!this.answered && !this.closed) startFailures++;
     if (!this.closed) {
       this.closed = true;

@@ -57,14 +57,18 @@ const DIFF_FLAGS = ['--no-color', '--no-ext-diff', '--no-textconv', '--ignore-su
 
 /**
  * Stages the whole worktree into a fresh temporary index, so the worktree's real index is never
- * touched. The index is built from nothing (not copied from the real one) so every file is
- * hashed: a copied stat cache can call a same-size edit made within the checkout's second
- * unchanged (seen as an executor "finishing without changes" about one run in five).
+ * touched. The index starts as HEAD's tree (`read-tree`: entries without stat data), so every
+ * file is hashed (a copied stat cache can call a same-size edit made within the checkout's second
+ * unchanged: seen as an executor "finishing without changes" about one run in five), and what
+ * HEAD tracks stays tracked: files matching an ignore rule, submodules not checked out, and
+ * files committed with CRLF under `text=auto` (git leaves a file's line endings alone when its
+ * indexed blob has CR). An index built from nothing dropped the first two and rewrote the third.
  */
 async function withTempIndex<T>(worktreePath: string, fn: (opts: GitOptions, indexFile: string) => Promise<T>, dir = tmpdir()): Promise<T> {
   const tmpIndex = join(dir, `orchestra-index-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
     const opts: GitOptions = { env: { GIT_INDEX_FILE: tmpIndex } };
+    await git(worktreePath, ['read-tree', 'HEAD'], opts).catch(() => undefined); // an unborn branch: nothing tracked yet
     await git(worktreePath, ['add', '-A'], opts);
     return await fn(opts, tmpIndex);
   } finally {

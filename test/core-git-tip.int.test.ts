@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readBranchTip } from '../src/core/git-tip.js';
 import { GitJournal } from '../src/core/journal.js';
@@ -159,6 +159,26 @@ test('the committer lock is renewed while held: a long operation under it is nev
   await ws.journal.release();
   assert.equal(await other.acquire(), true, 'once released, it is free');
   await other.release();
+});
+
+test('the commit tick and a sync round taking the lock at once in one process: both hold it, it stays renewed, and release removes it', async (t) => {
+  const ws = await makeWorkspace(t);
+  const lock = join(ws.paths.runtime, 'committer.lock');
+  t.after(() => ws.journal.release());
+  for (let round = 0; round < 20; round++) {
+    const taken = await Promise.all([ws.journal.acquire(), ws.journal.acquire(), ws.journal.acquire()]);
+    assert.deepEqual(taken, [true, true, true], `round ${round}`);
+    assert.equal(await new GitJournal(ws.paths, ws.config).acquire(), false, 'another committer is kept out');
+  }
+  const old = new Date(Date.now() - 30_000);
+  utimesSync(lock, old, old);
+  const deadline = Date.now() + 15_000;
+  while (Date.now() - statSync(lock).mtimeMs > 5_000) {
+    assert.ok(Date.now() < deadline, 'still renewed after the concurrent takes');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await Promise.all([ws.journal.release(), ws.journal.acquire().then(() => ws.journal.release())]);
+  assert.equal(existsSync(lock), false, 'released: the lock file is gone');
 });
 
 test('a lock taken over by a process with the same pid on another host (containers) is not ours: not renewed, not overwritten', async (t) => {

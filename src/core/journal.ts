@@ -84,8 +84,25 @@ export class GitJournal {
 
   constructor(private readonly paths: WorkspacePaths, private readonly config: Config) {}
 
+  /** Lock operations of this instance, one at a time (the commit tick and a sync round both take it). */
+  private lockOps: Promise<unknown> = Promise.resolve();
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.lockOps.then(op, op);
+    this.lockOps = run.catch(() => undefined);
+    return run;
+  }
+
   /** Tries to hold the committer lock; true if this process holds it now. */
-  async acquire(): Promise<boolean> {
+  acquire(): Promise<boolean> {
+    return this.serial(async () => {
+      const held = await this.acquireNow();
+      if (held) this.beat();
+      return held;
+    });
+  }
+
+  private async acquireNow(): Promise<boolean> {
     const lock = this.paths.committerLock;
     const mine = JSON.stringify({ pid: process.pid, host: hostname(), at: Date.now(), id: newId() });
     if (this.holding) {
@@ -101,12 +118,11 @@ export class GitJournal {
       await fs.writeFile(lock, mine, { flag: 'wx' });
       this.holding = true;
       this.wrote(mine);
-      this.beat();
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         await fs.mkdir(this.paths.runtime, { recursive: true });
-        return this.acquire();
+        return this.acquireNow();
       }
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
@@ -115,7 +131,7 @@ export class GitJournal {
     // lock that replaced it in between is put back.
     const stale = await this.staleLock();
     if (stale === undefined) return false;
-    const aside = `${lock}.stale-${process.pid}`;
+    const aside = `${lock}.stale-${process.pid}-${newId()}`;
     try {
       await fs.rename(lock, aside);
     } catch {
@@ -130,7 +146,7 @@ export class GitJournal {
       return false;
     }
     await fs.unlink(aside).catch(() => undefined);
-    return this.acquire();
+    return this.acquireNow();
   }
 
   /**
@@ -173,9 +189,15 @@ export class GitJournal {
   private async renew(): Promise<void> {
     const lock = this.paths.committerLock;
     const writes = this.lockWrites;
-    const current = this.holding ? await fs.readFile(lock, 'utf8').catch(() => '') : '';
+    if (!this.holding) return this.stopBeat();
+    let current: string;
+    try {
+      current = await fs.readFile(lock, 'utf8');
+    } catch {
+      return; // unknown (moved aside for a moment by a takeover attempt, out of descriptors): the next beat looks again
+    }
     if (writes !== this.lockWrites) return; // taken again meanwhile: this read says nothing of now
-    if (!this.holding || current !== this.lockText) return this.stopBeat();
+    if (current !== this.lockText) return this.stopBeat();
     const now = new Date();
     await fs.utimes(lock, now, now).catch(() => undefined);
   }
@@ -185,12 +207,15 @@ export class GitJournal {
     this.heartbeat = undefined;
   }
 
-  async release(): Promise<void> {
-    this.stopBeat();
-    if (!this.holding) return;
-    this.holding = false;
-    const current = await fs.readFile(this.paths.committerLock, 'utf8').catch(() => '');
-    if (current === this.lockText) await fs.unlink(this.paths.committerLock).catch(() => undefined);
+  release(): Promise<void> {
+    return this.serial(async () => {
+      this.stopBeat();
+      this.holding = false;
+      if (this.lockText === undefined) return;
+      const current = await fs.readFile(this.paths.committerLock, 'utf8').catch(() => '');
+      if (current === this.lockText) await fs.unlink(this.paths.committerLock).catch(() => undefined);
+      this.lockText = undefined;
+    });
   }
 
   /**

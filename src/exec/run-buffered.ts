@@ -38,9 +38,12 @@ const KILL_GRACE_MS = 5_000;
 /** Programs started by runDirect and not yet ended (the spawn server kills them when its caller goes). */
 const running = new Set<ChildProcess>();
 
-/** SIGKILL to every program runDirect started that has not ended. */
-export function killAllRunning(): void {
-  for (const child of running) child.kill('SIGKILL');
+/**
+ * `signal` to every program runDirect started that has not ended. SIGTERM lets git remove its
+ * lock files (`index.lock`, a ref's `.lock`) on the way out; a SIGKILL would leave them behind.
+ */
+export function killAllRunning(signal: NodeJS.Signals = 'SIGTERM'): void {
+  for (const child of running) child.kill(signal);
 }
 
 let killOnExit = false;
@@ -65,7 +68,7 @@ export function runDirect(req: RunRequest): Promise<RunResult> {
     if (!killOnExit) {
       killOnExit = true;
       // As execa's cleanup did: a process that exits (not killed) takes its running programs along.
-      process.on('exit', killAllRunning);
+      process.on('exit', () => killAllRunning('SIGTERM'));
     }
     const collect = (into: Buffer[]) => (chunk: Buffer) => {
       size += chunk.length;

@@ -7,10 +7,10 @@
  * directly.
  *
  * Invariants: a request is answered exactly once (by the server, or with `error` when the server
- * died under it: never run twice, since it may have had its effect); the server is started on
- * demand, its stdin closed after IDLE_MS without a request (it then exits), and it never keeps
- * this process alive while nothing is in flight; when it cannot be started, or dies at start
- * MAX_START_FAILURES times, programs are spawned here as before.
+ * died under it: never run twice, since it may have had its effect, and the dead server's process
+ * group is killed so it has no more); the server is started on demand, told to leave after
+ * IDLE_MS without a request, and never keeps this process alive while nothing is in flight; when
+ * it cannot be started, or dies at start MAX_START_FAILURES times, programs are spawned here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -54,6 +54,21 @@ export function runBuffered(req: RunRequest): Promise<RunResult> {
 
 interface Pending { resolve: (r: RunResult) => void }
 
+const KILL_GRACE_MS = 1_000;
+
+/** SIGTERM to a dead server's group (git removes its lock files), SIGKILL a moment later. */
+function killGroup(pgid: number): void {
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-pgid, s);
+    } catch {
+      // the group is empty
+    }
+  };
+  signal('SIGTERM');
+  setTimeout(() => signal('SIGKILL'), KILL_GRACE_MS).unref();
+}
+
 class SpawnServer {
   private readonly child: ChildProcess;
   private readonly pending = new Map<number, Pending>();
@@ -93,11 +108,12 @@ class SpawnServer {
     });
   }
 
+  /** Nothing in flight: the server is told to leave (it kills nothing: a daemon git left, e.g. a credential cache, stays). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.onGone();
-    this.child.stdin!.end();
+    this.child.stdin!.end(encodeFrame({ bye: true }));
   }
 
   private answer(header: { id: number } & Omit<RunResult, 'stdout' | 'stderr'>, buffers: Buffer[]): void {
@@ -116,13 +132,7 @@ class SpawnServer {
    * past its timeout, to take effect after its caller was told it failed.
    */
   private gone(why: string): void {
-    if (this.child.pid !== undefined) {
-      try {
-        process.kill(-this.child.pid, 'SIGKILL');
-      } catch {
-        // the group is empty already
-      }
-    }
+    if (!this.closed && this.child.pid !== undefined) killGroup(this.child.pid);
     if (!this.answered && !this.closed) startFailures++;
     if (!this.closed) {
       this.closed = true;

@@ -68,7 +68,9 @@ async function withTempIndex<T>(worktreePath: string, fn: (opts: GitOptions, ind
   const tmpIndex = join(dir, `orchestra-index-${process.pid}-${randomBytes(6).toString('hex')}`);
   try {
     const opts: GitOptions = { env: { GIT_INDEX_FILE: tmpIndex } };
-    await git(worktreePath, ['read-tree', 'HEAD'], opts).catch(() => undefined); // an unborn branch: nothing tracked yet
+    await git(worktreePath, ['read-tree', 'HEAD'], opts).catch(async (err: unknown) => {
+      if (await revParse(worktreePath, 'HEAD')) throw err; // only an unborn branch has nothing to start from
+    });
     await git(worktreePath, ['add', '-A'], opts);
     return await fn(opts, tmpIndex);
   } finally {

@@ -36,6 +36,14 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
   }
 }
 
+/** A temporary directory removed after the test, and the path of one of our compiled modules. */
+function scratch(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'orchestra-spawner-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+const moduleFile = (name: string) => fileURLToPath(new URL(`../src/exec/${name}.js`, import.meta.url));
+
 test('through the server a program gives what it gives when run here: bytes, exit code, signal, input, errors', async (t) => {
   useSpawnServer(true, 60_000);
   t.after(() => useSpawnServer(false));
@@ -84,9 +92,7 @@ test('many requests at once: each caller gets its own answer; a timeout and an o
 test('a server killed under a request answers it with an error (never runs it twice) and is replaced', async (t) => {
   useSpawnServer(true, 60_000);
   t.after(() => useSpawnServer(false));
-  const dir = mkdtempSync(join(tmpdir(), 'orchestra-spawner-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const marks = join(dir, 'marks');
+  const marks = join(scratch(t), 'marks');
   await runBuffered(sh('true'));
   const first = spawnServerPid()!;
   const pending = runBuffered(sh(`echo $$ >> ${marks}; exec sleep 30`, { timeoutMs: 60_000 }));
@@ -103,10 +109,8 @@ test('a server killed under a request answers it with an error (never runs it tw
 });
 
 test('nothing the server started outlives its caller: kill -9 of the caller ends the server and its programs', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'orchestra-spawner-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const pids = join(dir, 'pids');
-  const spawner = fileURLToPath(new URL('../src/exec/spawner.js', import.meta.url));
+  const pids = join(scratch(t), 'pids');
+  const spawner = moduleFile('spawner');
   const script = `
     import { writeFileSync } from 'node:fs';
     const { runBuffered, spawnServerPid, useSpawnServer } = await import(${JSON.stringify(spawner)});
@@ -133,7 +137,7 @@ test('after a quiet spell the server is closed, and this process never waits for
   await until('the idle server exits', () => !alive(pid));
   assert.equal(spawnServerPid(), undefined);
   // A process that used the server and has nothing left to do exits at once (no open handle of it).
-  const spawner = fileURLToPath(new URL('../src/exec/spawner.js', import.meta.url));
+  const spawner = moduleFile('spawner');
   execFileSync(process.execPath, ['--input-type=module', '-e', `const s = await import(${JSON.stringify(spawner)}); s.useSpawnServer(true); const r = await s.runBuffered({ file: 'true', args: [], cwd: '/', env: { PATH: process.env.PATH }, timeoutMs: 5000, maxBuffer: 1024 }); if (r.exitCode !== 0) process.exit(9);`], { stdio: 'pipe', timeout: 20_000 });
   // (execFileSync's timeout fails the test if the caller waited for the 30 s quiet spell.)
 });
@@ -163,10 +167,8 @@ test('the workspace journal commits through the server, streams input past its l
 });
 
 test('without the server, a process that exits takes the programs it was running along', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'orchestra-spawner-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const pidFile = join(dir, 'pid');
-  const runner = fileURLToPath(new URL('../src/exec/run-buffered.js', import.meta.url));
+  const pidFile = join(scratch(t), 'pid');
+  const runner = moduleFile('run-buffered');
   const script = `
     import { existsSync } from 'node:fs';
     const { runDirect } = await import(${JSON.stringify(runner)});

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 export const ALLOWED = {
   core: [],
   exec: ['core'],
-  vcs: ['core', 'exec'],
+  vcs: ['core'],
   providers: ['core'],
   forge: ['core'],
   sync: ['core'],

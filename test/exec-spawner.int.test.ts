@@ -12,9 +12,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runDirect, type RunRequest } from '../src/exec/run-buffered.js';
+import { runDirect, type RunRequest } from '../src/core/run-whole.js';
 import { runBuffered, spawnServerPid, useSpawnServer } from '../src/exec/spawner.js';
-import { useWholeRunner } from '../src/core/git-run.js';
+import { setWholeInputLimit } from '../src/core/git-run.js';
 import { createTask } from '../src/core/ops/tasks.js';
 import { gitOut, makeWorkspace, testActor } from './support/core-workspace.js';
 
@@ -145,12 +145,12 @@ test('after a quiet spell the server is closed, and this process never waits for
 test('the workspace journal commits through the server, streams input past its limit, and starts no git for input it cannot make', async (t) => {
   useSpawnServer(true, 60_000);
   t.after(() => {
-    useWholeRunner(undefined);
+    setWholeInputLimit();
     useSpawnServer(false);
   });
   const ws = await makeWorkspace(t);
   for (const [limit, title] of [[64 * 1024 * 1024, 'held whole'], [1, 'streamed past the limit']] as const) {
-    useWholeRunner(runBuffered, limit);
+    setWholeInputLimit(limit);
     const task = await createTask(ws, { title }, { actor: testActor });
     await ws.journal.flush();
     assert.ok(spawnServerPid(), 'the server ran the commit');
@@ -158,7 +158,7 @@ test('the workspace journal commits through the server, streams input past its l
     assert.equal(gitOut(ws.paths.root, 'status', '--porcelain'), '', 'the index refreshed through the server too');
   }
   // fast-import's input reads the record files: one gone before the commit means no git at all.
-  useWholeRunner(runBuffered);
+  setWholeInputLimit();
   const lost = await createTask(ws, { title: 'lost' }, { actor: testActor });
   const head = gitOut(ws.paths.root, 'rev-parse', 'HEAD');
   rmSync(join(ws.paths.root, ws.store.recordPath(`tasks/${lost.id}`, 1).slice(ws.paths.root.length + 1)));
@@ -168,7 +168,7 @@ test('the workspace journal commits through the server, streams input past its l
 
 test('without the server, a process that exits takes the programs it was running along', async (t) => {
   const pidFile = join(scratch(t), 'pid');
-  const runner = moduleFile('run-buffered');
+  const runner = fileURLToPath(new URL('../src/core/run-whole.js', import.meta.url));
   const script = `
     import { existsSync } from 'node:fs';
     const { runDirect } = await import(${JSON.stringify(runner)});

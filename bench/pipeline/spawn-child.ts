@@ -4,7 +4,7 @@
  * server, and prints what each way cost this process's event loop (JSON on stdout).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { runDirect, type RunRequest, type RunResult } from '../../src/exec/run-buffered.js';
+import { runDirect, type RunRequest, type RunResult } from '../../src/core/run-whole.js';
 import { runBuffered, useSpawnServer } from '../../src/exec/spawner.js';
 
 const RUNS = 30;

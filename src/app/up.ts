@@ -1,6 +1,5 @@
 import { loopActor } from '../core/actor.js';
-import { runBuffered, useSpawnServer } from '../exec/spawner.js';
-import { useWholeRunner } from '../core/git-run.js';
+import { useSpawnServer } from '../exec/spawner.js';
 import { maybeAutoRotate } from '../core/context/rotation.js';
 import { describeError, OrchestraError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
@@ -36,9 +35,8 @@ export interface UpOptions {
  */
 export async function runUp(ws: Workspace, opts: UpOptions = {}): Promise<{ stop: () => Promise<void>; done: Promise<void>; monitoring?: Monitoring }> {
   const log = opts.log ?? createLogger();
-  // A long-running process grows: its git and test programs are forked by a small helper (exec/spawner.ts).
+  // A long-running process grows: its git is forked by a small helper instead (exec/spawner.ts).
   useSpawnServer();
-  useWholeRunner(runBuffered);
   const wanted = (opts.only && opts.only.length > 0 ? opts.only : await defaultLoops(ws)) as LoopName[];
   for (const name of wanted) {
     if (!LOOP_NAMES.includes(name)) throw new OrchestraError('INVALID_INPUT', `unknown loop "${name}" (loops: ${LOOP_NAMES.join(', ')})`);

@@ -1,14 +1,17 @@
 import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { runWhole } from './run-whole.js';
 
 /**
  * Runs one git process in the workspace repository (never a shell) and collects its output.
  * The workspace's writers are one-shot CLI processes too, so this stays on node:child_process:
  * importing execa costs 90–140 ms (about 100 modules), more than the rest of a CLI write.
- * A long-running process hands it a WholeRunner (the spawn server, see useWholeRunner).
- * Invariant: a git that dies before reading all of `input` makes the call resolve with its exit
- * code and output (the feed's error kept), never hang waiting for stdin to drain.
+ * Input is read whole first and the run goes through runWhole (the spawn server in a
+ * long-running process); only input past the limit is streamed to a git spawned here.
+ * Invariants: input that cannot be made (a file gone) starts no git (`feedError` set); a git that
+ * dies before reading all of a streamed input resolves with its exit code and output (the feed's
+ * error kept), never hangs waiting for stdin to drain.
  */
 export interface GitRun {
   code: number;
@@ -25,29 +28,19 @@ export interface GitRunOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/**
- * A runner that takes a program's whole input and gives back its whole output: exec/spawner.ts's
- * runBuffered, set by long-running processes (app/up.ts) so that their workspace git is forked
- * by the small spawn server, not by them (core does not depend on exec: the runner is given).
- */
-export type WholeRunner = (req: { file: string; args: string[]; cwd: string; env: Record<string, string>; input?: Buffer; timeoutMs: number; maxBuffer: number }) => Promise<{ exitCode: number | null; signal: string | null; stdout: Buffer; stderr: Buffer; timedOut: boolean; overflow: boolean; error?: string }>;
-
-let wholeRunner: WholeRunner | undefined;
 /** Input past this size is streamed to a git spawned here instead of being held whole. */
 const WHOLE_INPUT_MAX_BYTES = 64 * 1024 * 1024;
 let wholeInputMax = WHOLE_INPUT_MAX_BYTES;
 
-/** Runs later workspace git through `runner` (undefined: spawned here again). */
-export function useWholeRunner(runner: WholeRunner | undefined, maxInputBytes = WHOLE_INPUT_MAX_BYTES): void {
-  wholeRunner = runner;
-  wholeInputMax = maxInputBytes;
+/** How much input runGit holds whole before it streams the rest instead (tests lower it). */
+export function setWholeInputLimit(bytes = WHOLE_INPUT_MAX_BYTES): void {
+  wholeInputMax = bytes;
 }
 
-const WHOLE_TIMEOUT_MS = 6 * 60 * 60 * 1000;
-const WHOLE_MAX_OUTPUT_BYTES = 1024 * 1024 * 1024;
+const TIMEOUT_MS = 6 * 60 * 60 * 1000;
+const MAX_OUTPUT_BYTES = 1024 * 1024 * 1024;
 
 export async function runGit(args: string[], opts: GitRunOptions): Promise<GitRun> {
-  if (!wholeRunner) return spawnGit(args, opts);
   let held: { bytes: Buffer; rest?: AsyncIterator<Buffer> };
   try {
     held = await holdInput(opts.input);
@@ -55,10 +48,10 @@ export async function runGit(args: string[], opts: GitRunOptions): Promise<GitRu
     // The input could not be made (a file it reads is gone): git is never started, nothing is half-done.
     return { code: 128, stdout: '', stderr: '', feedError };
   }
-  if (held.rest) return spawnGit(args, { ...opts, input: chain(held.bytes, held.rest) });
+  if (held.rest) return streamGit(args, { ...opts, input: chain(held.bytes, held.rest) });
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(opts.env ?? process.env)) if (v !== undefined) env[k] = v;
-  const r = await wholeRunner({ file: 'git', args, cwd: opts.cwd, env, ...(opts.input === undefined ? {} : { input: held.bytes }), timeoutMs: WHOLE_TIMEOUT_MS, maxBuffer: WHOLE_MAX_OUTPUT_BYTES });
+  const r = await runWhole({ file: 'git', args, cwd: opts.cwd, env, ...(opts.input === undefined ? {} : { input: held.bytes }), timeoutMs: TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES });
   const stderr = r.error !== undefined ? `cannot run git: ${r.error}` : r.stderr.toString('utf8');
   return { code: r.exitCode ?? (r.error !== undefined ? 127 : 1), stdout: r.stdout.toString('utf8'), stderr };
 }
@@ -84,7 +77,8 @@ async function* chain(first: Buffer, rest: AsyncIterator<Buffer>): AsyncIterable
   for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
 }
 
-async function spawnGit(args: string[], opts: GitRunOptions): Promise<GitRun> {
+/** A git fed `input` as a stream (input too large to hold whole), spawned here. */
+async function streamGit(args: string[], opts: GitRunOptions): Promise<GitRun> {
   const child = spawn('git', args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
   const out: Buffer[] = [];
   const errors: Buffer[] = [];

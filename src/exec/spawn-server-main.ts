@@ -14,7 +14,7 @@
  * graceful stop of the caller keeps the git calls it waits for.
  */
 import { encodeFrame, FrameReader } from './spawn-frames.js';
-import { runDirect, type RunRequest } from './run-buffered.js';
+import { runDirect, type RunRequest } from '../core/run-whole.js';
 
 const KILL_GRACE_MS = 1_000;
 

@@ -1,5 +1,5 @@
 /**
- * Runs short programs (runBuffered) either here or through the spawn server
+ * Runs short programs (core/run-whole.ts runWhole, once useSpawnServer hands it runBuffered) either here or through the spawn server
  * (spawn-server-main.ts), a small helper process that forks them instead of this one: a fork
  * copies the forking process's page tables, so from a long-running process holding hundreds of
  * megabytes each spawn blocked the event loop for 10-50 ms. Long-running commands (`up` and the
@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageFacts } from '../core/package-root.js';
 import { encodeFrame, FrameReader } from './spawn-frames.js';
-import { runDirect, type RunRequest, type RunResult } from './run-buffered.js';
+import { runDirect, useRunner, type RunRequest, type RunResult } from '../core/run-whole.js';
 
 const IDLE_MS = 30_000;
 const MAX_START_FAILURES = 3;
@@ -34,6 +34,7 @@ let startFailures = 0;
 export function useSpawnServer(on = true, quietMs = IDLE_MS): void {
   wanted = on && process.platform === 'linux' && process.env.ORCHESTRA_SPAWN_SERVER !== '0';
   idleMs = quietMs;
+  useRunner(wanted ? runBuffered : undefined); // core's runWhole (every git of this process) goes through it
   if (!wanted) server?.close();
 }
 

@@ -14,9 +14,9 @@
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { runBuffered } from '../exec/spawner.js';
 import { OrchestraError } from '../core/errors.js';
 import { isObjectId } from '../core/ids.js';
+import { runWhole } from '../core/run-whole.js';
 import { scrubEnv } from '../core/env-secrets.js';
 import { redactCredentials, redactUrlCredentials } from '../core/redact.js';
 
@@ -192,7 +192,7 @@ const MAX_OUTPUT_BYTES = 512 * 1024 * 1024;
 /** Runs git and returns stdout (untrimmed). Throws OrchestraError('GIT_ERROR') on failure. */
 export async function git(cwd: string, args: string[], opts: GitOptions = {}): Promise<string> {
   const argv = gitArgv(cwd, args, opts);
-  const result = await runBuffered({
+  const result = await runWhole({
     file: 'git',
     args: argv,
     cwd,

@@ -1,6 +1,8 @@
 /**
  * Runs one program to its end and hands back its exit and its whole output: the one way a short
- * command (git in a target repository) is run, here or inside the spawn server (spawner.ts).
+ * command (git, in a target repository or the workspace) is run. A long-running process routes
+ * these runs through the spawn server (exec/spawner.ts calls useRunner); the server itself runs
+ * them with runDirect. Core depends on nothing: the server is handed in, never imported.
  *
  * Preconditions: `file` is run directly (never through a shell) with exactly `env` (nothing
  * inherited). Invariants: the call always resolves (a program that cannot start is `error`); a
@@ -105,4 +107,19 @@ export function runDirect(req: RunRequest): Promise<RunResult> {
       child.stdin.end(req.input);
     }
   });
+}
+
+/** Runs a request elsewhere (the spawn server) with runDirect's contract. */
+export type Runner = (req: RunRequest) => Promise<RunResult>;
+
+let runner: Runner | undefined;
+
+/** Later runWhole calls go through `through` (undefined: run here again). */
+export function useRunner(through: Runner | undefined): void {
+  runner = through;
+}
+
+/** Runs `req` through the runner in use, else here. */
+export function runWhole(req: RunRequest): Promise<RunResult> {
+  return (runner ?? runDirect)(req);
 }

@@ -51,14 +51,16 @@ export async function git(paths: WorkspacePaths, config: Config, args: string[],
  */
 export class GitJournal {
   private timer?: NodeJS.Timeout;
-  private holding = false;
   private heartbeat?: NodeJS.Timeout;
   /**
-   * The text this process last wrote into the lock (pid, host, time and a fresh id): the lock is
-   * ours only while it reads exactly that. A pid alone is not enough: two hosts, or two
-   * containers sharing the workspace, can have the same one.
+   * The text this process last wrote into the lock (pid, host, time and a fresh id), while it
+   * holds it: the lock is ours only while it reads exactly that. A pid alone is not enough: two
+   * hosts, or two containers sharing the workspace, can have the same one.
    */
   private lockText?: string;
+  private get holding(): boolean {
+    return this.lockText !== undefined;
+  }
   /** Counts this process's writes of the lock, so a renewal that read it before a write does not act on that stale read. */
   private lockWrites = 0;
   private running?: Promise<number>;
@@ -112,11 +114,10 @@ export class GitJournal {
         this.wrote(mine);
         return true;
       }
-      this.holding = false;
+      this.lockText = undefined; // taken over: not ours any more
     }
     try {
       await fs.writeFile(lock, mine, { flag: 'wx' });
-      this.holding = true;
       this.wrote(mine);
       return true;
     } catch (err) {
@@ -210,7 +211,6 @@ export class GitJournal {
   release(): Promise<void> {
     return this.serial(async () => {
       this.stopBeat();
-      this.holding = false;
       if (this.lockText === undefined) return;
       const current = await fs.readFile(this.paths.committerLock, 'utf8').catch(() => '');
       if (current === this.lockText) await fs.unlink(this.paths.committerLock).catch(() => undefined);

@@ -1,7 +1,7 @@
 /**
  * What the task changed in its worktree, relative to the commit it forked from.
- * Untracked (not ignored) files are included by staging into a throw-away copy of the
- * index, so the worktree's real index is never touched.
+ * Untracked (not ignored) files are included by staging into a temporary index that starts as
+ * HEAD's tree, so the worktree's real index is never touched.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, rename, rm } from 'node:fs/promises';
@@ -136,8 +136,8 @@ export function withheldDiffNote(hits: readonly SecretHit[]): string {
 /**
  * Everything in the worktree (committed, staged, unstaged, untracked) versus `baseCommit`.
  * The changes are scanned for known secrets first; with a hit, `patch` is a redacted note.
- * Two git processes (three with secrets to scan): `add -A` into a temporary index, and one diff
- * that gives the raw entries (nested repositories, the file list), the stat and the binary patch.
+ * Three git processes (four with secrets to scan): HEAD's tree read into a temporary index, `add -A`
+ * into it, and one diff that gives the raw entries (nested repositories, the file list), the stat and the binary patch.
  * With `keepIndex`, an index with changes, no nested repository and no secret is kept (see
  * `index`): the publisher then commits it without staging and checking the worktree again.
  */
